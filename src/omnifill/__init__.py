@@ -1,0 +1,19 @@
+"""omnifill: route a retail chain's online orders to its stores.
+
+The public surface: Network (stores, stock, zones; candidate search and coverage), OrderBatch,
+Config, and the error type InputError. See README.md for the tour and DESIGN.md for the
+contracts.
+"""
+
+import logging
+
+from .config import Config
+from .errors import InputError, Problem
+from .model import Candidates, Coverage, Inventory, Network, OrderBatch
+
+__version__ = "0.1.0"
+
+logging.getLogger("omnifill").addHandler(logging.NullHandler())
+
+__all__ = ["Candidates", "Config", "Coverage", "InputError", "Inventory", "Network", "OrderBatch", "Problem",
+           "__version__"]

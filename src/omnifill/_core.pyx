@@ -1,0 +1,714 @@
+# omnifill._core: the compiled kernel (candidate search and inventory coverage).
+#
+# Error policy (how errors cross from C to Python)
+# ------------------------------------------------
+# The `def` functions below coerce and check their arguments once (dtype, shape, finiteness)
+# and raise ValueError naming the argument. Below them, `cdef ... noexcept nogil` functions do
+# the work over typed memoryviews and return an int error code (0 = ok, ERR_* otherwise). They
+# never raise and never touch Python objects. After the GIL is back, `_raise_for(code)` turns a
+# code into the one exception it stands for. Memory taken with malloc is freed in try/finally.
+#
+# Data layout
+# -----------
+# Points on Earth are unit vectors p = (cos lat cos lon, cos lat sin lon, sin lat). The chord
+# c = |p - q| gives the great-circle distance exactly: d = 2 R asin(c / 2) (haversine's h is
+# (c/2)^2). So the kernel never evaluates a trigonometric function per (order, store) pair:
+# c^2 is six flops, and asin of the small half-chord is an odd polynomial (exact to double
+# precision below 255 km, libm beyond).
+#
+# The grid: stores are projected orthographically onto the plane tangent to the sphere at the
+# city's centre, (u, v) = (p . east, p . north). Orthographic projection is a contraction,
+# |P(p) - P(q)| <= |p - q|, so every store within chord r of an order lies within planar
+# distance r of the order's projection: a planar disc search never misses a store, at any
+# latitude and across the antimeridian (it only gets less selective far from the centre).
+# Cells are square, `cell` wide, `ncols` x `nrows`, numbered row-major. Stores are sorted by
+# (cell, store index) into the arrays sx, sy, sz, sh (handling minutes), sidx (store index in
+# the network) and szone (zone tier bits); cell_start[k] .. cell_start[k+1] is cell k's slice.
+# The cells a disc touches within one row are contiguous, so a query scans, per row, a single
+# contiguous span of stores.
+#
+# Candidate output is CSR: indptr (n_orders + 1, int64), store_index (int32), eta_min (f64);
+# each order's stores sorted by ETA, then store index. The output arrays are malloc'd once,
+# grown by realloc (which moves pages, it does not copy them, for large blocks) and handed to
+# numpy without a copy. Each order's hits are first gathered in a small scratch buffer that
+# stays in cache, then bucket-sorted by ETA into their final place.
+
+from libc.math cimport sqrt, sin, cos, asin, floor, fabs, M_PI, isfinite, ceil
+from libc.stdlib cimport malloc, realloc, free
+from libc.string cimport memcpy
+from libc.stdint cimport int64_t, int32_t, uint64_t, uint8_t
+from cython.view cimport array as cvarray
+
+import numpy as np
+
+cdef extern from *:
+    """
+    #define OMNIFILL_EARTH_RADIUS_M 6371008.8
+    """
+    double EARTH_RADIUS_M "OMNIFILL_EARTH_RADIUS_M"
+
+EARTH_RADIUS = EARTH_RADIUS_M
+
+# An ETA within ETA_TOLERANCE_MIN of the limit counts as within it. The kernel and the numpy
+# reference compute the same great-circle distance by different float paths (chord vs.
+# haversine); they agree to about 1e-12 minutes, so a store placed exactly at the limit is in
+# for both. The tolerance is 1e-9 minutes (60 nanoseconds, 4 micrometres at courier speed).
+cdef double ETA_TOL = 1e-9
+ETA_TOLERANCE_MIN = ETA_TOL
+
+cdef enum:
+    OK = 0
+    ERR_NOMEM = 1
+    ERR_STORE_INDEX = 2
+
+cdef int _raise_for(int code) except -1:
+    if code == OK:
+        return 0
+    if code == ERR_NOMEM:
+        raise MemoryError("omnifill._core: out of memory")
+    if code == ERR_STORE_INDEX:
+        raise IndexError("omnifill._core: a zone pair names a store index outside the network")
+    raise RuntimeError(f"omnifill._core: unknown error code {code}")
+
+
+cdef inline double _asin_small(double x) noexcept nogil:
+    # asin(x) for 0 <= x <= 1. Below 0.02 (chords under 255 km) the Taylor series to x^9 is
+    # exact to double precision: the first dropped term is 63/2816 x^11, relative 2e-19 there.
+    cdef double x2
+    if x < 0.02:
+        x2 = x * x
+        return x * (1.0 + x2 * (1.0 / 6.0 + x2 * (3.0 / 40.0 + x2 * (5.0 / 112.0
+                    + x2 * (35.0 / 1152.0)))))
+    if x >= 1.0:
+        return M_PI / 2.0
+    return asin(x)
+
+
+cdef inline double _chord_radius(double dist_m) noexcept nogil:
+    # the chord (on the unit sphere) of a great-circle distance in metres
+    cdef double ang = dist_m / EARTH_RADIUS_M
+    if ang >= M_PI:
+        return 2.0
+    return 2.0 * sin(0.5 * ang)
+
+
+def unit_vectors(lat, lon):
+    """Unit vectors (n, 3) of WGS84 degrees, the kernel's representation of a point."""
+    la = np.radians(np.asarray(lat, dtype=np.float64))
+    lo = np.radians(np.asarray(lon, dtype=np.float64))
+    cl = np.cos(la)
+    return np.stack([cl * np.cos(lo), cl * np.sin(lo), np.sin(la)], axis=-1)
+
+
+def _as_f64(name, a, n=None):
+    arr = np.ascontiguousarray(a, dtype=np.float64)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional, got shape {arr.shape}")
+    if n is not None and arr.shape[0] != n:
+        raise ValueError(f"{name} has length {arr.shape[0]}, expected {n}")
+    if not np.isfinite(arr).all():
+        bad = int(np.flatnonzero(~np.isfinite(arr))[0])
+        raise ValueError(f"{name}[{bad}] is not finite: {arr[bad]!r}")
+    return arr
+
+
+cdef extern from "<sys/mman.h>" nogil:
+    void* mmap(void* addr, size_t length, int prot, int flags, int fd, long offset)
+    int munmap(void* addr, size_t length)
+    int madvise(void* addr, size_t length, int advice)
+    void* mremap(void* old_address, size_t old_size, size_t new_size, int flags, ...)
+    int PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_ANONYMOUS, MREMAP_MAYMOVE
+    void* MAP_FAILED
+    int MADV_HUGEPAGE
+
+
+cdef struct Block:
+    # an output array: anonymous pages asked to be huge (as numpy does for large arrays, so
+    # the kernel faults in 2 MiB at a time), grown by mremap, which moves pages, never data
+    char* ptr
+    size_t cap      # bytes mapped
+
+
+cdef int _block_reserve(Block* b, size_t nbytes) noexcept nogil:
+    cdef size_t cap
+    cdef void* p
+    if nbytes <= b.cap:
+        return OK
+    cap = b.cap * 2 if b.cap else 1 << 21
+    while cap < nbytes:
+        cap *= 2
+    if b.ptr == NULL:
+        p = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+    else:
+        p = mremap(b.ptr, b.cap, cap, MREMAP_MAYMOVE)
+    if p == MAP_FAILED:
+        return ERR_NOMEM
+    madvise(p, cap, MADV_HUGEPAGE)
+    b.ptr = <char*>p
+    b.cap = cap
+    return OK
+
+
+cdef class _BlockArray:
+    """Owns one Block and lends it to numpy through the buffer protocol (no copy)."""
+    cdef Block block
+    cdef Py_ssize_t n, itemsize
+    cdef bytes fmt
+    cdef Py_ssize_t shape[1]
+    cdef Py_ssize_t strides[1]
+
+    def __getbuffer__(self, Py_buffer* view, int flags):
+        self.shape[0] = self.n
+        self.strides[0] = self.itemsize
+        view.buf = self.block.ptr
+        view.obj = self
+        view.len = self.n * self.itemsize
+        view.readonly = 0
+        view.itemsize = self.itemsize
+        view.format = self.fmt
+        view.ndim = 1
+        view.shape = self.shape
+        view.strides = self.strides
+        view.suboffsets = NULL
+        view.internal = NULL
+
+    def __releasebuffer__(self, Py_buffer* view):
+        pass
+
+    def __dealloc__(self):
+        if self.block.ptr != NULL:
+            munmap(self.block.ptr, self.block.cap)
+
+
+cdef object _as_array(Block b, Py_ssize_t n, Py_ssize_t itemsize, bytes fmt, dtype):
+    cdef _BlockArray a = _BlockArray.__new__(_BlockArray)
+    a.block = b
+    a.n = n
+    a.itemsize = itemsize
+    a.fmt = fmt
+    if n == 0:
+        return np.zeros(0, dtype=dtype)  # the block (if any) is unmapped with `a`
+    return np.asarray(a).view(dtype)
+
+
+cdef struct Hit:
+    double eta
+    int32_t idx
+
+
+cdef inline bint _hit_less(Hit a, Hit b) noexcept nogil:
+    return a.eta < b.eta or (a.eta == b.eta and a.idx < b.idx)
+
+
+cdef void _insertion_sort(Hit* h, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i, j
+    cdef Hit x
+    for i in range(1, n):
+        x = h[i]
+        j = i - 1
+        while j >= 0 and _hit_less(x, h[j]):
+            h[j + 1] = h[j]
+            j -= 1
+        h[j + 1] = x
+
+
+cdef void _insertion_sort_soa(double* eta, int32_t* idx, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i, j
+    cdef double e
+    cdef int32_t x
+    for i in range(1, n):
+        e = eta[i]
+        x = idx[i]
+        j = i - 1
+        while j >= 0 and (e < eta[j] or (e == eta[j] and x < idx[j])):
+            eta[j + 1] = eta[j]
+            idx[j + 1] = idx[j]
+            j -= 1
+        eta[j + 1] = e
+        idx[j + 1] = x
+
+
+cdef void _sort_into(Hit* src, Py_ssize_t n, int32_t* bucket, int32_t* counts,
+                     double* out_eta, int32_t* out_idx) noexcept nogil:
+    # Sort n hits by (eta, idx) into out_eta / out_idx. A counting pass into n buckets by ETA
+    # puts every hit within its bucket's range, so the final insertion sort only moves hits
+    # within a bucket: linear time for the spread-out ETAs a disc search produces.
+    cdef Py_ssize_t i, b
+    cdef double lo, hi, scale
+    cdef int32_t c, total
+    if n <= 16:
+        for i in range(n):
+            out_eta[i] = src[i].eta
+            out_idx[i] = src[i].idx
+        _insertion_sort_soa(out_eta, out_idx, n)
+        return
+    lo = src[0].eta
+    hi = lo
+    for i in range(1, n):
+        lo = src[i].eta if src[i].eta < lo else lo
+        hi = src[i].eta if src[i].eta > hi else hi
+    scale = (n - 1) / (hi - lo) if hi > lo else 0.0
+    for i in range(n + 1):
+        counts[i] = 0
+    for i in range(n):
+        b = <Py_ssize_t>((src[i].eta - lo) * scale)
+        b = n - 1 if b >= n else b
+        bucket[i] = <int32_t>b
+        counts[b + 1] += 1
+    total = 0
+    for i in range(n + 1):
+        c = counts[i]
+        counts[i] = total
+        total += c
+    for i in range(n):
+        b = bucket[i] + 1
+        out_eta[counts[b]] = src[i].eta
+        out_idx[counts[b]] = src[i].idx
+        counts[b] += 1
+    _insertion_sort_soa(out_eta, out_idx, n)
+
+
+cdef class GridIndex:
+    """A uniform grid over one city's stores, in the tangent plane at the city's centre.
+
+    Built once per (network, cell size); queried from any number of threads at once (the
+    queries release the GIL and share nothing mutable).
+    """
+
+    cdef readonly Py_ssize_t n_stores, ncols, nrows
+    cdef readonly double cell, u0, v0
+    cdef double ex[3]
+    cdef double ny[3]
+    cdef double[::1] sx, sy, sz, sh
+    cdef int32_t[::1] sidx
+    cdef uint8_t[::1] szone
+    cdef int64_t[::1] cell_start
+    # per store index of the whole network (not just the grid), for zone-forced pairs
+    cdef double[::1] ax, ay, az, ah
+    cdef readonly Py_ssize_t n_network
+    cdef readonly double min_handling
+
+    def __init__(self, lat, lon, handling_min, store_index, zone_bits, n_network,
+                 all_lat, all_lon, all_handling_min, double cell, centre=None):
+        """Index the stores `store_index` (positions in the network, 0 .. n_network-1).
+
+        lat, lon, handling_min, zone_bits: one value per indexed store. all_*: one per store of
+        the network (zone-forced candidates may name stores outside the grid). cell: the cell
+        side as a chord on the unit sphere. centre: (lat, lon) of the tangent plane, default
+        the mean of the indexed stores' unit vectors.
+        """
+        lat = _as_f64("lat", lat)
+        n = lat.shape[0]
+        lon = _as_f64("lon", lon, n)
+        h = _as_f64("handling_min", handling_min, n)
+        idx = np.ascontiguousarray(store_index, dtype=np.int32)
+        zb = np.ascontiguousarray(zone_bits, dtype=np.uint8)
+        if idx.shape != (n,) or zb.shape != (n,):
+            raise ValueError("store_index and zone_bits need one value per store")
+        if n and (idx.min() < 0 or idx.max() >= n_network):
+            raise ValueError("store_index outside 0 .. n_network-1")
+        if not (cell > 0.0 and isfinite(cell)):
+            raise ValueError(f"cell must be a positive chord, got {cell!r}")
+        all_xyz = unit_vectors(_as_f64("all_lat", all_lat, n_network),
+                               _as_f64("all_lon", all_lon, n_network))
+        self.ax = np.ascontiguousarray(all_xyz[:, 0])
+        self.ay = np.ascontiguousarray(all_xyz[:, 1])
+        self.az = np.ascontiguousarray(all_xyz[:, 2])
+        self.ah = _as_f64("all_handling_min", all_handling_min, n_network)
+        self.n_network = n_network
+        self.n_stores = n
+        self.min_handling = float(h.min()) if n else 0.0
+
+        xyz = unit_vectors(lat, lon)
+        if centre is None:
+            c = xyz.sum(axis=0) if n else np.array([1.0, 0.0, 0.0])
+            norm = np.linalg.norm(c)
+            c = c / norm if norm > 1e-12 else np.array([1.0, 0.0, 0.0])
+        else:
+            c = unit_vectors([centre[0]], [centre[1]])[0]
+        # east and north at the centre; at a pole pick any east
+        east = np.array([-c[1], c[0], 0.0])
+        if np.linalg.norm(east) < 1e-12:
+            east = np.array([0.0, 1.0, 0.0])
+        east /= np.linalg.norm(east)
+        north = np.cross(c, east)
+        for k in range(3):
+            self.ex[k] = east[k]
+            self.ny[k] = north[k]
+        u = xyz @ east
+        v = xyz @ north
+        self.cell = cell
+        if n:
+            self.u0 = float(u.min())
+            self.v0 = float(v.min())
+            # cap the cell count near 4 per store: a sparse, wide network gets bigger cells
+            span_u = float(u.max()) - self.u0
+            span_v = float(v.max()) - self.v0
+            while (floor(span_u / self.cell) + 1) * (floor(span_v / self.cell) + 1) > 4 * n + 64:
+                self.cell *= 2.0
+            self.ncols = <Py_ssize_t>floor(span_u / self.cell) + 1
+            self.nrows = <Py_ssize_t>floor(span_v / self.cell) + 1
+        else:
+            self.u0 = self.v0 = 0.0
+            self.ncols = self.nrows = 1
+        col = np.minimum(((u - self.u0) / self.cell).astype(np.int64), self.ncols - 1)
+        row = np.minimum(((v - self.v0) / self.cell).astype(np.int64), self.nrows - 1)
+        key = row * self.ncols + col
+        order = np.lexsort((idx, key))
+        self.sx = np.ascontiguousarray(xyz[order, 0])
+        self.sy = np.ascontiguousarray(xyz[order, 1])
+        self.sz = np.ascontiguousarray(xyz[order, 2])
+        self.sh = np.ascontiguousarray(h[order])
+        self.sidx = np.ascontiguousarray(idx[order])
+        self.szone = np.ascontiguousarray(zb[order])
+        counts = np.bincount(key, minlength=self.ncols * self.nrows)
+        cs = np.zeros(self.ncols * self.nrows + 1, dtype=np.int64)
+        np.cumsum(counts, out=cs[1:])
+        self.cell_start = cs
+
+    def query(self, lat, lon, max_eta_min, *, double circuity, double courier_m_per_min,
+              tier_bits=None, zone_indptr=None, zone_store=None, Py_ssize_t max_candidates=-1,
+              Py_ssize_t start=0, Py_ssize_t stop=-1):
+        """Candidates of orders [start, stop): CSR (indptr, store_index, eta_min).
+
+        max_eta_min: one limit per order (already broadcast). tier_bits: per order, the zone
+        tier bit (1 = 30-minute zones, 2 = 60-minute zones, 0 = none); a store whose zone bits
+        share it is left out of the radius rule for that order. zone_indptr / zone_store: per
+        order, the stores whose zone contains the order (network indices), added whatever
+        their ETA. max_candidates < 0: all.
+        """
+        la = _as_f64("lat", lat)
+        cdef Py_ssize_t n_all = la.shape[0]
+        lo = _as_f64("lon", lon, n_all)
+        me = np.ascontiguousarray(max_eta_min, dtype=np.float64)
+        if me.shape != (n_all,):
+            raise ValueError("max_eta_min needs one value per order")
+        if np.isnan(me).any():
+            raise ValueError("max_eta_min contains NaN")
+        if stop < 0 or stop > n_all:
+            stop = n_all
+        if start < 0 or start > stop:
+            raise ValueError("start/stop out of range")
+        if tier_bits is None:
+            tb = np.zeros(n_all, dtype=np.uint8)
+        else:
+            tb = np.ascontiguousarray(tier_bits, dtype=np.uint8)
+            if tb.shape != (n_all,):
+                raise ValueError("tier_bits needs one value per order")
+        if zone_indptr is None:
+            zi = np.zeros(n_all + 1, dtype=np.int64)
+            zs = np.zeros(0, dtype=np.int32)
+        else:
+            zi = np.ascontiguousarray(zone_indptr, dtype=np.int64)
+            zs = np.ascontiguousarray(zone_store, dtype=np.int32)
+            if zi.shape != (n_all + 1,) or zi[0] != 0 or zi[-1] != zs.shape[0] or (np.diff(zi) < 0).any():
+                raise ValueError("zone_indptr is not a valid CSR index for zone_store")
+        if not (circuity > 0 and courier_m_per_min > 0):
+            raise ValueError("circuity and courier_m_per_min must be positive")
+
+        cdef const double[::1] la_v = la, lo_v = lo, me_v = me
+        cdef const uint8_t[::1] tb_v = tb
+        cdef const int64_t[::1] zi_v = zi
+        cdef const int32_t[::1] zs_v = zs
+        cdef Py_ssize_t n = stop - start
+        cdef Block b_indptr, b_idx, b_eta
+        cdef int64_t n_out = 0
+        cdef int code = OK
+        b_indptr.ptr = b_idx.ptr = b_eta.ptr = NULL
+        b_indptr.cap = b_idx.cap = b_eta.cap = 0
+        with nogil:
+            code = _block_reserve(&b_indptr, (n + 1) * sizeof(int64_t))
+            if code == OK:
+                code = self._query(la_v, lo_v, me_v, tb_v, zi_v, zs_v, start, stop,
+                                   circuity, courier_m_per_min, max_candidates,
+                                   <int64_t*>b_indptr.ptr, &b_idx, &b_eta, &n_out)
+        # the blocks now belong to the arrays (unmapped with them, also on the error path)
+        indptr = _as_array(b_indptr, n + 1, sizeof(int64_t), b"q", np.int64)
+        idx = _as_array(b_idx, n_out, sizeof(int32_t), b"i", np.int32)
+        eta = _as_array(b_eta, n_out, sizeof(double), b"d", np.float64)
+        _raise_for(code)
+        return indptr, idx, eta
+
+    cdef int _query(self, const double[::1] lat, const double[::1] lon,
+                    const double[::1] max_eta, const uint8_t[::1] tier_bits,
+                    const int64_t[::1] zone_indptr, const int32_t[::1] zone_store,
+                    Py_ssize_t start, Py_ssize_t stop, double circuity, double speed,
+                    Py_ssize_t max_cand, int64_t* indptr, Block* b_idx, Block* b_eta,
+                    int64_t* n_out_p) noexcept nogil:
+        cdef double kr = 2.0 * EARTH_RADIUS_M * circuity / speed   # minutes per asin(c/2)
+        cdef double m_per_min = speed / circuity                   # metres of great circle per minute
+        cdef Py_ssize_t i, r, r0, r1, c0, c1, s, s_end, k, nh, keep, need
+        cdef Py_ssize_t ncols = self.ncols, nrows = self.nrows
+        cdef double cell = self.cell, u0 = self.u0, v0 = self.v0
+        cdef double la, lo, cl, ox, oy, oz, ou, ov, lim, rad, rad2, dy, hw, band_lo, dx, dyy, dz
+        cdef double c2, eta
+        cdef uint8_t tb
+        cdef int32_t si
+        cdef const double* sx = &self.sx[0] if self.n_stores else NULL
+        cdef const double* sy = &self.sy[0] if self.n_stores else NULL
+        cdef const double* sz = &self.sz[0] if self.n_stores else NULL
+        cdef const double* sh = &self.sh[0] if self.n_stores else NULL
+        cdef const int32_t* sidx = &self.sidx[0] if self.n_stores else NULL
+        cdef const uint8_t* szone = &self.szone[0] if self.n_stores else NULL
+        cdef const int64_t* cstart = &self.cell_start[0]
+        cdef int64_t n_out = 0
+        # per-query scratch: stays in cache from order to order
+        cdef Scratch sc
+        sc.cap = 0
+        sc.hits = NULL
+        sc.sorted = NULL
+        sc.bucket = NULL
+        sc.counts = NULL
+        cdef int code = _scratch_reserve(&sc, 1024)
+        if code == OK:
+            # a first guess at the output size; grown by mremap (no copy) when short
+            code = _block_reserve(b_idx, (16 * (stop - start) + 1024) * sizeof(int32_t))
+        if code == OK:
+            code = _block_reserve(b_eta, (16 * (stop - start) + 1024) * sizeof(double))
+        indptr[0] = 0
+        i = start
+        while code == OK and i < stop:
+            la = lat[i] * (M_PI / 180.0)
+            lo = lon[i] * (M_PI / 180.0)
+            cl = cos(la)
+            ox = cl * cos(lo)
+            oy = cl * sin(lo)
+            oz = sin(la)
+            lim = max_eta[i] + ETA_TOL
+            tb = tier_bits[i]
+            nh = 0
+            # --- radius rule over the grid ------------------------------------------------
+            if self.n_stores and lim >= self.min_handling:
+                rad = _chord_radius((lim - self.min_handling) * m_per_min)
+                rad = rad * (1.0 + 1e-12) + 1e-15
+                rad2 = rad * rad
+                ou = ox * self.ex[0] + oy * self.ex[1] + oz * self.ex[2] - u0
+                ov = ox * self.ny[0] + oy * self.ny[1] + oz * self.ny[2] - v0
+                r0 = <Py_ssize_t>floor((ov - rad) / cell)
+                r1 = <Py_ssize_t>floor((ov + rad) / cell)
+                r0 = 0 if r0 < 0 else r0
+                r1 = nrows - 1 if r1 > nrows - 1 else r1
+                for r in range(r0, r1 + 1):
+                    band_lo = r * cell
+                    if ov < band_lo:
+                        dy = band_lo - ov
+                    elif ov > band_lo + cell:
+                        dy = ov - band_lo - cell
+                    else:
+                        dy = 0.0
+                    if dy > rad:
+                        continue
+                    hw = sqrt(rad2 - dy * dy)
+                    if ou + hw < 0.0 or ou - hw > ncols * cell:
+                        continue
+                    c0 = <Py_ssize_t>floor((ou - hw) / cell)
+                    c1 = <Py_ssize_t>floor((ou + hw) / cell)
+                    c0 = 0 if c0 < 0 else c0
+                    c1 = ncols - 1 if c1 > ncols - 1 else c1
+                    s = cstart[r * ncols + c0]
+                    s_end = cstart[r * ncols + c1 + 1]
+                    if nh + (s_end - s) > sc.cap:
+                        code = _scratch_reserve(&sc, nh + (s_end - s))
+                        if code != OK:
+                            break
+                    # branch-free: every store of the span is written, the count moves on
+                    # only for a hit (the ETA test is exact; no chord pre-test needed)
+                    while s < s_end:
+                        dx = sx[s] - ox
+                        dyy = sy[s] - oy
+                        dz = sz[s] - oz
+                        c2 = dx * dx + dyy * dyy + dz * dz
+                        eta = sh[s] + kr * _asin_small(0.5 * sqrt(c2))
+                        sc.hits[nh].eta = eta
+                        sc.hits[nh].idx = sidx[s]
+                        nh += (eta <= lim) & ((szone[s] & tb) == 0)
+                        s += 1
+                    if code != OK:
+                        break
+            # --- stores whose zone contains the order (zone rule, any ETA) -----------------
+            if code == OK and zone_indptr[i + 1] > zone_indptr[i]:
+                code = _scratch_reserve(&sc, nh + zone_indptr[i + 1] - zone_indptr[i])
+            for k in range(zone_indptr[i], zone_indptr[i + 1]):
+                if code != OK:
+                    break
+                si = zone_store[k]
+                if si < 0 or si >= self.n_network:
+                    code = ERR_STORE_INDEX
+                    break
+                dx = self.ax[si] - ox
+                dyy = self.ay[si] - oy
+                dz = self.az[si] - oz
+                c2 = dx * dx + dyy * dyy + dz * dz
+                sc.hits[nh].eta = self.ah[si] + kr * _asin_small(0.5 * sqrt(c2))
+                sc.hits[nh].idx = si
+                nh += 1
+            if code != OK:
+                break
+            # --- sort (nearest max_cand kept) straight into the output ---------------------
+            keep = nh if (max_cand < 0 or nh < max_cand) else max_cand
+            need = n_out + nh
+            code = _block_reserve(b_idx, need * sizeof(int32_t))
+            if code == OK:
+                code = _block_reserve(b_eta, need * sizeof(double))
+            if code != OK:
+                break
+            _sort_into(sc.hits, nh, sc.bucket, sc.counts,
+                       (<double*>b_eta.ptr) + n_out, (<int32_t*>b_idx.ptr) + n_out)
+            n_out += keep
+            indptr[i - start + 1] = n_out
+            i += 1
+        _scratch_free(&sc)
+        n_out_p[0] = n_out
+        return code
+
+
+cdef struct Scratch:
+    Py_ssize_t cap
+    Hit* hits
+    Hit* sorted
+    int32_t* bucket
+    int32_t* counts
+
+
+cdef int _scratch_reserve(Scratch* sc, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t cap = sc.cap if sc.cap else 256
+    cdef void* a
+    if n <= sc.cap:
+        return OK
+    while cap < n:
+        cap *= 2
+    a = realloc(sc.hits, cap * sizeof(Hit))
+    if a == NULL:
+        return ERR_NOMEM
+    sc.hits = <Hit*>a
+    a = realloc(sc.bucket, cap * sizeof(int32_t))
+    if a == NULL:
+        return ERR_NOMEM
+    sc.bucket = <int32_t*>a
+    a = realloc(sc.counts, (cap + 1) * sizeof(int32_t))
+    if a == NULL:
+        return ERR_NOMEM
+    sc.counts = <int32_t*>a
+    sc.cap = cap
+    return OK
+
+
+cdef void _scratch_free(Scratch* sc) noexcept nogil:
+    free(sc.hits)
+    free(sc.sorted)
+    free(sc.bucket)
+    free(sc.counts)
+
+
+def chord_radius(double dist_m):
+    """The chord on the unit sphere of a great-circle distance in metres."""
+    return _chord_radius(dist_m)
+
+
+# ---------------------------------------------------------------------------------------------
+# Inventory coverage
+#
+# Inventory is CSR by store: inv_indptr (n_stores + 1), inv_sku (SKU codes, ascending within a
+# store), inv_avail (available = on_hand - safety_stock). An order's lines are CSR too:
+# line_indptr (n_orders + 1), line_sku (code, -1 for a SKU no store stocks), line_qty.
+#
+# Masks: line j of an order is bit (j % 64) of word (j // 64). An order of L lines uses
+# W = max(1, ceil(L / 64)) words per candidate, so orders of any length are exact; the common
+# case (L <= 64) is one uint64 per (order, candidate). For candidate p of order i (p counted in
+# the candidates' CSR), its words are masks[word_start[i] + (p - indptr[i]) * W_i : ... + W_i].
+# ---------------------------------------------------------------------------------------------
+
+cdef inline int64_t _available(const int64_t* indptr, const int32_t* skus, const int64_t* avail,
+                               Py_ssize_t store, int32_t sku) noexcept nogil:
+    cdef int64_t lo = indptr[store], hi = indptr[store + 1], mid
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if skus[mid] < sku:
+            lo = mid + 1
+        else:
+            hi = mid
+    if lo < indptr[store + 1] and skus[lo] == sku:
+        return avail[lo]
+    return 0
+
+
+def coverage(cand_indptr, cand_store, line_indptr, line_sku, line_qty,
+             inv_indptr, inv_sku, inv_avail):
+    """Per (order, candidate) bitmask of the lines that store can fill alone.
+
+    Returns (masks uint64, word_start int64 (n_orders + 1), words int32 (n_orders),
+    full bool (n_orders)): full[i] is True when some candidate fills every line of order i.
+    """
+    ci = np.ascontiguousarray(cand_indptr, dtype=np.int64)
+    cs = np.ascontiguousarray(cand_store, dtype=np.int32)
+    li = np.ascontiguousarray(line_indptr, dtype=np.int64)
+    ls = np.ascontiguousarray(line_sku, dtype=np.int32)
+    lq = np.ascontiguousarray(line_qty, dtype=np.int64)
+    ii = np.ascontiguousarray(inv_indptr, dtype=np.int64)
+    isk = np.ascontiguousarray(inv_sku, dtype=np.int32)
+    ia = np.ascontiguousarray(inv_avail, dtype=np.int64)
+    cdef Py_ssize_t n = ci.shape[0] - 1
+    if n < 0 or li.shape[0] != n + 1:
+        raise ValueError("cand_indptr and line_indptr must both have n_orders + 1 entries")
+    if ci[-1] != cs.shape[0] or li[-1] != ls.shape[0] or ls.shape != lq.shape:
+        raise ValueError("candidate or line CSR arrays do not match their indptr")
+    if ii[-1] != isk.shape[0] or isk.shape != ia.shape:
+        raise ValueError("inventory CSR arrays do not match inv_indptr")
+    n_stores = ii.shape[0] - 1
+    if cs.shape[0] and (cs.min() < 0 or cs.max() >= n_stores):
+        raise ValueError("cand_store names a store outside the inventory")
+    nl = np.diff(li)
+    words = np.maximum(1, (nl + 63) // 64).astype(np.int32)
+    word_start = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.diff(ci) * words, out=word_start[1:])
+    masks = np.zeros(int(word_start[-1]), dtype=np.uint64)
+    full = np.zeros(n, dtype=np.bool_)
+    cdef const int64_t[::1] ci_v = ci, li_v = li, lq_v = lq, ii_v = ii, ia_v = ia
+    cdef const int32_t[::1] cs_v = cs, ls_v = ls, isk_v = isk
+    cdef const int32_t[::1] w_v = words
+    cdef const int64_t[::1] ws_v = word_start
+    cdef uint64_t[::1] m_v = masks
+    cdef uint8_t[::1] f_v = full.view(np.uint8)
+    with nogil:
+        _coverage(n, ci_v, cs_v, li_v, ls_v, lq_v, ii_v, isk_v, ia_v, w_v, ws_v, m_v, f_v)
+    return masks, word_start, words, full
+
+
+cdef void _coverage(Py_ssize_t n, const int64_t[::1] ci, const int32_t[::1] cs,
+                    const int64_t[::1] li, const int32_t[::1] ls, const int64_t[::1] lq,
+                    const int64_t[::1] ii, const int32_t[::1] isk, const int64_t[::1] ia,
+                    const int32_t[::1] words, const int64_t[::1] word_start,
+                    uint64_t[::1] masks, uint8_t[::1] full) noexcept nogil:
+    cdef Py_ssize_t i, p, j, w, nl, nw
+    cdef int64_t base
+    cdef int32_t sku, store
+    cdef bint all_lines
+    cdef uint64_t want
+    cdef const int64_t* ip = &ii[0]
+    cdef const int32_t* sp = &isk[0] if isk.shape[0] else NULL
+    cdef const int64_t* ap = &ia[0] if ia.shape[0] else NULL
+    for i in range(n):
+        nl = li[i + 1] - li[i]
+        nw = words[i]
+        if nl == 0:
+            full[i] = 1
+            continue
+        for p in range(ci[i], ci[i + 1]):
+            store = cs[p]
+            base = word_start[i] + (p - ci[i]) * nw
+            for j in range(nl):
+                sku = ls[li[i] + j]
+                if sku >= 0 and sp != NULL and _available(ip, sp, ap, store, sku) >= lq[li[i] + j]:
+                    masks[base + (j >> 6)] |= (<uint64_t>1) << (j & 63)
+            if not full[i]:
+                all_lines = True
+                for w in range(nw):
+                    if w < nw - 1 or (nl & 63) == 0:
+                        want = ~(<uint64_t>0)
+                    else:
+                        want = ((<uint64_t>1) << (nl & 63)) - 1
+                    if masks[base + w] != want:
+                        all_lines = False
+                        break
+                if all_lines:
+                    full[i] = 1

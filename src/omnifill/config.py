@@ -1,0 +1,143 @@
+"""Configuration: the travel and cost model of DESIGN.md, loadable from ``omnifill.toml``.
+
+The section and key names are exactly DESIGN's; an unknown key is an error (a typo in a
+cost must not silently fall back to a default). This module holds values only; the code that
+uses them lives in geo (travel) and options (cost).
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+from .errors import InputError, Problem
+
+
+@dataclass(frozen=True)
+class Travel:
+    circuity: float = 1.3  # road distance / great-circle distance
+    courier_m_per_min: float = 250.0  # 15 km/h
+    handling_min: float = 10.0  # pick and pack, unless the store row says otherwise
+    transfer_m_per_min: float = 400.0  # 24 km/h
+    transfer_handling_min: float = 15.0
+    parcel_lead_min: float = 1440.0  # a warehouse parcel arrives the next day
+
+
+@dataclass(frozen=True)
+class Cost:
+    per_minute: float = 1.0
+    per_package: float = 20.0
+    per_parcel: float = 10.0
+    per_transfer: float = 30.0
+    late_per_minute: float = 10.0
+    unfilled_per_line: float = 100000.0
+    move_penalty: float = 5.0
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_packages: int = 3
+    max_transfers: int = 1
+
+
+# (section, key) -> rule: "pos" > 0, "nonneg" >= 0, "int>=1", "int>=0"
+_RULES = {
+    ("travel", "circuity"): "pos",
+    ("travel", "courier_m_per_min"): "pos",
+    ("travel", "handling_min"): "nonneg",
+    ("travel", "transfer_m_per_min"): "pos",
+    ("travel", "transfer_handling_min"): "nonneg",
+    ("travel", "parcel_lead_min"): "nonneg",
+    ("limits", "max_packages"): "int>=1",
+    ("limits", "max_transfers"): "int>=0",
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    travel: Travel = field(default_factory=Travel)
+    cost: Cost = field(default_factory=Cost)
+    limits: Limits = field(default_factory=Limits)
+
+    def __post_init__(self):
+        problems = []
+        for sec in ("travel", "cost", "limits"):
+            for f in fields(getattr(self, sec)):
+                v = getattr(getattr(self, sec), f.name)
+                msg = _check(sec, f.name, v)
+                if msg:
+                    problems.append(Problem("<config>", None, f"{sec}.{f.name}", v, msg))
+        if problems:
+            raise InputError(problems)
+
+    @classmethod
+    def from_toml(cls, path) -> "Config":
+        """Read ``omnifill.toml``; every key is optional, unknown keys are errors."""
+        path = Path(path)
+        try:
+            with open(path, "rb") as fh:
+                data = tomllib.load(fh)
+        except FileNotFoundError:
+            raise InputError([Problem(str(path), None, None, None, "file not found")]) from None
+        except tomllib.TOMLDecodeError as e:
+            raise InputError([Problem(str(path), None, None, None, f"not valid TOML: {e}")]) from None
+        return cls.from_dict(data, source=str(path))
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "<config>") -> "Config":
+        problems = []
+        parts = {}
+        for sec, klass in (("travel", Travel), ("cost", Cost), ("limits", Limits)):
+            raw = data.get(sec, {})
+            if not isinstance(raw, dict):
+                problems.append(Problem(source, None, sec, raw, "must be a table"))
+                continue
+            known = {f.name: f for f in fields(klass)}
+            vals = {}
+            for k, v in raw.items():
+                if k not in known:
+                    problems.append(Problem(source, None, f"{sec}.{k}", v,
+                                            f"unknown key; known keys: {', '.join(known)}"))
+                    continue
+                want_int = isinstance(getattr(klass(), k), int)
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or (want_int and not isinstance(v, int)):
+                    problems.append(Problem(source, None, f"{sec}.{k}", v,
+                                            "must be an integer" if want_int else "must be a number"))
+                    continue
+                msg = _check(sec, k, v)
+                if msg:
+                    problems.append(Problem(source, None, f"{sec}.{k}", v, msg))
+                    continue
+                vals[k] = int(v) if want_int else float(v)
+            parts[sec] = klass(**vals)
+        for sec in data:
+            if sec not in ("travel", "cost", "limits"):
+                problems.append(Problem(source, None, sec, None,
+                                        "unknown section; known sections: travel, cost, limits"))
+        if problems:
+            raise InputError(problems)
+        return cls(**parts)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def with_(self, **sections) -> "Config":
+        """A copy with some values changed: ``cfg.with_(travel={"circuity": 1.4})``."""
+        return replace(self, **{k: replace(getattr(self, k), **v) for k, v in sections.items()})
+
+
+def _check(sec: str, key: str, v) -> str | None:
+    rule = _RULES.get((sec, key), "nonneg")
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        return "must be a finite number"
+    if rule == "pos" and not v > 0:
+        return "must be > 0"
+    if rule == "nonneg" and not v >= 0:
+        return "must be >= 0"
+    if rule == "int>=1" and not (isinstance(v, int) and v >= 1):
+        return "must be an integer >= 1"
+    if rule == "int>=0" and not (isinstance(v, int) and v >= 0):
+        return "must be an integer >= 0"
+    return None

@@ -1,0 +1,172 @@
+"""Geography: great-circle distance, local projections, the travel model, delivery zones.
+
+Everything here works on arrays. The travel model is the DESIGN default (haversine times
+circuity over a courier speed, plus the store's handling); the zone index keeps one store's
+zone replaceable without a rebuild. This module never reads files (io does) and never decides
+who ships what (options and the router do).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import rtree
+import shapely
+
+EARTH_RADIUS_M = 6_371_008.8
+ZONE_TIERS = (30, 60)  # promise tiers a zone can stand for; bit 1 << k in zone bit sets
+
+
+def haversine_m(lat1, lon1, lat2, lon2):
+    """Great-circle distance in metres (haversine, R = 6,371,008.8 m), broadcasting."""
+    p1, p2 = np.radians(lat1), np.radians(lat2)
+    dp = p2 - p1
+    dl = np.radians(lon2) - np.radians(lon1)
+    h = np.sin(dp / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
+
+
+def destination(lat, lon, bearing_deg, dist_m):
+    """The point dist_m along a great circle from (lat, lon) at a bearing (degrees from north)."""
+    p1, l1 = np.radians(lat), np.radians(lon)
+    b = np.radians(bearing_deg)
+    a = np.asarray(dist_m, dtype=np.float64) / EARTH_RADIUS_M
+    p2 = np.arcsin(np.sin(p1) * np.cos(a) + np.cos(p1) * np.sin(a) * np.cos(b))
+    l2 = l1 + np.arctan2(np.sin(b) * np.sin(a) * np.cos(p1), np.cos(a) - np.sin(p1) * np.sin(p2))
+    lon2 = (np.degrees(l2) + 540.0) % 360.0 - 180.0
+    return np.degrees(p2), lon2
+
+
+def tier_bits(max_eta_min):
+    """The zone tier bit of each ETA limit: 1 for (0, 30], 2 for (30, 60], 0 above 60.
+
+    A store's 30-minute zone replaces its radius rule for orders whose limit is in the
+    30-minute tier, its 60-minute zone for those in the 60-minute tier; limits above 60
+    minutes (same-day promises) use the radius rule.
+    """
+    m = np.asarray(max_eta_min, dtype=np.float64)
+    out = np.zeros(m.shape, dtype=np.uint8)
+    out[m <= ZONE_TIERS[0]] = 1
+    out[(m > ZONE_TIERS[0]) & (m <= ZONE_TIERS[1])] = 2
+    return out
+
+
+@dataclass(frozen=True)
+class LocalProjection:
+    """A city's planar metres: orthographic projection on the plane tangent at the centre.
+
+    x grows east and y north of the centre. Used for maps, plots and planar summaries; the
+    candidate kernel measures exact great-circle distances itself.
+    """
+
+    lat0: float
+    lon0: float
+
+    @classmethod
+    def around(cls, lat, lon) -> "LocalProjection":
+        lat = np.asarray(lat, dtype=np.float64)
+        lon = np.asarray(lon, dtype=np.float64)
+        if lat.size == 0:
+            return cls(0.0, 0.0)
+        v = _unit(lat, lon).sum(axis=0)
+        n = np.linalg.norm(v)
+        if n < 1e-12:
+            return cls(float(lat[0]), float(lon[0]))
+        v /= n
+        return cls(float(np.degrees(np.arcsin(v[2]))), float(np.degrees(np.arctan2(v[1], v[0]))))
+
+    def to_xy(self, lat, lon):
+        c = _unit(np.array([self.lat0]), np.array([self.lon0]))[0]
+        east = np.array([-c[1], c[0], 0.0])
+        if np.linalg.norm(east) < 1e-12:
+            east = np.array([0.0, 1.0, 0.0])
+        east /= np.linalg.norm(east)
+        north = np.cross(c, east)
+        p = _unit(np.asarray(lat, np.float64), np.asarray(lon, np.float64))
+        return EARTH_RADIUS_M * (p @ east), EARTH_RADIUS_M * (p @ north)
+
+
+def _unit(lat, lon):
+    la, lo = np.radians(lat), np.radians(lon)
+    cl = np.cos(la)
+    return np.stack([cl * np.cos(lo), cl * np.sin(lo), np.sin(la)], axis=-1)
+
+
+class ZoneIndex:
+    """Delivery zones: an rtree over zone polygons, shapely for the exact point test.
+
+    Each zone is (store index, tier, polygon in lon/lat degrees). ``set_zone`` and
+    ``remove_zone`` change one store's zone in place (rtree insert/delete), no rebuild.
+    Polygons are tested in lon/lat as GeoJSON states them; a polygon crossing the antimeridian
+    must be split into parts on either side, as RFC 7946 asks.
+    """
+
+    def __init__(self):
+        self._index = rtree.index.Index(interleaved=True)
+        self._zones: dict[int, tuple[int, int, object]] = {}  # zone id -> (store, tier, geom)
+        self._by_key: dict[tuple[int, int], int] = {}  # (store, tier) -> zone id
+        self._next = 0
+
+    def __len__(self) -> int:
+        return len(self._zones)
+
+    def set_zone(self, store: int, tier: int, geometry) -> None:
+        """Give ``store`` this zone for ``tier`` (30 or 60), replacing any it had."""
+        if tier not in ZONE_TIERS:
+            raise ValueError(f"zone tier must be one of {ZONE_TIERS}, got {tier!r}")
+        self.remove_zone(store, tier)
+        shapely.prepare(geometry)
+        zid = self._next
+        self._next += 1
+        self._zones[zid] = (int(store), int(tier), geometry)
+        self._by_key[(int(store), int(tier))] = zid
+        self._index.insert(zid, shapely.bounds(geometry).tolist())
+
+    def remove_zone(self, store: int, tier: int) -> bool:
+        zid = self._by_key.pop((int(store), int(tier)), None)
+        if zid is None:
+            return False
+        _, _, geom = self._zones.pop(zid)
+        self._index.delete(zid, shapely.bounds(geom).tolist())
+        return True
+
+    def zone_of(self, store: int, tier: int):
+        zid = self._by_key.get((int(store), int(tier)))
+        return None if zid is None else self._zones[zid][2]
+
+    def store_bits(self, n_stores: int) -> np.ndarray:
+        """Per store, the tier bits of the zones it has (bit 1: 30 minutes, bit 2: 60)."""
+        bits = np.zeros(n_stores, dtype=np.uint8)
+        for store, tier, _ in self._zones.values():
+            bits[store] |= 1 << ZONE_TIERS.index(tier)
+        return bits
+
+    def containing(self, lat, lon, order_tier_bits):
+        """(order, store) pairs where the order lies in the store's zone for the order's tier.
+
+        Bulk: one rtree ``intersection_v`` over all points, one vectorised shapely test.
+        Returns two int64 arrays sorted by order then store.
+        """
+        lat = np.asarray(lat, dtype=np.float64)
+        lon = np.asarray(lon, dtype=np.float64)
+        tb = np.asarray(order_tier_bits, dtype=np.uint8)
+        if not self._zones or lat.size == 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        pts = np.column_stack([lon, lat])
+        ids, counts = self._index.intersection_v(pts, pts)
+        order = np.repeat(np.arange(lat.size, dtype=np.int64), counts.astype(np.int64))
+        ids = ids.astype(np.int64)
+        meta = np.array([(zid, s, ZONE_TIERS.index(t)) for zid, (s, t, _) in self._zones.items()],
+                        dtype=np.int64)
+        pos = np.searchsorted(meta[:, 0], ids)
+        zone_store, zone_bit = meta[pos, 1], (1 << meta[pos, 2]).astype(np.uint8)
+        keep = (zone_bit & tb[order]) != 0
+        order, ids, zone_store = order[keep], ids[keep], zone_store[keep]
+        geoms = np.empty(ids.size, dtype=object)
+        geoms[:] = [self._zones[int(z)][2] for z in ids]
+        # a point on the zone's edge is in the zone (intersects, not contains)
+        inside = shapely.intersects_xy(geoms, lon[order], lat[order])
+        order, zone_store = order[inside], zone_store[inside]
+        pairs = np.unique(np.column_stack([order, zone_store]), axis=0) if order.size else np.zeros((0, 2), np.int64)
+        return pairs[:, 0].astype(np.int64), pairs[:, 1].astype(np.int64)

@@ -1,0 +1,702 @@
+"""Loaders and writers for the DESIGN file contracts, with row-level validation.
+
+Reading is two steps. ``read_table`` turns a CSV, Parquet or JSON Lines file into raw
+columns (values as the file has them) plus the physical line of each row. The ``load_*``
+functions then convert and check every column, collecting every problem (up to a cap) as a
+``Problem`` naming the file, the row, the column and the value, and raise one ``InputError``
+at the end. Nothing here builds indexes (model does) or writes partial output: writers go to
+a temporary file in the target directory and rename it into place.
+
+Row numbers are 1-based data rows (the header is not a row). For text files the physical
+line is given too.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import shapely
+
+from .errors import InputError, Problem
+from .geo import ZONE_TIERS
+
+DEFAULT_MAX_ERRORS = 100
+DEFAULT_PROMISE_MIN = 60.0
+TRUE_WORDS = {"true", "1", "yes", "y", "t"}
+FALSE_WORDS = {"false", "0", "no", "n", "f"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Collecting problems
+
+
+class Problems:
+    """Collects problems up to a cap; ``raise_if_any`` raises them as one InputError."""
+
+    def __init__(self, cap: int = DEFAULT_MAX_ERRORS):
+        self.cap = cap
+        self.items: list[Problem] = []
+        self.truncated = False
+
+    def add(self, problem: Problem) -> None:
+        if len(self.items) < self.cap:
+            self.items.append(problem)
+        else:
+            self.truncated = True
+
+    def extend(self, problems) -> None:
+        for p in problems:
+            self.add(p)
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+    def sorted(self) -> list[Problem]:
+        """Problems grouped by file (in the order first seen), then by row."""
+        first = {}
+        for p in self.items:
+            first.setdefault(p.file, len(first))
+        return sorted(self.items, key=lambda p: (first[p.file], p.row or 0))
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            raise InputError(self.sorted(), truncated=self.truncated)
+
+
+# ---------------------------------------------------------------------------------------------
+# Raw tables
+
+
+@dataclass
+class Table:
+    """Raw columns of one file. ``lines[i]`` is the physical line of data row i+1 (or None)."""
+
+    path: str
+    columns: dict[str, list]
+    n_rows: int
+    lines: list[int] | None = None
+
+    def problem(self, row_index: int | None, column: str | None, value, message: str) -> Problem:
+        row = None if row_index is None else row_index + 1
+        line = None if (row_index is None or self.lines is None) else self.lines[row_index]
+        return Problem(self.path, row, column, value, message, line)
+
+
+def file_format(path) -> str:
+    name = str(path).lower()
+    for suffix, fmt in ((".csv", "csv"), (".parquet", "parquet"), (".pq", "parquet"),
+                        (".jsonl", "jsonl"), (".ndjson", "jsonl"), (".geojson", "geojson"),
+                        (".json", "json")):
+        if name.endswith(suffix):
+            return fmt
+    return "unknown"
+
+
+def read_table(path, *, allow_jsonl: bool = False) -> Table:
+    """Read a CSV, Parquet (needs pyarrow: ``pip install omnifill[io]``) or JSON Lines file.
+
+    JSON Lines objects with a ``lines`` list (the router's order format) become one row per
+    line, the order's other fields repeated. Raises InputError for unreadable files.
+    """
+    p = str(path)
+    fmt = file_format(p)
+    if not os.path.exists(p):
+        raise InputError([Problem(p, None, None, None, "file not found")])
+    if os.path.isdir(p):
+        raise InputError([Problem(p, None, None, None, "is a directory, expected a file")])
+    if fmt == "csv":
+        return _read_csv(p)
+    if fmt == "parquet":
+        return _read_parquet(p)
+    if fmt in ("jsonl", "json") and allow_jsonl:
+        return _read_jsonl(p)
+    kinds = "CSV (.csv), Parquet (.parquet)" + (", JSON Lines (.jsonl)" if allow_jsonl else "")
+    raise InputError([Problem(p, None, None, None, f"unknown file type; expected {kinds}")])
+
+
+def _read_csv(p: str) -> Table:
+    try:
+        fh = open(p, newline="", encoding="utf-8-sig")
+    except OSError as e:
+        raise InputError([Problem(p, None, None, None, f"cannot open: {e.strerror}")]) from None
+    problems = Problems()
+    with fh:
+        reader = csv.reader(fh)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise InputError([Problem(p, None, None, None, "file is empty (no header row)")]) from None
+        except (csv.Error, UnicodeDecodeError) as e:
+            raise InputError([Problem(p, None, None, None, f"not readable as CSV: {e}")]) from None
+        header = [h.strip() for h in header]
+        seen = set()
+        for h in header:
+            if h in seen:
+                problems.add(Problem(p, None, h, None, "column appears twice in the header"))
+            seen.add(h)
+        if any(h == "" for h in header):
+            problems.add(Problem(p, None, None, None, "the header has an empty column name"))
+        problems.raise_if_any()
+        cols: list[list] = [[] for _ in header]
+        lines: list[int] = []
+        width = len(header)
+        start = reader.line_num + 1
+        try:
+            for rec in reader:
+                if not rec or (len(rec) == 1 and rec[0].strip() == "" and width > 1):
+                    start = reader.line_num + 1
+                    continue  # blank line
+                if len(rec) != width:
+                    problems.add(Problem(p, len(lines) + 1, None, None,
+                                         f"row has {len(rec)} fields, the header has {width}", start))
+                    rec = (rec + [""] * width)[:width]
+                for c, v in zip(cols, rec):
+                    c.append(v)
+                lines.append(start)
+                start = reader.line_num + 1
+        except (csv.Error, UnicodeDecodeError) as e:
+            problems.add(Problem(p, len(lines) + 1, None, None, f"not readable as CSV: {e}", start))
+        problems.raise_if_any()
+    return Table(p, dict(zip(header, cols)), len(lines), lines)
+
+
+def _read_parquet(p: str) -> Table:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise InputError([Problem(p, None, None, None,
+                                  "reading Parquet needs pyarrow: pip install 'omnifill[io]'")]) from None
+    try:
+        t = pq.read_table(p)
+    except Exception as e:  # pyarrow raises several types for a bad file
+        raise InputError([Problem(p, None, None, None, f"not readable as Parquet: {e}")]) from None
+    cols = {name: t.column(name).to_pylist() for name in t.column_names}
+    return Table(p, cols, t.num_rows, None)
+
+
+def _read_jsonl(p: str) -> Table:
+    problems = Problems()
+    rows: list[dict] = []
+    lines: list[int] = []
+    try:
+        fh = open(p, encoding="utf-8")
+    except OSError as e:
+        raise InputError([Problem(p, None, None, None, f"cannot open: {e.strerror}")]) from None
+    with fh:
+        for lineno, text in enumerate(fh, start=1):
+            if not text.strip():
+                continue
+            try:
+                obj = json.loads(text)
+            except json.JSONDecodeError as e:
+                problems.add(Problem(p, len(rows) + 1, None, text.strip()[:40], f"not valid JSON: {e.msg}", lineno))
+                continue
+            if not isinstance(obj, dict):
+                problems.add(Problem(p, len(rows) + 1, None, obj, "each line must be a JSON object", lineno))
+                continue
+            if "lines" in obj:
+                sub = obj.get("lines")
+                if not isinstance(sub, list) or not sub:
+                    problems.add(Problem(p, len(rows) + 1, "lines", sub, "must be a non-empty list of {sku, qty}", lineno))
+                    continue
+                head = {k: v for k, v in obj.items() if k != "lines"}
+                for item in sub:
+                    if not isinstance(item, dict):
+                        problems.add(Problem(p, len(rows) + 1, "lines", item, "each line must be an object {sku, qty}", lineno))
+                        continue
+                    rows.append({**head, **item})
+                    lines.append(lineno)
+            else:
+                rows.append(obj)
+                lines.append(lineno)
+    problems.raise_if_any()
+    names: list[str] = []
+    for r in rows:
+        for k in r:
+            if k not in names:
+                names.append(k)
+    cols = {k: [r.get(k) for r in rows] for k in names}
+    return Table(p, cols, len(rows), lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# Column conversion: vectorised fast path, a per-value pass only to name the bad rows
+
+
+def _missing(v) -> bool:
+    return v is None or (isinstance(v, str) and not v.strip())
+
+
+def _require(t: Table, names, probs: Problems) -> bool:
+    if t.n_rows == 0:
+        probs.add(Problem(t.path, None, None, None, "file has a header but no data rows"))
+        return False
+    missing = [n for n in names if n not in t.columns]
+    for n in missing:
+        probs.add(Problem(t.path, None, n, None,
+                          f"required column is missing (columns found: {', '.join(t.columns) or 'none'})"))
+    return not missing
+
+
+def float_col(t: Table, name: str, probs: Problems, *, default=None, lo=-math.inf, hi=math.inf,
+              lo_open=False, what="a number") -> np.ndarray:
+    """Column as float64. Missing values take ``default`` (error when None); NaN is an error."""
+    raw = t.columns.get(name)
+    if raw is None:
+        return np.full(t.n_rows, np.nan if default is None else default, dtype=np.float64)
+    out = np.empty(t.n_rows, dtype=np.float64)
+    given = np.ones(t.n_rows, dtype=bool)  # False where a missing value took the default
+    try:
+        if default is not None:
+            raise ValueError  # missing cells need the per-value path
+        out[:] = np.asarray(raw, dtype=np.float64)
+        fast = True
+    except (ValueError, TypeError):
+        fast = False
+    if not fast:
+        for i, v in enumerate(raw):
+            if _missing(v):
+                if default is None:
+                    probs.add(t.problem(i, name, v, f"is missing; expected {what}"))
+                    out[i] = np.nan
+                else:
+                    out[i] = default
+                    given[i] = False
+                continue
+            if isinstance(v, bool):
+                probs.add(t.problem(i, name, v, f"is not {what}"))
+                out[i] = np.nan
+                continue
+            try:
+                out[i] = float(v)
+            except (ValueError, TypeError):
+                probs.add(t.problem(i, name, v, f"is not {what}"))
+                out[i] = np.nan
+                continue
+            if math.isnan(out[i]):
+                probs.add(t.problem(i, name, v, "is NaN"))
+    else:
+        for i in np.flatnonzero(np.isnan(out))[: probs.cap + 1]:
+            probs.add(t.problem(int(i), name, raw[i], "is NaN" if not _missing(raw[i]) else f"is missing; expected {what}"))
+    ok = ~np.isnan(out)
+    bad = given & ok & ((out <= lo if lo_open else out < lo) | (out > hi) | np.isinf(out))
+    for i in np.flatnonzero(bad)[: probs.cap + 1]:
+        rng = f"{'>' if lo_open else '>='} {lo:g}" + (f" and <= {hi:g}" if hi != math.inf else "")
+        probs.add(t.problem(int(i), name, raw[i], f"is out of range; expected {what} {rng}"))
+    return out
+
+
+def int_col(t: Table, name: str, probs: Problems, *, default=None, lo=None, what="an integer") -> np.ndarray:
+    """Column as int64; fractional values, NaN and values below ``lo`` are errors."""
+    f = float_col(t, name, probs, default=default, what=what)
+    raw = t.columns.get(name)
+    okv = np.isfinite(f)
+    frac = okv & (f != np.floor(f))
+    for i in np.flatnonzero(frac)[: probs.cap + 1]:
+        probs.add(t.problem(int(i), name, raw[i], f"is not a whole number; expected {what}"))
+    low = okv & ~frac & (f < lo) if lo is not None else np.zeros(t.n_rows, bool)
+    for i in np.flatnonzero(low)[: probs.cap + 1]:
+        probs.add(t.problem(int(i), name, raw[i], f"is out of range; expected {what} >= {lo}"))
+    big = okv & (np.abs(f) > 2**53)
+    for i in np.flatnonzero(big)[: probs.cap + 1]:
+        probs.add(t.problem(int(i), name, raw[i], "is too large"))
+    out = np.where(okv & ~big, f, 0).astype(np.int64)
+    return out
+
+
+def str_col(t: Table, name: str, probs: Problems, *, required: bool = True,
+            default: str | None = None) -> np.ndarray:
+    """Column as an object array of stripped str; a missing value is an error when required,
+    else ``default``."""
+    raw = t.columns.get(name)
+    if raw is None:
+        return np.full(t.n_rows, default, dtype=object)
+    out = np.empty(t.n_rows, dtype=object)
+    for i, v in enumerate(raw):
+        if _missing(v) or (isinstance(v, float) and math.isnan(v)):
+            if required:
+                probs.add(t.problem(i, name, v, "is missing"))
+            out[i] = default
+        elif isinstance(v, (dict, list, bool)):
+            probs.add(t.problem(i, name, v, "must be a text value"))
+            out[i] = default
+        else:
+            out[i] = v.strip() if isinstance(v, str) else (str(int(v)) if isinstance(v, float) and v.is_integer() else str(v))
+    return out
+
+
+def bool_col(t: Table, name: str, probs: Problems, *, default: bool) -> np.ndarray:
+    raw = t.columns.get(name)
+    out = np.full(t.n_rows, default, dtype=bool)
+    if raw is None:
+        return out
+    for i, v in enumerate(raw):
+        if _missing(v):
+            continue
+        if isinstance(v, bool):
+            out[i] = v
+        elif isinstance(v, (int, float)) and v in (0, 1):
+            out[i] = bool(v)
+        elif isinstance(v, str) and v.strip().lower() in TRUE_WORDS | FALSE_WORDS:
+            out[i] = v.strip().lower() in TRUE_WORDS
+        else:
+            probs.add(t.problem(i, name, v, "is not a boolean; expected true or false"))
+    return out
+
+
+def enum_col(t: Table, name: str, probs: Problems, allowed: tuple[str, ...], *, default: str) -> np.ndarray:
+    out = str_col(t, name, probs, required=False, default=default)
+    for i, v in enumerate(out):
+        if v not in allowed:
+            probs.add(t.problem(i, name, v, f"is not one of: {', '.join(allowed)}"))
+            out[i] = default
+    return out
+
+
+def _coords(t: Table, probs: Problems):
+    lat = float_col(t, "lat", probs, lo=-90, hi=90, what="a latitude in degrees")
+    lon = float_col(t, "lon", probs, lo=-180, hi=180, what="a longitude in degrees")
+    return lat, lon
+
+
+def _extra(t: Table, known) -> dict[str, list]:
+    return {k: v for k, v in t.columns.items() if k not in known}
+
+
+def _index_lookup(t: Table, name: str, values: np.ndarray, index: dict[str, int] | None,
+                  probs: Problems, what: str, optional: bool = False) -> np.ndarray:
+    out = np.full(t.n_rows, -1, dtype=np.int64)
+    if index is None:
+        return out
+    for i, v in enumerate(values):
+        if v is None:
+            continue
+        j = index.get(v)
+        if j is None:
+            probs.add(t.problem(i, name, v, f"names a {what} that is not in the stores file"))
+        else:
+            out[i] = j
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The DESIGN contracts
+
+STORE_KINDS = ("store", "warehouse")
+ORDER_MODES = ("deliver", "pickup")
+STORE_COLUMNS = ("store_id", "lat", "lon", "city", "kind", "handling_min", "capacity",
+                 "delivers", "pickup", "transfers_out")
+
+
+@dataclass
+class StoresTable:
+    path: str
+    store_id: np.ndarray  # object str, file order
+    lat: np.ndarray
+    lon: np.ndarray
+    city: np.ndarray  # object str
+    kind: np.ndarray  # object str
+    handling_min: np.ndarray  # NaN: use the config's default
+    capacity: np.ndarray  # float, inf: unlimited
+    delivers: np.ndarray
+    pickup: np.ndarray
+    transfers_out: np.ndarray
+    extra: dict[str, list] = field(default_factory=dict)
+
+    def index(self) -> dict[str, int]:
+        return {s: i for i, s in enumerate(self.store_id)}
+
+
+def load_stores(path, *, probs: Problems | None = None) -> StoresTable:
+    own = probs is None
+    probs = probs if probs is not None else Problems()
+    st = load_stores_table(read_table(path), probs)
+    if own:
+        probs.raise_if_any()
+    return st
+
+
+def load_stores_table(t: Table, probs: Problems) -> StoresTable:
+    if not _require(t, ("store_id", "lat", "lon"), probs):
+        probs.raise_if_any()
+    sid = str_col(t, "store_id", probs)
+    first: dict[str, int] = {}
+    for i, s in enumerate(sid):
+        if s is None:
+            continue
+        if s in first:
+            probs.add(t.problem(i, "store_id", s, f"duplicate store id (first at row {first[s] + 1})"))
+        else:
+            first[s] = i
+    lat, lon = _coords(t, probs)
+    st = StoresTable(
+        path=t.path, store_id=sid, lat=lat, lon=lon,
+        city=str_col(t, "city", probs, required=False, default="default"),
+        kind=enum_col(t, "kind", probs, STORE_KINDS, default="store"),
+        handling_min=float_col(t, "handling_min", probs, default=np.nan, lo=0, what="minutes"),
+        capacity=float_col(t, "capacity", probs, default=np.inf, lo=0, what="a package count"),
+        delivers=bool_col(t, "delivers", probs, default=True),
+        pickup=bool_col(t, "pickup", probs, default=True),
+        transfers_out=bool_col(t, "transfers_out", probs, default=True),
+        extra=_extra(t, STORE_COLUMNS),
+    )
+    cap = st.capacity
+    frac = np.isfinite(cap) & (cap != np.floor(cap))
+    for i in np.flatnonzero(frac)[: probs.cap + 1]:
+        probs.add(t.problem(int(i), "capacity", t.columns["capacity"][i], "is not a whole number of packages"))
+    return st
+
+
+@dataclass
+class InventoryTable:
+    path: str
+    store: np.ndarray  # int64 index into the stores table
+    sku: np.ndarray  # object str
+    on_hand: np.ndarray  # int64
+    safety_stock: np.ndarray  # int64
+
+
+def load_inventory(path, store_index: dict[str, int] | None, *, probs: Problems | None = None) -> InventoryTable:
+    own = probs is None
+    probs = probs if probs is not None else Problems()
+    inv = load_inventory_table(read_table(path), store_index, probs)
+    if own:
+        probs.raise_if_any()
+    return inv
+
+
+def load_inventory_table(t: Table, store_index: dict[str, int] | None, probs: Problems) -> InventoryTable:
+    if not _require(t, ("store_id", "sku", "on_hand"), probs):
+        probs.raise_if_any()
+    sid = str_col(t, "store_id", probs)
+    store = _index_lookup(t, "store_id", sid, store_index, probs, "store")
+    sku = str_col(t, "sku", probs)
+    on_hand = int_col(t, "on_hand", probs, lo=0, what="a stock count")
+    safety = int_col(t, "safety_stock", probs, default=0, lo=0, what="a stock count")
+    seen: dict[tuple, int] = {}
+    for i, key in enumerate(zip(sid, sku)):
+        if key[0] is None or key[1] is None:
+            continue
+        if key in seen:
+            probs.add(t.problem(i, "sku", key[1],
+                                f"duplicate (store_id, sku) = ({key[0]!r}, {key[1]!r}) (first at row {seen[key] + 1})"))
+        else:
+            seen[key] = i
+    return InventoryTable(t.path, store, sku, on_hand, safety)
+
+
+ORDER_LEVEL = ("lat", "lon", "promise_min", "city", "mode", "pickup_store", "home_store",
+               "current_store", "locked")
+ORDER_COLUMNS = ("order_id", "sku", "qty") + ORDER_LEVEL
+
+
+@dataclass
+class OrdersTable:
+    """Orders, one row per line as in the file, plus the order each row belongs to."""
+
+    path: str
+    order_id: np.ndarray  # per order, first-appearance order (object str)
+    order_of_row: np.ndarray  # per row: its order's position
+    row_of_order: np.ndarray  # per order: its first row
+    lat: np.ndarray  # per order
+    lon: np.ndarray
+    promise_min: np.ndarray
+    city: np.ndarray  # object (None: nearest store's city)
+    mode: np.ndarray  # object str
+    pickup_store: np.ndarray  # int64 store index, -1 none
+    home_store: np.ndarray
+    current_store: np.ndarray
+    locked: np.ndarray  # bool
+    sku: np.ndarray  # per row, object str
+    qty: np.ndarray  # per row, int64
+    extra: dict[str, list] = field(default_factory=dict)  # per row
+
+
+def load_orders(path, store_index: dict[str, int] | None, *, probs: Problems | None = None) -> OrdersTable:
+    own = probs is None
+    probs = probs if probs is not None else Problems()
+    orders = load_orders_table(read_table(path, allow_jsonl=True), store_index, probs)
+    if own:
+        probs.raise_if_any()
+    return orders
+
+
+def load_orders_table(t: Table, store_index: dict[str, int] | None, probs: Problems) -> OrdersTable:
+    if not _require(t, ("order_id", "lat", "lon", "sku", "qty"), probs):
+        probs.raise_if_any()
+    oid = str_col(t, "order_id", probs)
+    lat, lon = _coords(t, probs)
+    sku = str_col(t, "sku", probs)
+    qty = int_col(t, "qty", probs, lo=1, what="a whole quantity")
+    promise = float_col(t, "promise_min", probs, default=DEFAULT_PROMISE_MIN, lo=0, lo_open=True, what="minutes")
+    city = str_col(t, "city", probs, required=False)
+    mode = enum_col(t, "mode", probs, ORDER_MODES, default="deliver")
+    refs = {}
+    for col in ("pickup_store", "home_store", "current_store"):
+        refs[col] = _index_lookup(t, col, str_col(t, col, probs, required=False), store_index, probs, "store")
+    locked = bool_col(t, "locked", probs, default=False)
+    no_pickup = np.array([_missing(v) for v in t.columns.get("pickup_store", [None] * t.n_rows)], dtype=bool)
+    for i in np.flatnonzero((mode == "pickup") & no_pickup)[: probs.cap + 1]:
+        probs.add(t.problem(int(i), "pickup_store", None, "is missing; a pickup order must name its pickup store"))
+    # group rows into orders, first appearance first
+    pos: dict[str, int] = {}
+    order_of_row = np.empty(t.n_rows, dtype=np.int64)
+    first_rows: list[int] = []
+    for i, o in enumerate(oid):
+        k = pos.get(o)
+        if k is None:
+            k = pos[o] = len(first_rows)
+            first_rows.append(i)
+        order_of_row[i] = k
+    row_of_order = np.asarray(first_rows, dtype=np.int64)
+    # order-level fields must agree across an order's lines
+    per_row = {"lat": lat, "lon": lon, "promise_min": promise, "city": city, "mode": mode,
+               "pickup_store": refs["pickup_store"], "home_store": refs["home_store"],
+               "current_store": refs["current_store"], "locked": locked}
+    for col, arr in per_row.items():
+        if col not in t.columns:
+            continue
+        ref = arr[row_of_order[order_of_row]]
+        differ = np.flatnonzero(np.array([not _same(a, b) for a, b in zip(arr, ref)], dtype=bool))
+        for i in differ[: probs.cap + 1]:
+            first = int(row_of_order[order_of_row[i]])
+            probs.add(t.problem(int(i), col, t.columns[col][i],
+                                f"differs from this order's first line (row {first + 1}: {t.columns[col][first]!r}); "
+                                "order-level columns must be the same on every line of an order"))
+    ro = row_of_order
+    return OrdersTable(
+        path=t.path, order_id=oid[ro] if len(ro) else np.zeros(0, object), order_of_row=order_of_row,
+        row_of_order=ro, lat=lat[ro], lon=lon[ro], promise_min=promise[ro], city=city[ro], mode=mode[ro],
+        pickup_store=refs["pickup_store"][ro], home_store=refs["home_store"][ro],
+        current_store=refs["current_store"][ro], locked=locked[ro], sku=sku, qty=qty,
+        extra=_extra(t, ORDER_COLUMNS),
+    )
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, float) and isinstance(b, float):
+        return a == b or (math.isnan(a) and math.isnan(b))
+    return a == b
+
+
+@dataclass
+class ZoneFeature:
+    store: int
+    tier: int
+    geometry: object
+
+
+def load_zones(path, store_index: dict[str, int] | None, *, probs: Problems | None = None) -> list[ZoneFeature]:
+    """A GeoJSON FeatureCollection of Polygon / MultiPolygon zones (store_id, promise_min)."""
+    own = probs is None
+    probs = probs if probs is not None else Problems()
+    p = str(path)
+    if not os.path.exists(p):
+        raise InputError([Problem(p, None, None, None, "file not found")])
+    try:
+        with open(p, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise InputError([Problem(p, None, None, None, f"not valid JSON: {e}")]) from None
+    if not isinstance(data, dict) or data.get("type") != "FeatureCollection" or not isinstance(data.get("features"), list):
+        raise InputError([Problem(p, None, "type", data.get("type") if isinstance(data, dict) else None,
+                                  "expected a GeoJSON FeatureCollection with a features list")])
+    out: list[ZoneFeature] = []
+    seen: dict[tuple[int, int], int] = {}
+    for k, feat in enumerate(data["features"], start=1):
+        def bad(col, val, msg):
+            probs.add(Problem(p, k, col, val, msg + f" (feature {k})"))
+        if not isinstance(feat, dict) or feat.get("type") != "Feature":
+            bad("type", feat.get("type") if isinstance(feat, dict) else feat, "is not a GeoJSON Feature")
+            continue
+        props = feat.get("properties") or {}
+        sid = props.get("store_id")
+        if sid is None or (isinstance(sid, str) and not sid.strip()):
+            bad("store_id", sid, "is missing")
+            continue
+        sid = str(sid).strip()
+        store = -1
+        if store_index is not None:
+            store = store_index.get(sid, -1)
+            if store < 0:
+                bad("store_id", sid, "names a store that is not in the stores file")
+                continue
+        tier = props.get("promise_min")
+        if isinstance(tier, bool) or tier not in ZONE_TIERS:
+            bad("promise_min", tier, f"must be one of {', '.join(map(str, ZONE_TIERS))}")
+            continue
+        geom_json = feat.get("geometry")
+        gtype = geom_json.get("type") if isinstance(geom_json, dict) else None
+        if gtype not in ("Polygon", "MultiPolygon"):
+            bad("geometry", gtype, "must be a Polygon or MultiPolygon")
+            continue
+        try:
+            geom = shapely.from_geojson(json.dumps(geom_json))
+        except Exception as e:  # shapely raises GEOSException and others
+            bad("geometry", gtype, f"is not valid GeoJSON geometry: {e}")
+            continue
+        if geom.is_empty:
+            bad("geometry", gtype, "is empty")
+            continue
+        b = shapely.bounds(geom)
+        if not (np.isfinite(b).all() and -180 <= b[0] and b[2] <= 180 and -90 <= b[1] and b[3] <= 90):
+            bad("geometry", b.tolist(), "has coordinates outside lon -180..180, lat -90..90")
+            continue
+        if not shapely.is_valid(geom):
+            bad("geometry", gtype, f"is not a valid polygon: {shapely.is_valid_reason(geom)}")
+            continue
+        key = (store, int(tier))
+        if store >= 0 and key in seen:
+            bad("store_id", sid, f"has a second {tier}-minute zone (first in feature {seen[key]})")
+            continue
+        seen[key] = k
+        out.append(ZoneFeature(store, int(tier), geom))
+    if own:
+        probs.raise_if_any()
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing: never a partial file
+
+
+def atomic_write(path, write) -> None:
+    """Call ``write(tmp_path)`` then rename the temporary file onto ``path``."""
+    path = Path(path)
+    d = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=d)
+    os.close(fd)
+    try:
+        write(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual mode
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def write_csv(path, columns: dict[str, list]) -> None:
+    names = list(columns)
+    n = len(next(iter(columns.values()))) if names else 0
+
+    def _w(tmp):
+        with open(tmp, "w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(names)
+            cols = [columns[k] for k in names]
+            for i in range(n):
+                w.writerow([c[i] for c in cols])
+
+    atomic_write(path, _w)

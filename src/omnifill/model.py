@@ -1,0 +1,410 @@
+"""The data model: Network (stores, inventory, zones, grid index), OrderBatch, Candidates, Coverage.
+
+A Network holds the stores in the stores file's row order (``store_ids[i]`` is row i+1),
+one local projection and one grid index per city, inventory as CSR (store x SKU), and the
+zone index. Its queries are array in, array out, and safe to call from several threads at
+once (grids are built once under a lock and never mutated). Loading and validation live in
+io; the kernel lives in _core; this module wires them together and decides nothing about
+who ships what.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from . import _core
+from .config import Config
+from .geo import LocalProjection, ZoneIndex, tier_bits
+from .io import (InventoryTable, OrdersTable, Problems, StoresTable, ZoneFeature, load_inventory,
+                 load_orders, load_stores, load_zones)
+
+# Cells of the grid are this fraction of the chord radius of the typical query: measured on
+# the 10,000-store benchmark city (benchmarks/README.md), a third of the radius scans about
+# 1.5x the disc's stores with few enough rows that the per-row set-up stays small.
+CELL_FRACTION = 1.0 / 3.0
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """Per order, the stores that reach it in time: CSR, sorted by ETA then store index.
+
+    ``store_index`` are positions in ``Network.store_ids``; ``eta_min`` the direct ETA.
+    """
+
+    indptr: np.ndarray  # int64, n_orders + 1
+    store_index: np.ndarray  # int32
+    eta_min: np.ndarray  # float64
+
+    def __len__(self) -> int:
+        return self.indptr.shape[0] - 1
+
+    @property
+    def counts(self) -> np.ndarray:
+        return np.diff(self.indptr)
+
+    def of(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        a, b = self.indptr[i], self.indptr[i + 1]
+        return self.store_index[a:b], self.eta_min[a:b]
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """Per (order, candidate) bitmask of the order's lines that the store can fill alone.
+
+    Line j is bit j % 64 of word j // 64; an order of L lines uses ``words[i]`` =
+    max(1, ceil(L / 64)) uint64 words per candidate, so orders of any length are exact.
+    ``full[i]``: some candidate fills every line of order i.
+    """
+
+    candidates: Candidates
+    masks: np.ndarray  # uint64
+    word_start: np.ndarray  # int64, n_orders + 1
+    words: np.ndarray  # int32, n_orders
+    full: np.ndarray  # bool, n_orders
+
+    def mask(self, i: int, k: int) -> int:
+        """The mask of order i's k-th candidate as a Python int (bit j = line j)."""
+        w = int(self.words[i])
+        a = int(self.word_start[i]) + k * w
+        return sum(int(self.masks[a + j]) << (64 * j) for j in range(w))
+
+    def first_words(self) -> np.ndarray:
+        """Per (order, candidate) pair, the first mask word (lines 0-63), aligned with candidates."""
+        ci = self.candidates.indptr
+        order = np.repeat(np.arange(len(ci) - 1), np.diff(ci))
+        pos = self.word_start[order] + (np.arange(ci[-1]) - ci[order]) * self.words[order]
+        return self.masks[pos]
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """Stock as CSR by store: ``sku_code`` ascending within each store's slice.
+
+    available = max(0, on_hand - safety_stock). ``skus[code]`` is the SKU's name.
+    """
+
+    skus: np.ndarray  # object str, sorted
+    indptr: np.ndarray  # int64, n_stores + 1
+    sku_code: np.ndarray  # int32
+    on_hand: np.ndarray  # int64
+    safety_stock: np.ndarray  # int64
+
+    @property
+    def available(self) -> np.ndarray:
+        return np.maximum(self.on_hand - self.safety_stock, 0)
+
+    @classmethod
+    def from_table(cls, inv: InventoryTable, n_stores: int) -> "Inventory":
+        skus, code = np.unique(inv.sku.astype(str), return_inverse=True)
+        order = np.lexsort((code, inv.store))
+        indptr = np.zeros(n_stores + 1, dtype=np.int64)
+        np.cumsum(np.bincount(inv.store, minlength=n_stores), out=indptr[1:])
+        return cls(skus.astype(object), indptr, code[order].astype(np.int32),
+                   inv.on_hand[order].astype(np.int64), inv.safety_stock[order].astype(np.int64))
+
+    @classmethod
+    def empty(cls, n_stores: int) -> "Inventory":
+        z = np.zeros(0, np.int64)
+        return cls(np.zeros(0, object), np.zeros(n_stores + 1, np.int64), np.zeros(0, np.int32), z, z)
+
+    def codes(self, skus) -> np.ndarray:
+        """SKU names to codes; -1 for a SKU that no store stocks."""
+        skus = np.asarray(skus, dtype=object).astype(str)
+        if self.skus.size == 0:
+            return np.full(skus.shape, -1, np.int32)
+        names = self.skus.astype(str)
+        pos = np.searchsorted(names, skus)
+        pos_c = np.minimum(pos, names.size - 1)
+        return np.where(names[pos_c] == skus, pos_c, -1).astype(np.int32)
+
+    def available_of(self, store: int, sku_code: int) -> int:
+        a, b = self.indptr[store], self.indptr[store + 1]
+        k = a + np.searchsorted(self.sku_code[a:b], sku_code)
+        if k < b and self.sku_code[k] == sku_code:
+            return int(max(0, self.on_hand[k] - self.safety_stock[k]))
+        return 0
+
+
+@dataclass(frozen=True)
+class OrderBatch:
+    """Orders, columnar: one entry per order, lines as CSR (``line_indptr``) in file order."""
+
+    order_id: np.ndarray  # object str
+    lat: np.ndarray
+    lon: np.ndarray
+    promise_min: np.ndarray
+    city: np.ndarray  # object: a city name, or None for the nearest store's city
+    mode: np.ndarray  # object: deliver | pickup
+    pickup_store: np.ndarray  # int64 store index, -1 none
+    home_store: np.ndarray
+    current_store: np.ndarray
+    locked: np.ndarray  # bool
+    line_indptr: np.ndarray  # int64
+    line_sku: np.ndarray  # object str
+    line_qty: np.ndarray  # int64
+    line_row: np.ndarray  # int64: the line's 1-based row in the source file
+
+    def __len__(self) -> int:
+        return self.order_id.shape[0]
+
+    @property
+    def n_lines(self) -> int:
+        return int(self.line_indptr[-1])
+
+    @classmethod
+    def from_table(cls, t: OrdersTable) -> "OrderBatch":
+        rows = np.argsort(t.order_of_row, kind="stable")  # an order's lines together, file order within
+        indptr = np.zeros(len(t.order_id) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(t.order_of_row, minlength=len(t.order_id)), out=indptr[1:])
+        return cls(t.order_id, t.lat, t.lon, t.promise_min, t.city, t.mode, t.pickup_store,
+                   t.home_store, t.current_store, t.locked, indptr, t.sku[rows], t.qty[rows], rows + 1)
+
+    @classmethod
+    def from_file(cls, path, network: "Network | None" = None) -> "OrderBatch":
+        return cls.from_table(load_orders(path, network.store_index_map() if network else None))
+
+
+class Network:
+    """A chain's stores, stock and zones, with a grid index per city for candidate search."""
+
+    def __init__(self, stores: StoresTable, inventory: Inventory, zones: list[ZoneFeature] | None = None,
+                 config: Config | None = None):
+        self.config = config or Config()
+        self._stores = stores
+        self.store_ids = np.asarray(stores.store_id, dtype=object)
+        n = self.store_ids.shape[0]
+        self.lat = np.asarray(stores.lat, dtype=np.float64)
+        self.lon = np.asarray(stores.lon, dtype=np.float64)
+        self.city = np.asarray(stores.city, dtype=object)
+        self.kind = np.asarray(stores.kind, dtype=object)
+        h = np.asarray(stores.handling_min, dtype=np.float64)
+        self.handling_min = np.where(np.isnan(h), self.config.travel.handling_min, h)
+        self.capacity = np.asarray(stores.capacity, dtype=np.float64)
+        self.delivers = np.asarray(stores.delivers, dtype=bool)
+        self.pickup = np.asarray(stores.pickup, dtype=bool)
+        self.transfers_out = np.asarray(stores.transfers_out, dtype=bool)
+        self.inventory = inventory
+        self.cities = tuple(dict.fromkeys(self.city.tolist()))
+        self._city_code = {c: k for k, c in enumerate(self.cities)}
+        self.city_code = np.array([self._city_code[c] for c in self.city], dtype=np.int32)
+        self.projections = {c: LocalProjection.around(self.lat[self.city == c], self.lon[self.city == c])
+                            for c in self.cities}
+        self.zones = ZoneIndex()
+        for z in zones or ():
+            self.zones.set_zone(z.store, z.tier, z.geometry)
+        self._index = {s: i for i, s in enumerate(self.store_ids)}
+        self._grids: dict[tuple[str, float], _core.GridIndex] = {}
+        self._lock = threading.Lock()
+        self._nearest = None
+
+    # --- construction --------------------------------------------------------------------
+    @classmethod
+    def from_files(cls, stores, inventory=None, zones=None, config=None, *, max_errors: int = 100) -> "Network":
+        """Load and validate the files; raise one InputError listing every problem found."""
+        cfg = config if isinstance(config, Config) or config is None else Config.from_toml(config)
+        probs = Problems(max_errors)
+        st = load_stores(stores, probs=probs)
+        probs.raise_if_any()
+        idx = st.index()
+        inv = load_inventory(inventory, idx, probs=probs) if inventory is not None else None
+        zs = load_zones(zones, idx, probs=probs) if zones is not None else None
+        probs.raise_if_any()
+        n = len(st.store_id)
+        return cls(st, Inventory.from_table(inv, n) if inv is not None else Inventory.empty(n), zs, cfg)
+
+    @classmethod
+    def from_arrays(cls, store_id, lat, lon, *, city=None, kind=None, handling_min=None, capacity=None,
+                    delivers=None, pickup=None, transfers_out=None, inventory=None, zones=None,
+                    config=None) -> "Network":
+        """Build from in-memory columns. ``inventory``: a mapping with store_id, sku, on_hand
+        (and optionally safety_stock) columns. Validated like the files."""
+        from .io import Table, load_inventory_table, load_stores_table
+
+        n = len(store_id)
+        cols = {"store_id": list(store_id), "lat": list(lat), "lon": list(lon)}
+        for name, v in (("city", city), ("kind", kind), ("handling_min", handling_min), ("capacity", capacity),
+                        ("delivers", delivers), ("pickup", pickup), ("transfers_out", transfers_out)):
+            if v is not None:
+                cols[name] = list(np.broadcast_to(np.asarray(v, dtype=object), (n,)))
+        probs = Problems()
+        st = load_stores_table(Table("<stores>", cols, n), probs)
+        probs.raise_if_any()
+        if inventory is not None:
+            inv_cols = {k: list(v) for k, v in dict(inventory).items()}
+            m = len(next(iter(inv_cols.values()))) if inv_cols else 0
+            inv_t = load_inventory_table(Table("<inventory>", inv_cols, m), st.index(), probs)
+            probs.raise_if_any()
+            inv = Inventory.from_table(inv_t, n)
+        else:
+            inv = Inventory.empty(n)
+        return cls(st, inv, zones, config)
+
+    # --- look-ups ---------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return self.store_ids.shape[0]
+
+    def store_index_map(self) -> dict[str, int]:
+        return dict(self._index)
+
+    def index_of(self, store_id) -> int:
+        try:
+            return self._index[str(store_id)]
+        except KeyError:
+            raise KeyError(f"unknown store_id {store_id!r}") from None
+
+    @property
+    def eligible(self) -> np.ndarray:
+        """Stores that can be a direct-delivery candidate: kind store and delivers."""
+        return (self.kind == "store") & self.delivers
+
+    def order_cities(self, lat, lon, city=None) -> np.ndarray:
+        """Each order's city code: the given city, else the city of the nearest store."""
+        lat = np.asarray(lat, np.float64)
+        n = lat.shape[0]
+        if len(self.cities) == 1:
+            out = np.zeros(n, np.int32)
+        else:
+            if self._nearest is None:
+                self._nearest = cKDTree(_core.unit_vectors(self.lat, self.lon))
+            _, j = self._nearest.query(_core.unit_vectors(lat, lon))
+            out = self.city_code[np.asarray(j, dtype=np.int64)].astype(np.int32)
+        if city is not None:
+            city = np.broadcast_to(np.asarray(city, dtype=object), (n,))
+            for i, c in enumerate(city):
+                if c is not None:
+                    if c not in self._city_code:
+                        raise ValueError(f"order {i}: city {c!r} has no stores in this network")
+                    out[i] = self._city_code[c]
+        return out
+
+    def set_zone(self, store_id, promise_min: int, geometry) -> None:
+        """Give a store a delivery zone for a tier (replacing any); no rebuild of anything else."""
+        self.zones.set_zone(self.index_of(store_id), int(promise_min), geometry)
+        with self._lock:
+            self._grids.clear()  # zone bits are baked into grids; rebuilt lazily, O(n log n)
+
+    def remove_zone(self, store_id, promise_min: int) -> bool:
+        removed = self.zones.remove_zone(self.index_of(store_id), int(promise_min))
+        with self._lock:
+            self._grids.clear()
+        return removed
+
+    # --- candidate search ----------------------------------------------------------------------
+    def _chord(self, eta_min: float) -> float:
+        t = self.config.travel
+        reach = max(eta_min - float(self.handling_min.min()), 1.0) * t.courier_m_per_min / t.circuity
+        return _core.chord_radius(reach)
+
+    def grid(self, city: str, cell: float) -> _core.GridIndex:
+        key = (city, cell)
+        g = self._grids.get(key)
+        if g is None:
+            with self._lock:
+                g = self._grids.get(key)
+                if g is None:
+                    sel = np.flatnonzero(self.eligible & (self.city == city))
+                    zb = self.zones.store_bits(len(self))
+                    g = _core.GridIndex(self.lat[sel], self.lon[sel], self.handling_min[sel], sel, zb[sel],
+                                        len(self), self.lat, self.lon, self.handling_min, cell)
+                    self._grids[key] = g
+        return g
+
+    def candidates(self, lat, lon, max_eta_min, max_candidates: int | None = None, *, city=None) -> Candidates:
+        """For every order, the eligible stores of its city whose direct ETA fits its limit.
+
+        lat, lon: order coordinates (arrays, WGS84 degrees). max_eta_min: a scalar or one limit
+        per order. A store with a zone for the order's tier (30 or 60 minutes) is a candidate
+        when the order lies in the zone, whatever its ETA, and not by the radius rule.
+        max_candidates keeps the nearest K by ETA. Releases the GIL in the kernel.
+        """
+        lat = np.ascontiguousarray(lat, dtype=np.float64).reshape(-1)
+        lon = np.ascontiguousarray(lon, dtype=np.float64).reshape(-1)
+        n = lat.shape[0]
+        if lon.shape[0] != n:
+            raise ValueError(f"lat has {n} values, lon has {lon.shape[0]}")
+        for name, a, lim in (("lat", lat, 90.0), ("lon", lon, 180.0)):
+            bad = ~np.isfinite(a) | (np.abs(a) > lim)
+            if bad.any():
+                i = int(np.flatnonzero(bad)[0])
+                raise ValueError(f"{name}[{i}] = {a[i]!r} is not a valid coordinate")
+        me = np.ascontiguousarray(np.broadcast_to(np.asarray(max_eta_min, dtype=np.float64), (n,)))
+        if np.isnan(me).any():
+            raise ValueError("max_eta_min contains NaN")
+        k = -1 if max_candidates is None else int(max_candidates)
+        if max_candidates is not None and k < 0:
+            raise ValueError("max_candidates must be >= 0")
+        tb = tier_bits(me)
+        zi, zs = self._zone_csr(lat, lon, tb, n)
+        codes = self.order_cities(lat, lon, city)
+        t = self.config.travel
+        kw = dict(circuity=t.circuity, courier_m_per_min=t.courier_m_per_min, max_candidates=k)
+        if n == 0:
+            return Candidates(np.zeros(1, np.int64), np.zeros(0, np.int32), np.zeros(0, np.float64))
+        cell = self._chord(float(np.median(me))) * CELL_FRACTION
+        if len(self.cities) == 1:
+            ip, si, eta = self.grid(self.cities[0], cell).query(lat, lon, me, tier_bits=tb, zone_indptr=zi,
+                                                                 zone_store=zs, **kw)
+            return Candidates(ip, si, eta)
+        # several cities: query each city's grid with its orders, then stitch the CSR back
+        counts = np.zeros(n, np.int64)
+        parts = {}
+        for c in np.unique(codes):
+            sel = np.flatnonzero(codes == c)
+            zsel_i, zsel_s = _sub_csr(zi, zs, sel)
+            r = self.grid(self.cities[c], cell).query(lat[sel], lon[sel], me[sel], tier_bits=tb[sel],
+                                                      zone_indptr=zsel_i, zone_store=zsel_s, **kw)
+            parts[c] = (sel, r)
+            counts[sel] = np.diff(r[0])
+        indptr = np.zeros(n + 1, np.int64)
+        np.cumsum(counts, out=indptr[1:])
+        si = np.empty(indptr[-1], np.int32)
+        eta = np.empty(indptr[-1], np.float64)
+        for sel, (ip, s, e) in parts.values():
+            dst = np.repeat(indptr[sel], np.diff(ip)) + (np.arange(ip[-1]) - np.repeat(ip[:-1], np.diff(ip)))
+            si[dst] = s
+            eta[dst] = e
+        return Candidates(indptr, si, eta)
+
+    def _zone_csr(self, lat, lon, tb, n):
+        if len(self.zones) == 0:
+            return None, None
+        o, s = self.zones.containing(lat, lon, tb)
+        ok = self.eligible[s]
+        o, s = o[ok], s[ok]
+        if len(self.cities) > 1:
+            same = self.city_code[s] == self.order_cities(lat, lon)[o]
+            o, s = o[same], s[same]
+        zi = np.zeros(n + 1, np.int64)
+        np.cumsum(np.bincount(o, minlength=n), out=zi[1:])
+        return zi, s.astype(np.int32)
+
+    def coverage(self, candidates: Candidates, orders: OrderBatch) -> Coverage:
+        """For each (order, candidate), the lines that store can fill alone; see Coverage."""
+        if len(candidates) != len(orders):
+            raise ValueError(f"{len(candidates)} candidate rows for {len(orders)} orders")
+        inv = self.inventory
+        masks, ws, words, full = _core.coverage(candidates.indptr, candidates.store_index, orders.line_indptr,
+                                                inv.codes(orders.line_sku), orders.line_qty, inv.indptr,
+                                                inv.sku_code, inv.available)
+        return Coverage(candidates, masks, ws, words, full)
+
+
+def _sub_csr(indptr, values, sel):
+    if indptr is None:
+        return None, None
+    counts = np.diff(indptr)[sel]
+    ip = np.zeros(sel.shape[0] + 1, np.int64)
+    np.cumsum(counts, out=ip[1:])
+    src = np.repeat(indptr[sel], counts) + (np.arange(ip[-1]) - np.repeat(ip[:-1], counts))
+    return ip, values[src]
+
+
+def load_network(stores, inventory, zones=None, config=None) -> Network:
+    return Network.from_files(stores, inventory, zones, config)
+
+
+__all__ = ["Candidates", "Coverage", "Inventory", "Network", "OrderBatch", "load_network"]
