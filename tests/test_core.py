@@ -312,3 +312,15 @@ def test_haversine_reference_agrees_with_kernel_distance():
     chord = np.linalg.norm(u - v, axis=1)
     d_chord = 2 * omnifill.geo.EARTH_RADIUS_M * np.arcsin(chord / 2)
     assert np.allclose(d_chord, haversine_m(lat1, lon1, lat2, lon2), rtol=0, atol=1e-6)
+
+
+def test_continental_network_and_long_limits_use_exact_distances():
+    # chords beyond 255 km leave the polynomial asin's range: the kernel takes libm's asin there
+    rng = np.random.default_rng(2)
+    slat, slon = destination(40.0, 100.0, rng.uniform(0, 360, 400), 2_500_000 * np.sqrt(rng.uniform(0, 1, 400)))
+    olat, olon = destination(40.0, 100.0, rng.uniform(0, 360, 60), 2_500_000 * np.sqrt(rng.uniform(0, 1, 60)))
+    net = net_of(slat, slon)
+    limit = rng.choice([60.0, 2_000.0, 20_000.0, 200_000.0], 60)
+    got = triple(net.candidates(olat, olon, limit))
+    assert (np.diff(got[0]) == 400).any()  # some limits reach every store
+    assert_same_candidates(got, ref_of(net, olat, olon, limit))
