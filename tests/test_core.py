@@ -324,3 +324,16 @@ def test_continental_network_and_long_limits_use_exact_distances():
     got = triple(net.candidates(olat, olon, limit))
     assert (np.diff(got[0]) == 400).any()  # some limits reach every store
     assert_same_candidates(got, ref_of(net, olat, olon, limit))
+
+
+def test_zone_changes_apply_to_a_grid_already_built():
+    net = net_of([31.20, 31.20], [121.40, 121.41])
+    assert sorted(net.candidates([31.20], [121.40], 30.0).store_index.tolist()) == [0, 1]  # grid built
+    grids = dict(net._grids)
+    net.set_zone("S1", 30, shapely.box(121.5, 31.5, 121.6, 31.6))  # S1's 30-minute zone is elsewhere
+    assert net.candidates([31.20], [121.40], 30.0).store_index.tolist() == [0]
+    assert net.candidates([31.55], [121.55], 30.0).store_index.tolist() == [1]
+    assert sorted(net.candidates([31.20], [121.40], 60.0).store_index.tolist()) == [0, 1]  # other tier
+    net.remove_zone("S1", 30)
+    assert sorted(net.candidates([31.20], [121.40], 30.0).store_index.tolist()) == [0, 1]
+    assert all(net._grids[k] is g for k, g in grids.items())  # updated in place, not rebuilt

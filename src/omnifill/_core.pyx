@@ -299,6 +299,7 @@ cdef class GridIndex:
     cdef double[::1] sx, sy, sz, sh
     cdef int32_t[::1] sidx
     cdef uint8_t[::1] szone
+    cdef int64_t[::1] grid_pos   # per network store: its position in the grid arrays, or -1
     cdef int64_t[::1] cell_start
     # per store index of the whole network (not just the grid), for zone-forced pairs
     cdef double[::1] ax, ay, az, ah
@@ -382,10 +383,25 @@ cdef class GridIndex:
         self.sh = np.ascontiguousarray(h[order])
         self.sidx = np.ascontiguousarray(idx[order])
         self.szone = np.ascontiguousarray(zb[order])
+        pos = np.full(n_network, -1, dtype=np.int64)
+        pos[idx[order]] = np.arange(n, dtype=np.int64)
+        self.grid_pos = pos
         counts = np.bincount(key, minlength=self.ncols * self.nrows)
         cs = np.zeros(self.ncols * self.nrows + 1, dtype=np.int64)
         np.cumsum(counts, out=cs[1:])
         self.cell_start = cs
+
+    def set_zone_bits(self, Py_ssize_t store, int bits):
+        """Change one store's zone tier bits in place (a zone added or removed): no rebuild.
+
+        A query running at the same time sees the old bits or the new ones, never a mix."""
+        if store < 0 or store >= self.n_network:
+            raise ValueError(f"store {store} outside 0 .. {self.n_network - 1}")
+        if not 0 <= bits < 256:
+            raise ValueError(f"zone bits must fit a byte, got {bits}")
+        cdef int64_t p = self.grid_pos[store]
+        if p >= 0:
+            self.szone[p] = <uint8_t>bits
 
     def query(self, lat, lon, max_eta_min, *, double circuity, double courier_m_per_min,
               tier_bits=None, zone_indptr=None, zone_store=None, Py_ssize_t max_candidates=-1,

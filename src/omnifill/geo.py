@@ -142,6 +142,10 @@ class ZoneIndex:
             bits[store] |= 1 << ZONE_TIERS.index(tier)
         return bits
 
+    def bits_of(self, store: int) -> int:
+        """The tier bits of one store's zones."""
+        return sum(1 << k for k, t in enumerate(ZONE_TIERS) if (int(store), t) in self._by_key)
+
     def containing(self, lat, lon, order_tier_bits):
         """(order, store) pairs where the order lies in the store's zone for the order's tier.
 

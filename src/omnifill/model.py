@@ -283,15 +283,22 @@ class Network:
 
     def set_zone(self, store_id, promise_min: int, geometry) -> None:
         """Give a store a delivery zone for a tier (replacing any); no rebuild of anything else."""
-        self.zones.set_zone(self.index_of(store_id), int(promise_min), geometry)
-        with self._lock:
-            self._grids.clear()  # zone bits are baked into grids; rebuilt lazily, O(n log n)
+        i = self.index_of(store_id)
+        self.zones.set_zone(i, int(promise_min), geometry)
+        self._update_zone_bits(i)
 
     def remove_zone(self, store_id, promise_min: int) -> bool:
-        removed = self.zones.remove_zone(self.index_of(store_id), int(promise_min))
-        with self._lock:
-            self._grids.clear()
+        """Take a store's zone for a tier away (the radius rule applies again); no rebuild."""
+        i = self.index_of(store_id)
+        removed = self.zones.remove_zone(i, int(promise_min))
+        self._update_zone_bits(i)
         return removed
+
+    def _update_zone_bits(self, i: int) -> None:
+        bits = self.zones.bits_of(i)
+        with self._lock:
+            for g in self._grids.values():
+                g.set_zone_bits(i, bits)
 
     # --- candidate search ----------------------------------------------------------------------
     def _chord(self, eta_min: float) -> float:
