@@ -35,6 +35,12 @@ from omnifill.scenarios import clustered_points
 
 CIRCUITY, SPEED, HANDLING, LIMIT = 1.3, 250.0, 10.0, 30.0
 TOL = 1e-9
+QUERY_TIME: dict[str, float] = {}  # best time of each peer's bare library query (pairs out)
+
+
+def _query_done(name, t0):
+    t = time.perf_counter() - t0
+    QUERY_TIME[name] = min(t, QUERY_TIME.get(name, float("inf")))
 
 
 def make_city(n_stores, n_orders, seed):
@@ -65,11 +71,13 @@ def chord_m():
 def run_ckdtree(slat, slon, olat, olon):
     from scipy.spatial import cKDTree
 
+    t0 = time.perf_counter()
     tree = cKDTree(_core.unit_vectors(slat, slon))
     lists = tree.query_ball_point(_core.unit_vectors(olat, olon), chord_m())
     counts = np.fromiter((len(x) for x in lists), np.int64, len(lists))
     store = np.fromiter((s for x in lists for s in x), np.int64, int(counts.sum()))
     order = np.repeat(np.arange(len(lists)), counts)
+    _query_done("ckdtree", t0)
     return finish(order, store, olat, olon, slat, slon, len(olat))
 
 
@@ -84,9 +92,11 @@ def run_strtree(slat, slon, olat, olon):
     import shapely
 
     sx, sy, ox, oy, r = _planar(slat, slon, olat, olon)
+    t0 = time.perf_counter()
     tree = shapely.STRtree(shapely.points(sx, sy))
     boxes = shapely.box(ox - r, oy - r, ox + r, oy + r)
     order, store = tree.query(boxes)
+    _query_done("strtree", t0)
     inside = (sx[store] - ox[order]) ** 2 + (sy[store] - oy[order]) ** 2 <= r * r
     return finish(order[inside], store[inside], olat, olon, slat, slon, len(olat))
 
@@ -95,8 +105,10 @@ def run_dwithin(slat, slon, olat, olon):
     import shapely
 
     sx, sy, ox, oy, r = _planar(slat, slon, olat, olon)
+    t0 = time.perf_counter()
     tree = shapely.STRtree(shapely.points(sx, sy))
     order, store = tree.query(shapely.points(ox, oy), predicate="dwithin", distance=r)
+    _query_done("dwithin", t0)
     return finish(order, store, olat, olon, slat, slon, len(olat))
 
 
@@ -104,11 +116,13 @@ def run_rtree(slat, slon, olat, olon):
     import rtree
 
     sx, sy, ox, oy, r = _planar(slat, slon, olat, olon)
+    t0 = time.perf_counter()
     pts = np.column_stack([sx, sy])
     idx = rtree.index.Index(((i, (x, y, x, y), None) for i, (x, y) in enumerate(pts)), interleaved=True)
     ids, counts = idx.intersection_v(np.column_stack([ox - r, oy - r]), np.column_stack([ox + r, oy + r]))
     order = np.repeat(np.arange(len(olat)), counts.astype(np.int64))
     store = ids.astype(np.int64)
+    _query_done("rtree", t0)
     inside = (sx[store] - ox[order]) ** 2 + (sy[store] - oy[order]) ** 2 <= r * r
     return finish(order[inside], store[inside], olat, olon, slat, slon, len(olat))
 
@@ -186,6 +200,7 @@ def main(argv=None):
         rows = [("omnifill (1 thread)", t_omni, True)]
         t2, out2 = best_of(lambda: run_omnifill_2threads(net, olat, olon), args.repeat)
         rows.append(("omnifill (2 threads)", t2, same(out2, ref)))
+        QUERY_TIME.clear()
         peers = {"ckdtree": run_ckdtree, "strtree": run_strtree, "dwithin": run_dwithin, "rtree": run_rtree}
         peer_t = {}
         for name, fn in peers.items():
@@ -197,9 +212,11 @@ def main(argv=None):
         t_fresh, _ = best_of(lambda: floor_fill(args.orders, n_out), args.repeat)
         bufs = floor_fill(args.orders, n_out)
         t_reuse, _ = best_of(lambda: floor_fill(args.orders, n_out, bufs), args.repeat)
-        print(f"{'method':<22}{'seconds':>10}{'vs omnifill':>14}  same CSR")
+        print(f"{'method':<22}{'seconds':>10}{'vs omnifill':>14}  same CSR  {'library query alone':>20}")
         for name, t, ok in rows:
-            print(f"{name:<22}{t:>10.4f}{t / t_omni:>13.1f}x  {'yes' if ok else 'NO'}")
+            q = QUERY_TIME.get(name)
+            qs = f"{q:>10.4f} s ({q / t_omni:.1f}x)" if q is not None else ""
+            print(f"{name:<22}{t:>10.4f}{t / t_omni:>13.1f}x  {'yes' if ok else 'NO':<8}  {qs:>20}")
         print(f"{'floor (fresh pages)':<22}{t_fresh:>10.4f}{t_fresh / t_omni:>13.2f}x")
         print(f"{'floor (reused pages)':<22}{t_reuse:>10.4f}{t_reuse / t_omni:>13.2f}x")
         if peer_t:

@@ -405,14 +405,15 @@ cdef class GridIndex:
 
     def query(self, lat, lon, max_eta_min, *, double circuity, double courier_m_per_min,
               tier_bits=None, zone_indptr=None, zone_store=None, Py_ssize_t max_candidates=-1,
-              Py_ssize_t start=0, Py_ssize_t stop=-1):
+              Py_ssize_t start=0, Py_ssize_t stop=-1, double expected_per_order=16.0):
         """Candidates of orders [start, stop): CSR (indptr, store_index, eta_min).
 
         max_eta_min: one limit per order (already broadcast). tier_bits: per order, the zone
         tier bit (1 = 30-minute zones, 2 = 60-minute zones, 0 = none); a store whose zone bits
         share it is left out of the radius rule for that order. zone_indptr / zone_store: per
         order, the stores whose zone contains the order (network indices), added whatever
-        their ETA. max_candidates < 0: all.
+        their ETA. max_candidates < 0: all. expected_per_order sizes the first reservation of
+        the output (it grows by mremap when short; a good guess saves the remaps).
         """
         la = _as_f64("lat", lat)
         cdef Py_ssize_t n_all = la.shape[0]
@@ -458,7 +459,8 @@ cdef class GridIndex:
             if code == OK:
                 code = self._query(la_v, lo_v, me_v, tb_v, zi_v, zs_v, start, stop,
                                    circuity, courier_m_per_min, max_candidates,
-                                   <int64_t*>b_indptr.ptr, &b_idx, &b_eta, &n_out)
+                                   <int64_t*>b_indptr.ptr, &b_idx, &b_eta, &n_out,
+                                   <int64_t>(max(expected_per_order, 1.0) * n) + 1024)
         # the blocks now belong to the arrays (unmapped with them, also on the error path)
         indptr = _as_array(b_indptr, n + 1, sizeof(int64_t), b"q", np.int64)
         idx = _as_array(b_idx, n_out, sizeof(int32_t), b"i", np.int32)
@@ -471,7 +473,7 @@ cdef class GridIndex:
                     const int64_t[::1] zone_indptr, const int32_t[::1] zone_store,
                     Py_ssize_t start, Py_ssize_t stop, double circuity, double speed,
                     Py_ssize_t max_cand, int64_t* indptr, Block* b_idx, Block* b_eta,
-                    int64_t* n_out_p) noexcept nogil:
+                    int64_t* n_out_p, int64_t first_cap) noexcept nogil:
         cdef double kr = 2.0 * EARTH_RADIUS_M * circuity / speed   # minutes per asin(c/2)
         cdef double m_per_min = speed / circuity                   # metres of great circle per minute
         cdef Py_ssize_t i, r, r0, r1, c0, c1, s, s_end, k, nh, keep, need
@@ -502,9 +504,9 @@ cdef class GridIndex:
         cdef int code = _scratch_reserve(&sc, 1024)
         if code == OK:
             # a first guess at the output size; grown by mremap (no copy) when short
-            code = _block_reserve(b_idx, (16 * (stop - start) + 1024) * sizeof(int32_t))
+            code = _block_reserve(b_idx, first_cap * sizeof(int32_t))
         if code == OK:
-            code = _block_reserve(b_eta, (16 * (stop - start) + 1024) * sizeof(double))
+            code = _block_reserve(b_eta, first_cap * sizeof(double))
         indptr[0] = 0
         i = start
         while code == OK and i < stop:

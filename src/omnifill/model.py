@@ -198,6 +198,7 @@ class Network:
             self.zones.set_zone(z.store, z.tier, z.geometry)
         self._index = {s: i for i, s in enumerate(self.store_ids)}
         self._grids: dict[tuple[str, float], _core.GridIndex] = {}
+        self._density: dict[tuple[str, float], float] = {}  # candidates per order, last seen
         self._lock = threading.Lock()
         self._nearest = None
 
@@ -353,8 +354,7 @@ class Network:
             return Candidates(np.zeros(1, np.int64), np.zeros(0, np.int32), np.zeros(0, np.float64))
         cell = self._chord(float(np.median(me))) * CELL_FRACTION
         if len(self.cities) == 1:
-            ip, si, eta = self.grid(self.cities[0], cell).query(lat, lon, me, tier_bits=tb, zone_indptr=zi,
-                                                                 zone_store=zs, **kw)
+            ip, si, eta = self._query(self.cities[0], cell, lat, lon, me, tb, zi, zs, kw)
             return Candidates(ip, si, eta)
         # several cities: query each city's grid with its orders, then stitch the CSR back
         counts = np.zeros(n, np.int64)
@@ -362,8 +362,7 @@ class Network:
         for c in np.unique(codes):
             sel = np.flatnonzero(codes == c)
             zsel_i, zsel_s = _sub_csr(zi, zs, sel)
-            r = self.grid(self.cities[c], cell).query(lat[sel], lon[sel], me[sel], tier_bits=tb[sel],
-                                                      zone_indptr=zsel_i, zone_store=zsel_s, **kw)
+            r = self._query(self.cities[c], cell, lat[sel], lon[sel], me[sel], tb[sel], zsel_i, zsel_s, kw)
             parts[c] = (sel, r)
             counts[sel] = np.diff(r[0])
         indptr = np.zeros(n + 1, np.int64)
@@ -375,6 +374,16 @@ class Network:
             si[dst] = s
             eta[dst] = e
         return Candidates(indptr, si, eta)
+
+    def _query(self, city, cell, lat, lon, me, tb, zi, zs, kw):
+        # the output is first reserved for the density the last query of this grid saw
+        g = self.grid(city, cell)
+        key = (city, cell)
+        r = g.query(lat, lon, me, tier_bits=tb, zone_indptr=zi, zone_store=zs,
+                    expected_per_order=self._density.get(key, 16.0), **kw)
+        if lat.shape[0]:
+            self._density[key] = 1.1 * r[0][-1] / lat.shape[0] + 1.0
+        return r
 
     def _zone_csr(self, lat, lon, tb, n):
         if len(self.zones) == 0:
