@@ -624,37 +624,28 @@ cdef struct Scratch:
     int32_t* counts
 
 
+cdef inline bint _grow(void** p, size_t nbytes) noexcept nogil:
+    # realloc *p; on failure *p is left as it was (still owned, freed by the caller)
+    cdef void* a = realloc(p[0], nbytes)
+    if a == NULL:
+        return False
+    p[0] = a
+    return True
+
+
 cdef int _scratch_reserve(Scratch* sc, Py_ssize_t n) noexcept nogil:
     cdef Py_ssize_t cap = sc.cap if sc.cap else 256
-    cdef void* a
     if n <= sc.cap:
         return OK
     while cap < n:
         cap *= 2
-    a = realloc(sc.hits, cap * sizeof(Hit))
-    if a == NULL:
+    if not (_grow(<void**>&sc.hits, cap * sizeof(Hit))
+            and _grow(<void**>&sc.eta, cap * sizeof(double))
+            and _grow(<void**>&sc.seta, cap * sizeof(double))
+            and _grow(<void**>&sc.sidx, cap * sizeof(int32_t))
+            and _grow(<void**>&sc.bucket, cap * sizeof(int32_t))
+            and _grow(<void**>&sc.counts, (BUCKETS_PER_HIT * cap + 1) * sizeof(int32_t))):
         return ERR_NOMEM
-    sc.hits = <Hit*>a
-    a = realloc(sc.eta, cap * sizeof(double))
-    if a == NULL:
-        return ERR_NOMEM
-    sc.eta = <double*>a
-    a = realloc(sc.seta, cap * sizeof(double))
-    if a == NULL:
-        return ERR_NOMEM
-    sc.seta = <double*>a
-    a = realloc(sc.sidx, cap * sizeof(int32_t))
-    if a == NULL:
-        return ERR_NOMEM
-    sc.sidx = <int32_t*>a
-    a = realloc(sc.bucket, cap * sizeof(int32_t))
-    if a == NULL:
-        return ERR_NOMEM
-    sc.bucket = <int32_t*>a
-    a = realloc(sc.counts, (BUCKETS_PER_HIT * cap + 1) * sizeof(int32_t))
-    if a == NULL:
-        return ERR_NOMEM
-    sc.counts = <int32_t*>a
     sc.cap = cap
     return OK
 
