@@ -35,7 +35,7 @@
 
 from libc.math cimport sqrt, sin, cos, asin, floor, fabs, M_PI, isfinite, ceil
 from libc.stdlib cimport malloc, realloc, free
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
 from libc.stdint cimport int64_t, int32_t, uint64_t, uint8_t
 from cython.view cimport array as cvarray
 
@@ -55,9 +55,6 @@ EARTH_RADIUS = EARTH_RADIUS_M
 # for both. The tolerance is 1e-9 minutes (60 nanoseconds, 4 micrometres at courier speed).
 cdef double ETA_TOL = 1e-9
 ETA_TOLERANCE_MIN = ETA_TOL
-
-cdef enum:
-    BUCKETS_PER_HIT = 4
 
 cdef enum:
     OK = 0
@@ -213,46 +210,6 @@ cdef void _insertion_sort_soa(double* eta, int32_t* idx, Py_ssize_t n) noexcept 
             j -= 1
         eta[j + 1] = e
         idx[j + 1] = x
-
-
-cdef void _sort_into(Hit* src, Py_ssize_t n, int32_t* bucket, int32_t* counts,
-                     double* out_eta, int32_t* out_idx) noexcept nogil:
-    # Sort n hits by (eta, idx) into out_eta / out_idx. A counting pass into 4n buckets by
-    # ETA puts every hit within its bucket's range, so the final insertion sort moves only
-    # the few hits that share a bucket: linear time for the spread-out ETAs of a disc search.
-    cdef Py_ssize_t i, b, nb = BUCKETS_PER_HIT * n
-    cdef double lo, hi, scale
-    cdef int32_t c, total
-    if n <= 16:
-        for i in range(n):
-            out_eta[i] = src[i].eta
-            out_idx[i] = src[i].idx
-        _insertion_sort_soa(out_eta, out_idx, n)
-        return
-    lo = src[0].eta
-    hi = lo
-    for i in range(1, n):
-        lo = src[i].eta if src[i].eta < lo else lo
-        hi = src[i].eta if src[i].eta > hi else hi
-    scale = (nb - 1) / (hi - lo) if hi > lo else 0.0
-    for i in range(nb + 1):
-        counts[i] = 0
-    for i in range(n):
-        b = <Py_ssize_t>((src[i].eta - lo) * scale)
-        b = nb - 1 if b >= nb else b
-        bucket[i] = <int32_t>b
-        counts[b + 1] += 1
-    total = 0
-    for i in range(nb + 1):
-        c = counts[i]
-        counts[i] = total
-        total += c
-    for i in range(n):
-        b = bucket[i] + 1
-        out_eta[counts[b]] = src[i].eta
-        out_idx[counts[b]] = src[i].idx
-        counts[b] += 1
-    _insertion_sort_soa(out_eta, out_idx, n)
 
 
 cdef extern from *:
@@ -480,7 +437,12 @@ cdef class GridIndex:
         cdef Py_ssize_t ncols = self.ncols, nrows = self.nrows
         cdef double cell = self.cell, u0 = self.u0, v0 = self.v0
         cdef double la, lo, cl, ox, oy, oz, ou, ov, lim, rad, rad2, dy, hw, band_lo, dx, dyy, dz
-        cdef double c2, eta
+        cdef double c2, eta, e, fb, b_lo, b_top, b_scale
+        cdef Py_ssize_t b, nb, prev_nh = 16
+        cdef int32_t p
+        cdef bint ok
+        cdef double* out_eta
+        cdef int32_t* out_idx
         cdef bint fast
         cdef uint8_t tb
         cdef int32_t si
@@ -494,11 +456,9 @@ cdef class GridIndex:
         cdef int64_t n_out = 0
         # per-query scratch: stays in cache from order to order
         cdef Scratch sc
-        sc.cap = 0
+        sc.cap = sc.ccap = 0
         sc.hits = NULL
         sc.eta = NULL
-        sc.seta = NULL
-        sc.sidx = NULL
         sc.bucket = NULL
         sc.counts = NULL
         cdef int code = _scratch_reserve(&sc, 1024)
@@ -519,6 +479,18 @@ cdef class GridIndex:
             lim = max_eta[i] + ETA_TOL
             tb = tier_bits[i]
             nh = 0
+            # ETA buckets for the sort, set up before the scan so that the compaction counts
+            # them: every hit's ETA lies in [min handling, limit] (zone hits may lie above
+            # and go to the top bucket), about two buckets per hit of the previous order
+            nb = 4 * prev_nh + 16
+            if nb + 1 > sc.ccap:
+                code = _counts_reserve(&sc, nb + 1)
+                if code != OK:
+                    break
+            memset(sc.counts, 0, (nb + 1) * sizeof(int32_t))
+            b_lo = self.min_handling
+            b_top = nb - 1.0
+            b_scale = nb / (lim - b_lo) if lim > b_lo + 1e-9 else 0.0
             # --- radius rule over the grid ------------------------------------------------
             if self.n_stores and lim >= self.min_handling:
                 rad = _chord_radius((lim - self.min_handling) * m_per_min)
@@ -570,9 +542,16 @@ cdef class GridIndex:
                             dz = sz[s + k] - oz
                             sc.eta[k] = sh[s + k] + kr * _asin_small(0.5 * sqrt(dx * dx + dyy * dyy + dz * dz))
                     for k in range(s_end - s):
-                        sc.hits[nh].eta = sc.eta[k]
+                        e = sc.eta[k]
+                        ok = (e <= lim) & ((szone[s + k] & tb) == 0)
+                        fb = (e - b_lo) * b_scale
+                        fb = fb if fb < b_top else b_top
+                        b = <Py_ssize_t>(fb if fb > 0.0 else 0.0)
+                        sc.hits[nh].eta = e
                         sc.hits[nh].idx = sidx[s + k]
-                        nh += (sc.eta[k] <= lim) & ((szone[s + k] & tb) == 0)
+                        sc.bucket[nh] = <int32_t>b
+                        sc.counts[b + 1] += ok
+                        nh += ok
                     if code != OK:
                         break
             # --- stores whose zone contains the order (zone rule, any ETA) -----------------
@@ -589,8 +568,14 @@ cdef class GridIndex:
                 dyy = self.ay[si] - oy
                 dz = self.az[si] - oz
                 c2 = dx * dx + dyy * dyy + dz * dz
-                sc.hits[nh].eta = self.ah[si] + kr * _asin_small(0.5 * sqrt(c2))
+                e = self.ah[si] + kr * _asin_small(0.5 * sqrt(c2))
+                fb = (e - b_lo) * b_scale
+                fb = fb if fb < b_top else b_top
+                b = <Py_ssize_t>(fb if fb > 0.0 else 0.0)
+                sc.hits[nh].eta = e
                 sc.hits[nh].idx = si
+                sc.bucket[nh] = <int32_t>b
+                sc.counts[b + 1] += 1
                 nh += 1
             if code != OK:
                 break
@@ -602,11 +587,21 @@ cdef class GridIndex:
                 code = _block_reserve(b_eta, need * sizeof(double))
             if code != OK:
                 break
-            # sorted in the warm scratch, then written out once, in order
-            _sort_into(sc.hits, nh, sc.bucket, sc.counts, sc.seta, sc.sidx)
-            memcpy((<double*>b_eta.ptr) + n_out, sc.seta, keep * sizeof(double))
-            memcpy((<int32_t*>b_idx.ptr) + n_out, sc.sidx, keep * sizeof(int32_t))
+            # counting sort by bucket straight into the output, then an insertion pass that
+            # only reorders hits sharing a bucket (ETA ties go to the lower store index)
+            for k in range(1, nb + 1):
+                sc.counts[k] += sc.counts[k - 1]
+            out_eta = (<double*>b_eta.ptr) + n_out
+            out_idx = (<int32_t*>b_idx.ptr) + n_out
+            for k in range(nh):
+                b = sc.bucket[k]
+                p = sc.counts[b]
+                sc.counts[b] = p + 1
+                out_eta[p] = sc.hits[k].eta
+                out_idx[p] = sc.hits[k].idx
+            _insertion_sort_soa(out_eta, out_idx, nh)
             n_out += keep
+            prev_nh = nh
             indptr[i - start + 1] = n_out
             i += 1
         _scratch_free(&sc)
@@ -615,13 +610,12 @@ cdef class GridIndex:
 
 
 cdef struct Scratch:
-    Py_ssize_t cap
-    double* seta
-    int32_t* sidx
-    double* eta
-    Hit* hits
-    int32_t* bucket
-    int32_t* counts
+    Py_ssize_t cap      # entries of eta, hits, bucket
+    Py_ssize_t ccap     # entries of counts
+    double* eta         # the ETAs of one span
+    Hit* hits           # this order's hits, unsorted
+    int32_t* bucket     # each hit's ETA bucket
+    int32_t* counts     # per bucket: count, then start in the output
 
 
 cdef inline bint _grow(void** p, size_t nbytes) noexcept nogil:
@@ -641,20 +635,25 @@ cdef int _scratch_reserve(Scratch* sc, Py_ssize_t n) noexcept nogil:
         cap *= 2
     if not (_grow(<void**>&sc.hits, cap * sizeof(Hit))
             and _grow(<void**>&sc.eta, cap * sizeof(double))
-            and _grow(<void**>&sc.seta, cap * sizeof(double))
-            and _grow(<void**>&sc.sidx, cap * sizeof(int32_t))
-            and _grow(<void**>&sc.bucket, cap * sizeof(int32_t))
-            and _grow(<void**>&sc.counts, (BUCKETS_PER_HIT * cap + 1) * sizeof(int32_t))):
+            and _grow(<void**>&sc.bucket, cap * sizeof(int32_t))):
         return ERR_NOMEM
     sc.cap = cap
+    return OK
+
+
+cdef int _counts_reserve(Scratch* sc, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t cap = sc.ccap if sc.ccap else 256
+    while cap < n:
+        cap *= 2
+    if not _grow(<void**>&sc.counts, cap * sizeof(int32_t)):
+        return ERR_NOMEM
+    sc.ccap = cap
     return OK
 
 
 cdef void _scratch_free(Scratch* sc) noexcept nogil:
     free(sc.hits)
     free(sc.eta)
-    free(sc.seta)
-    free(sc.sidx)
     free(sc.bucket)
     free(sc.counts)
 
