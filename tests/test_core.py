@@ -337,3 +337,18 @@ def test_zone_changes_apply_to_a_grid_already_built():
     net.remove_zone("S1", 30)
     assert sorted(net.candidates([31.20], [121.40], 30.0).store_index.tolist()) == [0, 1]
     assert all(net._grids[k] is g for k, g in grids.items())  # updated in place, not rebuilt
+
+
+def test_workers_split_a_batch_without_changing_the_answer():
+    rng = np.random.default_rng(12)
+    slat, slon = destination(31.2, 121.4, rng.uniform(0, 360, 1500), 12000 * np.sqrt(rng.uniform(0, 1, 1500)))
+    olat, olon = destination(31.2, 121.4, rng.uniform(0, 360, 20000), 12000 * np.sqrt(rng.uniform(0, 1, 20000)))
+    net = net_of(slat, slon)
+    one = net.candidates(olat, olon, 30.0)
+    for w in (2, 3, -1):
+        many = net.candidates(olat, olon, 30.0, workers=w)
+        assert np.array_equal(one.indptr, many.indptr)
+        assert np.array_equal(one.store_index, many.store_index)
+        assert np.array_equal(one.eta_min, many.eta_min)
+    with pytest.raises(ValueError, match="workers"):
+        net.candidates(olat, olon, 30.0, workers=0)

@@ -10,7 +10,9 @@ who ships what.
 
 from __future__ import annotations
 
+import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +28,8 @@ from .io import (InventoryTable, OrdersTable, Problems, StoresTable, ZoneFeature
 # the 10,000-store benchmark city (benchmarks/README.md), a third of the radius scans about
 # 1.5x the disc's stores with few enough rows that the per-row set-up stays small.
 CELL_FRACTION = 1.0 / 3.0
+# Below this many orders per thread, splitting a batch costs more than it saves.
+MIN_ORDERS_PER_WORKER = 4096
 
 
 @dataclass(frozen=True)
@@ -321,14 +325,21 @@ class Network:
                     self._grids[key] = g
         return g
 
-    def candidates(self, lat, lon, max_eta_min, max_candidates: int | None = None, *, city=None) -> Candidates:
+    def candidates(self, lat, lon, max_eta_min, max_candidates: int | None = None, *, city=None,
+                   workers: int = 1) -> Candidates:
         """For every order, the eligible stores of its city whose direct ETA fits its limit.
 
         lat, lon: order coordinates (arrays, WGS84 degrees). max_eta_min: a scalar or one limit
         per order. A store with a zone for the order's tier (30 or 60 minutes) is a candidate
         when the order lies in the zone, whatever its ETA, and not by the radius rule.
-        max_candidates keeps the nearest K by ETA. Releases the GIL in the kernel.
+        max_candidates keeps the nearest K by ETA. city: per order (None: nearest store's).
+        workers: threads for a large batch (-1: one per core); the kernel releases the GIL, so
+        several threads may also call this at once. The result does not depend on workers.
         """
+        if workers == -1:
+            workers = os.cpu_count() or 1
+        if not isinstance(workers, int) or workers < 1:
+            raise ValueError(f"workers must be a positive integer or -1, got {workers!r}")
         lat = np.ascontiguousarray(lat, dtype=np.float64).reshape(-1)
         lon = np.ascontiguousarray(lon, dtype=np.float64).reshape(-1)
         n = lat.shape[0]
@@ -354,7 +365,7 @@ class Network:
             return Candidates(np.zeros(1, np.int64), np.zeros(0, np.int32), np.zeros(0, np.float64))
         cell = self._chord(float(np.median(me))) * CELL_FRACTION
         if len(self.cities) == 1:
-            ip, si, eta = self._query(self.cities[0], cell, lat, lon, me, tb, zi, zs, kw)
+            ip, si, eta = self._query(self.cities[0], cell, lat, lon, me, tb, zi, zs, kw, workers)
             return Candidates(ip, si, eta)
         # several cities: query each city's grid with its orders, then stitch the CSR back
         counts = np.zeros(n, np.int64)
@@ -362,7 +373,7 @@ class Network:
         for c in np.unique(codes):
             sel = np.flatnonzero(codes == c)
             zsel_i, zsel_s = _sub_csr(zi, zs, sel)
-            r = self._query(self.cities[c], cell, lat[sel], lon[sel], me[sel], tb[sel], zsel_i, zsel_s, kw)
+            r = self._query(self.cities[c], cell, lat[sel], lon[sel], me[sel], tb[sel], zsel_i, zsel_s, kw, workers)
             parts[c] = (sel, r)
             counts[sel] = np.diff(r[0])
         indptr = np.zeros(n + 1, np.int64)
@@ -375,14 +386,44 @@ class Network:
             eta[dst] = e
         return Candidates(indptr, si, eta)
 
-    def _query(self, city, cell, lat, lon, me, tb, zi, zs, kw):
+    def _query(self, city, cell, lat, lon, me, tb, zi, zs, kw, workers=1):
         # the output is first reserved for the density the last query of this grid saw
         g = self.grid(city, cell)
         key = (city, cell)
-        r = g.query(lat, lon, me, tier_bits=tb, zone_indptr=zi, zone_store=zs,
-                    expected_per_order=self._density.get(key, 16.0), **kw)
-        if lat.shape[0]:
-            self._density[key] = 1.1 * r[0][-1] / lat.shape[0] + 1.0
+        n = lat.shape[0]
+        dens = self._density.get(key, 16.0)
+        parts = min(workers, max(1, n // MIN_ORDERS_PER_WORKER))
+
+        def run(a, b):
+            return g.query(lat, lon, me, tier_bits=tb, zone_indptr=zi, zone_store=zs,
+                           expected_per_order=dens, start=a, stop=b, **kw)
+
+        if parts == 1:
+            r = run(0, n)
+        else:
+            # contiguous slices of the orders on threads (the kernel releases the GIL), then
+            # one output filled by the same threads (numpy copies release the GIL too)
+            bounds = np.linspace(0, n, parts + 1).astype(np.int64)
+            with ThreadPoolExecutor(parts) as pool:
+                chunks = list(pool.map(run, bounds[:-1], bounds[1:]))
+                sizes = np.array([c[0][-1] for c in chunks], dtype=np.int64)
+                offs = np.concatenate([[0], np.cumsum(sizes)])
+                indptr = np.empty(n + 1, np.int64)
+                idx = np.empty(int(offs[-1]), np.int32)
+                eta = np.empty(int(offs[-1]), np.float64)
+                indptr[0] = 0
+
+                def fill(j):
+                    ip, si, e = chunks[j]
+                    a, b = bounds[j], bounds[j + 1]
+                    np.add(ip[1:], offs[j], out=indptr[a + 1:b + 1])
+                    idx[offs[j]:offs[j + 1]] = si
+                    eta[offs[j]:offs[j + 1]] = e
+
+                list(pool.map(fill, range(parts)))
+            r = (indptr, idx, eta)
+        if n:
+            self._density[key] = 1.1 * r[0][-1] / n + 1.0
         return r
 
     def _zone_csr(self, lat, lon, tb, n):
