@@ -235,3 +235,24 @@ def test_config_handling_default_reaches_the_network(tmp_path):
     cfg = omnifill.Config().with_(travel={"handling_min": 7.0})
     net = omnifill.Network.from_files(s, None, config=cfg)
     assert net.handling_min.tolist() == [7.0, 4.0]
+
+
+def test_network_and_orders_from_in_memory_tables():
+    pa = pytest.importorskip("pyarrow")
+    pd = pytest.importorskip("pandas")
+    import shapely
+
+    stores = pd.DataFrame({"store_id": ["A", "B"], "lat": [31.20, 31.21], "lon": [121.40, 121.40]})
+    inv = pa.table({"store_id": ["A", "B"], "sku": ["x", "x"], "on_hand": [3, 0]})
+    net = omnifill.Network.from_tables(stores, inv, zones=[("B", 60, shapely.box(121.3, 31.1, 121.5, 31.3))])
+    orders = omnifill.OrderBatch.from_tables({"order_id": ["o"], "lat": [31.2], "lon": [121.4], "sku": ["x"],
+                                              "qty": [2]}, net)
+    cov = net.coverage(net.candidates(orders.lat, orders.lon, orders.promise_min), orders)
+    assert cov.full.tolist() == [True]
+    with pytest.raises(InputError) as e:
+        omnifill.Network.from_tables({"store_id": ["A"], "lat": [95.0], "lon": [121.4]})
+    assert (one(e).file, one(e).row, one(e).column) == ("<stores>", 1, "lat")
+    with pytest.raises(InputError, match="not in the stores table"):
+        omnifill.Network.from_tables(stores, zones=[("Z", 30, shapely.box(0, 0, 1, 1))])
+    with pytest.raises(TypeError, match="mapping of columns"):
+        omnifill.Network.from_tables([1, 2, 3])

@@ -89,6 +89,24 @@ class Table:
         return Problem(self.path, row, column, value, message, line)
 
 
+def table_of(obj, name: str) -> Table:
+    """An in-memory table as raw columns: a mapping of column to values, a pandas DataFrame
+    or a pyarrow Table. ``name`` stands for the file name in errors."""
+    if hasattr(obj, "to_pydict"):  # pyarrow
+        cols = obj.to_pydict()
+    elif hasattr(obj, "columns") and hasattr(obj, "iloc"):  # pandas
+        cols = {str(c): obj[c].tolist() for c in obj.columns}
+    elif hasattr(obj, "items"):
+        cols = {str(k): list(v) for k, v in obj.items()}
+    else:
+        raise TypeError(f"{name}: expected a mapping of columns, a DataFrame or a pyarrow Table, "
+                        f"got {type(obj).__name__}")
+    lengths = {len(v) for v in cols.values()}
+    if len(lengths) > 1:
+        raise InputError([Problem(name, None, None, None, f"columns have different lengths: {sorted(lengths)}")])
+    return Table(name, cols, lengths.pop() if lengths else 0, None)
+
+
 def file_format(path) -> str:
     name = str(path).lower()
     for suffix, fmt in ((".csv", "csv"), (".parquet", "parquet"), (".pq", "parquet"),

@@ -20,9 +20,11 @@ from scipy.spatial import cKDTree
 
 from . import _core
 from .config import Config
-from .geo import LocalProjection, ZoneIndex, tier_bits
+from .errors import Problem
+from .geo import ZONE_TIERS, LocalProjection, ZoneIndex, tier_bits
 from .io import (InventoryTable, OrdersTable, Problems, StoresTable, ZoneFeature, load_inventory,
-                 load_orders, load_stores, load_zones)
+                 load_inventory_table, load_orders, load_orders_table, load_stores, load_stores_table,
+                 load_zones, table_of)
 
 # Cells of the grid are this fraction of the chord radius of the typical query: measured on
 # the 10,000-store benchmark city (benchmarks/README.md), a third of the radius scans about
@@ -169,7 +171,16 @@ class OrderBatch:
 
     @classmethod
     def from_file(cls, path, network: "Network | None" = None) -> "OrderBatch":
+        """Load and validate an orders file (CSV, Parquet, JSON Lines) against a network."""
         return cls.from_table(load_orders(path, network.store_index_map() if network else None))
+
+    @classmethod
+    def from_tables(cls, orders, network: "Network | None" = None) -> "OrderBatch":
+        """From an in-memory orders table (mapping of columns, DataFrame or pyarrow Table)."""
+        probs = Problems()
+        t = load_orders_table(table_of(orders, "<orders>"), network.store_index_map() if network else None, probs)
+        probs.raise_if_any()
+        return cls.from_table(t)
 
 
 class Network:
@@ -222,31 +233,45 @@ class Network:
         return cls(st, Inventory.from_table(inv, n) if inv is not None else Inventory.empty(n), zs, cfg)
 
     @classmethod
+    def from_tables(cls, stores, inventory=None, zones=None, config=None, *, max_errors: int = 100) -> "Network":
+        """Build from in-memory tables: each a mapping of column name to values, a pandas
+        DataFrame or a pyarrow Table, with the columns of the files. ``zones``: a GeoJSON path
+        or (store_id, promise_min, shapely geometry) triples. Validated like the files, with
+        ``<stores>`` and ``<inventory>`` standing for the file names in errors."""
+        cfg = config if isinstance(config, Config) or config is None else Config.from_toml(config)
+        probs = Problems(max_errors)
+        st = load_stores_table(table_of(stores, "<stores>"), probs)
+        probs.raise_if_any()
+        idx = st.index()
+        inv_t = load_inventory_table(table_of(inventory, "<inventory>"), idx, probs) if inventory is not None else None
+        if zones is None or isinstance(zones, (str, os.PathLike)):
+            zs = load_zones(zones, idx, probs=probs) if zones is not None else None
+        else:
+            zs = []
+            for k, (sid, tier, geom) in enumerate(zones, start=1):
+                if str(sid) not in idx:
+                    probs.add(Problem("<zones>", k, "store_id", sid, "names a store that is not in the stores table"))
+                elif tier not in ZONE_TIERS:
+                    probs.add(Problem("<zones>", k, "promise_min", tier, f"must be one of {ZONE_TIERS}"))
+                else:
+                    zs.append(ZoneFeature(idx[str(sid)], int(tier), geom))
+        probs.raise_if_any()
+        n = len(st.store_id)
+        return cls(st, Inventory.from_table(inv_t, n) if inv_t is not None else Inventory.empty(n), zs, cfg)
+
+    @classmethod
     def from_arrays(cls, store_id, lat, lon, *, city=None, kind=None, handling_min=None, capacity=None,
                     delivers=None, pickup=None, transfers_out=None, inventory=None, zones=None,
                     config=None) -> "Network":
-        """Build from in-memory columns. ``inventory``: a mapping with store_id, sku, on_hand
-        (and optionally safety_stock) columns. Validated like the files."""
-        from .io import Table, load_inventory_table, load_stores_table
-
+        """Build from arrays, one per stores column (scalars broadcast); ``inventory`` and
+        ``zones`` as for ``from_tables``."""
         n = len(store_id)
         cols = {"store_id": list(store_id), "lat": list(lat), "lon": list(lon)}
         for name, v in (("city", city), ("kind", kind), ("handling_min", handling_min), ("capacity", capacity),
                         ("delivers", delivers), ("pickup", pickup), ("transfers_out", transfers_out)):
             if v is not None:
                 cols[name] = list(np.broadcast_to(np.asarray(v, dtype=object), (n,)))
-        probs = Problems()
-        st = load_stores_table(Table("<stores>", cols, n), probs)
-        probs.raise_if_any()
-        if inventory is not None:
-            inv_cols = {k: list(v) for k, v in dict(inventory).items()}
-            m = len(next(iter(inv_cols.values()))) if inv_cols else 0
-            inv_t = load_inventory_table(Table("<inventory>", inv_cols, m), st.index(), probs)
-            probs.raise_if_any()
-            inv = Inventory.from_table(inv_t, n)
-        else:
-            inv = Inventory.empty(n)
-        return cls(st, inv, zones, config)
+        return cls.from_tables(cols, inventory, zones, config)
 
     # --- look-ups ---------------------------------------------------------------------------
     def __len__(self) -> int:
