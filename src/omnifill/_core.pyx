@@ -6,7 +6,8 @@
 # and raise ValueError naming the argument. Below them, `cdef ... noexcept nogil` functions do
 # the work over typed memoryviews and return an int error code (0 = ok, ERR_* otherwise). They
 # never raise and never touch Python objects. After the GIL is back, `_raise_for(code)` turns a
-# code into the one exception it stands for. Memory taken with malloc is freed in try/finally.
+# code into the one exception it stands for. Scratch memory is freed before a kernel returns,
+# on every path; output blocks are handed to their owning arrays even when the kernel failed.
 #
 # Data layout
 # -----------
@@ -33,11 +34,10 @@
 # to numpy without a copy. Each order's hits are gathered and bucket-sorted in a small scratch
 # that stays in cache from order to order, then written out once, in order.
 
-from libc.math cimport sqrt, sin, cos, asin, floor, fabs, M_PI, isfinite, ceil
-from libc.stdlib cimport malloc, realloc, free
-from libc.string cimport memcpy, memset
+from libc.math cimport sqrt, sin, cos, asin, floor, M_PI, isfinite
+from libc.stdlib cimport realloc, free
+from libc.string cimport memset
 from libc.stdint cimport int64_t, int32_t, uint64_t, uint8_t
-from cython.view cimport array as cvarray
 
 import numpy as np
 

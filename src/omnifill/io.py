@@ -389,7 +389,7 @@ def _extra(t: Table, known) -> dict[str, list]:
 
 
 def _index_lookup(t: Table, name: str, values: np.ndarray, index: dict[str, int] | None,
-                  probs: Problems, what: str, optional: bool = False) -> np.ndarray:
+                  probs: Problems, what: str) -> np.ndarray:
     out = np.full(t.n_rows, -1, dtype=np.int64)
     if index is None:
         return out
@@ -628,51 +628,52 @@ def load_zones(path, store_index: dict[str, int] | None, *, probs: Problems | No
                                   "expected a GeoJSON FeatureCollection with a features list")])
     out: list[ZoneFeature] = []
     seen: dict[tuple[int, int], int] = {}
+    def bad(k, col, val, msg):
+        probs.add(Problem(p, k, col, val, msg + f" (feature {k})"))
+
     for k, feat in enumerate(data["features"], start=1):
-        def bad(col, val, msg):
-            probs.add(Problem(p, k, col, val, msg + f" (feature {k})"))
         if not isinstance(feat, dict) or feat.get("type") != "Feature":
-            bad("type", feat.get("type") if isinstance(feat, dict) else feat, "is not a GeoJSON Feature")
+            bad(k, "type", feat.get("type") if isinstance(feat, dict) else feat, "is not a GeoJSON Feature")
             continue
         props = feat.get("properties") or {}
         sid = props.get("store_id")
         if sid is None or (isinstance(sid, str) and not sid.strip()):
-            bad("store_id", sid, "is missing")
+            bad(k, "store_id", sid, "is missing")
             continue
         sid = str(sid).strip()
         store = -1
         if store_index is not None:
             store = store_index.get(sid, -1)
             if store < 0:
-                bad("store_id", sid, "names a store that is not in the stores file")
+                bad(k, "store_id", sid, "names a store that is not in the stores file")
                 continue
         tier = props.get("promise_min")
         if isinstance(tier, bool) or tier not in ZONE_TIERS:
-            bad("promise_min", tier, f"must be one of {', '.join(map(str, ZONE_TIERS))}")
+            bad(k, "promise_min", tier, f"must be one of {', '.join(map(str, ZONE_TIERS))}")
             continue
         geom_json = feat.get("geometry")
         gtype = geom_json.get("type") if isinstance(geom_json, dict) else None
         if gtype not in ("Polygon", "MultiPolygon"):
-            bad("geometry", gtype, "must be a Polygon or MultiPolygon")
+            bad(k, "geometry", gtype, "must be a Polygon or MultiPolygon")
             continue
         try:
             geom = shapely.from_geojson(json.dumps(geom_json))
         except Exception as e:  # shapely raises GEOSException and others
-            bad("geometry", gtype, f"is not valid GeoJSON geometry: {e}")
+            bad(k, "geometry", gtype, f"is not valid GeoJSON geometry: {e}")
             continue
         if geom.is_empty:
-            bad("geometry", gtype, "is empty")
+            bad(k, "geometry", gtype, "is empty")
             continue
         b = shapely.bounds(geom)
         if not (np.isfinite(b).all() and -180 <= b[0] and b[2] <= 180 and -90 <= b[1] and b[3] <= 90):
-            bad("geometry", b.tolist(), "has coordinates outside lon -180..180, lat -90..90")
+            bad(k, "geometry", b.tolist(), "has coordinates outside lon -180..180, lat -90..90")
             continue
         if not shapely.is_valid(geom):
-            bad("geometry", gtype, f"is not a valid polygon: {shapely.is_valid_reason(geom)}")
+            bad(k, "geometry", gtype, f"is not a valid polygon: {shapely.is_valid_reason(geom)}")
             continue
         key = (store, int(tier))
         if store >= 0 and key in seen:
-            bad("store_id", sid, f"has a second {tier}-minute zone (first in feature {seen[key]})")
+            bad(k, "store_id", sid, f"has a second {tier}-minute zone (first in feature {seen[key]})")
             continue
         seen[key] = k
         out.append(ZoneFeature(store, int(tier), geom))

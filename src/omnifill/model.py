@@ -191,7 +191,6 @@ class Network:
         self.config = config or Config()
         self._stores = stores
         self.store_ids = np.asarray(stores.store_id, dtype=object)
-        n = self.store_ids.shape[0]
         self.lat = np.asarray(stores.lat, dtype=np.float64)
         self.lon = np.asarray(stores.lon, dtype=np.float64)
         self.city = np.asarray(stores.city, dtype=object)
@@ -485,8 +484,4 @@ def _sub_csr(indptr, values, sel):
     return ip, values[src]
 
 
-def load_network(stores, inventory, zones=None, config=None) -> Network:
-    return Network.from_files(stores, inventory, zones, config)
-
-
-__all__ = ["Candidates", "Coverage", "Inventory", "Network", "OrderBatch", "load_network"]
+__all__ = ["Candidates", "Coverage", "Inventory", "Network", "OrderBatch"]
