@@ -352,3 +352,19 @@ def test_workers_split_a_batch_without_changing_the_answer():
         assert np.array_equal(one.eta_min, many.eta_min)
     with pytest.raises(ValueError, match="workers"):
         net.candidates(olat, olon, 30.0, workers=0)
+
+
+@pytest.mark.parametrize("expected", [0.0, 1.0, 5000.0])
+def test_output_grows_from_heap_to_mapped_pages_without_loss(expected):
+    # the first reservation follows expected_per_order; a bad guess only costs regrowth
+    rng = np.random.default_rng(8)
+    slat, slon = destination(31.2, 121.4, rng.uniform(0, 360, 3000), 8000 * np.sqrt(rng.uniform(0, 1, 3000)))
+    olat, olon = destination(31.2, 121.4, rng.uniform(0, 360, 4000), 8000 * np.sqrt(rng.uniform(0, 1, 4000)))
+    net = net_of(slat, slon)
+    want = net.candidates(olat, olon, 30.0)
+    assert want.indptr[-1] * 8 > 2 * (1 << 21)  # the ETA output leaves the heap
+    g = net.grid(net.cities[0])
+    ip, si, eta = g.query(olat, olon, np.full(len(olat), 30.0), circuity=CIRC, courier_m_per_min=SPEED,
+                          expected_per_order=expected)
+    assert np.array_equal(ip, want.indptr) and np.array_equal(si, want.store_index)
+    assert np.array_equal(eta, want.eta_min)

@@ -36,7 +36,7 @@
 
 from libc.math cimport sqrt, sin, cos, asin, floor, M_PI, isfinite
 from libc.stdlib cimport realloc, free
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 from libc.stdint cimport int64_t, int32_t, uint64_t, uint8_t
 
 import numpy as np
@@ -123,10 +123,16 @@ cdef extern from "<sys/mman.h>" nogil:
 
 
 cdef struct Block:
-    # an output array: anonymous pages asked to be huge (as numpy does for large arrays, so
-    # the kernel faults in 2 MiB at a time), grown by mremap, which moves pages, never data
+    # An output array. Small ones live on the heap; from MAPPED_BYTES on, anonymous pages asked
+    # to be huge (as numpy does for large arrays, so the kernel faults 2 MiB at a time), grown
+    # by mremap, which moves pages, never data. A one-order query thus costs no page zeroing.
     char* ptr
-    size_t cap      # bytes mapped
+    size_t cap      # bytes held
+    bint mapped     # mmap'd (free with munmap) or malloc'd (free with free)
+
+
+cdef enum:
+    MAPPED_BYTES = 1 << 21
 
 
 cdef int _block_reserve(Block* b, size_t nbytes) noexcept nogil:
@@ -134,19 +140,40 @@ cdef int _block_reserve(Block* b, size_t nbytes) noexcept nogil:
     cdef void* p
     if nbytes <= b.cap:
         return OK
-    cap = b.cap * 2 if b.cap else 1 << 21
+    cap = b.cap * 2 if b.cap else 4096
     while cap < nbytes:
         cap *= 2
-    if b.ptr == NULL:
-        p = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
-    else:
+    if cap < MAPPED_BYTES:
+        p = realloc(b.ptr, cap)
+        if p == NULL:
+            return ERR_NOMEM
+    elif b.mapped:
         p = mremap(b.ptr, b.cap, cap, MREMAP_MAYMOVE)
-    if p == MAP_FAILED:
-        return ERR_NOMEM
-    madvise(p, cap, MADV_HUGEPAGE)
+        if p == MAP_FAILED:
+            return ERR_NOMEM
+    else:
+        p = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        if p == MAP_FAILED:
+            return ERR_NOMEM
+        if b.ptr != NULL:
+            memcpy(p, b.ptr, b.cap)   # leaving the heap: at most MAPPED_BYTES copied, once
+            free(b.ptr)
+        b.mapped = True
+    if b.mapped:
+        madvise(p, cap, MADV_HUGEPAGE)
     b.ptr = <char*>p
     b.cap = cap
     return OK
+
+
+cdef void _block_free(Block* b) noexcept nogil:
+    if b.ptr != NULL:
+        if b.mapped:
+            munmap(b.ptr, b.cap)
+        else:
+            free(b.ptr)
+    b.ptr = NULL
+    b.cap = 0
 
 
 cdef class _BlockArray:
@@ -176,8 +203,7 @@ cdef class _BlockArray:
         pass
 
     def __dealloc__(self):
-        if self.block.ptr != NULL:
-            munmap(self.block.ptr, self.block.cap)
+        _block_free(&self.block)
 
 
 cdef object _as_array(Block b, Py_ssize_t n, Py_ssize_t itemsize, bytes fmt, dtype):
@@ -411,6 +437,7 @@ cdef class GridIndex:
         cdef int code = OK
         b_indptr.ptr = b_idx.ptr = b_eta.ptr = NULL
         b_indptr.cap = b_idx.cap = b_eta.cap = 0
+        b_indptr.mapped = b_idx.mapped = b_eta.mapped = False
         with nogil:
             code = _block_reserve(&b_indptr, (n + 1) * sizeof(int64_t))
             if code == OK:

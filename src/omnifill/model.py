@@ -26,10 +26,12 @@ from .io import (InventoryTable, OrdersTable, Problems, StoresTable, ZoneFeature
                  load_inventory_table, load_orders, load_orders_table, load_stores, load_stores_table,
                  load_zones, table_of)
 
-# Cells of the grid are this fraction of the chord radius of the typical query: measured on
-# the 10,000-store benchmark city (benchmarks/README.md), a third of the radius scans about
-# 1.5x the disc's stores with few enough rows that the per-row set-up stays small.
+# Cells of a city's grid are this fraction of the chord radius of the GRID_TIER_MIN promise
+# (with the fastest handling): measured on the 10,000-store benchmark city (benchmarks/
+# README.md), a third of the radius scans 1.44 stores per hit with few enough rows that the
+# per-row set-up stays small. Longer promises scan more rows of the same grid.
 CELL_FRACTION = 1.0 / 3.0
+GRID_TIER_MIN = 30.0
 # Below this many orders per thread, splitting a batch costs more than it saves.
 MIN_ORDERS_PER_WORKER = 4096
 
@@ -211,8 +213,8 @@ class Network:
         for z in zones or ():
             self.zones.set_zone(z.store, z.tier, z.geometry)
         self._index = {s: i for i, s in enumerate(self.store_ids)}
-        self._grids: dict[tuple[str, float], _core.GridIndex] = {}
-        self._density: dict[tuple[str, float], float] = {}  # candidates per order, last seen
+        self._grids: dict[str, _core.GridIndex] = {}  # one per city, built on first use
+        self._density: dict[str, float] = {}  # candidates per order the city's last query saw
         self._lock = threading.Lock()
         self._nearest = None
 
@@ -330,23 +332,21 @@ class Network:
                 g.set_zone_bits(i, bits)
 
     # --- candidate search ----------------------------------------------------------------------
-    def _chord(self, eta_min: float) -> float:
-        t = self.config.travel
-        reach = max(eta_min - float(self.handling_min.min()), 1.0) * t.courier_m_per_min / t.circuity
-        return _core.chord_radius(reach)
-
-    def grid(self, city: str, cell: float) -> _core.GridIndex:
-        key = (city, cell)
-        g = self._grids.get(key)
+    def grid(self, city: str) -> _core.GridIndex:
+        """The city's grid over its eligible stores; cells a third of the 30-minute radius."""
+        g = self._grids.get(city)
         if g is None:
             with self._lock:
-                g = self._grids.get(key)
+                g = self._grids.get(city)
                 if g is None:
+                    t = self.config.travel
+                    reach = max(GRID_TIER_MIN - float(self.handling_min.min()), 1.0) * t.courier_m_per_min / t.circuity
                     sel = np.flatnonzero(self.eligible & (self.city == city))
                     zb = self.zones.store_bits(len(self))
                     g = _core.GridIndex(self.lat[sel], self.lon[sel], self.handling_min[sel], sel, zb[sel],
-                                        len(self), self.lat, self.lon, self.handling_min, cell)
-                    self._grids[key] = g
+                                        len(self), self.lat, self.lon, self.handling_min,
+                                        _core.chord_radius(reach) * CELL_FRACTION)
+                    self._grids[city] = g
         return g
 
     def candidates(self, lat, lon, max_eta_min, max_candidates: int | None = None, *, city=None,
@@ -370,34 +370,42 @@ class Network:
         if lon.shape[0] != n:
             raise ValueError(f"lat has {n} values, lon has {lon.shape[0]}")
         for name, a, lim in (("lat", lat, 90.0), ("lon", lon, 180.0)):
-            bad = ~np.isfinite(a) | (np.abs(a) > lim)
-            if bad.any():
-                i = int(np.flatnonzero(bad)[0])
+            if not (np.abs(a) <= lim).all():  # NaN fails the comparison too
+                i = int(np.flatnonzero(~(np.abs(a) <= lim))[0])
                 raise ValueError(f"{name}[{i}] = {a[i]!r} is not a valid coordinate")
-        me = np.ascontiguousarray(np.broadcast_to(np.asarray(max_eta_min, dtype=np.float64), (n,)))
-        if np.isnan(me).any():
-            raise ValueError("max_eta_min contains NaN")
+        if np.ndim(max_eta_min) == 0:
+            if np.isnan(max_eta_min):
+                raise ValueError("max_eta_min is NaN")
+            me = np.full(n, float(max_eta_min))
+        else:
+            me = np.ascontiguousarray(np.broadcast_to(np.asarray(max_eta_min, dtype=np.float64), (n,)))
+            if np.isnan(me).any():
+                raise ValueError("max_eta_min contains NaN")
         k = -1 if max_candidates is None else int(max_candidates)
         if max_candidates is not None and k < 0:
             raise ValueError("max_candidates must be >= 0")
-        tb = tier_bits(me)
-        zi, zs = self._zone_csr(lat, lon, tb, n)
-        codes = self.order_cities(lat, lon, city)
-        t = self.config.travel
-        kw = dict(circuity=t.circuity, courier_m_per_min=t.courier_m_per_min, max_candidates=k)
         if n == 0:
             return Candidates(np.zeros(1, np.int64), np.zeros(0, np.int32), np.zeros(0, np.float64))
-        cell = self._chord(float(np.median(me))) * CELL_FRACTION
-        if len(self.cities) == 1:
-            ip, si, eta = self._query(self.cities[0], cell, lat, lon, me, tb, zi, zs, kw, workers)
+        if len(self.zones):
+            tb = tier_bits(me)
+            zi, zs = self._zone_csr(lat, lon, tb, n)
+        else:
+            tb = zi = zs = None
+        t = self.config.travel
+        kw = dict(circuity=t.circuity, courier_m_per_min=t.courier_m_per_min, max_candidates=k)
+        if len(self.cities) == 1 and city is None:
+            ip, si, eta = self._query(self.cities[0], lat, lon, me, tb, zi, zs, kw, workers)
             return Candidates(ip, si, eta)
+        codes = self.order_cities(lat, lon, city)
+        if tb is None:
+            tb = np.zeros(n, np.uint8)
         # several cities: query each city's grid with its orders, then stitch the CSR back
         counts = np.zeros(n, np.int64)
         parts = {}
         for c in np.unique(codes):
             sel = np.flatnonzero(codes == c)
             zsel_i, zsel_s = _sub_csr(zi, zs, sel)
-            r = self._query(self.cities[c], cell, lat[sel], lon[sel], me[sel], tb[sel], zsel_i, zsel_s, kw, workers)
+            r = self._query(self.cities[c], lat[sel], lon[sel], me[sel], tb[sel], zsel_i, zsel_s, kw, workers)
             parts[c] = (sel, r)
             counts[sel] = np.diff(r[0])
         indptr = np.zeros(n + 1, np.int64)
@@ -410,10 +418,10 @@ class Network:
             eta[dst] = e
         return Candidates(indptr, si, eta)
 
-    def _query(self, city, cell, lat, lon, me, tb, zi, zs, kw, workers=1):
+    def _query(self, city, lat, lon, me, tb, zi, zs, kw, workers=1):
         # the output is first reserved for the density the last query of this grid saw
-        g = self.grid(city, cell)
-        key = (city, cell)
+        g = self.grid(city)
+        key = city
         n = lat.shape[0]
         dens = self._density.get(key, 16.0)
         parts = min(workers, max(1, n // MIN_ORDERS_PER_WORKER))
