@@ -256,3 +256,10 @@ def test_network_and_orders_from_in_memory_tables():
         omnifill.Network.from_tables(stores, zones=[("Z", 30, shapely.box(0, 0, 1, 1))])
     with pytest.raises(TypeError, match="mapping of columns"):
         omnifill.Network.from_tables([1, 2, 3])
+
+
+def test_booleans_are_not_numbers(tmp_path):
+    p = write(tmp_path, "orders.jsonl", json.dumps({"order_id": "o", "lat": True, "lon": 121.4, "sku": "x", "qty": 1}) + "\n")
+    with pytest.raises(InputError) as e:
+        load_orders(p, None)
+    assert (one(e).row, one(e).column, one(e).value) == (1, "lat", True)

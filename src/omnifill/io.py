@@ -272,8 +272,8 @@ def float_col(t: Table, name: str, probs: Problems, *, default=None, lo=-math.in
     out = np.empty(t.n_rows, dtype=np.float64)
     given = np.ones(t.n_rows, dtype=bool)  # False where a missing value took the default
     try:
-        if default is not None:
-            raise ValueError  # missing cells need the per-value path
+        if default is not None or any(isinstance(v, bool) for v in raw):
+            raise ValueError  # missing cells and booleans (JSON, Parquet) need the per-value path
         out[:] = np.asarray(raw, dtype=np.float64)
         fast = True
     except (ValueError, TypeError):
