@@ -1,7 +1,8 @@
 """One order at a time: the latency an order service sees for candidate search.
 
-Per order, side by side on the same stores: omnifill's Network.candidates (validated,
-sorted, exact ETAs), the kernel's GridIndex.query alone, and a bare scipy
+Per order, side by side on the same stores: omnifill's Network.candidates_one (the order
+service's path) and Network.candidates with a batch of one (validated, sorted, exact ETAs),
+the kernel's GridIndex.query alone, and a bare scipy
 cKDTree.query_ball_point radius lookup (unsorted indices, no ETAs). Uses the 613 real
 Shanghai shops and 9,214 customer points from ../shared/data when present, else a synthetic
 city of the same size.
@@ -64,6 +65,7 @@ def main(argv=None):
     r = _core.chord_radius((30.0 - 10.0) * t.courier_m_per_min / t.circuity)
     me = np.array([30.0])
     runs = {
+        "omnifill Network.candidates_one": lambda i: net.candidates_one(olat[i], olon[i], 30.0),
         "omnifill Network.candidates": lambda i: net.candidates(olat[i:i + 1], olon[i:i + 1], 30.0),
         "omnifill GridIndex.query": lambda i: g.query(olat[i:i + 1], olon[i:i + 1], me, circuity=t.circuity,
                                                       courier_m_per_min=t.courier_m_per_min),

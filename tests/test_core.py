@@ -368,3 +368,26 @@ def test_output_grows_from_heap_to_mapped_pages_without_loss(expected):
                           expected_per_order=expected)
     assert np.array_equal(ip, want.indptr) and np.array_equal(si, want.store_index)
     assert np.array_equal(eta, want.eta_min)
+
+
+def test_candidates_one_is_the_batch_answer_for_one_order():
+    rng = np.random.default_rng(21)
+    slat, slon = destination(31.2, 121.4, rng.uniform(0, 360, 800), 10000 * np.sqrt(rng.uniform(0, 1, 800)))
+    olat, olon = destination(31.2, 121.4, rng.uniform(0, 360, 300), 11000 * np.sqrt(rng.uniform(0, 1, 300)))
+    net = net_of(slat, slon, rng.choice([8.0, 10.0], 800))
+    limits = rng.choice([20.0, 30.0, 60.0], 300)
+    batch = net.candidates(olat, olon, limits, max_candidates=None)
+    for i in range(300):
+        s, e = net.candidates_one(olat[i], olon[i], limits[i])
+        assert np.array_equal(s, batch.of(i)[0]) and np.array_equal(e, batch.of(i)[1])
+    s, _ = net.candidates_one(olat[0], olon[0], 60.0, max_candidates=3)
+    assert s.tolist() == net.candidates(olat[:1], olon[:1], 60.0).store_index[:3].tolist()
+    with pytest.raises(ValueError, match="coordinate"):
+        net.candidates_one(95.0, 0.0, 30.0)
+    with pytest.raises(ValueError, match="NaN"):
+        net.candidates_one(31.2, 121.4, np.nan)
+    # with zones it takes the batch path, and agrees with it
+    net.set_zone("S0", 30, shapely.box(121.3, 31.1, 121.5, 31.3))
+    s, e = net.candidates_one(olat[5], olon[5], 30.0)
+    b = net.candidates(olat[5:6], olon[5:6], 30.0)
+    assert np.array_equal(s, b.store_index) and np.array_equal(e, b.eta_min)

@@ -34,7 +34,7 @@
 # to numpy without a copy. Each order's hits are gathered and bucket-sorted in a small scratch
 # that stays in cache from order to order, then written out once, in order.
 
-from libc.math cimport sqrt, sin, cos, asin, floor, M_PI, isfinite
+from libc.math cimport sqrt, sin, cos, asin, floor, fabs, M_PI, isfinite, isnan
 from libc.stdlib cimport realloc, free
 from libc.string cimport memcpy, memset
 from libc.stdint cimport int64_t, int32_t, uint64_t, uint8_t
@@ -386,6 +386,50 @@ cdef class GridIndex:
         if p >= 0:
             self.szone[p] = <uint8_t>bits
 
+    def query_one(self, double lat, double lon, double max_eta_min, *, double circuity,
+                  double courier_m_per_min, Py_ssize_t max_candidates=-1, int tier_bit=0,
+                  zone_store=None):
+        """One order's candidates: (store_index int32, eta_min float64), by ETA then index.
+
+        The same search as ``query`` for a single order, without the array set-up: the
+        order service's path. tier_bit and zone_store as ``query``'s per-order values.
+        """
+        if not (fabs(lat) <= 90.0 and fabs(lon) <= 180.0):
+            raise ValueError(f"({lat!r}, {lon!r}) is not a valid coordinate")
+        if isnan(max_eta_min):
+            raise ValueError("max_eta_min is NaN")
+        if not (circuity > 0 and courier_m_per_min > 0):
+            raise ValueError("circuity and courier_m_per_min must be positive")
+        if not 0 <= tier_bit < 256:
+            raise ValueError(f"tier_bit must fit a byte, got {tier_bit}")
+        cdef const int32_t[::1] zs_v
+        cdef const int32_t* zs_p = NULL
+        cdef int64_t zi[2]
+        zi[0] = 0
+        zi[1] = 0
+        if zone_store is not None:
+            zs = np.ascontiguousarray(zone_store, dtype=np.int32)
+            zs_v = zs
+            zi[1] = zs_v.shape[0]
+            if zi[1]:
+                zs_p = &zs_v[0]
+        cdef double la = lat, lo = lon, me = max_eta_min
+        cdef uint8_t tb = <uint8_t>tier_bit
+        cdef int64_t ip[2]
+        cdef Block b_idx, b_eta
+        cdef int64_t n_out = 0
+        cdef int code
+        b_idx.ptr = b_eta.ptr = NULL
+        b_idx.cap = b_eta.cap = 0
+        b_idx.mapped = b_eta.mapped = False
+        with nogil:
+            code = self._query(&la, &lo, &me, &tb, zi, zs_p, 0, 1, circuity, courier_m_per_min,
+                               max_candidates, ip, &b_idx, &b_eta, &n_out, 64)
+        idx = _as_array(b_idx, n_out, sizeof(int32_t), b"i", np.int32)
+        eta = _as_array(b_eta, n_out, sizeof(double), b"d", np.float64)
+        _raise_for(code)
+        return idx, eta
+
     def query(self, lat, lon, max_eta_min, *, double circuity, double courier_m_per_min,
               tier_bits=None, zone_indptr=None, zone_store=None, Py_ssize_t max_candidates=-1,
               Py_ssize_t start=0, Py_ssize_t stop=-1, double expected_per_order=16.0):
@@ -433,6 +477,8 @@ cdef class GridIndex:
         cdef const int32_t[::1] zs_v = zs
         cdef Py_ssize_t n = stop - start
         cdef Block b_indptr, b_idx, b_eta
+        if n_all == 0:
+            return np.zeros(1, np.int64), np.zeros(0, np.int32), np.zeros(0, np.float64)
         cdef int64_t n_out = 0
         cdef int code = OK
         b_indptr.ptr = b_idx.ptr = b_eta.ptr = NULL
@@ -441,7 +487,8 @@ cdef class GridIndex:
         with nogil:
             code = _block_reserve(&b_indptr, (n + 1) * sizeof(int64_t))
             if code == OK:
-                code = self._query(la_v, lo_v, me_v, tb_v, zi_v, zs_v, start, stop,
+                code = self._query(&la_v[0], &lo_v[0], &me_v[0], &tb_v[0], &zi_v[0],
+                                   &zs_v[0] if zs_v.shape[0] else NULL, start, stop,
                                    circuity, courier_m_per_min, max_candidates,
                                    <int64_t*>b_indptr.ptr, &b_idx, &b_eta, &n_out,
                                    <int64_t>(max(expected_per_order, 1.0) * n) + 1024)
@@ -452,9 +499,9 @@ cdef class GridIndex:
         _raise_for(code)
         return indptr, idx, eta
 
-    cdef int _query(self, const double[::1] lat, const double[::1] lon,
-                    const double[::1] max_eta, const uint8_t[::1] tier_bits,
-                    const int64_t[::1] zone_indptr, const int32_t[::1] zone_store,
+    cdef int _query(self, const double* lat, const double* lon,
+                    const double* max_eta, const uint8_t* tier_bits,
+                    const int64_t* zone_indptr, const int32_t* zone_store,
                     Py_ssize_t start, Py_ssize_t stop, double circuity, double speed,
                     Py_ssize_t max_cand, int64_t* indptr, Block* b_idx, Block* b_eta,
                     int64_t* n_out_p, int64_t first_cap) noexcept nogil:

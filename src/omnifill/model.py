@@ -349,6 +349,25 @@ class Network:
                     self._grids[city] = g
         return g
 
+    def candidates_one(self, lat: float, lon: float, max_eta_min: float, max_candidates: int | None = None,
+                       *, city: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """One order's candidates, (store_index, eta_min), by ETA then store index: the same
+        answer as ``candidates`` for a batch of one, on the order service's short path."""
+        k = -1 if max_candidates is None else int(max_candidates)
+        if k < -1 or (max_candidates is not None and k < 0):
+            raise ValueError("max_candidates must be >= 0")
+        lat, lon, me = float(lat), float(lon), float(max_eta_min)
+        if not (abs(lat) <= 90.0 and abs(lon) <= 180.0):
+            raise ValueError(f"({lat!r}, {lon!r}) is not a valid coordinate")
+        if len(self.zones) or (len(self.cities) > 1):
+            c = self.candidates([lat], [lon], me, max_candidates, city=None if city is None else [city])
+            return c.store_index, c.eta_min
+        if city is not None and city not in self._city_code:
+            raise ValueError(f"city {city!r} has no stores in this network")
+        t = self.config.travel
+        return self.grid(self.cities[0]).query_one(lat, lon, me, circuity=t.circuity,
+                                                   courier_m_per_min=t.courier_m_per_min, max_candidates=k)
+
     def candidates(self, lat, lon, max_eta_min, max_candidates: int | None = None, *, city=None,
                    workers: int = 1) -> Candidates:
         """For every order, the eligible stores of its city whose direct ETA fits its limit.
