@@ -18,6 +18,7 @@ class GridIndex:
     u0: float
     v0: float
     min_handling: float
+    reach: float
     def __init__(
         self,
         lat: npt.ArrayLike,
@@ -46,7 +47,21 @@ class GridIndex:
         max_candidates: int = ...,
         start: int = ...,
         stop: int = ...,
+        expected_per_order: float = ...,
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int32], npt.NDArray[np.float64]]: ...
+    def query_one(
+        self,
+        lat: float,
+        lon: float,
+        max_eta_min: float,
+        *,
+        circuity: float,
+        courier_m_per_min: float,
+        max_candidates: int = ...,
+        tier_bit: int = ...,
+        zone_store: npt.ArrayLike | None = ...,
+    ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.float64]]: ...
+    def set_zone_bits(self, store: int, bits: int) -> None: ...
 
 def coverage(
     cand_indptr: npt.ArrayLike,
