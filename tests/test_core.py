@@ -18,6 +18,11 @@ from conftest import DATA, assert_same_candidates
 CIRC, SPEED = 1.3, 250.0
 
 
+def disc(rng, lat0, lon0, n, radius_m):
+    """n points uniform in the disc of radius_m (metres of great circle) around (lat0, lon0)."""
+    return destination(lat0, lon0, rng.uniform(0, 360, n), radius_m * np.sqrt(rng.uniform(0, 1, n)))
+
+
 def net_of(lat, lon, handling=10.0, **kw):
     n = len(lat)
     return omnifill.Network.from_arrays([f"S{i}" for i in range(n)], lat, lon, handling_min=handling, **kw)
@@ -66,8 +71,8 @@ def cities(draw):
     seed = draw(st.integers(0, 2**32 - 1))
     spread = draw(st.sampled_from([300.0, 3_000.0, 15_000.0, 40_000.0]))
     rng = np.random.default_rng(seed)
-    slat, slon = destination(lat0, lon0, rng.uniform(0, 360, n), spread * np.sqrt(rng.uniform(0, 1, n)))
-    olat, olon = destination(lat0, lon0, rng.uniform(0, 360, m), 1.3 * spread * np.sqrt(rng.uniform(0, 1, m)))
+    slat, slon = disc(rng, lat0, lon0, n, spread)
+    olat, olon = disc(rng, lat0, lon0, m, 1.3 * spread)
     if draw(st.booleans()):  # duplicate coordinates
         k = rng.integers(0, n, size=n // 3)
         slat[: len(k)], slon[: len(k)] = slat[k], slon[k]
@@ -119,8 +124,8 @@ def test_orders_far_from_every_store_get_nothing():
                                        (65.0, 180.0), (0.0, 0.0)])
 def test_high_latitudes_poles_and_the_antimeridian(lat0, lon0):
     rng = np.random.default_rng(7)
-    slat, slon = destination(lat0, lon0, rng.uniform(0, 360, 300), 12_000 * np.sqrt(rng.uniform(0, 1, 300)))
-    olat, olon = destination(lat0, lon0, rng.uniform(0, 360, 200), 12_000 * np.sqrt(rng.uniform(0, 1, 200)))
+    slat, slon = disc(rng, lat0, lon0, 300, 12_000)
+    olat, olon = disc(rng, lat0, lon0, 200, 12_000)
     net = net_of(slat, slon)
     for limit in (30.0, 60.0):
         got = triple(net.candidates(olat, olon, limit))
@@ -137,7 +142,7 @@ def test_antimeridian_neighbours_are_found():
 
 def test_max_candidates_keeps_the_nearest():
     rng = np.random.default_rng(3)
-    slat, slon = destination(31.2, 121.4, rng.uniform(0, 360, 500), 5000 * np.sqrt(rng.uniform(0, 1, 500)))
+    slat, slon = disc(rng, 31.2, 121.4, 500, 5000)
     net = net_of(slat, slon)
     full = net.candidates([31.2], [121.4], 30.0)
     top = net.candidates([31.2], [121.4], 30.0, max_candidates=7)
@@ -223,8 +228,8 @@ def test_zone_files_load_and_apply(tmp_path):
 
 def test_two_threads_share_one_network():
     rng = np.random.default_rng(11)
-    slat, slon = destination(31.2, 121.4, rng.uniform(0, 360, 2000), 15000 * np.sqrt(rng.uniform(0, 1, 2000)))
-    olat, olon = destination(31.2, 121.4, rng.uniform(0, 360, 20000), 15000 * np.sqrt(rng.uniform(0, 1, 20000)))
+    slat, slon = disc(rng, 31.2, 121.4, 2000, 15000)
+    olat, olon = disc(rng, 31.2, 121.4, 20000, 15000)
     net = net_of(slat, slon)
     want = net.candidates(olat, olon, 30.0)
     out = {}
@@ -317,8 +322,8 @@ def test_haversine_reference_agrees_with_kernel_distance():
 def test_continental_network_and_long_limits_use_exact_distances():
     # chords beyond 255 km leave the polynomial asin's range: the kernel takes libm's asin there
     rng = np.random.default_rng(2)
-    slat, slon = destination(40.0, 100.0, rng.uniform(0, 360, 400), 2_500_000 * np.sqrt(rng.uniform(0, 1, 400)))
-    olat, olon = destination(40.0, 100.0, rng.uniform(0, 360, 60), 2_500_000 * np.sqrt(rng.uniform(0, 1, 60)))
+    slat, slon = disc(rng, 40.0, 100.0, 400, 2_500_000)
+    olat, olon = disc(rng, 40.0, 100.0, 60, 2_500_000)
     net = net_of(slat, slon)
     limit = rng.choice([60.0, 2_000.0, 20_000.0, 200_000.0], 60)
     got = triple(net.candidates(olat, olon, limit))
@@ -341,8 +346,8 @@ def test_zone_changes_apply_to_a_grid_already_built():
 
 def test_workers_split_a_batch_without_changing_the_answer():
     rng = np.random.default_rng(12)
-    slat, slon = destination(31.2, 121.4, rng.uniform(0, 360, 1500), 12000 * np.sqrt(rng.uniform(0, 1, 1500)))
-    olat, olon = destination(31.2, 121.4, rng.uniform(0, 360, 20000), 12000 * np.sqrt(rng.uniform(0, 1, 20000)))
+    slat, slon = disc(rng, 31.2, 121.4, 1500, 12000)
+    olat, olon = disc(rng, 31.2, 121.4, 20000, 12000)
     net = net_of(slat, slon)
     one = net.candidates(olat, olon, 30.0)
     for w in (2, 3, -1):
@@ -358,8 +363,8 @@ def test_workers_split_a_batch_without_changing_the_answer():
 def test_output_grows_from_heap_to_mapped_pages_without_loss(expected):
     # the first reservation follows expected_per_order; a bad guess only costs regrowth
     rng = np.random.default_rng(8)
-    slat, slon = destination(31.2, 121.4, rng.uniform(0, 360, 3000), 8000 * np.sqrt(rng.uniform(0, 1, 3000)))
-    olat, olon = destination(31.2, 121.4, rng.uniform(0, 360, 4000), 8000 * np.sqrt(rng.uniform(0, 1, 4000)))
+    slat, slon = disc(rng, 31.2, 121.4, 3000, 8000)
+    olat, olon = disc(rng, 31.2, 121.4, 4000, 8000)
     net = net_of(slat, slon)
     want = net.candidates(olat, olon, 30.0)
     assert want.indptr[-1] * 8 > 2 * (1 << 21)  # the ETA output leaves the heap
@@ -372,8 +377,8 @@ def test_output_grows_from_heap_to_mapped_pages_without_loss(expected):
 
 def test_candidates_one_is_the_batch_answer_for_one_order():
     rng = np.random.default_rng(21)
-    slat, slon = destination(31.2, 121.4, rng.uniform(0, 360, 800), 10000 * np.sqrt(rng.uniform(0, 1, 800)))
-    olat, olon = destination(31.2, 121.4, rng.uniform(0, 360, 300), 11000 * np.sqrt(rng.uniform(0, 1, 300)))
+    slat, slon = disc(rng, 31.2, 121.4, 800, 10000)
+    olat, olon = disc(rng, 31.2, 121.4, 300, 11000)
     net = net_of(slat, slon, rng.choice([8.0, 10.0], 800))
     limits = rng.choice([20.0, 30.0, 60.0], 300)
     batch = net.candidates(olat, olon, limits, max_candidates=None)
