@@ -263,3 +263,9 @@ def test_booleans_are_not_numbers(tmp_path):
     with pytest.raises(InputError) as e:
         load_orders(p, None)
     assert (one(e).row, one(e).column, one(e).value) == (1, "lat", True)
+
+
+def test_empty_json_lines_file(tmp_path):
+    with pytest.raises(InputError) as e:
+        load_orders(write(tmp_path, "orders.jsonl", "\n"), None)
+    assert one(e).message == "file has no data rows"

@@ -254,7 +254,8 @@ def _missing(v) -> bool:
 
 def _require(t: Table, names, probs: Problems) -> bool:
     if t.n_rows == 0:
-        probs.add(Problem(t.path, None, None, None, "file has a header but no data rows"))
+        what = "file has a header but no data rows" if file_format(t.path) == "csv" else "file has no data rows"
+        probs.add(Problem(t.path, None, None, None, what))
         return False
     missing = [n for n in names if n not in t.columns]
     for n in missing:
