@@ -230,8 +230,12 @@ class Network:
         inv = load_inventory(inventory, idx, probs=probs) if inventory is not None else None
         zs = load_zones(zones, idx, probs=probs) if zones is not None else None
         probs.raise_if_any()
+        return cls._from_loaded(st, inv, zs, cfg)
+
+    @classmethod
+    def _from_loaded(cls, st: StoresTable, inv: InventoryTable | None, zones, cfg) -> "Network":
         n = len(st.store_id)
-        return cls(st, Inventory.from_table(inv, n) if inv is not None else Inventory.empty(n), zs, cfg)
+        return cls(st, Inventory.from_table(inv, n) if inv is not None else Inventory.empty(n), zones, cfg)
 
     @classmethod
     def from_tables(cls, stores, inventory=None, zones=None, config=None, *, max_errors: int = 100) -> "Network":
@@ -257,8 +261,7 @@ class Network:
                 else:
                     zs.append(ZoneFeature(idx[str(sid)], int(tier), geom))
         probs.raise_if_any()
-        n = len(st.store_id)
-        return cls(st, Inventory.from_table(inv_t, n) if inv_t is not None else Inventory.empty(n), zs, cfg)
+        return cls._from_loaded(st, inv_t, zs, cfg)
 
     @classmethod
     def from_arrays(cls, store_id, lat, lon, *, city=None, kind=None, handling_min=None, capacity=None,
