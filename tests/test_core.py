@@ -396,3 +396,13 @@ def test_candidates_one_is_the_batch_answer_for_one_order():
     s, e = net.candidates_one(olat[5], olon[5], 30.0)
     b = net.candidates(olat[5:6], olon[5:6], 30.0)
     assert np.array_equal(s, b.store_index) and np.array_equal(e, b.eta_min)
+
+
+def test_zones_follow_the_city_the_order_names():
+    # the order stands nearest to city A's store but says it belongs to city B, whose store
+    # b1 has a 30-minute zone over it: b1 is its candidate, A's store is not
+    net = omnifill.Network.from_arrays(["a1", "b1"], [31.20, 31.40], [121.40, 121.40], city=["A", "B"])
+    net.set_zone("b1", 30, shapely.box(121.35, 31.15, 121.45, 31.25))
+    c = net.candidates([31.20, 31.20], [121.40, 121.40], 30.0, city=["B", None])
+    assert c.of(0)[0].tolist() == [1]
+    assert c.of(1)[0].tolist() == [0]  # nearest city A: the zone of B's store does not apply

@@ -357,7 +357,7 @@ class Network:
         """One order's candidates, (store_index, eta_min), by ETA then store index: the same
         answer as ``candidates`` for a batch of one, on the order service's short path."""
         k = -1 if max_candidates is None else int(max_candidates)
-        if k < -1 or (max_candidates is not None and k < 0):
+        if max_candidates is not None and k < 0:
             raise ValueError("max_candidates must be >= 0")
         lat, lon, me = float(lat), float(lon), float(max_eta_min)
         if not (abs(lat) <= 90.0 and abs(lon) <= 180.0):
@@ -408,17 +408,18 @@ class Network:
             raise ValueError("max_candidates must be >= 0")
         if n == 0:
             return Candidates(np.zeros(1, np.int64), np.zeros(0, np.int32), np.zeros(0, np.float64))
+        # each order's city, once: the zone filter and the per-city split both use it
+        codes = None if (len(self.cities) == 1 and city is None) else self.order_cities(lat, lon, city)
         if len(self.zones):
             tb = tier_bits(me)
-            zi, zs = self._zone_csr(lat, lon, tb, n)
+            zi, zs = self._zone_csr(lat, lon, tb, n, codes)
         else:
             tb = zi = zs = None
         t = self.config.travel
         kw = dict(circuity=t.circuity, courier_m_per_min=t.courier_m_per_min, max_candidates=k)
-        if len(self.cities) == 1 and city is None:
+        if codes is None:
             ip, si, eta = self._query(self.cities[0], lat, lon, me, tb, zi, zs, kw, workers)
             return Candidates(ip, si, eta)
-        codes = self.order_cities(lat, lon, city)
         if tb is None:
             tb = np.zeros(n, np.uint8)
         # several cities: query each city's grid with its orders, then stitch the CSR back
@@ -435,7 +436,7 @@ class Network:
         si = np.empty(indptr[-1], np.int32)
         eta = np.empty(indptr[-1], np.float64)
         for sel, (ip, s, e) in parts.values():
-            dst = np.repeat(indptr[sel], np.diff(ip)) + (np.arange(ip[-1]) - np.repeat(ip[:-1], np.diff(ip)))
+            dst = _csr_positions(indptr[sel], np.diff(ip))
             si[dst] = s
             eta[dst] = e
         return Candidates(indptr, si, eta)
@@ -443,9 +444,8 @@ class Network:
     def _query(self, city, lat, lon, me, tb, zi, zs, kw, workers=1):
         # the output is first reserved for the density the last query of this grid saw
         g = self.grid(city)
-        key = city
         n = lat.shape[0]
-        dens = self._density.get(key, 16.0)
+        dens = self._density.get(city, 16.0)
         parts = min(workers, max(1, n // MIN_ORDERS_PER_WORKER))
 
         def run(a, b):
@@ -477,17 +477,16 @@ class Network:
                 list(pool.map(fill, range(parts)))
             r = (indptr, idx, eta)
         if n:
-            self._density[key] = 1.1 * r[0][-1] / n + 1.0
+            self._density[city] = 1.1 * r[0][-1] / n + 1.0
         return r
 
-    def _zone_csr(self, lat, lon, tb, n):
-        if len(self.zones) == 0:
-            return None, None
+    def _zone_csr(self, lat, lon, tb, n, codes):
+        # per order, the eligible stores of its city whose zone for its tier contains it
         o, s = self.zones.containing(lat, lon, tb)
         ok = self.eligible[s]
         o, s = o[ok], s[ok]
-        if len(self.cities) > 1:
-            same = self.city_code[s] == self.order_cities(lat, lon)[o]
+        if codes is not None:
+            same = self.city_code[s] == codes[o]
             o, s = o[same], s[same]
         zi = np.zeros(n + 1, np.int64)
         np.cumsum(np.bincount(o, minlength=n), out=zi[1:])
@@ -504,14 +503,20 @@ class Network:
         return Coverage(candidates, masks, ws, words, full)
 
 
+def _csr_positions(starts, counts):
+    """Flat positions of consecutive runs: run j is starts[j] .. starts[j] + counts[j]."""
+    ends = np.cumsum(counts)
+    return np.repeat(starts - (ends - counts), counts) + np.arange(ends[-1] if len(ends) else 0)
+
+
 def _sub_csr(indptr, values, sel):
+    """The CSR rows ``sel`` of (indptr, values), as a new CSR."""
     if indptr is None:
         return None, None
     counts = np.diff(indptr)[sel]
     ip = np.zeros(sel.shape[0] + 1, np.int64)
     np.cumsum(counts, out=ip[1:])
-    src = np.repeat(indptr[sel], counts) + (np.arange(ip[-1]) - np.repeat(ip[:-1], counts))
-    return ip, values[src]
+    return ip, values[_csr_positions(indptr[sel], counts)]
 
 
 __all__ = ["Candidates", "Coverage", "Inventory", "Network", "OrderBatch"]
