@@ -252,8 +252,14 @@ def test_network_and_orders_from_in_memory_tables():
     with pytest.raises(InputError) as e:
         omnifill.Network.from_tables({"store_id": ["A"], "lat": [95.0], "lon": [121.4]})
     assert (one(e).file, one(e).row, one(e).column) == ("<stores>", 1, "lat")
-    with pytest.raises(InputError, match="not in the stores table"):
+    with pytest.raises(InputError, match="not in the stores file"):
         omnifill.Network.from_tables(stores, zones=[("Z", 30, shapely.box(0, 0, 1, 1))])
+    box = shapely.box(121, 31, 122, 32)
+    for zones, col in [([("A", 45, box)], "promise_min"), ([("A", 30, shapely.Point(121, 31))], "geometry"),
+                       ([("A", 30, box), ("A", 30, box)], "store_id")]:  # the file's checks, duplicates too
+        with pytest.raises(InputError) as e:
+            omnifill.Network.from_tables(stores, zones=zones)
+        assert (one(e).file, one(e).column) == ("<zones>", col)
     with pytest.raises(TypeError, match="mapping of columns"):
         omnifill.Network.from_tables([1, 2, 3])
 

@@ -629,58 +629,82 @@ def load_zones(path, store_index: dict[str, int] | None, *, probs: Problems | No
                                   "expected a GeoJSON FeatureCollection with a features list")])
     out: list[ZoneFeature] = []
     seen: dict[tuple[int, int], int] = {}
-    def bad(k, col, val, msg):
-        probs.add(Problem(p, k, col, val, msg + f" (feature {k})"))
-
     for k, feat in enumerate(data["features"], start=1):
         if not isinstance(feat, dict) or feat.get("type") != "Feature":
-            bad(k, "type", feat.get("type") if isinstance(feat, dict) else feat, "is not a GeoJSON Feature")
+            probs.add(Problem(p, k, "type", feat.get("type") if isinstance(feat, dict) else feat,
+                              f"is not a GeoJSON Feature (feature {k})"))
             continue
         props = feat.get("properties") or {}
-        sid = props.get("store_id")
-        if sid is None or (isinstance(sid, str) and not sid.strip()):
-            bad(k, "store_id", sid, "is missing")
-            continue
-        sid = str(sid).strip()
-        store = -1
-        if store_index is not None:
-            store = store_index.get(sid, -1)
-            if store < 0:
-                bad(k, "store_id", sid, "names a store that is not in the stores file")
-                continue
-        tier = props.get("promise_min")
-        if isinstance(tier, bool) or tier not in ZONE_TIERS:
-            bad(k, "promise_min", tier, f"must be one of {', '.join(map(str, ZONE_TIERS))}")
-            continue
         geom_json = feat.get("geometry")
         gtype = geom_json.get("type") if isinstance(geom_json, dict) else None
-        if gtype not in ("Polygon", "MultiPolygon"):
-            bad(k, "geometry", gtype, "must be a Polygon or MultiPolygon")
-            continue
-        try:
-            geom = shapely.from_geojson(json.dumps(geom_json))
-        except Exception as e:  # shapely raises GEOSException and others
-            bad(k, "geometry", gtype, f"is not valid GeoJSON geometry: {e}")
-            continue
-        if geom.is_empty:
-            bad(k, "geometry", gtype, "is empty")
-            continue
-        b = shapely.bounds(geom)
-        if not (np.isfinite(b).all() and -180 <= b[0] and b[2] <= 180 and -90 <= b[1] and b[3] <= 90):
-            bad(k, "geometry", b.tolist(), "has coordinates outside lon -180..180, lat -90..90")
-            continue
-        if not shapely.is_valid(geom):
-            bad(k, "geometry", gtype, f"is not a valid polygon: {shapely.is_valid_reason(geom)}")
-            continue
-        key = (store, int(tier))
-        if store >= 0 and key in seen:
-            bad(k, "store_id", sid, f"has a second {tier}-minute zone (first in feature {seen[key]})")
-            continue
-        seen[key] = k
-        out.append(ZoneFeature(store, int(tier), geom))
+        geom = None
+        if gtype in ("Polygon", "MultiPolygon"):
+            try:
+                geom = shapely.from_geojson(json.dumps(geom_json))
+            except Exception as e:  # shapely raises GEOSException and others
+                probs.add(Problem(p, k, "geometry", gtype, f"is not valid GeoJSON geometry: {e} (feature {k})"))
+                continue
+        z = _zone_feature(p, k, props.get("store_id"), props.get("promise_min"), geom, gtype, store_index,
+                          seen, probs)
+        if z is not None:
+            out.append(z)
     if own:
         probs.raise_if_any()
     return out
+
+
+def zones_from_triples(triples, store_index: dict[str, int], probs: Problems,
+                       name: str = "<zones>") -> list[ZoneFeature]:
+    """Zones given in memory as (store_id, promise_min, shapely geometry), checked as the
+    GeoJSON file's features are; row k is the k-th triple."""
+    out: list[ZoneFeature] = []
+    seen: dict[tuple[int, int], int] = {}
+    for k, (sid, tier, geom) in enumerate(triples, start=1):
+        gtype = getattr(geom, "geom_type", type(geom).__name__)
+        z = _zone_feature(name, k, sid, tier, geom if gtype in ("Polygon", "MultiPolygon") else None, gtype,
+                          store_index, seen, probs)
+        if z is not None:
+            out.append(z)
+    return out
+
+
+def _zone_feature(path, k, sid, tier, geom, gtype, store_index, seen, probs) -> ZoneFeature | None:
+    # one zone's checks, shared by the GeoJSON file and in-memory triples; None when bad
+    def bad(col, val, msg):
+        probs.add(Problem(path, k, col, val, msg + f" (feature {k})"))
+
+    if sid is None or (isinstance(sid, str) and not sid.strip()):
+        bad("store_id", sid, "is missing")
+        return None
+    sid = str(sid).strip()
+    store = -1
+    if store_index is not None:
+        store = store_index.get(sid, -1)
+        if store < 0:
+            bad("store_id", sid, "names a store that is not in the stores file")
+            return None
+    if isinstance(tier, bool) or tier not in ZONE_TIERS:
+        bad("promise_min", tier, f"must be one of {', '.join(map(str, ZONE_TIERS))}")
+        return None
+    if geom is None:
+        bad("geometry", gtype, "must be a Polygon or MultiPolygon")
+        return None
+    if geom.is_empty:
+        bad("geometry", gtype, "is empty")
+        return None
+    b = shapely.bounds(geom)
+    if not (np.isfinite(b).all() and -180 <= b[0] and b[2] <= 180 and -90 <= b[1] and b[3] <= 90):
+        bad("geometry", b.tolist(), "has coordinates outside lon -180..180, lat -90..90")
+        return None
+    if not shapely.is_valid(geom):
+        bad("geometry", gtype, f"is not a valid polygon: {shapely.is_valid_reason(geom)}")
+        return None
+    key = (store, int(tier))
+    if store >= 0 and key in seen:
+        bad("store_id", sid, f"has a second {tier}-minute zone (first in feature {seen[key]})")
+        return None
+    seen[key] = k
+    return ZoneFeature(store, int(tier), geom)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -20,11 +20,10 @@ from scipy.spatial import cKDTree
 
 from . import _core
 from .config import Config
-from .errors import Problem
-from .geo import ZONE_TIERS, LocalProjection, ZoneIndex, tier_bits
+from .geo import LocalProjection, ZoneIndex, tier_bits
 from .io import (InventoryTable, OrdersTable, Problems, StoresTable, ZoneFeature, load_inventory,
                  load_inventory_table, load_orders, load_orders_table, load_stores, load_stores_table,
-                 load_zones, table_of)
+                 load_zones, table_of, zones_from_triples)
 
 # Cells of a city's grid are this fraction of the chord radius of the GRID_TIER_MIN promise
 # (with the fastest handling): measured on the 10,000-store benchmark city (benchmarks/
@@ -252,14 +251,7 @@ class Network:
         if zones is None or isinstance(zones, (str, os.PathLike)):
             zs = load_zones(zones, idx, probs=probs) if zones is not None else None
         else:
-            zs = []
-            for k, (sid, tier, geom) in enumerate(zones, start=1):
-                if str(sid) not in idx:
-                    probs.add(Problem("<zones>", k, "store_id", sid, "names a store that is not in the stores table"))
-                elif tier not in ZONE_TIERS:
-                    probs.add(Problem("<zones>", k, "promise_min", tier, f"must be one of {ZONE_TIERS}"))
-                else:
-                    zs.append(ZoneFeature(idx[str(sid)], int(tier), geom))
+            zs = zones_from_triples(zones, idx, probs)
         probs.raise_if_any()
         return cls._from_loaded(st, inv_t, zs, cfg)
 
