@@ -71,17 +71,57 @@ cdef int _raise_for(int code) except -1:
     raise RuntimeError(f"omnifill._core: unknown error code {code}")
 
 
-cdef inline double _asin_small(double x) noexcept nogil:
-    # asin(x) for 0 <= x <= 1. Below 0.02 (chords under 255 km) the Taylor series to x^9 is
-    # exact to double precision: the first dropped term is 63/2816 x^11, relative 2e-19 there.
-    cdef double x2
-    if x < 0.02:
-        x2 = x * x
+cdef extern from *:
+    """
+    /* asin(x) for 0 <= x < 0.02 (chords under 255 km): the Taylor series to x^9 is exact to
+       double precision there, the first dropped term being 63/2816 x^11, relative 2e-19. */
+    static inline double omnifill_asin_poly(double x) {
+        double x2 = x * x;
         return x * (1.0 + x2 * (1.0 / 6.0 + x2 * (3.0 / 40.0 + x2 * (5.0 / 112.0
-                    + x2 * (35.0 / 1152.0)))))
+                    + x2 * (35.0 / 1152.0)))));
+    }
+
+    /* The ETA of every store of one contiguous span, valid while every half-chord is below
+       0.02 (the caller checks). Written in C so that GCC can build it twice, for AVX2+FMA
+       and for the baseline, and pick one at load time (function multiversioning): the loop
+       is branch-free and vectorises (4 sqrt at once with AVX2). */
+    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+    #define OMNIFILL_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+    #else
+    #define OMNIFILL_CLONES
+    #endif
+    OMNIFILL_CLONES
+    static void omnifill_span_eta(const double* __restrict sx, const double* __restrict sy,
+                                  const double* __restrict sz, const double* __restrict sh,
+                                  Py_ssize_t m, double ox, double oy, double oz, double kr,
+                                  double* __restrict eta) {
+        for (Py_ssize_t s = 0; s < m; ++s) {
+            double dx = sx[s] - ox, dy = sy[s] - oy, dz = sz[s] - oz;
+            eta[s] = sh[s] + kr * omnifill_asin_poly(0.5 * sqrt(dx * dx + dy * dy + dz * dz));
+        }
+    }
+    """
+    double _asin_poly "omnifill_asin_poly"(double x) noexcept nogil
+    void _span_eta "omnifill_span_eta"(const double* sx, const double* sy, const double* sz,
+                                        const double* sh, Py_ssize_t m, double ox, double oy,
+                                        double oz, double kr, double* eta) noexcept nogil
+
+
+cdef inline double _asin_small(double x) noexcept nogil:
+    # asin(x) for 0 <= x <= 1: the polynomial below 0.02, libm above
+    if x < 0.02:
+        return _asin_poly(x)
     if x >= 1.0:
         return M_PI / 2.0
     return asin(x)
+
+
+cdef inline Py_ssize_t _bucket(double eta, double lo, double scale, double top) noexcept nogil:
+    # an ETA's sort bucket, clamped in floating point to [0, top] before the conversion (a far
+    # zone hit's ETA may lie beyond the limit, and converting an out-of-range double is undefined)
+    cdef double fb = (eta - lo) * scale
+    fb = fb if fb < top else top
+    return <Py_ssize_t>(fb if fb > 0.0 else 0.0)
 
 
 cdef inline double _chord_radius(double dist_m) noexcept nogil:
@@ -236,36 +276,6 @@ cdef void _insertion_sort_soa(double* eta, int32_t* idx, Py_ssize_t n) noexcept 
             j -= 1
         eta[j + 1] = e
         idx[j + 1] = x
-
-
-cdef extern from *:
-    """
-    /* The ETA of every store of one contiguous span, valid while every half-chord is below
-       0.02 (the caller checks). Written in C so that GCC can build it twice, for AVX2+FMA
-       and for the baseline, and pick one at load time (function multiversioning): the loop
-       is branch-free and vectorises (4 sqrt at once with AVX2). */
-    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-    #define OMNIFILL_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
-    #else
-    #define OMNIFILL_CLONES
-    #endif
-    OMNIFILL_CLONES
-    static void omnifill_span_eta(const double* __restrict sx, const double* __restrict sy,
-                                  const double* __restrict sz, const double* __restrict sh,
-                                  Py_ssize_t m, double ox, double oy, double oz, double kr,
-                                  double* __restrict eta) {
-        for (Py_ssize_t s = 0; s < m; ++s) {
-            double dx = sx[s] - ox, dy = sy[s] - oy, dz = sz[s] - oz;
-            double x = 0.5 * sqrt(dx * dx + dy * dy + dz * dz);
-            double x2 = x * x;
-            eta[s] = sh[s] + kr * (x * (1.0 + x2 * (1.0 / 6.0 + x2 * (3.0 / 40.0 + x2 * (5.0 / 112.0
-                     + x2 * (35.0 / 1152.0))))));
-        }
-    }
-    """
-    void _span_eta "omnifill_span_eta"(const double* sx, const double* sy, const double* sz,
-                                        const double* sh, Py_ssize_t m, double ox, double oy,
-                                        double oz, double kr, double* eta) noexcept nogil
 
 
 cdef class GridIndex:
@@ -511,7 +521,7 @@ cdef class GridIndex:
         cdef Py_ssize_t ncols = self.ncols, nrows = self.nrows
         cdef double cell = self.cell, u0 = self.u0, v0 = self.v0
         cdef double la, lo, cl, ox, oy, oz, ou, ov, lim, rad, rad2, dy, hw, band_lo, dx, dyy, dz
-        cdef double c2, eta, e, fb, b_lo, b_top, b_scale
+        cdef double c2, eta, e, b_lo, b_top, b_scale
         cdef Py_ssize_t b, nb, prev_nh = 16
         cdef int32_t p
         cdef bint ok
@@ -618,9 +628,7 @@ cdef class GridIndex:
                     for k in range(s_end - s):
                         e = sc.eta[k]
                         ok = (e <= lim) & ((szone[s + k] & tb) == 0)
-                        fb = (e - b_lo) * b_scale
-                        fb = fb if fb < b_top else b_top
-                        b = <Py_ssize_t>(fb if fb > 0.0 else 0.0)
+                        b = _bucket(e, b_lo, b_scale, b_top)
                         sc.hits[nh].eta = e
                         sc.hits[nh].idx = sidx[s + k]
                         sc.bucket[nh] = <int32_t>b
@@ -643,9 +651,7 @@ cdef class GridIndex:
                 dz = self.az[si] - oz
                 c2 = dx * dx + dyy * dyy + dz * dz
                 e = self.ah[si] + kr * _asin_small(0.5 * sqrt(c2))
-                fb = (e - b_lo) * b_scale
-                fb = fb if fb < b_top else b_top
-                b = <Py_ssize_t>(fb if fb > 0.0 else 0.0)
+                b = _bucket(e, b_lo, b_scale, b_top)
                 sc.hits[nh].eta = e
                 sc.hits[nh].idx = si
                 sc.bucket[nh] = <int32_t>b
