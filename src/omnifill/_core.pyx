@@ -850,3 +850,737 @@ cdef void _coverage(Py_ssize_t n, const int64_t[::1] ci, const int32_t[::1] cs,
                         break
                 if all_lines:
                     full[i] = 1
+
+
+
+# ---------------------------------------------------------------------------------------------
+# Option search: the exact minimum-cost way to fulfil one order (the router's decision).
+#
+# An order's lines (at most 64, one bit each) are filled by *elements*:
+#   deliver      store a delivers the lines it holds, in its own package (eta: a's direct ETA)
+#   transfer     store a delivers its own lines plus the lines store b sends it (one package,
+#                one transfer): eta = max(h_a, h_b + transfer_leg(b, a)) + leg(a, customer)
+#   parcel       warehouse w ships the lines it holds as a parcel (eta: parcel_lead_min)
+#   into_pickup  store b sends lines to the pickup store p (pickup orders; no package of its
+#                own): arrival = h_b + transfer_leg(b, p)
+# A delivery option is a set of elements, every store in it distinct, with at most
+# max_packages packages and max_transfers transfers; lines no element covers are unfilled. A
+# pickup option is p's own package (ready at h_p) plus at most max_transfers transfers into p.
+# Its cost is f(E) + sum(element bases) + unfilled_per_line * unfilled, where E is the latest
+# element's eta (0 when nothing is filled), f(E) = per_minute * E + late_per_minute *
+# max(0, E - promise), and an element's base is per_package (+ per_parcel) (+ per_transfer).
+#
+# Enumeration: elements are sorted by (eta, tie rank). Every option has a latest element t and
+# is found when the scan reaches t, by a depth-first completion over the elements before t
+# that branches on the lowest line still open: some element of the option covers it, or it
+# stays unfilled. f is increasing, so once f(eta_t) plus the cheapest base exceeds the
+# runner-up's cost no later t can matter and the scan stops; the same bound prunes the
+# depth-first search. A store's mask (the lines it can fill from available stock) is computed
+# only when the scan reaches it. Transfers are looked at only when the best options without
+# them leave room for one (phase B), over the sources that a bound on the transfer's eta
+# allows. A node budget caps pathological searches; the result then says it is not proven.
+# ---------------------------------------------------------------------------------------------
+
+from libc.stdlib cimport malloc, qsort
+
+cdef extern from *:
+    int __builtin_popcountll(unsigned long long) nogil
+
+cdef enum:
+    EL_DELIVER = 0
+    EL_TRANSFER = 1
+    EL_PARCEL = 2
+    EL_INTO_PICKUP = 3
+    EL_PICKUP = 4        # the pickup store's own package
+    MAX_OPT = 66         # elements in one option: max_packages + max_transfers + 1 <= 65
+
+ELEMENT_KINDS = ("deliver", "transfer", "parcel", "into_pickup", "pickup")
+MAX_LINES = 64
+
+cdef struct Elem:
+    double eta
+    double base
+    uint64_t own        # lines a (or w) fills from its own stock
+    uint64_t src        # lines b can send (transfers)
+    uint64_t mask       # own | src
+    int32_t a, b        # stores (-1: none)
+    int32_t npk, ntr    # packages and transfers it adds
+    int32_t kind
+    int32_t done        # mask computed
+    int64_t rank        # tie order among equal etas: the home store first, then store index
+
+cdef struct Opt:
+    bint set
+    double cost
+    double eta
+    int n
+    bint home           # the home store takes part
+    Elem el[MAX_OPT]
+    uint64_t new[MAX_OPT]   # the lines each element supplies
+    int64_t key[MAX_OPT]    # sorted element keys: the identity of the option and its tie order
+
+cdef struct Ctx:
+    Elem* el
+    uint64_t full
+    double promise, c_min, c_late, c_unf, min_add
+    int max_pk, max_tr
+    bint pickup
+    int32_t home
+    double E                # the eta of the option being completed
+    bint need_transfer      # phase B: record only options with a transfer
+    int64_t nodes, node_limit
+    bint aborted
+    int depth
+    int32_t path[MAX_OPT]
+    uint64_t path_new[MAX_OPT]
+    Opt* best
+    Opt* second
+    Opt* cand
+
+cdef double COST_TOL = 1e-9
+
+
+cdef inline int _popcount(uint64_t x) noexcept nogil:
+    return __builtin_popcountll(x)
+
+
+cdef inline double _f(Ctx* c, double E) noexcept nogil:
+    cdef double late = E - c.promise
+    return c.c_min * E + (c.c_late * late if late > 0.0 else 0.0)
+
+
+cdef inline double _thr(Ctx* c) noexcept nogil:
+    # an option costing more than this can become neither the best nor the runner-up
+    return c.second.cost + COST_TOL if c.second.set else 1e300
+
+
+cdef inline int64_t _elem_key(Elem* e) noexcept nogil:
+    return ((<int64_t>(e.a + 1)) << 34) | ((<int64_t>(e.b + 1)) << 3) | e.kind
+
+
+cdef void _sort_keys(int64_t* k, int n) noexcept nogil:
+    cdef int i, j
+    cdef int64_t v
+    for i in range(1, n):
+        v = k[i]
+        j = i - 1
+        while j >= 0 and k[j] > v:
+            k[j + 1] = k[j]
+            j -= 1
+        k[j + 1] = v
+
+
+cdef int _cmp_opt(Opt* x, Opt* y) noexcept nogil:
+    # < 0 when x is preferred: lower cost, then the home store taking part, then lower stores
+    cdef int i
+    if x.cost < y.cost - COST_TOL:
+        return -1
+    if x.cost > y.cost + COST_TOL:
+        return 1
+    if x.home != y.home:
+        return -1 if x.home else 1
+    for i in range(x.n if x.n < y.n else y.n):
+        if x.key[i] != y.key[i]:
+            return -1 if x.key[i] < y.key[i] else 1
+    return x.n - y.n
+
+
+cdef bint _same_opt(Opt* x, Opt* y) noexcept nogil:
+    cdef int i
+    if x.n != y.n:
+        return False
+    for i in range(x.n):
+        if x.key[i] != y.key[i]:
+            return False
+    return True
+
+
+cdef void _record(Ctx* c, double cost) noexcept nogil:
+    # offer the option on the path (cost given) as best or runner-up
+    cdef Opt* o = c.cand
+    cdef Opt* tmp
+    cdef int i
+    cdef Elem* e
+    cdef bint has_tr = False
+    if cost > _thr(c):
+        return
+    o.n = c.depth
+    o.home = False
+    for i in range(c.depth):
+        e = &c.el[c.path[i]]
+        o.el[i] = e[0]
+        o.new[i] = c.path_new[i]
+        o.key[i] = _elem_key(e)
+        if e.ntr:
+            has_tr = True
+        if c.home >= 0 and (e.a == c.home or e.b == c.home):
+            o.home = True
+    if c.need_transfer and not has_tr:
+        return   # found in phase A already
+    o.set = True
+    o.cost = cost
+    o.eta = c.E if c.depth else 0.0
+    _sort_keys(o.key, o.n)
+    if (c.best.set and _same_opt(o, c.best)) or (c.second.set and _same_opt(o, c.second)):
+        return
+    if not c.best.set or _cmp_opt(o, c.best) < 0:
+        tmp = c.second      # the old best becomes the runner-up
+        c.second = c.best
+        c.best = o
+        c.cand = tmp
+    elif not c.second.set or _cmp_opt(o, c.second) < 0:
+        tmp = c.second
+        c.second = o
+        c.cand = tmp
+    c.cand.set = False
+
+
+cdef inline bint _fits(Ctx* c, Elem* e, int npk, int ntr) noexcept nogil:
+    # within the package and transfer limits, and no store of e already in the option
+    cdef int i
+    cdef Elem* p
+    if npk + e.npk > c.max_pk or ntr + e.ntr > c.max_tr:
+        return False
+    for i in range(c.depth):
+        p = &c.el[c.path[i]]
+        if e.a >= 0 and (e.a == p.a or e.a == p.b):
+            return False
+        if e.b >= 0 and (e.b == p.a or e.b == p.b):
+            return False
+    return True
+
+
+cdef inline void _push(Ctx* c, Py_ssize_t i, uint64_t new) noexcept nogil:
+    c.path[c.depth] = <int32_t>i
+    c.path_new[c.depth] = new
+    c.depth += 1
+
+
+cdef void _complete(Ctx* c, Py_ssize_t lo, Py_ssize_t limit, uint64_t covered, uint64_t given_up, int npk, int ntr,
+                    double base) noexcept nogil:
+    # record the path's option, then every extension by elements lo .. limit-1
+    cdef uint64_t unc = c.full & ~covered
+    cdef uint64_t free = unc & ~given_up
+    cdef uint64_t bit
+    cdef double fe = _f(c, c.E), cost
+    cdef Py_ssize_t i
+    cdef Elem* e
+    cdef bint last
+    c.nodes += 1
+    if c.nodes > c.node_limit:
+        c.aborted = True
+        return
+    _record(c, fe + base + c.c_unf * _popcount(unc))
+    if free == 0:
+        return
+    if c.pickup:
+        if ntr >= c.max_tr:
+            return
+        last = ntr == c.max_tr - 1
+    else:
+        if npk >= c.max_pk:
+            return
+        last = npk == c.max_pk - 1
+    if fe + base + c.min_add + c.c_unf * _popcount(given_up) > _thr(c):
+        return
+    if last:
+        # one slot left: each element once, no recursion
+        c.nodes += (limit - lo) >> 4
+        for i in range(lo, limit):
+            e = &c.el[i]
+            if not (e.mask & free) or not _fits(c, e, npk, ntr):
+                continue
+            cost = fe + base + e.base + c.c_unf * _popcount(unc & ~e.mask)
+            if cost > _thr(c):
+                continue
+            _push(c, i, e.mask & unc)
+            _record(c, cost)
+            c.depth -= 1
+        return
+    bit = free & (~free + 1)
+    for i in range(lo, limit):
+        e = &c.el[i]
+        if not (e.mask & bit) or not _fits(c, e, npk, ntr):
+            continue
+        _push(c, i, e.mask & unc)
+        _complete(c, lo, limit, covered | e.mask, given_up, npk + e.npk, ntr + e.ntr, base + e.base)
+        c.depth -= 1
+        if c.aborted:
+            return
+    # or the line stays unfilled
+    _complete(c, lo, limit, covered, given_up | bit, npk, ntr, base)
+
+
+cdef int _elem_cmp(const void* x, const void* y) noexcept nogil:
+    cdef const Elem* a = <const Elem*>x
+    cdef const Elem* b = <const Elem*>y
+    if a.eta != b.eta:
+        return -1 if a.eta < b.eta else 1
+    if a.rank != b.rank:
+        return -1 if a.rank < b.rank else 1
+    if a.b != b.b:
+        return -1 if a.b < b.b else 1
+    return 0
+
+
+cdef inline void _set_elem(Elem* e, int kind, int32_t a, int32_t b, double eta, double base, int npk,
+                           int ntr, int64_t rank) noexcept nogil:
+    e.kind, e.a, e.b, e.eta, e.base, e.npk, e.ntr, e.rank = kind, a, b, eta, base, npk, ntr, rank
+    e.own = e.src = e.mask = 0
+    e.done = 0
+
+
+cdef class OptionSearch:
+    """The exact minimum-cost option of one order, and its runner-up (see the block comment).
+
+    Reads the stock (``avail``, aligned with the inventory CSR) and ``usable`` (a store open
+    and below capacity) in place at each search: the owner keeps them current and serialises
+    searches against its writes. Not for two threads at once (it reuses its scratch).
+    """
+
+    cdef const int64_t[::1] inv_indptr
+    cdef const int32_t[::1] inv_sku
+    cdef const int64_t[::1] avail
+    cdef const uint8_t[::1] usable
+    cdef const double[::1] handling, lat, lon
+    cdef const double[:, ::1] xyz
+    cdef readonly double circuity, courier, transfer_speed, transfer_handling, parcel_lead
+    cdef readonly double c_min, c_pkg, c_parcel, c_tr, c_late, c_unf
+    cdef readonly int max_pk, max_tr
+    cdef readonly double h_lo, h_hi
+    cdef public int64_t node_limit
+    cdef Elem* el
+    cdef Py_ssize_t el_cap
+    cdef Opt* opts    # best, runner-up, scratch
+    cdef double cust_lat, cust_lon
+
+    def __cinit__(self):
+        self.el = NULL
+        self.el_cap = 0
+        self.opts = <Opt*>malloc(3 * sizeof(Opt))
+        if self.opts == NULL:
+            raise MemoryError()
+
+    def __dealloc__(self):
+        free(self.el)
+        free(self.opts)
+
+    def __init__(self, inv_indptr, inv_sku, avail, usable, handling_min, lat, lon, *,
+                 double circuity, double courier_m_per_min, double transfer_m_per_min,
+                 double transfer_handling_min, double parcel_lead_min, double per_minute,
+                 double per_package, double per_parcel, double per_transfer, double late_per_minute,
+                 double unfilled_per_line, int max_packages, int max_transfers,
+                 int64_t node_limit=2_000_000):
+        self.handling = _as_f64("handling_min", handling_min)
+        n = self.handling.shape[0]
+        self.lat = _as_f64("lat", lat, n)
+        self.lon = _as_f64("lon", lon, n)
+        self.xyz = np.ascontiguousarray(unit_vectors(self.lat, self.lon))
+        self.set_inventory(inv_indptr, inv_sku, avail)
+        if self.inv_indptr.shape[0] != n + 1:
+            raise ValueError("inv_indptr needs n_stores + 1 entries")
+        u = np.asarray(usable)
+        if u.dtype != np.uint8 or u.shape != (n,) or not u.flags.c_contiguous:
+            raise ValueError("usable must be a contiguous uint8 array, one per store")
+        self.usable = u
+        if not (circuity > 0 and courier_m_per_min > 0 and transfer_m_per_min > 0):
+            raise ValueError("circuity and speeds must be positive")
+        if not (1 <= max_packages <= 32 and 0 <= max_transfers <= 32):
+            raise ValueError("the option search takes max_packages 1..32 and max_transfers 0..32")
+        for v in (per_minute, per_package, per_parcel, per_transfer, late_per_minute, unfilled_per_line,
+                  transfer_handling_min, parcel_lead_min):
+            if not (v >= 0 and isfinite(v)):
+                raise ValueError("costs and times must be finite and >= 0")
+        self.circuity, self.courier, self.transfer_speed = circuity, courier_m_per_min, transfer_m_per_min
+        self.transfer_handling, self.parcel_lead = transfer_handling_min, parcel_lead_min
+        self.c_min, self.c_pkg, self.c_parcel, self.c_tr = per_minute, per_package, per_parcel, per_transfer
+        self.c_late, self.c_unf = late_per_minute, unfilled_per_line
+        self.max_pk, self.max_tr = max_packages, max_transfers
+        self.h_lo = float(np.min(self.handling)) if n else 0.0
+        self.h_hi = float(np.max(self.handling)) if n else 0.0
+        self.node_limit = node_limit
+
+    def set_inventory(self, inv_indptr, inv_sku, avail):
+        """Point the search at new stock arrays (after a (store, sku) pair was added)."""
+        ip = np.asarray(inv_indptr)
+        sk = np.asarray(inv_sku)
+        av = np.asarray(avail)
+        if ip.dtype != np.int64 or sk.dtype != np.int32 or av.dtype != np.int64:
+            raise ValueError("inventory arrays must be int64 indptr, int32 sku, int64 avail")
+        if not (ip.flags.c_contiguous and sk.flags.c_contiguous and av.flags.c_contiguous):
+            raise ValueError("inventory arrays must be contiguous")
+        if ip[-1] != sk.shape[0] or sk.shape != av.shape:
+            raise ValueError("inventory CSR arrays do not match")
+        self.inv_indptr = ip
+        self.inv_sku = sk
+        self.avail = av
+
+    cdef int _reserve(self, Py_ssize_t n) noexcept nogil:
+        cdef Elem* p
+        if n <= self.el_cap:
+            return OK
+        if n < 2 * self.el_cap:
+            n = 2 * self.el_cap
+        p = <Elem*>realloc(self.el, n * sizeof(Elem))
+        if p == NULL:
+            return ERR_NOMEM
+        self.el = p
+        self.el_cap = n
+        return OK
+
+    cdef uint64_t _mask(self, Py_ssize_t store, const int32_t* sku, const int64_t* qty,
+                        Py_ssize_t nl) noexcept nogil:
+        cdef uint64_t m = 0
+        cdef Py_ssize_t j
+        if self.inv_sku.shape[0] == 0:
+            return 0
+        for j in range(nl):
+            if sku[j] >= 0 and _available(&self.inv_indptr[0], &self.inv_sku[0], &self.avail[0],
+                                          store, sku[j]) >= qty[j]:
+                m |= (<uint64_t>1) << j
+        return m
+
+    cdef inline double _transfer_arrival(self, Py_ssize_t b, Py_ssize_t a) noexcept nogil:
+        # when b's lines are at a: h_b + transfer_handling + circuity * d(b, a) / transfer speed
+        cdef double dx = self.xyz[b, 0] - self.xyz[a, 0]
+        cdef double dy = self.xyz[b, 1] - self.xyz[a, 1]
+        cdef double dz = self.xyz[b, 2] - self.xyz[a, 2]
+        cdef double d = 2.0 * EARTH_RADIUS_M * _asin_small(0.5 * sqrt(dx * dx + dy * dy + dz * dz))
+        return self.handling[b] + self.transfer_handling + self.circuity * d / self.transfer_speed
+
+    def is_usable(self, Py_ssize_t store):
+        """The store is open and below capacity (as the owner last set it)."""
+        return bool(self.usable[store])
+
+    def handling_of(self, Py_ssize_t store):
+        return self.handling[store]
+
+    def stock_position(self, Py_ssize_t store, int32_t sku):
+        """The position of (store, sku) in the inventory CSR, or -1 when the store has no row."""
+        cdef int64_t lo, hi, mid
+        if not 0 <= store < self.handling.shape[0]:
+            raise IndexError("store index outside the network")
+        lo, hi = self.inv_indptr[store], self.inv_indptr[store + 1]
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            if self.inv_sku[mid] < sku:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo < self.inv_indptr[store + 1] and self.inv_sku[lo] == sku:
+            return lo
+        return -1
+
+    def transfer_arrival(self, Py_ssize_t b, Py_ssize_t a):
+        """Minutes until lines sent by store b are ready at store a."""
+        if not (0 <= a < self.handling.shape[0] and 0 <= b < self.handling.shape[0]):
+            raise IndexError("store index outside the network")
+        return self._transfer_arrival(b, a)
+
+    cdef double _e_max(self, Ctx* c, double base) noexcept nogil:
+        # the latest eta at which an option of this base can still cost no more than _thr
+        cdef double thr = _thr(c), P = c.promise, budget, slope
+        if thr >= 1e299:
+            return 1e300
+        budget = thr - base
+        if budget < 0.0:
+            return -1.0
+        if c.c_min > 0.0 and c.c_min * P >= budget:
+            return budget / c.c_min
+        slope = c.c_min + c.c_late
+        if slope <= 0.0:
+            return 1e300
+        return P + (budget - c.c_min * P) / slope
+
+    def line_masks(self, stores, line_sku, line_qty):
+        """Per store, the mask (uint64) of the lines it can fill alone from available stock."""
+        st = np.ascontiguousarray(stores, dtype=np.int32)
+        ls = np.ascontiguousarray(line_sku, dtype=np.int32)
+        lq = np.ascontiguousarray(line_qty, dtype=np.int64)
+        if ls.shape[0] > MAX_LINES or lq.shape != ls.shape:
+            raise ValueError("at most 64 lines, one qty per sku")
+        if st.shape[0] and (st.min() < 0 or st.max() >= self.handling.shape[0]):
+            raise ValueError("a store index is outside the network")
+        out = np.zeros(st.shape[0], dtype=np.uint64)
+        cdef uint64_t[::1] o = out
+        cdef const int32_t[::1] sv = st
+        cdef const int32_t[::1] lsv = ls
+        cdef const int64_t[::1] lqv = lq
+        cdef Py_ssize_t i, nl = ls.shape[0]
+        if nl == 0:
+            return out
+        for i in range(st.shape[0]):
+            o[i] = self._mask(sv[i], &lsv[0], &lqv[0], nl)
+        return out
+
+    def search(self, line_sku, line_qty, double promise_min, d_store, d_eta, w_store, *,
+               double lat, double lon, GridIndex tgrid=None, int pickup=-1, int home=-1):
+        """The best option and the runner-up for one order.
+
+        line_sku (int32; -1: no store stocks it), line_qty: the order's lines (at most 64).
+        d_store, d_eta: the delivery candidates by ETA (ignored for a pickup order).
+        w_store: the warehouses that may ship it a parcel. lat, lon: the customer. tgrid: the
+        grid of the stores that may send transfers (None: no transfers). pickup: the pickup
+        store, or -1 for a delivery. home: the home store (preferred on ties), or -1.
+        Returns a dict: ``best`` and ``runner_up`` as (cost, eta, elements), elements a list
+        of (kind, a, b, eta, lines_from_a, lines_from_b); ``proven`` (False when the node
+        budget ran out); ``examined``: {store: mask} for every store whose stock was read.
+        """
+        ls = np.ascontiguousarray(line_sku, dtype=np.int32)
+        lq = np.ascontiguousarray(line_qty, dtype=np.int64)
+        ds = np.ascontiguousarray(d_store, dtype=np.int32)
+        de = np.ascontiguousarray(d_eta, dtype=np.float64)
+        ws = np.ascontiguousarray(w_store, dtype=np.int32)
+        cdef Py_ssize_t nl = ls.shape[0]
+        if nl > MAX_LINES or lq.shape[0] != nl:
+            raise ValueError("the option search takes at most 64 lines, one qty per line")
+        if de.shape[0] != ds.shape[0]:
+            raise ValueError("d_store and d_eta differ in length")
+        if isnan(promise_min) or not (fabs(lat) <= 90.0 and fabs(lon) <= 180.0):
+            raise ValueError("promise_min is NaN or the customer's coordinate is invalid")
+        cdef Py_ssize_t n_st = self.handling.shape[0]
+        for arr in (ds, ws):
+            if arr.shape[0] and (arr.min() < 0 or arr.max() >= n_st):
+                raise ValueError("a store index is outside the network")
+        if pickup >= n_st:
+            raise ValueError("pickup store outside the network")
+        cdef const int32_t[::1] lsv = ls
+        cdef const int64_t[::1] lqv = lq
+        cdef const int32_t[::1] dsv = ds
+        cdef const double[::1] dev = de
+        cdef const int32_t[::1] wsv = ws
+        cdef const int32_t* skp = &lsv[0] if nl else NULL
+        cdef const int64_t* qtp = &lqv[0] if nl else NULL
+        cdef Ctx c
+        cdef Opt* o = self.opts
+        o[0].set = o[1].set = o[2].set = False
+        c.best, c.second, c.cand = &o[0], &o[1], &o[2]
+        c.full = ((<uint64_t>1) << nl) - 1 if nl < 64 else ~(<uint64_t>0)
+        c.promise, c.c_min, c.c_late, c.c_unf = promise_min, self.c_min, self.c_late, self.c_unf
+        c.max_pk, c.max_tr = self.max_pk, self.max_tr
+        c.home = home
+        c.nodes, c.node_limit, c.aborted = 0, self.node_limit, False
+        c.depth = 0
+        c.need_transfer = False
+        c.pickup = pickup >= 0
+        c.E = 0.0
+        c.el = NULL
+        self.cust_lat, self.cust_lon = lat, lon
+        examined = {}
+        cdef Py_ssize_t i, n_el, nd = ds.shape[0], nw = ws.shape[0]
+        cdef int32_t s
+        _record(&c, self.c_unf * nl)   # the all-unfilled option: no package, eta 0
+        if c.pickup:
+            self._search_pickup(&c, pickup, skp, qtp, nl, tgrid, examined)
+        else:
+            if self._reserve(nd + nw + 1) != OK:
+                raise MemoryError()
+            n_el = 0
+            for i in range(nd):
+                s = dsv[i]
+                if self.usable[s]:
+                    _set_elem(&self.el[n_el], EL_DELIVER, s, -1, dev[i], self.c_pkg, 1, 0, -1 if s == home else s)
+                    n_el += 1
+            for i in range(nw):
+                s = wsv[i]
+                if self.usable[s]:
+                    _set_elem(&self.el[n_el], EL_PARCEL, s, -1, self.parcel_lead, self.c_pkg + self.c_parcel, 1, 0,
+                              -1 if s == home else s)
+                    n_el += 1
+            qsort(self.el, n_el, sizeof(Elem), _elem_cmp)
+            c.el = self.el
+            c.min_add = self.c_pkg
+            self._scan(&c, n_el, skp, qtp, nl, examined)
+            if self.max_tr > 0 and tgrid is not None and not c.aborted:
+                self._phase_transfers(&c, n_el, skp, qtp, nl, tgrid, examined)
+        return {
+            "best": self._opt_tuple(c.best),
+            "runner_up": self._opt_tuple(c.second) if c.second.set else None,
+            "proven": not c.aborted,
+            "examined": examined,
+            "nodes": c.nodes,
+        }
+
+    cdef void _scan(self, Ctx* c, Py_ssize_t n_el, const int32_t* skp, const int64_t* qtp, Py_ssize_t nl,
+                    dict examined) except *:
+        # every option whose latest element is t, for t in eta order, until the bound stops it
+        cdef Py_ssize_t t
+        cdef Elem* e
+        for t in range(n_el):
+            e = &c.el[t]
+            if _f(c, e.eta) + c.min_add > _thr(c):
+                break
+            if not e.done:
+                e.own = e.mask = self._mask(e.a, skp, qtp, nl)
+                e.done = 1
+                examined[e.a] = e.own
+            if e.mask == 0 or _f(c, e.eta) + e.base > _thr(c):
+                continue
+            c.E = e.eta
+            c.depth = 0
+            _push(c, t, e.mask)
+            with nogil:
+                _complete(c, 0, t, e.mask, 0, e.npk, e.ntr, e.base)
+            c.depth = 0
+            if c.aborted:
+                return
+
+    cdef void _phase_transfers(self, Ctx* c, Py_ssize_t n_a, const int32_t* skp, const int64_t* qtp,
+                               Py_ssize_t nl, GridIndex tgrid, dict examined) except *:
+        # phase B: packages that receive one transfer, for each (deliverer, source) pair whose
+        # eta could still beat the runner-up; then the scan again, recording only options
+        # with a transfer (the others were seen in phase A)
+        cdef double emax = self._e_max(c, self.c_pkg + self.c_tr)
+        cdef double vmax = self.transfer_speed if self.transfer_speed > self.courier else self.courier
+        cdef double gmax, eta, ha
+        cdef Py_ssize_t i, j, n_el, na = 0
+        cdef Elem* ea
+        cdef int32_t b, a
+        cdef uint64_t mb, own
+        cdef int64_t rank
+        if emax < self.h_lo + self.transfer_handling:
+            return
+        for i in range(n_a):
+            ea = &c.el[i]
+            if ea.kind == EL_DELIVER and ea.eta <= emax:
+                if not ea.done:
+                    ea.own = ea.mask = self._mask(ea.a, skp, qtp, nl)
+                    ea.done = 1
+                    examined[ea.a] = ea.own
+                na += 1
+        if na == 0:
+            return
+        # b -> a -> customer is no shorter than b -> customer at the faster of the two speeds:
+        # eta >= h_b + transfer_handling + (grid eta of b - h_b) * courier / vmax
+        gmax = self.h_lo + (emax - self.h_lo - self.transfer_handling) * vmax / self.courier
+        bs, _ = tgrid.query_one(self.cust_lat, self.cust_lon, min(gmax, 1e7), circuity=self.circuity,
+                                courier_m_per_min=self.courier)
+        srcs = []
+        for b in bs:
+            if not self.usable[b]:
+                continue
+            if b in examined:
+                mb = examined[b]
+            else:
+                mb = self._mask(b, skp, qtp, nl)
+                examined[b] = mb
+            if mb:
+                srcs.append((b, mb))
+        n_el = n_a
+        for b, mb in srcs:
+            for i in range(n_a):
+                ea = &c.el[i]
+                if ea.kind != EL_DELIVER or ea.eta > emax or ea.a == b or not (mb & ~ea.own):
+                    continue
+                a, own, rank, ha = ea.a, ea.own, ea.rank, self.handling[ea.a]
+                eta = self._transfer_arrival(b, a)
+                eta = (eta if eta > ha else ha) + (ea.eta - ha)
+                if eta > emax:
+                    continue
+                if self._reserve(n_el + 1) != OK:
+                    raise MemoryError()
+                c.el = self.el
+                _set_elem(&c.el[n_el], EL_TRANSFER, a, b, eta, self.c_pkg + self.c_tr, 1, 1, rank)
+                c.el[n_el].own = own
+                c.el[n_el].src = mb
+                c.el[n_el].mask = own | mb
+                c.el[n_el].done = 1
+                n_el += 1
+        if n_el == n_a:
+            return
+        # elements the scan never reached lie beyond emax: no option with a transfer uses them
+        j = 0
+        for i in range(n_el):
+            if c.el[i].done:
+                if j != i:
+                    c.el[j] = c.el[i]
+                j += 1
+        qsort(c.el, j, sizeof(Elem), _elem_cmp)
+        c.need_transfer = True
+        self._scan(c, j, skp, qtp, nl, examined)
+        c.need_transfer = False
+
+    cdef void _search_pickup(self, Ctx* c, int32_t p, const int32_t* skp, const int64_t* qtp, Py_ssize_t nl,
+                             GridIndex tgrid, dict examined) except *:
+        # one package at p: p's own lines, ready at h_p, plus up to max_transfers transfers in
+        cdef uint64_t mp, mb
+        cdef double hp = self.handling[p], emax = -1.0, gmax, eta
+        cdef Py_ssize_t n_el = 0, t
+        cdef int32_t b
+        cdef Elem* e
+        if not self.usable[p]:
+            return
+        mp = self._mask(p, skp, qtp, nl)
+        examined[p] = mp
+        c.min_add = self.c_tr
+        c.max_pk = 1
+        if self._reserve(1) != OK:
+            raise MemoryError()
+        c.el = self.el
+        # p's own package alone first, so that the transfers' bound is tight
+        _set_elem(&c.el[0], EL_PICKUP, p, -1, hp, self.c_pkg, 1, 0, -2)
+        c.el[0].own = c.el[0].mask = mp
+        c.el[0].done = 1
+        if mp:
+            c.E = hp
+            c.depth = 0
+            _push(c, 0, mp)
+            _record(c, _f(c, hp) + self.c_pkg + self.c_unf * _popcount(c.full & ~mp))
+            c.depth = 0
+        bs = ()
+        if self.max_tr > 0 and tgrid is not None and mp != c.full:
+            emax = self._e_max(c, self.c_pkg + self.c_tr)
+            if emax >= self.h_lo + self.transfer_handling:
+                # arrival h_b + th + c d / vt <= emax  =>  grid eta h_b + c d / vc <= gmax
+                if self.transfer_speed >= self.courier:
+                    gmax = self.h_lo + (emax - self.transfer_handling - self.h_lo) * self.transfer_speed / self.courier
+                else:
+                    gmax = self.h_hi + (emax - self.transfer_handling - self.h_hi) * self.transfer_speed / self.courier
+                bs, _ = tgrid.query_one(self.lat[p], self.lon[p], min(gmax, 1e7), circuity=self.circuity,
+                                        courier_m_per_min=self.courier)
+        # elements: [0] is p's package (kept out of the scan), then the transfers in
+        if self._reserve(len(bs) + 1) != OK:
+            raise MemoryError()
+        c.el = self.el
+        n_el = 1
+        for b in bs:
+            if b == p or not self.usable[b]:
+                continue
+            mb = self._mask(b, skp, qtp, nl)
+            examined[b] = mb
+            if not (mb & ~mp):
+                continue
+            eta = self._transfer_arrival(b, p)
+            if eta > emax:
+                continue
+            _set_elem(&c.el[n_el], EL_INTO_PICKUP, -1, b, eta, self.c_tr, 0, 1, -1 if b == c.home else b)
+            c.el[n_el].src = c.el[n_el].mask = mb
+            c.el[n_el].done = 1
+            n_el += 1
+        qsort(&c.el[1], n_el - 1, sizeof(Elem), _elem_cmp)
+        for t in range(1, n_el):
+            e = &c.el[t]
+            eta = e.eta if e.eta > hp else hp
+            if _f(c, eta) + self.c_pkg + self.c_tr > _thr(c):
+                break
+            c.E = eta
+            c.depth = 0
+            _push(c, 0, mp)
+            _push(c, t, e.mask & ~mp)
+            with nogil:
+                # the completion draws on transfers 1 .. t-1; element 0 is never drawn again
+                _complete(c, 1, t, mp | e.mask, 0, 1, 1, self.c_pkg + e.base)
+            c.depth = 0
+            if c.aborted:
+                break
+
+    cdef object _opt_tuple(self, Opt* o):
+        els = []
+        cdef int i
+        cdef Elem* e
+        cdef uint64_t own
+        for i in range(o.n):
+            e = &o.el[i]
+            own = o.new[i] & e.own
+            els.append((ELEMENT_KINDS[e.kind], e.a, e.b, e.eta, own, o.new[i] & ~own))
+        return (o.cost, o.eta, els)

@@ -1,4 +1,5 @@
-"""The data model: Network (stores, inventory, zones, grid index), OrderBatch, Candidates, Coverage.
+"""The data model: Network (stores, inventory, zones, grid index), OrderBatch, Order, Decision,
+Candidates, Coverage.
 
 A Network holds the stores in the stores file's row order (``store_ids[i]`` is row i+1),
 one local projection and one grid index per city, inventory as CSR (store x SKU), and the
@@ -10,20 +11,40 @@ who ships what.
 
 from __future__ import annotations
 
+import math
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
 
 import numpy as np
 from scipy.spatial import cKDTree
 
 from . import _core
 from .config import Config
+from .errors import InputError, Problem
 from .geo import LocalProjection, ZoneIndex, tier_bits
-from .io import (InventoryTable, OrdersTable, Problems, StoresTable, ZoneFeature, load_inventory,
-                 load_inventory_table, load_orders, load_orders_table, load_stores, load_stores_table,
-                 load_zones, table_of, zones_from_triples)
+from .io import (
+    DEFAULT_PROMISE_MIN,
+    ORDER_MODES,
+    InventoryTable,
+    OrdersTable,
+    Problems,
+    StoresTable,
+    ZoneFeature,
+    load_inventory,
+    load_inventory_table,
+    load_orders,
+    load_orders_table,
+    load_stores,
+    load_stores_table,
+    load_zones,
+    table_of,
+    zones_from_triples,
+)
 
 # Cells of a city's grid are this fraction of the chord radius of the GRID_TIER_MIN promise
 # (with the fastest handling): measured on the 10,000-store benchmark city (benchmarks/
@@ -105,7 +126,7 @@ class Inventory:
         return np.maximum(self.on_hand - self.safety_stock, 0)
 
     @classmethod
-    def from_table(cls, inv: InventoryTable, n_stores: int) -> "Inventory":
+    def from_table(cls, inv: InventoryTable, n_stores: int) -> Inventory:
         skus, code = np.unique(inv.sku.astype(str), return_inverse=True)
         order = np.lexsort((code, inv.store))
         indptr = np.zeros(n_stores + 1, dtype=np.int64)
@@ -114,7 +135,7 @@ class Inventory:
                    inv.on_hand[order].astype(np.int64), inv.safety_stock[order].astype(np.int64))
 
     @classmethod
-    def empty(cls, n_stores: int) -> "Inventory":
+    def empty(cls, n_stores: int) -> Inventory:
         z = np.zeros(0, np.int64)
         return cls(np.zeros(0, object), np.zeros(n_stores + 1, np.int64), np.zeros(0, np.int32), z, z)
 
@@ -163,7 +184,7 @@ class OrderBatch:
         return int(self.line_indptr[-1])
 
     @classmethod
-    def from_table(cls, t: OrdersTable) -> "OrderBatch":
+    def from_table(cls, t: OrdersTable) -> OrderBatch:
         rows = np.argsort(t.order_of_row, kind="stable")  # an order's lines together, file order within
         indptr = np.zeros(len(t.order_id) + 1, dtype=np.int64)
         np.cumsum(np.bincount(t.order_of_row, minlength=len(t.order_id)), out=indptr[1:])
@@ -171,17 +192,193 @@ class OrderBatch:
                    t.home_store, t.current_store, t.locked, indptr, t.sku[rows], t.qty[rows], rows + 1)
 
     @classmethod
-    def from_file(cls, path, network: "Network | None" = None) -> "OrderBatch":
+    def from_file(cls, path, network: Network | None = None) -> OrderBatch:
         """Load and validate an orders file (CSV, Parquet, JSON Lines) against a network."""
         return cls.from_table(load_orders(path, network.store_index_map() if network else None))
 
     @classmethod
-    def from_tables(cls, orders, network: "Network | None" = None) -> "OrderBatch":
+    def from_tables(cls, orders, network: Network | None = None) -> OrderBatch:
         """From an in-memory orders table (mapping of columns, DataFrame or pyarrow Table)."""
         probs = Problems()
         t = load_orders_table(table_of(orders, "<orders>"), network.store_index_map() if network else None, probs)
         probs.raise_if_any()
         return cls.from_table(t)
+
+
+ORDER_FIELDS = ("order_id", "lat", "lon", "promise_min", "lines", "mode", "pickup_store", "home_store", "city")
+
+
+@dataclass(frozen=True)
+class Order:
+    """One order as the router takes it: the JSON order format, validated on construction.
+
+    ``lines`` is a tuple of (sku, qty). Store references are store ids (checked against the
+    network by the router). Build one from a dict with ``Order.from_dict``.
+    """
+
+    order_id: str
+    lat: float
+    lon: float
+    lines: tuple[tuple[str, int], ...]
+    promise_min: float = DEFAULT_PROMISE_MIN
+    mode: str = "deliver"
+    pickup_store: str | None = None
+    home_store: str | None = None
+    city: str | None = None
+
+    def __post_init__(self):
+        try:
+            object.__setattr__(self, "lines", tuple((ln[0], ln[1]) for ln in self.lines))
+        except (TypeError, IndexError, KeyError):
+            raise InputError([Problem("<order>", None, "lines", self.lines, "must be (sku, qty) pairs")]) from None
+        probs = _order_problems(self, "<order>", None, None)
+        if probs:
+            raise InputError(probs)
+
+    @classmethod
+    def from_dict(cls, d: dict, *, source: str = "<order>", row: int | None = None,
+                  line: int | None = None) -> Order:
+        """From the JSON order format ``{"order_id", "lat", "lon", "promise_min", "lines":
+        [{"sku", "qty"}], "mode", "pickup_store", "home_store", "city"}``; every problem is
+        named by ``source``, ``row``, ``line`` and field."""
+        def bad(col, val, msg):
+            return InputError([Problem(source, row, col, val, msg, line)])
+
+        if not isinstance(d, dict):
+            raise bad(None, d, "an order must be a JSON object")
+        unknown = [k for k in d if k not in ORDER_FIELDS]
+        if unknown:
+            raise bad(unknown[0], d[unknown[0]], f"unknown field; the order fields are {', '.join(ORDER_FIELDS)}")
+        for k in ("order_id", "lat", "lon", "lines"):
+            if d.get(k) is None:
+                raise bad(k, None, "is missing")
+        raw = d["lines"]
+        if not isinstance(raw, list) or not raw:
+            raise bad("lines", raw, "must be a non-empty list of {sku, qty}")
+        lines = []
+        for k, item in enumerate(raw):
+            if not isinstance(item, dict) or set(item) - {"sku", "qty"} or "sku" not in item or "qty" not in item:
+                raise bad(f"lines[{k}]", item, "each line must be an object with exactly sku and qty")
+            sku, qty = item["sku"], item["qty"]
+            if not isinstance(sku, (str, int)) or isinstance(sku, bool) or str(sku) == "":
+                raise bad(f"lines[{k}].sku", sku, "must be a non-empty string")
+            if isinstance(qty, bool) or not isinstance(qty, (int, float)) or qty != int(qty) or qty < 1:
+                raise bad(f"lines[{k}].qty", qty, "must be a whole quantity >= 1")
+            lines.append((str(sku), int(qty)))
+        kw = {}
+        for k in ("promise_min", "mode", "pickup_store", "home_store", "city"):
+            if d.get(k) is not None:
+                kw[k] = d[k]
+        for k in ("lat", "lon", "promise_min"):
+            v = d.get(k)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
+                raise bad(k, v, "must be a number")
+        try:
+            o = object.__new__(cls)
+            vals = dict(order_id=d["order_id"], lat=float(d["lat"]), lon=float(d["lon"]), lines=tuple(lines),
+                        promise_min=float(kw.get("promise_min", DEFAULT_PROMISE_MIN)), mode=kw.get("mode", "deliver"),
+                        pickup_store=_opt_str(kw.get("pickup_store")), home_store=_opt_str(kw.get("home_store")),
+                        city=_opt_str(kw.get("city")))
+            for k, v in vals.items():
+                object.__setattr__(o, k, v)
+        except (TypeError, ValueError) as e:
+            raise bad(None, None, str(e)) from None
+        probs = _order_problems(o, source, row, line)
+        if probs:
+            raise InputError(probs)
+        return o
+
+    def to_dict(self) -> dict:
+        d = {"order_id": self.order_id, "lat": self.lat, "lon": self.lon, "promise_min": self.promise_min,
+             "lines": [{"sku": s, "qty": q} for s, q in self.lines], "mode": self.mode}
+        for k in ("pickup_store", "home_store", "city"):
+            if getattr(self, k) is not None:
+                d[k] = getattr(self, k)
+        return d
+
+    @classmethod
+    def from_batch(cls, batch: OrderBatch, i: int, store_ids) -> Order:
+        """Order i of a loaded batch (its store references turned back into ids)."""
+        a, b = batch.line_indptr[i], batch.line_indptr[i + 1]
+        ref = (lambda k: None if k < 0 else str(store_ids[k]))
+        o = object.__new__(cls)
+        for k, v in dict(order_id=str(batch.order_id[i]), lat=float(batch.lat[i]), lon=float(batch.lon[i]),
+                         lines=tuple((str(s), int(q)) for s, q in zip(batch.line_sku[a:b], batch.line_qty[a:b])),
+                         promise_min=float(batch.promise_min[i]), mode=str(batch.mode[i]),
+                         pickup_store=ref(int(batch.pickup_store[i])), home_store=ref(int(batch.home_store[i])),
+                         city=batch.city[i]).items():
+            object.__setattr__(o, k, v)
+        return o
+
+
+def _opt_str(v):
+    return None if v is None else str(v)
+
+
+def _order_problems(o: Order, source, row, line) -> list[Problem]:
+    out = []
+
+    def bad(col, val, msg):
+        out.append(Problem(source, row, col, val, msg, line))
+
+    if not isinstance(o.order_id, (str, int)) or isinstance(o.order_id, bool) or str(o.order_id) == "":
+        bad("order_id", o.order_id, "must be a non-empty string")
+    else:
+        object.__setattr__(o, "order_id", str(o.order_id))
+    if not (isinstance(o.lat, (int, float)) and abs(o.lat) <= 90.0):
+        bad("lat", o.lat, "must be a latitude in [-90, 90]")
+    if not (isinstance(o.lon, (int, float)) and abs(o.lon) <= 180.0):
+        bad("lon", o.lon, "must be a longitude in [-180, 180]")
+    if not (isinstance(o.promise_min, (int, float)) and math.isfinite(o.promise_min) and o.promise_min > 0):
+        bad("promise_min", o.promise_min, "must be a number of minutes > 0")
+    if o.mode not in ORDER_MODES:
+        bad("mode", o.mode, f"must be one of {', '.join(ORDER_MODES)}")
+    elif o.mode == "pickup" and o.pickup_store is None:
+        bad("pickup_store", None, "is missing; a pickup order must name its pickup store")
+    if not o.lines:
+        bad("lines", o.lines, "an order needs at least one line")
+    for k, ln in enumerate(o.lines):
+        if not (isinstance(ln, tuple) and len(ln) == 2 and isinstance(ln[0], str) and ln[0]
+                and isinstance(ln[1], int) and not isinstance(ln[1], bool) and ln[1] >= 1):
+            bad(f"lines[{k}]", ln, "must be (sku, qty) with a non-empty sku and a whole qty >= 1")
+    return out
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The router's answer for one order.
+
+    cost: the DESIGN order cost of the chosen option (``breakdown`` splits it by term).
+    rows: the order's lines in the DESIGN plan format, one dict per input line, in input
+    order. explanation: the candidates considered, the runner-up and what bound the choice
+    (built on first access from a snapshot taken when the decision was made). proven: the
+    search finished, so the option is the minimum over the whole option space.
+    """
+
+    order_id: str
+    cost: float
+    eta_min: float
+    on_time: bool
+    breakdown: dict
+    proven: bool
+    reserved: bool
+    _rows: Callable[[], list] = field(repr=False, compare=False)
+    _explain: Callable[[], dict] = field(repr=False, compare=False)
+
+    @cached_property
+    def rows(self) -> list[dict]:
+        return self._rows()
+
+    @cached_property
+    def explanation(self) -> dict[str, Any]:
+        return self._explain()
+
+    def to_dict(self) -> dict:
+        """JSON-ready: the fields, the rows and the explanation."""
+        return {"order_id": self.order_id, "cost": round(self.cost, 6), "eta_min": round(self.eta_min, 4),
+                "on_time": self.on_time, "proven": self.proven, "reserved": self.reserved,
+                "breakdown": {k: round(v, 6) for k, v in self.breakdown.items()},
+                "rows": self.rows, "explanation": self.explanation}
 
 
 class Network:
@@ -212,14 +409,14 @@ class Network:
         for z in zones or ():
             self.zones.set_zone(z.store, z.tier, z.geometry)
         self._index = {s: i for i, s in enumerate(self.store_ids)}
-        self._grids: dict[str, _core.GridIndex] = {}  # one per city, built on first use
+        self._grids: dict[tuple[str, str], _core.GridIndex] = {}  # per (city, role), built on first use
         self._density: dict[str, float] = {}  # candidates per order the city's last query saw
         self._lock = threading.Lock()
         self._nearest = None
 
     # --- construction --------------------------------------------------------------------
     @classmethod
-    def from_files(cls, stores, inventory=None, zones=None, config=None, *, max_errors: int = 100) -> "Network":
+    def from_files(cls, stores, inventory=None, zones=None, config=None, *, max_errors: int = 100) -> Network:
         """Load and validate the files; raise one InputError listing every problem found."""
         cfg = config if isinstance(config, Config) or config is None else Config.from_toml(config)
         probs = Problems(max_errors)
@@ -232,12 +429,12 @@ class Network:
         return cls._from_loaded(st, inv, zs, cfg)
 
     @classmethod
-    def _from_loaded(cls, st: StoresTable, inv: InventoryTable | None, zones, cfg) -> "Network":
+    def _from_loaded(cls, st: StoresTable, inv: InventoryTable | None, zones, cfg) -> Network:
         n = len(st.store_id)
         return cls(st, Inventory.from_table(inv, n) if inv is not None else Inventory.empty(n), zones, cfg)
 
     @classmethod
-    def from_tables(cls, stores, inventory=None, zones=None, config=None, *, max_errors: int = 100) -> "Network":
+    def from_tables(cls, stores, inventory=None, zones=None, config=None, *, max_errors: int = 100) -> Network:
         """Build from in-memory tables: each a mapping of column name to values, a pandas
         DataFrame or a pyarrow Table, with the columns of the files. ``zones``: a GeoJSON path
         or (store_id, promise_min, shapely geometry) triples. Validated like the files, with
@@ -258,7 +455,7 @@ class Network:
     @classmethod
     def from_arrays(cls, store_id, lat, lon, *, city=None, kind=None, handling_min=None, capacity=None,
                     delivers=None, pickup=None, transfers_out=None, inventory=None, zones=None,
-                    config=None) -> "Network":
+                    config=None) -> Network:
         """Build from arrays, one per stores column (scalars broadcast); ``inventory`` and
         ``zones`` as for ``from_tables``."""
         n = len(store_id)
@@ -323,25 +520,38 @@ class Network:
     def _update_zone_bits(self, i: int) -> None:
         bits = self.zones.bits_of(i)
         with self._lock:
-            for g in self._grids.values():
-                g.set_zone_bits(i, bits)
+            for (_, role), g in self._grids.items():
+                if role == "deliver":
+                    g.set_zone_bits(i, bits)
 
     # --- candidate search ----------------------------------------------------------------------
     def grid(self, city: str) -> _core.GridIndex:
         """The city's grid over its eligible stores; cells a third of the 30-minute radius."""
-        g = self._grids.get(city)
+        return self._grid(city, "deliver")
+
+    def transfer_grid(self, city: str) -> _core.GridIndex:
+        """The city's grid over the stores that may send transfers (kind store, transfers_out)."""
+        return self._grid(city, "transfer")
+
+    def warehouses(self, city: str) -> np.ndarray:
+        """The city's warehouses that ship parcels (kind warehouse, delivers), by store index."""
+        return np.flatnonzero((self.kind == "warehouse") & self.delivers & (self.city == city)).astype(np.int32)
+
+    def _grid(self, city: str, role: str) -> _core.GridIndex:
+        g = self._grids.get((city, role))
         if g is None:
             with self._lock:
-                g = self._grids.get(city)
+                g = self._grids.get((city, role))
                 if g is None:
                     t = self.config.travel
                     reach = max(GRID_TIER_MIN - float(self.handling_min.min()), 1.0) * t.courier_m_per_min / t.circuity
-                    sel = np.flatnonzero(self.eligible & (self.city == city))
-                    zb = self.zones.store_bits(len(self))
+                    who = self.eligible if role == "deliver" else (self.kind == "store") & self.transfers_out
+                    sel = np.flatnonzero(who & (self.city == city))
+                    zb = self.zones.store_bits(len(self)) if role == "deliver" else np.zeros(len(self), np.uint8)
                     g = _core.GridIndex(self.lat[sel], self.lon[sel], self.handling_min[sel], sel, zb[sel],
                                         len(self), self.lat, self.lon, self.handling_min,
                                         _core.chord_radius(reach) * CELL_FRACTION)
-                    self._grids[city] = g
+                    self._grids[(city, role)] = g
         return g
 
     def candidates_one(self, lat: float, lon: float, max_eta_min: float, max_candidates: int | None = None,
@@ -511,4 +721,4 @@ def _sub_csr(indptr, values, sel):
     return ip, values[_csr_positions(indptr[sel], counts)]
 
 
-__all__ = ["Candidates", "Coverage", "Inventory", "Network", "OrderBatch"]
+__all__ = ["Candidates", "Coverage", "Decision", "Inventory", "Network", "Order", "OrderBatch"]

@@ -1,0 +1,249 @@
+"""Fulfilment options of one order under the DESIGN model, their costs and their plan rows.
+
+An option says who fills each of an order's lines: a store's own delivery package, a line
+sent by transfer from store b to the store a that delivers it (or to the pickup store), a
+warehouse parcel, or nobody (unfilled). Its cost is the DESIGN order cost:
+
+    per_minute * eta + per_package * packages + per_parcel * parcels
+    + per_transfer * transfers + late_per_minute * max(0, eta - promise_min)
+    + unfilled_per_line * unfilled_lines (+ move_penalty * moved, for the planner)
+
+The option space (what the router and the planner choose from; README "Decisions"):
+- a delivery order is served by at most ``max_packages`` packages, each a store of its
+  candidates (the stores that reach it within its promise tier, or whose zone holds it)
+  delivering the lines it holds, or a warehouse of its city shipping a parcel;
+- a delivering store may receive one transfer (lines from one other store of the city that
+  sends transfers), at most ``max_transfers`` per order;
+- a pickup order is one package prepared by its pickup store: the lines that store holds,
+  plus at most ``max_transfers`` transfers into it;
+- every store appears once in an option, a line is filled whole from one source, and lines
+  of the same SKU in one order come from the same source;
+- closed stores and stores at capacity take no part.
+
+The exact search over that space is ``_core.OptionSearch`` (Cython); this module prepares its
+input, turns its answer into an ``Option`` and writes the option's rows. It reads stock but
+never changes it: reserving is the router's job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _core
+from .config import Config
+
+MAX_EXACT_LINES = _core.MAX_LINES  # distinct SKUs per order the exact search takes
+
+
+@dataclass(frozen=True)
+class Package:
+    """One package of an option: what ``store`` sends (or prepares for pickup)."""
+
+    store: int  # the delivering store, the pickup store or the warehouse
+    kind: str  # deliver | pickup | parcel
+    eta_min: float
+    lines: tuple[int, ...]  # merged-line positions filled from the store's own stock
+    transfers: tuple[tuple[int, tuple[int, ...]], ...] = ()  # (source store, merged lines)
+
+
+@dataclass(frozen=True)
+class Option:
+    """A way to fulfil one order, with its DESIGN cost split by term."""
+
+    cost: float
+    eta_min: float
+    packages: tuple[Package, ...]
+    unfilled: tuple[int, ...]  # merged-line positions nobody fills
+    breakdown: dict
+
+    @property
+    def n_transfers(self) -> int:
+        return sum(len(p.transfers) for p in self.packages)
+
+    @property
+    def n_parcels(self) -> int:
+        return sum(p.kind == "parcel" for p in self.packages)
+
+    def stores(self) -> list[int]:
+        """Every store taking part, once each: each sends one package or one transfer."""
+        out = [p.store for p in self.packages]
+        out += [b for p in self.packages for b, _ in p.transfers]
+        return out
+
+    def sources(self) -> list[tuple[int, int]]:
+        """(store, merged line) for every filled line: where its stock comes from."""
+        out = [(p.store, j) for p in self.packages for j in p.lines]
+        out += [(b, j) for p in self.packages for b, lines in p.transfers for j in lines]
+        return out
+
+    def describe(self, store_ids) -> str:
+        """A one-line human summary, e.g. ``deliver from S1 (24.1 min) + transfer S7 -> S1``."""
+        parts = []
+        for p in self.packages:
+            sid = store_ids[p.store]
+            word = {"deliver": "deliver from", "pickup": "pickup at", "parcel": "parcel from"}[p.kind]
+            s = f"{word} {sid} ({p.eta_min:.1f} min)"
+            for b, _ in p.transfers:
+                s += f" with a transfer from {store_ids[b]}"
+            parts.append(s)
+        if self.unfilled:
+            parts.append(f"{len(self.unfilled)} line{'s' if len(self.unfilled) != 1 else ''} unfilled")
+        return " + ".join(parts) if parts else "nothing filled"
+
+
+def cost_breakdown(config: Config, promise_min: float, eta_min: float, packages: int, parcels: int,
+                   transfers: int, unfilled: int, moved: int = 0) -> dict:
+    """The DESIGN order cost, term by term; ``total`` is their sum."""
+    c = config.cost
+    late = max(0.0, eta_min - promise_min) if packages else 0.0
+    terms = {
+        "minutes": c.per_minute * eta_min,
+        "packages": c.per_package * packages,
+        "parcels": c.per_parcel * parcels,
+        "transfers": c.per_transfer * transfers,
+        "late": c.late_per_minute * late,
+        "unfilled": c.unfilled_per_line * unfilled,
+        "moved": c.move_penalty * moved,
+    }
+    terms["total"] = sum(terms.values())
+    return terms
+
+
+def merge_lines(skus, qtys) -> tuple[list[str], list[int], list[int]]:
+    """An order's lines merged by SKU: (skus, total qty, merged position of each input line)."""
+    pos: dict[str, int] = {}
+    out_s: list[str] = []
+    out_q: list[int] = []
+    of_line = []
+    for s, q in zip(skus, qtys):
+        k = pos.get(s)
+        if k is None:
+            k = pos[s] = len(out_s)
+            out_s.append(s)
+            out_q.append(0)
+        out_q[k] += int(q)
+        of_line.append(k)
+    return out_s, out_q, of_line
+
+
+def _bits(mask: int) -> tuple[int, ...]:
+    out = []
+    j = 0
+    while mask:
+        if mask & 1:
+            out.append(j)
+        mask >>= 1
+        j += 1
+    return tuple(out)
+
+
+def option_from_search(found: tuple, n_lines: int, pickup: int, config: Config, promise_min: float) -> Option:
+    """An ``Option`` from one (cost, eta, elements) answer of ``OptionSearch.search``.
+
+    The cost is recomputed here from the structure, term by term, independently of the
+    kernel's arithmetic; the two agree (a test holds them to it).
+    """
+    _, eta, elements = found
+    packages = []
+    into_pickup = []
+    pickup_lines: tuple[int, ...] = ()
+    covered = 0
+    for kind, a, b, e_eta, from_a, from_b in elements:
+        covered |= from_a | from_b
+        if kind == "deliver":
+            packages.append(Package(a, "deliver", e_eta, _bits(from_a)))
+        elif kind == "parcel":
+            packages.append(Package(a, "parcel", e_eta, _bits(from_a)))
+        elif kind == "transfer":
+            packages.append(Package(a, "deliver", e_eta, _bits(from_a), ((b, _bits(from_b)),)))
+        elif kind == "pickup":
+            pickup_lines = _bits(from_a)
+        else:  # into_pickup
+            into_pickup.append((b, _bits(from_b)))
+    if pickup >= 0 and elements:
+        packages.append(Package(pickup, "pickup", eta, pickup_lines, tuple(sorted(into_pickup))))
+    packages.sort(key=lambda p: (p.eta_min, p.store))
+    unfilled = tuple(j for j in range(n_lines) if not (covered >> j) & 1)
+    br = cost_breakdown(config, promise_min, eta if packages else 0.0, len(packages),
+                        sum(p.kind == "parcel" for p in packages), sum(len(p.transfers) for p in packages),
+                        len(unfilled))
+    return Option(br["total"], eta if packages else 0.0, tuple(packages), unfilled, br)
+
+
+def greedy_option(search: _core.OptionSearch, config: Config, promise_min: float, line_sku, line_qty,
+                  d_store, d_eta, w_store, pickup: int) -> Option:
+    """A feasible option for orders beyond the exact search's 64 distinct SKUs: stores in ETA
+    order each take the open lines they hold, up to max_packages (a pickup store takes what
+    it holds); then warehouses; the rest is unfilled. Not proven optimal."""
+    n = len(line_sku)
+    owner = np.full(n, -1, np.int64)
+    blocks = [slice(k, min(n, k + 64)) for k in range(0, n, 64)]
+
+    def mask_of(store):
+        m = np.zeros(n, bool)
+        for sl in blocks:
+            w = int(search.line_masks([store], line_sku[sl], line_qty[sl])[0])
+            m[sl] = [(w >> j) & 1 for j in range(sl.stop - sl.start)]
+        return m
+
+    packages = []
+    if pickup >= 0:
+        m = mask_of(pickup)
+        owner[m] = pickup
+        lines = tuple(np.flatnonzero(m).tolist())
+        if lines:
+            packages.append(Package(pickup, "pickup", float(search.handling_of(pickup)), lines))
+    else:
+        for kind, stores, etas in (("deliver", d_store, d_eta),
+                                   ("parcel", w_store, [config.travel.parcel_lead_min] * len(w_store))):
+            for s, e in zip(stores, etas):
+                if len(packages) >= config.limits.max_packages or (owner >= 0).all():
+                    break
+                if not search.is_usable(int(s)):
+                    continue
+                take = mask_of(int(s)) & (owner < 0)
+                if take.any():
+                    owner[take] = s
+                    packages.append(Package(int(s), kind, float(e), tuple(np.flatnonzero(take).tolist())))
+    eta = max((p.eta_min for p in packages), default=0.0)
+    unfilled = tuple(np.flatnonzero(owner < 0).tolist())
+    br = cost_breakdown(config, promise_min, eta, len(packages), sum(p.kind == "parcel" for p in packages), 0,
+                        len(unfilled))
+    return Option(br["total"], eta, tuple(packages), unfilled, br)
+
+
+def plan_rows(option: Option, order_id: str, skus, qtys, line_of: list[int], promise_min: float, store_ids,
+              home_store: str | None, reasons: dict[int, str]) -> list[dict]:
+    """The order's input lines in the DESIGN plan format, in input order.
+
+    ``line_of[k]`` is input line k's merged position; ``reasons`` the unfilled reason per
+    merged line. Packages are numbered 1..n by ETA, then store.
+    """
+    where: dict[int, tuple] = {}
+    for n, p in enumerate(option.packages, start=1):
+        mode = {"deliver": "deliver", "pickup": "pickup", "parcel": "parcel"}[p.kind]
+        for j in p.lines:
+            where[j] = (store_ids[p.store], mode, None, n, p.eta_min)
+        for b, lines in p.transfers:
+            for j in lines:
+                where[j] = (store_ids[b], "transfer", store_ids[p.store], n, p.eta_min)
+    rows = []
+    for k, (s, q) in enumerate(zip(skus, qtys)):
+        j = line_of[k]
+        w = where.get(j)
+        if w is None:
+            rows.append({"order_id": order_id, "sku": s, "qty": int(q), "source_id": None, "mode": "unfilled",
+                         "via_id": None, "package": None, "eta_min": None, "promise_min": promise_min,
+                         "on_time": False, "reason": reasons.get(j, "unfilled"), "home_store": home_store})
+        else:
+            src, mode, via, n, eta = w
+            rows.append({"order_id": order_id, "sku": s, "qty": int(q), "source_id": src, "mode": mode,
+                         "via_id": via, "package": n, "eta_min": float(eta), "promise_min": promise_min,
+                         "on_time": bool(eta <= promise_min + 1e-9), "reason": None, "home_store": home_store})
+    return rows
+
+
+__all__ = ["MAX_EXACT_LINES", "Option", "Package", "cost_breakdown", "greedy_option", "merge_lines",
+           "option_from_search", "plan_rows"]

@@ -1,0 +1,449 @@
+"""The online Router: route one order at a time, reserve its stock, explain the decision.
+
+An order service keeps one Router per network and calls ``route`` from as many threads as it
+likes. Each decision is the minimum-cost option of the DESIGN model (options.py) given the
+stock and store capacity left at that moment, found by the exact search in ``_core``.
+
+Reservation life cycle (README, "The router"):
+
+    route(order)            -> reserved: the lines' units leave `available` (on_hand stays)
+    route(same order_id)    -> the same Decision again; nothing is reserved twice
+    release(order_id)       -> cancelled: the units and the capacity come back
+    complete(order_id)      -> fulfilled: the units leave on_hand too; capacity stays used
+    update_stock(store, sku, on_hand)  the store's count; available = on_hand - safety - reserved
+    close_store / open_store           a closed store takes part in no new decision
+
+Concurrency: the search and the reservation of its answer happen under one lock, so two
+threads never both take the last unit; the candidate search before it runs outside the lock
+(it reads only the network's immutable grids). The Router never changes the Network.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _core
+from .config import Config
+from .errors import InputError, Problem
+from .model import Decision, Network, Order
+from .options import (
+    MAX_EXACT_LINES,
+    Option,
+    cost_breakdown,
+    greedy_option,
+    merge_lines,
+    option_from_search,
+    plan_rows,
+)
+
+# Plan-row reasons for an unfilled line, and what they mean in an explanation.
+REASONS = {
+    "sku_not_stocked": "no store in the network stocks this SKU",
+    "no_stock_in_reach": "no store that could serve this order holds enough of it",
+    "no_store_in_reach": "no store reaches the customer within the promise and no warehouse ships parcels here",
+    "pickup_not_offered": "the pickup store does not offer pickup",
+    "pickup_store_closed": "the pickup store is closed",
+    "pickup_store_at_capacity": "the pickup store has no capacity left",
+    "cheaper_unfilled": "the stores holding it could only add it at a cost above unfilled_per_line, "
+                        "or beyond max_packages / max_transfers",
+}
+
+
+@dataclass
+class _Held:
+    decision: Decision
+    stock: list  # (store, sku code, qty) reserved
+    stores: list  # one capacity unit each
+
+
+class Router:
+    """Route orders one at a time against a network's stock, reserving as it decides."""
+
+    def __init__(self, network: Network, config: Config | None = None):
+        self.network = network
+        self.config = cfg = config or network.config
+        inv = network.inventory
+        self._skus = [str(s) for s in inv.skus]
+        self._sku_code = {s: k for k, s in enumerate(self._skus)}
+        self._indptr = inv.indptr.astype(np.int64, copy=True)
+        self._sku = inv.sku_code.astype(np.int32, copy=True)
+        self._on_hand = inv.on_hand.astype(np.int64, copy=True)
+        self._safety = inv.safety_stock.astype(np.int64, copy=True)
+        self._reserved = np.zeros_like(self._on_hand)
+        self._avail = self._on_hand - self._safety
+        n = len(network)
+        self._cap_left = np.asarray(network.capacity, dtype=np.float64).copy()
+        self._closed = np.zeros(n, dtype=bool)
+        self._usable = (self._cap_left >= 1).astype(np.uint8)
+        t, c, lim = cfg.travel, cfg.cost, cfg.limits
+        if t != network.config.travel:
+            raise ValueError("the router's travel model must be the network's (candidates are searched with it)")
+        self._search = _core.OptionSearch(
+            self._indptr, self._sku, self._avail, self._usable, network.handling_min, network.lat, network.lon,
+            circuity=t.circuity, courier_m_per_min=t.courier_m_per_min, transfer_m_per_min=t.transfer_m_per_min,
+            transfer_handling_min=t.transfer_handling_min, parcel_lead_min=t.parcel_lead_min,
+            per_minute=c.per_minute, per_package=c.per_package, per_parcel=c.per_parcel,
+            per_transfer=c.per_transfer, late_per_minute=c.late_per_minute,
+            unfilled_per_line=c.unfilled_per_line, max_packages=lim.max_packages, max_transfers=lim.max_transfers)
+        self._warehouses = {city: network.warehouses(city) for city in network.cities}
+        self._lock = threading.RLock()
+        self._held: dict[str, _Held] = {}
+        self._store_ids = network.store_ids
+
+    # --- routing -------------------------------------------------------------------------------
+    def route(self, order: Order | dict, *, reserve: bool = True) -> Decision:
+        """The minimum-cost decision for one order given the stock left; reserve it unless
+        ``reserve=False``. An order_id already holding a reservation gets that decision back."""
+        o = order if isinstance(order, Order) else Order.from_dict(order)
+        held = self._held.get(o.order_id)
+        if held is not None:
+            return held.decision
+        net = self.network
+        pickup = self._store_ref(o, "pickup_store") if o.mode == "pickup" else -1
+        home = self._store_ref(o, "home_store")
+        skus, qtys, line_of = merge_lines([s for s, _ in o.lines], [q for _, q in o.lines])
+        city = self._city_of(o, pickup)
+        if pickup < 0:
+            cand_idx, cand_eta = net.candidates_one(o.lat, o.lon, o.promise_min,
+                                                    city=None if len(net.cities) == 1 else city)
+        else:
+            cand_idx, cand_eta = np.zeros(0, np.int32), np.zeros(0, np.float64)
+        tgrid = net.transfer_grid(city) if self.config.limits.max_transfers > 0 else None
+        wh = self._warehouses[city] if pickup < 0 else np.zeros(0, np.int32)
+        qty = np.asarray(qtys, dtype=np.int64)
+        with self._lock:
+            held = self._held.get(o.order_id)
+            if held is not None:
+                return held.decision
+            codes = np.fromiter((self._sku_code.get(s, -1) for s in skus), np.int32, len(skus))
+            blocked = pickup >= 0 and not net.pickup[pickup]
+            res = None
+            if blocked:
+                opt = _nothing(self.config, o.promise_min, len(skus))
+            elif len(skus) <= MAX_EXACT_LINES:
+                res = self._search.search(codes, qty, o.promise_min, cand_idx, cand_eta, wh, lat=o.lat, lon=o.lon,
+                                          tgrid=tgrid, pickup=pickup, home=home)
+                opt = option_from_search(res["best"], len(skus), pickup, self.config, o.promise_min)
+            else:
+                opt = greedy_option(self._search, self.config, o.promise_min, codes, qty, cand_idx, cand_eta, wh,
+                                    pickup)
+            # what the explanation needs, as it was when the decision was made
+            snap = _Snapshot(o, skus, qtys, line_of, codes, city, pickup, home, cand_idx, cand_eta,
+                             self._usable[cand_idx].copy(), self._closed[cand_idx].copy(),
+                             None if pickup < 0 else (bool(net.pickup[pickup]), bool(self._closed[pickup]),
+                                                     float(self._cap_left[pickup])),
+                             res, opt, blocked)
+            decision = self._decision(o, opt, res, snap, reserve)
+            if reserve:
+                self._held[o.order_id] = self._take(opt, codes, qty, decision)
+        return decision
+
+    def route_many(self, orders, *, reserve: bool = True) -> list[Decision]:
+        """Route orders one after the other, in order (each sees what the earlier ones took)."""
+        return [self.route(o, reserve=reserve) for o in orders]
+
+    def _store_ref(self, o: Order, col: str) -> int:
+        sid = getattr(o, col)
+        if sid is None:
+            return -1
+        try:
+            return self.network.index_of(sid)
+        except KeyError:
+            raise InputError([Problem("<order>", None, col, sid, f"unknown store (order {o.order_id!r})")]) from None
+
+    def _city_of(self, o: Order, pickup: int) -> str:
+        net = self.network
+        if pickup >= 0:
+            return str(net.city[pickup])
+        if len(net.cities) == 1:
+            if o.city is not None and o.city != net.cities[0]:
+                raise InputError([Problem("<order>", None, "city", o.city,
+                                          f"no stores in this city (order {o.order_id!r})")])
+            return net.cities[0]
+        try:
+            code = net.order_cities([o.lat], [o.lon], None if o.city is None else [o.city])[0]
+        except ValueError:
+            raise InputError([Problem("<order>", None, "city", o.city,
+                                      f"no stores in this city (order {o.order_id!r})")]) from None
+        return net.cities[int(code)]
+
+    def _take(self, opt: Option, codes, qty, decision) -> _Held:
+        # reserve the option's stock and capacity; under the lock, right after the search that
+        # saw this stock, so every unit is there
+        stock = []
+        for store, j in opt.sources():
+            pos = self._search.stock_position(store, int(codes[j]))
+            q = int(qty[j])
+            if pos < 0 or self._avail[pos] < q:  # the search only picks what is there
+                raise RuntimeError(f"internal error: option takes {q} of line {j} from store {store} "
+                                   "without the stock")
+            self._avail[pos] -= q
+            self._reserved[pos] += q
+            stock.append((store, int(codes[j]), q))
+        stores = opt.stores()
+        for s in stores:
+            self._cap_left[s] -= 1
+            if self._cap_left[s] < 1:
+                self._usable[s] = 0
+        return _Held(decision, stock, stores)
+
+    # --- the reservation life cycle ----------------------------------------------------------------
+    def release(self, order_id: str) -> bool:
+        """Cancel an order's reservation: its units and capacity come back. False when the
+        order holds none (already released, completed, or never reserved)."""
+        with self._lock:
+            held = self._held.pop(str(order_id), None)
+            if held is None:
+                return False
+            for store, code, q in held.stock:
+                pos = self._search.stock_position(store, code)
+                self._avail[pos] += q
+                self._reserved[pos] -= q
+            for s in held.stores:
+                self._cap_left[s] += 1
+                self._usable[s] = not self._closed[s] and self._cap_left[s] >= 1
+            return True
+
+    def complete(self, order_id: str) -> bool:
+        """The order was picked and sent: its reserved units leave on_hand (available is
+        unchanged) and its capacity stays used. False when the order holds no reservation."""
+        with self._lock:
+            held = self._held.pop(str(order_id), None)
+            if held is None:
+                return False
+            for store, code, q in held.stock:
+                pos = self._search.stock_position(store, code)
+                self._on_hand[pos] -= q
+                self._reserved[pos] -= q
+            return True
+
+    def update_stock(self, store_id, sku: str, on_hand: int) -> int:
+        """Set a store's on-hand count of a SKU (new SKUs and new store-SKU pairs are added).
+        Returns the units now available: on_hand - safety_stock - reserved, which is negative
+        when the store now holds fewer units than it has promised (nothing more is sold there;
+        the reservations stay until released)."""
+        s = self.network.index_of(store_id)
+        if isinstance(on_hand, bool) or not isinstance(on_hand, (int, np.integer)) or on_hand < 0:
+            raise ValueError(f"on_hand must be a whole number >= 0, got {on_hand!r}")
+        sku = str(sku)
+        with self._lock:
+            code = self._sku_code.get(sku)
+            if code is None:
+                code = self._sku_code[sku] = len(self._skus)
+                self._skus.append(sku)
+            pos = self._search.stock_position(s, code)
+            if pos < 0:
+                pos = self._insert(s, code)
+            self._on_hand[pos] = int(on_hand)
+            self._avail[pos] = self._on_hand[pos] - self._safety[pos] - self._reserved[pos]
+            return int(self._avail[pos])
+
+    def _insert(self, s: int, code: int) -> int:
+        # a new (store, sku) row: O(stock rows), rare; the search is pointed at the new arrays
+        a, b = self._indptr[s], self._indptr[s + 1]
+        pos = int(a + np.searchsorted(self._sku[a:b], code))
+        self._sku = np.insert(self._sku, pos, np.int32(code))
+        self._on_hand = np.insert(self._on_hand, pos, 0)
+        self._safety = np.insert(self._safety, pos, 0)
+        self._reserved = np.insert(self._reserved, pos, 0)
+        self._avail = np.insert(self._avail, pos, 0)
+        self._indptr[s + 1:] += 1
+        self._search.set_inventory(self._indptr, self._sku, self._avail)
+        return pos
+
+    def close_store(self, store_id) -> list[str]:
+        """Take a store out of every new decision. Returns the orders holding a reservation
+        that involves it (the caller may release and re-route them)."""
+        s = self.network.index_of(store_id)
+        with self._lock:
+            self._closed[s] = True
+            self._usable[s] = 0
+            return [oid for oid, h in self._held.items() if s in h.stores]
+
+    def open_store(self, store_id) -> None:
+        """Let a closed store take part again (capacity permitting)."""
+        s = self.network.index_of(store_id)
+        with self._lock:
+            self._closed[s] = False
+            self._usable[s] = self._cap_left[s] >= 1
+
+    # --- inspection ----------------------------------------------------------------------------
+    def available(self, store_id, sku: str) -> int:
+        """Units a new order could take: on_hand - safety_stock - reserved (may be negative)."""
+        s = self.network.index_of(store_id)
+        with self._lock:
+            code = self._sku_code.get(str(sku))
+            pos = -1 if code is None else self._search.stock_position(s, code)
+            return 0 if pos < 0 else int(self._avail[pos])
+
+    def reserved(self) -> dict[tuple[str, str], int]:
+        """Units reserved per (store_id, sku), summed over the orders holding reservations."""
+        out: dict[tuple[str, str], int] = {}
+        with self._lock:
+            for h in self._held.values():
+                for store, code, q in h.stock:
+                    k = (str(self._store_ids[store]), self._skus[code])
+                    out[k] = out.get(k, 0) + q
+        return out
+
+    def capacity_left(self, store_id) -> float:
+        with self._lock:
+            return float(self._cap_left[self.network.index_of(store_id)])
+
+    def holding(self) -> list[str]:
+        """The order ids holding a reservation."""
+        with self._lock:
+            return list(self._held)
+
+    def stock_table(self) -> dict[str, np.ndarray]:
+        """The stock now, one entry per (store, sku) row: store_id, sku, on_hand, safety_stock,
+        reserved, available."""
+        with self._lock:
+            store = np.repeat(np.arange(len(self.network)), np.diff(self._indptr))
+            return {"store_id": self._store_ids[store], "sku": np.asarray(self._skus, object)[self._sku],
+                    "on_hand": self._on_hand.copy(), "safety_stock": self._safety.copy(),
+                    "reserved": self._reserved.copy(), "available": self._avail.copy()}
+
+    # --- decisions -----------------------------------------------------------------------------
+    def _decision(self, o: Order, opt: Option, res, snap: _Snapshot, reserve: bool) -> Decision:
+        ids = self._store_ids
+        home_id = o.home_store
+
+        def rows():
+            return plan_rows(opt, o.order_id, [s for s, _ in o.lines], [q for _, q in o.lines], snap.line_of,
+                             o.promise_min, ids, home_id, snap.reasons())
+
+        return Decision(order_id=o.order_id, cost=opt.cost, eta_min=opt.eta_min,
+                        on_time=bool(opt.packages) and opt.eta_min <= o.promise_min + 1e-9,
+                        breakdown=opt.breakdown, proven=bool(res["proven"]) if res is not None else snap.blocked,
+                        reserved=reserve, _rows=rows, _explain=lambda: snap.explain(ids, self.config))
+
+
+def _nothing(config: Config, promise: float, n_lines: int) -> Option:
+    br = cost_breakdown(config, promise, 0.0, 0, 0, 0, n_lines)
+    return Option(br["total"], 0.0, (), tuple(range(n_lines)), br)
+
+
+@dataclass
+class _Snapshot:
+    """What an explanation needs, taken when the decision was made (stock changes after)."""
+
+    order: Order
+    skus: list
+    qtys: list
+    line_of: list
+    codes: np.ndarray
+    city: str
+    pickup: int
+    home: int
+    cand_idx: np.ndarray
+    cand_eta: np.ndarray
+    cand_usable: np.ndarray
+    cand_closed: np.ndarray
+    pickup_state: tuple | None  # (offers pickup, closed, capacity left)
+    res: dict | None
+    opt: Option
+    blocked: bool
+
+    def reasons(self) -> dict[int, str]:
+        """Why each unfilled (merged) line is unfilled."""
+        out = {}
+        examined = self.res["examined"] if self.res else {}
+        seen = 0
+        for m in examined.values():
+            seen |= int(m)
+        for j in self.opt.unfilled:
+            if self.codes[j] < 0:
+                out[j] = "sku_not_stocked"
+            elif self.pickup >= 0 and self.pickup_state is not None and (
+                    not self.pickup_state[0] or self.pickup_state[1] or self.pickup_state[2] < 1):
+                offers, closed, cap = self.pickup_state
+                out[j] = ("pickup_not_offered" if not offers else "pickup_store_closed" if closed
+                          else "pickup_store_at_capacity")
+            elif self.pickup < 0 and len(self.cand_idx) == 0 and not examined:
+                out[j] = "no_store_in_reach"
+            elif (seen >> j) & 1:
+                out[j] = "cheaper_unfilled"
+            else:
+                out[j] = "no_stock_in_reach"
+        return out
+
+    def explain(self, ids, config: Config) -> dict:
+        o, opt = self.order, self.opt
+        examined = self.res["examined"] if self.res else {}
+        sku_of = self.skus
+
+        def lines(mask):
+            return [sku_of[j] for j in range(len(sku_of)) if (int(mask) >> j) & 1]
+
+        cands = []
+        for k, (s, e) in enumerate(zip(self.cand_idx.tolist(), self.cand_eta.tolist())):
+            if self.cand_closed[k]:
+                status = "closed"
+            elif not self.cand_usable[k]:
+                status = "at_capacity"
+            elif s in examined:
+                status = "examined"
+            else:
+                status = "not_examined"
+            entry = {"store_id": str(ids[s]), "eta_min": round(e, 3), "status": status}
+            if s in examined:
+                entry["can_fill"] = lines(examined[s])
+            cands.append(entry)
+        bound = []
+        chosen_stores = set(opt.stores())
+        if o.mode == "pickup":
+            offers, closed, cap = self.pickup_state
+            if not offers:
+                bound.append(f"{o.pickup_store} does not offer pickup")
+            elif closed:
+                bound.append(f"{o.pickup_store} is closed")
+            elif cap < 1:
+                bound.append(f"{o.pickup_store} has no capacity left")
+        elif not len(self.cand_idx):
+            bound.append(f"no store reaches the customer within {o.promise_min:g} minutes")
+        else:
+            for k in range(len(cands)):
+                c = cands[k]
+                s = int(self.cand_idx[k])
+                if s in chosen_stores:
+                    break
+                if c["status"] in ("closed", "at_capacity"):
+                    bound.append(f"{c['store_id']} ({c['eta_min']:.1f} min) is nearer but "
+                                 f"{'closed' if c['status'] == 'closed' else 'at capacity'}")
+                elif c["status"] == "examined":
+                    lack = [sku_of[j] for j in range(len(sku_of)) if not (int(examined[s]) >> j) & 1]
+                    if lack:
+                        bound.append(f"{c['store_id']} ({c['eta_min']:.1f} min) is nearer but lacks "
+                                     f"{', '.join(lack[:5])}{' ...' if len(lack) > 5 else ''}")
+                if len(bound) >= 5:
+                    break
+            full = (1 << len(sku_of)) - 1
+            if len(opt.packages) > 1 and not any(int(examined.get(int(s), 0)) == full for s in self.cand_idx):
+                bound.append("no single store within reach holds every line")
+        if opt.packages and opt.eta_min > o.promise_min + 1e-9:
+            bound.append(f"late by {opt.eta_min - o.promise_min:.1f} min: no option within the promise costs less")
+        reasons = self.reasons()
+        for j, r in reasons.items():
+            bound.append(f"line {sku_of[j]}: {REASONS[r]}")
+        runner = None
+        if self.res is not None and self.res["runner_up"] is not None:
+            ru = option_from_search(self.res["runner_up"], len(sku_of), self.pickup, config, o.promise_min)
+            runner = {"option": ru.describe(ids), "cost": round(ru.cost, 6),
+                      "cost_difference": round(ru.cost - opt.cost, 6)}
+        return {
+            "chosen": opt.describe(ids),
+            "cost": round(opt.cost, 6),
+            "candidates": cands,
+            "transfer_sources_examined": sum(1 for s in examined if s not in set(self.cand_idx.tolist())),
+            "runner_up": runner,
+            "bound_by": bound,
+            "proven_optimal": bool(self.res["proven"]) if self.res is not None else self.blocked,
+            "search_nodes": int(self.res["nodes"]) if self.res is not None else 0,
+        }
+
+
+__all__ = ["REASONS", "Router"]

@@ -1,0 +1,513 @@
+"""The online router: exact decisions (against a brute force written from DESIGN), stock and
+capacity never oversold, the reservation life cycle, explanations, threads."""
+
+import itertools
+import math
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from omnifill import Config, InputError, Network
+from omnifill.geo import destination, haversine_m
+from omnifill.router import Router
+
+LAT0, LON0 = 31.23, 121.47
+
+
+# ---------------------------------------------------------------------------------------------
+# The brute force: every assignment of lines to sources, checked and costed from DESIGN's text
+
+
+def brute_force(stores, stock, order, cfg: Config, usable):
+    """The minimum DESIGN cost over all options, by enumeration.
+
+    stores: list of dicts (id, lat, lon, kind, handling, delivers, pickup, transfers_out);
+    stock: {(store, sku): available}; order: dict with lat, lon, promise, lines [(sku, qty)]
+    (distinct SKUs), mode, pickup (store position or None); usable[s]: open and capacity left.
+    """
+    t, c, lim = cfg.travel, cfg.cost, cfg.limits
+    n = len(stores)
+    P = order["promise"]
+
+    def leg(s):  # courier minutes from store s to the customer
+        return t.circuity * haversine_m(stores[s]["lat"], stores[s]["lon"], order["lat"], order["lon"]) / t.courier_m_per_min
+
+    def direct(s):
+        return stores[s]["handling"] + leg(s)
+
+    def arrival(b, a):  # b's lines ready at a
+        d = haversine_m(stores[b]["lat"], stores[b]["lon"], stores[a]["lat"], stores[a]["lon"])
+        return stores[b]["handling"] + t.transfer_handling_min + t.circuity * d / t.transfer_m_per_min
+
+    # who may do what (DESIGN + README "Decisions"): deliverers are the stores that reach the
+    # customer within the promise; transfer sources are stores with transfers_out; parcels
+    # come from warehouses that deliver
+    deliverers = [s for s in range(n) if stores[s]["kind"] == "store" and stores[s]["delivers"]
+                  and usable[s] and direct(s) <= P + 1e-9]
+    sources = [s for s in range(n) if stores[s]["kind"] == "store" and stores[s]["transfers_out"] and usable[s]]
+    warehouses = [s for s in range(n) if stores[s]["kind"] == "warehouse" and stores[s]["delivers"] and usable[s]]
+    lines = order["lines"]
+    L = len(lines)
+    if order["mode"] == "pickup":
+        p = order["pickup"]
+        if not (usable[p] and stores[p]["pickup"]):
+            return c.unfilled_per_line * L
+        choices = [("none",), ("own", p)] + [("into", b) for b in sources if b != p]
+    else:
+        choices = [("none",)] + [("deliver", a) for a in deliverers] + [("parcel", w) for w in warehouses]
+        choices += [("transfer", b, a) for a in deliverers for b in sources if b != a]
+    best = math.inf
+    for assign in itertools.product(choices, repeat=L):
+        # stock: each line from one source, the source must hold the qty
+        ok = True
+        for (sku, q), ch in zip(lines, assign):
+            src = {"none": None, "own": ch[1] if len(ch) > 1 else None, "into": ch[1] if len(ch) > 1 else None,
+                   "deliver": ch[1] if len(ch) > 1 else None, "parcel": ch[1] if len(ch) > 1 else None,
+                   "transfer": ch[1] if len(ch) > 1 else None}[ch[0]]
+            if src is not None and stock.get((src, sku), 0) < q:
+                ok = False
+                break
+        if not ok:
+            continue
+        unfilled = sum(ch[0] == "none" for ch in assign)
+        if order["mode"] == "pickup":
+            into = sorted({ch[1] for ch in assign if ch[0] == "into"})
+            if len(into) > lim.max_transfers:
+                continue
+            if unfilled == L:
+                cost = c.unfilled_per_line * L
+            else:
+                eta = max([stores[p]["handling"]] + [arrival(b, p) for b in into])
+                cost = (c.per_minute * eta + c.per_package + c.per_transfer * len(into)
+                        + c.late_per_minute * max(0.0, eta - P) + c.unfilled_per_line * unfilled)
+            best = min(best, cost)
+            continue
+        delivering = {ch[1] for ch in assign if ch[0] == "deliver"} | {ch[2] for ch in assign if ch[0] == "transfer"}
+        transfers = {(ch[1], ch[2]) for ch in assign if ch[0] == "transfer"}
+        parcels = {ch[1] for ch in assign if ch[0] == "parcel"}
+        senders = [b for b, _ in transfers]
+        receivers = [a for _, a in transfers]
+        # one transfer into a package; a store plays one part in an order
+        if len(set(receivers)) != len(receivers) or len(set(senders)) != len(senders):
+            continue
+        if set(senders) & delivering:
+            continue
+        packages = len(delivering) + len(parcels)
+        if packages > lim.max_packages or len(transfers) > lim.max_transfers:
+            continue
+        etas = []
+        for a in delivering:
+            ins = [b for b, r in transfers if r == a]
+            ready = max([stores[a]["handling"]] + [arrival(b, a) for b in ins])
+            etas.append(ready + leg(a))
+        etas += [t.parcel_lead_min] * len(parcels)
+        eta = max(etas) if etas else 0.0
+        cost = (c.per_minute * eta + c.per_package * packages + c.per_parcel * len(parcels)
+                + c.per_transfer * len(transfers) + c.late_per_minute * (max(0.0, eta - P) if packages else 0.0)
+                + c.unfilled_per_line * unfilled)
+        best = min(best, cost)
+    return best
+
+
+def rows_cost(rows, stores_by_id, order, cfg: Config):
+    """An order's cost recomputed from its plan rows and the inputs alone (DESIGN)."""
+    c = cfg.cost
+    filled = [r for r in rows if r["mode"] != "unfilled"]
+    packages = {r["package"] for r in filled}
+    parcels = {r["package"] for r in filled if r["mode"] == "parcel"}
+    transfers = {(r["source_id"], r["via_id"]) for r in filled if r["mode"] == "transfer"}
+    eta = max((r["eta_min"] for r in filled), default=0.0)
+    unfilled = sum(r["mode"] == "unfilled" for r in rows)
+    return (c.per_minute * eta + c.per_package * len(packages) + c.per_parcel * len(parcels)
+            + c.per_transfer * len(transfers) + c.late_per_minute * (max(0.0, eta - order["promise"]) if packages else 0)
+            + c.unfilled_per_line * unfilled)
+
+
+# ---------------------------------------------------------------------------------------------
+# Random small instances
+
+@st.composite
+def instances(draw):
+    n = draw(st.integers(2, 5))
+    stores = []
+    for i in range(n):
+        kind = "warehouse" if i == n - 1 and draw(st.booleans()) else "store"
+        dist = draw(st.floats(0, 9000))
+        lat, lon = destination(LAT0, LON0, draw(st.floats(0, 360)), dist)
+        stores.append({"id": f"S{i}", "lat": float(lat), "lon": float(lon), "kind": kind,
+                       "handling": draw(st.sampled_from([5.0, 10.0, 15.0])),
+                       "delivers": draw(st.booleans()) or kind == "warehouse" and draw(st.booleans()),
+                       "pickup": draw(st.booleans()), "transfers_out": draw(st.booleans()),
+                       "capacity": draw(st.sampled_from([math.inf, math.inf, 1.0, 2.0, 0.0]))})
+    skus = ["A", "B", "C", "D"]
+    stock = {}
+    for s in range(n):
+        for k in skus:
+            v = draw(st.integers(0, 3))
+            if v:
+                stock[(s, k)] = v
+    n_orders = draw(st.integers(1, 3))
+    orders = []
+    for k in range(n_orders):
+        chosen = draw(st.lists(st.sampled_from(skus + ["ZZ"]), min_size=1, max_size=3, unique=True))
+        lat, lon = destination(LAT0, LON0, draw(st.floats(0, 360)), draw(st.floats(0, 7000)))
+        mode = draw(st.sampled_from(["deliver", "deliver", "pickup"]))
+        orders.append({"order_id": f"O{k}", "lat": float(lat), "lon": float(lon),
+                       "promise": draw(st.sampled_from([30.0, 60.0, 45.0])),
+                       "lines": [(s, draw(st.integers(1, 2))) for s in chosen], "mode": mode,
+                       "pickup": draw(st.integers(0, n - 1)) if mode == "pickup" else None,
+                       "home": draw(st.none() | st.integers(0, n - 1))})
+    cfg = Config().with_(
+        limits={"max_packages": draw(st.integers(1, 3)), "max_transfers": draw(st.integers(0, 2))},
+        cost={"per_minute": draw(st.sampled_from([1.0, 0.5, 0.0])),
+              "per_package": draw(st.sampled_from([20.0, 5.0, 0.0])),
+              "per_transfer": draw(st.sampled_from([30.0, 2.0, 0.0])),
+              "late_per_minute": draw(st.sampled_from([10.0, 0.0, 1.0])),
+              "unfilled_per_line": draw(st.sampled_from([100000.0, 25.0, 60.0]))},
+        travel={"parcel_lead_min": draw(st.sampled_from([1440.0, 50.0]))})
+    closed = [draw(st.booleans()) and draw(st.booleans()) for _ in range(n)]
+    return stores, stock, orders, cfg, closed
+
+
+def build(stores, stock, cfg):
+    inv = {"store_id": [], "sku": [], "on_hand": []}
+    for (s, k), v in stock.items():
+        inv["store_id"].append(stores[s]["id"])
+        inv["sku"].append(k)
+        inv["on_hand"].append(v)
+    return Network.from_arrays(
+        [s["id"] for s in stores], [s["lat"] for s in stores], [s["lon"] for s in stores],
+        kind=[s["kind"] for s in stores], handling_min=[s["handling"] for s in stores],
+        capacity=[None if math.isinf(s["capacity"]) else s["capacity"] for s in stores], delivers=[s["delivers"] for s in stores],
+        pickup=[s["pickup"] for s in stores], transfers_out=[s["transfers_out"] for s in stores],
+        inventory=inv if inv["sku"] else None, config=cfg)
+
+
+def as_order(o, stores):
+    d = {"order_id": o["order_id"], "lat": o["lat"], "lon": o["lon"], "promise_min": o["promise"],
+         "lines": [{"sku": s, "qty": q} for s, q in o["lines"]], "mode": o["mode"]}
+    if o["pickup"] is not None:
+        d["pickup_store"] = stores[o["pickup"]]["id"]
+    if o["home"] is not None:
+        d["home_store"] = stores[o["home"]]["id"]
+    return d
+
+
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(instances())
+def test_every_decision_is_the_brute_force_minimum(inst):
+    stores, stock, orders, cfg, closed = inst
+    net = build(stores, stock, cfg)
+    router = Router(net, cfg)
+    for s, cl in enumerate(closed):
+        if cl:
+            router.close_store(stores[s]["id"])
+    stock = dict(stock)
+    cap = [s["capacity"] for s in stores]
+    by_id = {s["id"]: k for k, s in enumerate(stores)}
+    for o in orders:
+        usable = [cap[s] >= 1 and not closed[s] for s in range(len(stores))]
+        want = brute_force(stores, stock, o, cfg, usable)
+        d = router.route(as_order(o, stores))
+        assert d.proven
+        assert d.cost == pytest.approx(want, rel=1e-9, abs=1e-6), (d.explanation, want)
+        # the rows say the same thing, and cost what the decision says
+        assert len(d.rows) == len(o["lines"])
+        assert rows_cost(d.rows, by_id, o, cfg) == pytest.approx(d.cost, rel=1e-9, abs=1e-6)
+        # the world the next order sees: stock and capacity taken by this one
+        used = set()
+        for r in d.rows:
+            if r["mode"] == "unfilled":
+                continue
+            s = by_id[r["source_id"]]
+            stock[(s, r["sku"])] -= r["qty"]
+            assert stock[(s, r["sku"])] >= 0
+            used.add(s)
+            if r["via_id"] is not None:
+                used.add(by_id[r["via_id"]])
+        for s in used:
+            cap[s] -= 1
+        for (s, k), v in stock.items():
+            assert router.available(stores[s]["id"], k) == v
+
+
+# ---------------------------------------------------------------------------------------------
+# Known answers on a small named city
+
+def city(cfg=None, **over):
+    # S1 near the customer holds A and B; S2 a little further holds A, B and C; S3 far away
+    # holds D (transfer source); W is a warehouse with everything
+    ids = ["S1", "S2", "S3", "W"]
+    pts = [destination(LAT0, LON0, 90, d) for d in (1000, 2500, 12000, 20000)]
+    inv = {"store_id": ["S1", "S1", "S2", "S2", "S2", "S3", "W", "W", "W", "W"],
+           "sku": ["A", "B", "A", "B", "C", "D", "A", "B", "C", "D"],
+           "on_hand": [2, 1, 5, 5, 5, 5, 9, 9, 9, 9]}
+    kw = dict(kind=["store", "store", "store", "warehouse"], handling_min=10.0)
+    kw.update(over)
+    return Network.from_arrays(ids, [p[0] for p in pts], [p[1] for p in pts], inventory=inv, config=cfg, **kw)
+
+
+def order(oid="O1", lines=(("A", 1),), **kw):
+    d = {"order_id": oid, "lat": LAT0, "lon": LON0, "lines": [{"sku": s, "qty": q} for s, q in lines]}
+    d.update(kw)
+    return d
+
+
+def test_nearest_store_that_holds_everything_wins_and_the_runner_up_is_named():
+    r = Router(city())
+    d = r.route(order(lines=[("A", 1), ("B", 1)]))
+    assert [(x["source_id"], x["mode"], x["package"]) for x in d.rows] == [("S1", "deliver", 1), ("S1", "deliver", 1)]
+    assert d.on_time and d.proven
+    ex = d.explanation
+    assert ex["runner_up"]["option"].startswith("deliver from S2")
+    assert ex["runner_up"]["cost_difference"] > 0
+    assert ex["candidates"][0]["store_id"] == "S1" and ex["candidates"][0]["can_fill"] == ["A", "B"]
+
+
+def test_a_line_the_nearest_store_lacks_goes_to_the_next_store_whole():
+    d = Router(city()).route(order(lines=[("A", 1), ("C", 1)]))
+    # one package from S2 (both lines) beats a split S1 + S2
+    assert {x["source_id"] for x in d.rows} == {"S2"}
+    assert any("S1" in b and "lacks C" in b for b in d.explanation["bound_by"])
+
+
+def test_split_when_no_single_store_can_and_max_packages_allows_it():
+    net = city()
+    r = Router(net)
+    r.update_stock("S2", "A", 0)
+    d = r.route(order(lines=[("A", 2), ("C", 1)]))  # S1 has A x2, only S2 has C
+    assert {(x["sku"], x["source_id"], x["package"]) for x in d.rows} == {("A", "S1", 1), ("C", "S2", 2)}
+    assert d.breakdown["packages"] == 40.0
+    assert "no single store within reach holds every line" in d.explanation["bound_by"]
+    one = Router(city(Config().with_(limits={"max_packages": 1})))
+    one.update_stock("S2", "A", 0)
+    d1 = one.route(order(lines=[("A", 2), ("C", 1)]))
+    # one package only: S2 takes C by delivery and A by transfer from S1, or a line is unfilled
+    assert len({x["package"] for x in d1.rows if x["package"]}) == 1
+
+
+def test_transfer_brings_a_far_stores_line_to_the_delivering_store():
+    d = Router(city()).route(order(lines=[("A", 1), ("D", 1)], promise_min=60))
+    modes = {x["sku"]: (x["mode"], x["source_id"], x["via_id"]) for x in d.rows}
+    assert modes["D"][0] == "transfer" and modes["D"][1] == "S3"
+    assert modes["A"] == ("deliver", modes["D"][2], None)
+    assert d.breakdown["transfers"] == 30.0
+
+
+def test_parcel_when_no_store_can_and_unfilled_when_nobody_can():
+    r = Router(city(Config().with_(limits={"max_transfers": 0})))
+    d = r.route(order(lines=[("D", 1), ("Q", 1)]))
+    by = {x["sku"]: x for x in d.rows}
+    assert by["D"]["mode"] == "parcel" and by["D"]["source_id"] == "W"
+    assert by["Q"]["mode"] == "unfilled" and by["Q"]["reason"] == "sku_not_stocked"
+    assert by["Q"]["package"] is None and by["Q"]["source_id"] is None
+    assert not d.on_time
+
+
+def test_pickup_ready_after_handling_with_missing_lines_by_transfer():
+    r = Router(city())
+    d = r.route(order(lines=[("A", 1), ("D", 1)], mode="pickup", pickup_store="S1"))
+    by = {x["sku"]: x for x in d.rows}
+    assert by["A"]["mode"] == "pickup" and by["A"]["source_id"] == "S1"
+    assert by["D"]["mode"] == "transfer" and by["D"]["source_id"] == "S3" and by["D"]["via_id"] == "S1"
+    assert by["A"]["package"] == by["D"]["package"] == 1
+    arrival = r._search.transfer_arrival(2, 0)
+    assert d.eta_min == pytest.approx(max(10.0, arrival))
+
+
+def test_pickup_store_that_does_not_offer_pickup_or_is_closed_leaves_lines_unfilled_with_a_reason():
+    r = Router(city(pickup=[False, True, True, True]))
+    d = r.route(order(lines=[("A", 1)], mode="pickup", pickup_store="S1"))
+    assert d.rows[0]["reason"] == "pickup_not_offered"
+    r.close_store("S2")
+    d2 = r.route(order("O2", lines=[("A", 1)], mode="pickup", pickup_store="S2"))
+    assert d2.rows[0]["reason"] == "pickup_store_closed"
+    assert any("closed" in b for b in d2.explanation["bound_by"])
+
+
+def test_ties_go_to_the_home_store_then_the_lower_index():
+    pts = [destination(LAT0, LON0, b, 1500) for b in (0, 90, 180)]
+    inv = {"store_id": ["S0", "S1", "S2"], "sku": ["A"] * 3, "on_hand": [1, 1, 1]}
+    net = Network.from_arrays(["S0", "S1", "S2"], [p[0] for p in pts], [p[1] for p in pts], inventory=inv)
+    r = Router(net)
+    assert r.route(order("a"), reserve=False).rows[0]["source_id"] == "S0"
+    d = r.route(order("b", home_store="S2"), reserve=False)
+    assert d.rows[0]["source_id"] == "S2" and d.rows[0]["home_store"] == "S2"
+
+
+def test_closed_and_full_stores_are_skipped_and_named():
+    r = Router(city(capacity=[1, None, None, None]))
+    r.route(order("a"))  # S1's one package
+    d = r.route(order("b"))
+    assert d.rows[0]["source_id"] == "S2"
+    assert any("S1" in b and "at capacity" in b for b in d.explanation["bound_by"])
+    assert r.close_store("S2") == ["b"]
+    d = r.route(order("c"))
+    assert d.rows[0]["source_id"] not in ("S1", "S2")
+    r.open_store("S2")
+    assert r.route(order("d")).rows[0]["source_id"] == "S2"
+
+
+# ---------------------------------------------------------------------------------------------
+# The reservation life cycle
+
+def test_same_order_id_returns_the_existing_reservation():
+    r = Router(city())
+    d1 = r.route(order(lines=[("A", 2)]))
+    d2 = r.route(order(lines=[("A", 2)]))
+    assert d2 is d1
+    assert r.reserved() == {("S1", "A"): 2}
+
+
+def test_release_returns_the_stock_and_complete_consumes_it():
+    r = Router(city())
+    r.route(order("a", lines=[("A", 2)]))
+    assert r.available("S1", "A") == 0
+    assert r.release("a") and not r.release("a")
+    assert r.available("S1", "A") == 2
+    r.route(order("b", lines=[("A", 2)]))
+    assert r.complete("b")
+    assert r.available("S1", "A") == 0 and r.reserved() == {}
+    tab = r.stock_table()
+    k = [i for i in range(len(tab["sku"])) if tab["store_id"][i] == "S1" and tab["sku"][i] == "A"][0]
+    assert tab["on_hand"][k] == 0
+
+
+def test_no_reserve_routes_against_the_stock_without_taking_it():
+    r = Router(city())
+    for i in range(3):
+        d = r.route(order(f"o{i}", lines=[("A", 2)]), reserve=False)
+        assert d.rows[0]["source_id"] == "S1" and not d.reserved
+    assert r.reserved() == {} and r.holding() == []
+
+
+def test_update_stock_adds_new_skus_and_pairs_and_counts_reservations():
+    r = Router(city())
+    r.route(order("a", lines=[("A", 2)]))
+    assert r.update_stock("S1", "A", 3) == 1  # 3 on hand, 2 promised
+    assert r.update_stock("S1", "A", 1) == -1  # fewer than promised: nothing more sold there
+    assert r.route(order("b", lines=[("A", 1)])).rows[0]["source_id"] == "S2"
+    assert r.update_stock("S1", "NEW", 4) == 4
+    d = r.route(order("c", lines=[("NEW", 1), ("B", 1)]))
+    assert {x["source_id"] for x in d.rows} == {"S1"}
+    with pytest.raises(ValueError):
+        r.update_stock("S1", "A", -1)
+    with pytest.raises(KeyError):
+        r.update_stock("nope", "A", 1)
+
+
+def test_bad_orders_name_the_field():
+    r = Router(city())
+    with pytest.raises(InputError, match="lines"):
+        r.route({"order_id": "x", "lat": 1, "lon": 2, "lines": []})
+    with pytest.raises(InputError, match="lat"):
+        r.route({"order_id": "x", "lat": 91, "lon": 2, "lines": [{"sku": "A", "qty": 1}]})
+    with pytest.raises(InputError, match=r"lines\[0\]\.qty"):
+        r.route({"order_id": "x", "lat": 1, "lon": 2, "lines": [{"sku": "A", "qty": 0}]})
+    with pytest.raises(InputError, match="pickup_store"):
+        r.route(order(mode="pickup"))
+    with pytest.raises(InputError, match="unknown store"):
+        r.route(order(mode="pickup", pickup_store="nope"))
+    with pytest.raises(InputError, match="unknown field"):
+        r.route({**order(), "colour": "red"})
+
+
+def test_duplicate_skus_in_one_order_come_from_one_source_with_their_total():
+    r = Router(city())
+    d = r.route(order(lines=[("A", 1), ("A", 1), ("B", 1)]))
+    assert len(d.rows) == 3 and {x["source_id"] for x in d.rows} == {"S1"}
+    assert r.reserved() == {("S1", "A"): 2, ("S1", "B"): 1}
+    d = r.route(order("o2", lines=[("A", 3), ("A", 3)]))  # 6 > anyone's 5 (S2) or 9 (W, parcel)
+    assert {x["source_id"] for x in d.rows} == {"W"}
+
+
+def test_orders_beyond_64_skus_get_a_feasible_greedy_decision():
+    skus = [f"K{i}" for i in range(70)]
+    pts = [destination(LAT0, LON0, 90, d) for d in (1000, 2000)]
+    inv = {"store_id": ["S0"] * 40 + ["S1"] * 70, "sku": skus[:40] + skus, "on_hand": [1] * 110}
+    net = Network.from_arrays(["S0", "S1"], [p[0] for p in pts], [p[1] for p in pts], inventory=inv)
+    r = Router(net)
+    d = r.route(order("big", lines=[(s, 1) for s in skus]))
+    assert not d.proven
+    assert len(d.rows) == 70 and all(x["mode"] == "deliver" for x in d.rows)
+    assert sum(r.reserved().values()) == 70
+
+
+# ---------------------------------------------------------------------------------------------
+# Threads
+
+def test_eight_threads_on_scarce_stock_never_oversell():
+    rng = np.random.default_rng(7)
+    n_st, n_sku = 30, 40
+    lat, lon = destination(LAT0, LON0, rng.uniform(0, 360, n_st), rng.uniform(0, 6000, n_st))
+    ids = [f"S{i}" for i in range(n_st)]
+    inv = {"store_id": [], "sku": [], "on_hand": [], "safety_stock": []}
+    for s in range(n_st):
+        for k in rng.choice(n_sku, 15, replace=False):
+            inv["store_id"].append(ids[s])
+            inv["sku"].append(f"K{k}")
+            inv["on_hand"].append(int(rng.integers(1, 4)))
+            inv["safety_stock"].append(int(rng.integers(0, 2)))
+    net = Network.from_arrays(ids, lat, lon, capacity=[None if c < 0 else int(c) for c in rng.choice([5, 20, -1], n_st)], inventory=inv)
+    r = Router(net)
+    start = r.stock_table()
+    olat, olon = destination(LAT0, LON0, rng.uniform(0, 360, 3000), rng.uniform(0, 6000, 3000))
+    orders = [order(f"o{i}", lines=[(f"K{k}", int(rng.integers(1, 3))) for k in rng.choice(n_sku, rng.integers(1, 5),
+                                                                                        replace=False)])
+              | {"lat": float(olat[i]), "lon": float(olon[i])} for i in range(3000)]
+    orders += orders[:500]  # the same order ids again, from other threads
+
+    cancelled = set()
+
+    def work(o):
+        d = r.route(o)
+        if hash(o["order_id"]) % 7 == 0 and r.release(o["order_id"]):
+            cancelled.add(o["order_id"])
+        return d
+
+    with ThreadPoolExecutor(8) as ex:
+        decisions = list(ex.map(work, orders))
+    tab = r.stock_table()
+    assert (tab["available"] >= 0).all()
+    assert (tab["reserved"] >= 0).all()
+    # what is reserved is exactly what the held decisions' rows say
+    held = {}
+    for d in decisions:
+        if d.order_id in r.holding():
+            held[d.order_id] = d
+    want: dict = {}
+    for d in held.values():
+        for x in d.rows:
+            if x["mode"] != "unfilled":
+                k = (x["source_id"], x["sku"])
+                want[k] = want.get(k, 0) + x["qty"]
+    assert r.reserved() == want
+    assert np.array_equal(tab["available"] + tab["reserved"], start["available"])
+    # capacity never below zero, and every held order is one decision object
+    for s in ids:
+        assert r.capacity_left(s) >= 0
+    # an order routed twice and never cancelled got the one reservation back, not a second
+    seen: dict = {}
+    for d in decisions:
+        if d.order_id not in cancelled:
+            seen.setdefault(d.order_id, set()).add(id(d))
+    assert len(seen) > 2000
+    assert all(len(v) == 1 for v in seen.values())
+
+
+def test_router_and_threads_agree_with_one_thread_when_stock_is_plenty():
+    net = city()
+    orders = [order(f"o{i}", lines=[("A", 1)]) for i in range(200)]
+    r1 = Router(net)
+    r1.update_stock("S1", "A", 10_000)
+    one = [r1.route(o).rows[0]["source_id"] for o in orders]
+    r8 = Router(net)
+    r8.update_stock("S1", "A", 10_000)
+    with ThreadPoolExecutor(8) as ex:
+        many = [d.rows[0]["source_id"] for d in ex.map(r8.route, orders)]
+    assert one == many == ["S1"] * 200
+    assert threading.active_count() >= 1
