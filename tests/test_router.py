@@ -44,10 +44,10 @@ def brute_force(stores, stock, order, cfg: Config, usable):
         return stores[b]["handling"] + t.transfer_handling_min + t.circuity * d / t.transfer_m_per_min
 
     # who may do what (DESIGN + README "Decisions"): deliverers are the stores that reach the
-    # customer within the promise; transfer sources are stores with transfers_out; parcels
+    # customer within the promise or the 60-minute tier, whichever is longer; transfer sources are stores with transfers_out; parcels
     # come from warehouses that deliver
     deliverers = [s for s in range(n) if stores[s]["kind"] == "store" and stores[s]["delivers"]
-                  and usable[s] and direct(s) <= P + 1e-9]
+                  and usable[s] and direct(s) <= max(P, 60.0) + 1e-9]
     sources = [s for s in range(n) if stores[s]["kind"] == "store" and stores[s]["transfers_out"] and usable[s]]
     warehouses = [s for s in range(n) if stores[s]["kind"] == "warehouse" and stores[s]["delivers"] and usable[s]]
     lines = order["lines"]
@@ -215,6 +215,8 @@ def test_every_decision_is_the_brute_force_minimum(inst):
         d = router.route(as_order(o, stores))
         assert d.proven
         assert d.cost == pytest.approx(want, rel=1e-9, abs=1e-6), (d.explanation, want)
+        # the kernel's arithmetic and options.py's term-by-term breakdown agree
+        assert d.breakdown["total"] == pytest.approx(d.cost, rel=1e-12, abs=1e-9)
         # the rows say the same thing, and cost what the decision says
         assert len(d.rows) == len(o["lines"])
         assert rows_cost(d.rows, by_id, o, cfg) == pytest.approx(d.cost, rel=1e-9, abs=1e-6)
@@ -246,7 +248,7 @@ def city(cfg=None, **over):
     inv = {"store_id": ["S1", "S1", "S2", "S2", "S2", "S3", "W", "W", "W", "W"],
            "sku": ["A", "B", "A", "B", "C", "D", "A", "B", "C", "D"],
            "on_hand": [2, 1, 5, 5, 5, 5, 9, 9, 9, 9]}
-    kw = dict(kind=["store", "store", "store", "warehouse"], handling_min=10.0)
+    kw = {"kind": ["store", "store", "store", "warehouse"], "handling_min": 10.0}
     kw.update(over)
     return Network.from_arrays(ids, [p[0] for p in pts], [p[1] for p in pts], inventory=inv, config=cfg, **kw)
 
@@ -323,6 +325,7 @@ def test_pickup_store_that_does_not_offer_pickup_or_is_closed_leaves_lines_unfil
     r = Router(city(pickup=[False, True, True, True]))
     d = r.route(order(lines=[("A", 1)], mode="pickup", pickup_store="S1"))
     assert d.rows[0]["reason"] == "pickup_not_offered"
+    assert d.explanation["bound_by"][0] == "S1 does not offer pickup" and d.explanation["proven_optimal"]
     r.close_store("S2")
     d2 = r.route(order("O2", lines=[("A", 1)], mode="pickup", pickup_store="S2"))
     assert d2.rows[0]["reason"] == "pickup_store_closed"
@@ -373,7 +376,7 @@ def test_release_returns_the_stock_and_complete_consumes_it():
     assert r.complete("b")
     assert r.available("S1", "A") == 0 and r.reserved() == {}
     tab = r.stock_table()
-    k = [i for i in range(len(tab["sku"])) if tab["store_id"][i] == "S1" and tab["sku"][i] == "A"][0]
+    k = next(i for i in range(len(tab["sku"])) if tab["store_id"][i] == "S1" and tab["sku"][i] == "A")
     assert tab["on_hand"][k] == 0
 
 

@@ -873,18 +873,39 @@ cdef void _coverage(Py_ssize_t n, const int64_t[::1] ci, const int32_t[::1] cs,
 # Enumeration: elements are sorted by (eta, tie rank). Every option has a latest element t and
 # is found when the scan reaches t, by a depth-first completion over the elements before t
 # that branches on the lowest line still open: some element of the option covers it, or it
-# stays unfilled. f is increasing, so once f(eta_t) plus the cheapest base exceeds the
-# runner-up's cost no later t can matter and the scan stops; the same bound prunes the
-# depth-first search. A store's mask (the lines it can fill from available stock) is computed
-# only when the scan reaches it. Transfers are looked at only when the best options without
-# them leave room for one (phase B), over the sources that a bound on the transfer's eta
-# allows. A node budget caps pathological searches; the result then says it is not proven.
+# stays unfilled. Bounds, all against the runner-up's cost (so best and runner-up are exact):
+#   - f is increasing: once f(eta_t) plus the cheapest base is too dear, the scan stops;
+#   - lines no element up to t holds are unfilled in every option whose latest element is t;
+#   - with k slots left and no element adding more than m open lines, at least
+#     open - k * m lines stay unfilled.
+# Cheap feasible options (each warehouse alone, the nearest stores greedily) are offered
+# first, so the bounds bite from the start. Transfers are looked at only when the best
+# options without them leave room for one (phase B), over the sources a bound on the
+# transfer's eta allows. A store's mask (the lines it can fill from available stock) is
+# computed when first needed and cached for the search; when many are needed they are all
+# computed at once from the SKU-major copy of the stock (the order's lines' postings). The
+# whole search runs without the GIL. A node budget caps pathological searches; the result
+# then says it is not proven.
 # ---------------------------------------------------------------------------------------------
 
 from libc.stdlib cimport malloc, qsort
 
 cdef extern from *:
-    int __builtin_popcountll(unsigned long long) nogil
+    """
+    /* popcount: the instruction when the build targets it, else a branch-free SWAR count
+       (a library call to __popcountdi2 measured slower in the option search) */
+    static inline int omnifill_popcount(unsigned long long x) {
+    #if defined(__POPCNT__)
+        return __builtin_popcountll(x);
+    #else
+        x = x - ((x >> 1) & 0x5555555555555555ULL);
+        x = (x & 0x3333333333333333ULL) + ((x >> 2) & 0x3333333333333333ULL);
+        x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0fULL;
+        return (int)((x * 0x0101010101010101ULL) >> 56);
+    #endif
+    }
+    """
+    int omnifill_popcount(unsigned long long) nogil
 
 cdef enum:
     EL_DELIVER = 0
@@ -892,10 +913,14 @@ cdef enum:
     EL_PARCEL = 2
     EL_INTO_PICKUP = 3
     EL_PICKUP = 4        # the pickup store's own package
-    MAX_OPT = 66         # elements in one option: max_packages + max_transfers + 1 <= 65
+    MAX_OPT = 66         # elements in one option: max_packages + max_transfers + 1
 
 ELEMENT_KINDS = ("deliver", "transfer", "parcel", "into_pickup", "pickup")
 MAX_LINES = 64
+# The dense (sku x store) copy of available stock is kept when it needs at most this many
+# bytes (5,000 SKUs x 613 stores is 3 MB); beyond, masks come from the CSR (binary search)
+# and the SKU-major postings.
+DENSE_MAX_BYTES = 64 << 20
 
 cdef struct Elem:
     double eta
@@ -906,7 +931,7 @@ cdef struct Elem:
     int32_t a, b        # stores (-1: none)
     int32_t npk, ntr    # packages and transfers it adds
     int32_t kind
-    int32_t done        # mask computed
+    int32_t done        # mask known
     int64_t rank        # tie order among equal etas: the home store first, then store index
 
 cdef struct Opt:
@@ -922,6 +947,7 @@ cdef struct Opt:
 cdef struct Ctx:
     Elem* el
     uint64_t full
+    double window           # the runner-up is exact when within this much of the best
     double promise, c_min, c_late, c_unf, min_add
     int max_pk, max_tr
     bint pickup
@@ -941,7 +967,7 @@ cdef double COST_TOL = 1e-9
 
 
 cdef inline int _popcount(uint64_t x) noexcept nogil:
-    return __builtin_popcountll(x)
+    return omnifill_popcount(x)
 
 
 cdef inline double _f(Ctx* c, double E) noexcept nogil:
@@ -950,8 +976,12 @@ cdef inline double _f(Ctx* c, double E) noexcept nogil:
 
 
 cdef inline double _thr(Ctx* c) noexcept nogil:
-    # an option costing more than this can become neither the best nor the runner-up
-    return c.second.cost + COST_TOL if c.second.set else 1e300
+    # an option costing more than this can become neither the best nor a runner-up within
+    # the window
+    cdef double t = c.second.cost if c.second.set else 1e300
+    if c.best.set and c.best.cost + c.window < t:
+        t = c.best.cost + c.window
+    return t + COST_TOL
 
 
 cdef inline int64_t _elem_key(Elem* e) noexcept nogil:
@@ -1035,6 +1065,23 @@ cdef void _record(Ctx* c, double cost) noexcept nogil:
     c.cand.set = False
 
 
+cdef void _record_path(Ctx* c) noexcept nogil:
+    # offer the path as it stands (any elements, in any order): cost from its elements
+    cdef int i
+    cdef Elem* e
+    cdef double E = 0.0, base = 0.0
+    cdef uint64_t cov = 0
+    for i in range(c.depth):
+        e = &c.el[c.path[i]]
+        if e.eta > E:
+            E = e.eta
+        base += e.base
+        c.path_new[i] = e.mask & ~cov
+        cov |= e.mask
+    c.E = E
+    _record(c, (_f(c, E) if c.depth else 0.0) + base + c.c_unf * _popcount(c.full & ~cov))
+
+
 cdef inline bint _fits(Ctx* c, Elem* e, int npk, int ntr) noexcept nogil:
     # within the package and transfer limits, and no store of e already in the option
     cdef int i
@@ -1056,16 +1103,17 @@ cdef inline void _push(Ctx* c, Py_ssize_t i, uint64_t new) noexcept nogil:
     c.depth += 1
 
 
-cdef void _complete(Ctx* c, Py_ssize_t lo, Py_ssize_t limit, uint64_t covered, uint64_t given_up, int npk, int ntr,
-                    double base) noexcept nogil:
-    # record the path's option, then every extension by elements lo .. limit-1
+cdef void _complete(Ctx* c, Py_ssize_t lo, Py_ssize_t limit, uint64_t covered, uint64_t given_up, int npk,
+                    int ntr, double base) noexcept nogil:
+    # record the path's option, then every extension by elements lo .. limit-1 that keeps
+    # given_up lines unfilled (options covering them are found in their sibling branch)
     cdef uint64_t unc = c.full & ~covered
     cdef uint64_t free = unc & ~given_up
     cdef uint64_t bit
-    cdef double fe = _f(c, c.E), cost
+    cdef double fe = _f(c, c.E), cost, gu, extra, alt
     cdef Py_ssize_t i
     cdef Elem* e
-    cdef bint last
+    cdef int slots, k, maxnew, nf, left
     c.nodes += 1
     if c.nodes > c.node_limit:
         c.aborted = True
@@ -1073,17 +1121,13 @@ cdef void _complete(Ctx* c, Py_ssize_t lo, Py_ssize_t limit, uint64_t covered, u
     _record(c, fe + base + c.c_unf * _popcount(unc))
     if free == 0:
         return
-    if c.pickup:
-        if ntr >= c.max_tr:
-            return
-        last = ntr == c.max_tr - 1
-    else:
-        if npk >= c.max_pk:
-            return
-        last = npk == c.max_pk - 1
-    if fe + base + c.min_add + c.c_unf * _popcount(given_up) > _thr(c):
+    slots = (c.max_tr - ntr) if c.pickup else (c.max_pk - npk)
+    if slots <= 0:
         return
-    if last:
+    gu = c.c_unf * _popcount(given_up)
+    if fe + base + c.min_add + gu > _thr(c):
+        return
+    if slots == 1:
         # one slot left: each element once, no recursion
         c.nodes += (limit - lo) >> 4
         for i in range(lo, limit):
@@ -1097,10 +1141,29 @@ cdef void _complete(Ctx* c, Py_ssize_t lo, Py_ssize_t limit, uint64_t covered, u
             _record(c, cost)
             c.depth -= 1
         return
+    # the most open lines one element can add bounds what the slots left can fill
+    maxnew = 0
+    for i in range(lo, limit):
+        e = &c.el[i]
+        k = _popcount(e.mask & free)
+        if k > maxnew and _fits(c, e, npk, ntr):
+            maxnew = k
+    c.nodes += (limit - lo) >> 4
+    nf = _popcount(free)
+    if fe + base + c.min_add + gu + c.c_unf * (nf - slots * maxnew if nf > slots * maxnew else 0) > _thr(c):
+        return
     bit = free & (~free + 1)
     for i in range(lo, limit):
         e = &c.el[i]
         if not (e.mask & bit) or not _fits(c, e, npk, ntr):
+            continue
+        left = _popcount(free & ~e.mask)
+        extra = c.c_unf * left
+        if left > 0:
+            alt = c.min_add + c.c_unf * (left - (slots - 1) * maxnew if left > (slots - 1) * maxnew else 0)
+            if alt < extra:
+                extra = alt
+        if fe + base + e.base + gu + extra > _thr(c):
             continue
         _push(c, i, e.mask & unc)
         _complete(c, lo, limit, covered | e.mask, given_up, npk + e.npk, ntr + e.ntr, base + e.base)
@@ -1123,6 +1186,20 @@ cdef int _elem_cmp(const void* x, const void* y) noexcept nogil:
     return 0
 
 
+cdef struct Src:
+    double lb           # a lower bound on the eta of any package its transfer joins
+    int32_t b
+    uint64_t mask
+
+
+cdef int _src_cmp(const void* x, const void* y) noexcept nogil:
+    cdef const Src* a = <const Src*>x
+    cdef const Src* b = <const Src*>y
+    if a.lb != b.lb:
+        return -1 if a.lb < b.lb else 1
+    return -1 if a.b < b.b else (1 if a.b > b.b else 0)
+
+
 cdef inline void _set_elem(Elem* e, int kind, int32_t a, int32_t b, double eta, double base, int npk,
                            int ntr, int64_t rank) noexcept nogil:
     e.kind, e.a, e.b, e.eta, e.base, e.npk, e.ntr, e.rank = kind, a, b, eta, base, npk, ntr, rank
@@ -1141,6 +1218,12 @@ cdef class OptionSearch:
     cdef const int64_t[::1] inv_indptr
     cdef const int32_t[::1] inv_sku
     cdef const int64_t[::1] avail
+    cdef int64_t[::1] avail_w             # the same array, for take()
+    cdef uint8_t[::1] dense               # SKU-major available units, saturated at 255
+    cdef Py_ssize_t dense_codes           # SKU codes the dense copy covers (0: no dense copy)
+    cdef const int64_t[::1] csc_indptr    # per SKU code: its rows in csc_store / csc_pos
+    cdef const int32_t[::1] csc_store
+    cdef const int64_t[::1] csc_pos       # the row's position in the CSR (for avail)
     cdef const uint8_t[::1] usable
     cdef const double[::1] handling, lat, lon
     cdef const double[:, ::1] xyz
@@ -1149,14 +1232,31 @@ cdef class OptionSearch:
     cdef readonly int max_pk, max_tr
     cdef readonly double h_lo, h_hi
     cdef public int64_t node_limit
+    cdef public double runner_up_window
     cdef Elem* el
     cdef Py_ssize_t el_cap
     cdef Opt* opts    # best, runner-up, scratch
+    # per-search state
+    cdef uint64_t[::1] smask        # per store: its mask, valid where stamp == cur
+    cdef int32_t[::1] stamp
+    cdef int32_t[::1] seen          # per store: examined in the search numbered cur
+    cdef int32_t cur
+    cdef bint oom
+    cdef bint bulk                  # every store's mask is known (stamp != cur means 0)
+    cdef int64_t lazy_work, bulk_work
+    cdef const int32_t* skp
+    cdef const int64_t* qtp
+    cdef Py_ssize_t nl
+    cdef int32_t* ex_store          # stores whose stock was read, in order
+    cdef Py_ssize_t n_ex, ex_cap
+    cdef GridIndex tgrid
     cdef double cust_lat, cust_lon
 
     def __cinit__(self):
         self.el = NULL
         self.el_cap = 0
+        self.ex_store = NULL
+        self.n_ex = self.ex_cap = 0
         self.opts = <Opt*>malloc(3 * sizeof(Opt))
         if self.opts == NULL:
             raise MemoryError()
@@ -1164,21 +1264,25 @@ cdef class OptionSearch:
     def __dealloc__(self):
         free(self.el)
         free(self.opts)
+        free(self.ex_store)
 
     def __init__(self, inv_indptr, inv_sku, avail, usable, handling_min, lat, lon, *,
                  double circuity, double courier_m_per_min, double transfer_m_per_min,
                  double transfer_handling_min, double parcel_lead_min, double per_minute,
                  double per_package, double per_parcel, double per_transfer, double late_per_minute,
                  double unfilled_per_line, int max_packages, int max_transfers,
-                 int64_t node_limit=2_000_000):
+                 int64_t node_limit=2_000_000, double runner_up_window=-1.0):
+        """runner_up_window: the runner-up is searched exactly up to this much above the
+        best cost (default per_package: one more package's worth); -1 for the default."""
         self.handling = _as_f64("handling_min", handling_min)
         n = self.handling.shape[0]
         self.lat = _as_f64("lat", lat, n)
         self.lon = _as_f64("lon", lon, n)
         self.xyz = np.ascontiguousarray(unit_vectors(self.lat, self.lon))
-        self.set_inventory(inv_indptr, inv_sku, avail)
-        if self.inv_indptr.shape[0] != n + 1:
-            raise ValueError("inv_indptr needs n_stores + 1 entries")
+        self.smask = np.zeros(n, np.uint64)
+        self.stamp = np.zeros(n, np.int32)
+        self.seen = np.zeros(n, np.int32)
+        self.cur = 0
         u = np.asarray(usable)
         if u.dtype != np.uint8 or u.shape != (n,) or not u.flags.c_contiguous:
             raise ValueError("usable must be a contiguous uint8 array, one per store")
@@ -1199,9 +1303,12 @@ cdef class OptionSearch:
         self.h_lo = float(np.min(self.handling)) if n else 0.0
         self.h_hi = float(np.max(self.handling)) if n else 0.0
         self.node_limit = node_limit
+        self.runner_up_window = per_package if runner_up_window < 0 else runner_up_window
+        self.set_inventory(inv_indptr, inv_sku, avail)
 
     def set_inventory(self, inv_indptr, inv_sku, avail):
-        """Point the search at new stock arrays (after a (store, sku) pair was added)."""
+        """Point the search at new stock arrays (after a (store, sku) row was added). Builds
+        the SKU-major copy (O(rows log rows))."""
         ip = np.asarray(inv_indptr)
         sk = np.asarray(inv_sku)
         av = np.asarray(avail)
@@ -1209,11 +1316,35 @@ cdef class OptionSearch:
             raise ValueError("inventory arrays must be int64 indptr, int32 sku, int64 avail")
         if not (ip.flags.c_contiguous and sk.flags.c_contiguous and av.flags.c_contiguous):
             raise ValueError("inventory arrays must be contiguous")
-        if ip[-1] != sk.shape[0] or sk.shape != av.shape:
-            raise ValueError("inventory CSR arrays do not match")
+        if ip.shape[0] != self.handling.shape[0] + 1 or ip[-1] != sk.shape[0] or sk.shape != av.shape:
+            raise ValueError("inventory CSR arrays do not match the stores")
+        if sk.shape[0] and sk.min() < 0:
+            raise ValueError("negative sku code")
+        order = np.argsort(sk, kind="stable")
+        n_codes = int(sk.max()) + 1 if sk.shape[0] else 0
+        ci = np.zeros(n_codes + 1, np.int64)
+        np.cumsum(np.bincount(sk, minlength=n_codes), out=ci[1:])
+        store_of_row = np.repeat(np.arange(ip.shape[0] - 1, dtype=np.int32), np.diff(ip))
+        if not av.flags.writeable:
+            raise ValueError("avail must be writeable")
         self.inv_indptr = ip
         self.inv_sku = sk
         self.avail = av
+        self.avail_w = av
+        n_st = ip.shape[0] - 1
+        if 0 < n_codes * n_st <= DENSE_MAX_BYTES:
+            # a (sku, store) table of available units: one byte per pair, a line's stores
+            # together, so a mask is one load per (store, line) instead of a binary search
+            d = np.full(n_codes * n_st, 0, np.uint8)   # every page written now, not by an order
+            d[sk.astype(np.int64) * n_st + store_of_row] = np.clip(av, 0, 255)
+            self.dense = d
+            self.dense_codes = n_codes
+        else:
+            self.dense = np.zeros(1, np.uint8)
+            self.dense_codes = 0
+        self.csc_indptr = ci
+        self.csc_store = np.ascontiguousarray(store_of_row[order])
+        self.csc_pos = order.astype(np.int64)
 
     cdef int _reserve(self, Py_ssize_t n) noexcept nogil:
         cdef Elem* p
@@ -1228,39 +1359,110 @@ cdef class OptionSearch:
         self.el_cap = n
         return OK
 
-    cdef uint64_t _mask(self, Py_ssize_t store, const int32_t* sku, const int64_t* qty,
-                        Py_ssize_t nl) noexcept nogil:
+    # --- masks -----------------------------------------------------------------------------
+    cdef void _start(self, const int32_t* skp, const int64_t* qtp, Py_ssize_t nl) noexcept nogil:
+        cdef Py_ssize_t j
+        cdef int32_t k
+        self.skp, self.qtp, self.nl = skp, qtp, nl
+        self.cur += 1
+        if self.cur == 2147483647:
+            memset(&self.stamp[0], 0, self.stamp.shape[0] * sizeof(int32_t))
+            memset(&self.seen[0], 0, self.seen.shape[0] * sizeof(int32_t))
+            self.cur = 1
+        self.bulk = False
+        self.oom = False
+        self.n_ex = 0
+        self.lazy_work = 0
+        # the bulk pass reads each line's postings once
+        self.bulk_work = self.handling.shape[0] // 8
+        for j in range(nl):
+            k = skp[j]
+            if 0 <= k < self.csc_indptr.shape[0] - 1:
+                self.bulk_work += self.csc_indptr[k + 1] - self.csc_indptr[k]
+
+    cdef int _note(self, int32_t s) noexcept nogil:
+        cdef int32_t* p
+        cdef Py_ssize_t cap
+        if self.n_ex == self.ex_cap:
+            cap = 2 * self.ex_cap + 64
+            p = <int32_t*>realloc(self.ex_store, cap * sizeof(int32_t))
+            if p == NULL:
+                return ERR_NOMEM
+            self.ex_store = p
+            self.ex_cap = cap
+        self.ex_store[self.n_ex] = s
+        self.n_ex += 1
+        return OK
+
+    cdef void _bulk_masks(self) noexcept nogil:
+        # every store's mask from the order's lines' postings
+        cdef Py_ssize_t j, p
+        cdef int32_t k, s
+        cdef int32_t cur = self.cur
+        cdef uint64_t bit
+        for j in range(self.nl):
+            k = self.skp[j]
+            if not (0 <= k < self.csc_indptr.shape[0] - 1):
+                continue
+            bit = (<uint64_t>1) << j
+            for p in range(self.csc_indptr[k], self.csc_indptr[k + 1]):
+                if self.avail[self.csc_pos[p]] >= self.qtp[j]:
+                    s = self.csc_store[p]
+                    if self.stamp[s] != cur:
+                        self.stamp[s] = cur
+                        self.smask[s] = 0
+                    self.smask[s] |= bit
+        self.bulk = True
+
+    cdef uint64_t _mask_of(self, int32_t s) noexcept nogil:
+        # the lines store s can fill alone (cached for the search); notes s as examined
         cdef uint64_t m = 0
         cdef Py_ssize_t j
-        if self.inv_sku.shape[0] == 0:
-            return 0
-        for j in range(nl):
-            if sku[j] >= 0 and _available(&self.inv_indptr[0], &self.inv_sku[0], &self.avail[0],
-                                          store, sku[j]) >= qty[j]:
-                m |= (<uint64_t>1) << j
+        if self.seen[s] != self.cur:
+            self.seen[s] = self.cur
+            if self._note(s) != OK:
+                self.oom = True
+        if self.dense_codes:
+            return self._dense_mask(s)
+        if self.bulk:
+            return self.smask[s] if self.stamp[s] == self.cur else 0
+        if self.stamp[s] == self.cur:
+            return self.smask[s]
+        self.lazy_work += 8 * self.nl
+        if self.lazy_work > self.bulk_work:
+            self._bulk_masks()
+            return self.smask[s] if self.stamp[s] == self.cur else 0
+        if self.inv_sku.shape[0]:
+            for j in range(self.nl):
+                if self.skp[j] >= 0 and _available(&self.inv_indptr[0], &self.inv_sku[0], &self.avail[0],
+                                                   s, self.skp[j]) >= self.qtp[j]:
+                    m |= (<uint64_t>1) << j
+        self.stamp[s] = self.cur
+        self.smask[s] = m
         return m
 
-    cdef inline double _transfer_arrival(self, Py_ssize_t b, Py_ssize_t a) noexcept nogil:
-        # when b's lines are at a: h_b + transfer_handling + circuity * d(b, a) / transfer speed
-        cdef double dx = self.xyz[b, 0] - self.xyz[a, 0]
-        cdef double dy = self.xyz[b, 1] - self.xyz[a, 1]
-        cdef double dz = self.xyz[b, 2] - self.xyz[a, 2]
-        cdef double d = 2.0 * EARTH_RADIUS_M * _asin_small(0.5 * sqrt(dx * dx + dy * dy + dz * dz))
-        return self.handling[b] + self.transfer_handling + self.circuity * d / self.transfer_speed
+    cdef uint64_t _dense_mask(self, int32_t s) noexcept nogil:
+        cdef uint64_t m = 0
+        cdef Py_ssize_t j, n_st = self.handling.shape[0]
+        cdef int32_t k
+        cdef int64_t q
+        for j in range(self.nl):
+            k = self.skp[j]
+            if 0 <= k < self.dense_codes:
+                q = self.qtp[j]
+                if q < 255:
+                    if self.dense[k * n_st + s] >= q:
+                        m |= (<uint64_t>1) << j
+                elif _available(&self.inv_indptr[0], &self.inv_sku[0], &self.avail[0], s, k) >= q:
+                    m |= (<uint64_t>1) << j
+            elif k >= 0 and _available(&self.inv_indptr[0], &self.inv_sku[0], &self.avail[0], s, k) >= self.qtp[j]:
+                m |= (<uint64_t>1) << j
+        self.stamp[s] = self.cur
+        self.smask[s] = m
+        return m
 
-    def is_usable(self, Py_ssize_t store):
-        """The store is open and below capacity (as the owner last set it)."""
-        return bool(self.usable[store])
-
-    def handling_of(self, Py_ssize_t store):
-        return self.handling[store]
-
-    def stock_position(self, Py_ssize_t store, int32_t sku):
-        """The position of (store, sku) in the inventory CSR, or -1 when the store has no row."""
-        cdef int64_t lo, hi, mid
-        if not 0 <= store < self.handling.shape[0]:
-            raise IndexError("store index outside the network")
-        lo, hi = self.inv_indptr[store], self.inv_indptr[store + 1]
+    cdef int64_t _pos(self, Py_ssize_t store, int32_t sku) noexcept nogil:
+        cdef int64_t lo = self.inv_indptr[store], hi = self.inv_indptr[store + 1], mid
         while lo < hi:
             mid = (lo + hi) >> 1
             if self.inv_sku[mid] < sku:
@@ -1271,11 +1473,56 @@ cdef class OptionSearch:
             return lo
         return -1
 
-    def transfer_arrival(self, Py_ssize_t b, Py_ssize_t a):
-        """Minutes until lines sent by store b are ready at store a."""
-        if not (0 <= a < self.handling.shape[0] and 0 <= b < self.handling.shape[0]):
-            raise IndexError("store index outside the network")
-        return self._transfer_arrival(b, a)
+    cdef inline void _set_avail(self, Py_ssize_t store, int64_t pos, int64_t v) noexcept nogil:
+        cdef int32_t k = self.inv_sku[pos]
+        self.avail_w[pos] = v
+        if k < self.dense_codes:
+            self.dense[k * self.handling.shape[0] + store] = <uint8_t>(0 if v < 0 else (255 if v > 255 else v))
+
+    def take(self, line_src, line_sku, line_qty, int64_t[::1] reserved, int sign=1):
+        """Reserve (sign 1) or give back (sign -1) each line's qty at its source store
+        (line_src: store per line, -1 for none). ``reserved`` is the owner's array, aligned
+        with avail. Checks every line first and changes nothing unless all can be taken."""
+        src = np.ascontiguousarray(line_src, dtype=np.int32)
+        ls = np.ascontiguousarray(line_sku, dtype=np.int32)
+        lq = np.ascontiguousarray(line_qty, dtype=np.int64)
+        if not (src.shape == ls.shape == lq.shape) or reserved.shape[0] != self.avail.shape[0]:
+            raise ValueError("one source, sku and qty per line; reserved aligned with avail")
+        if sign not in (1, -1):
+            raise ValueError("sign is 1 (take) or -1 (give back)")
+        cdef const int32_t[::1] sv = src
+        cdef const int32_t[::1] kv = ls
+        cdef const int64_t[::1] qv = lq
+        cdef Py_ssize_t j, n = sv.shape[0], n_st = self.handling.shape[0]
+        cdef int64_t pos
+        for j in range(n):
+            if sv[j] < 0:
+                continue
+            if sv[j] >= n_st:
+                raise ValueError(f"line {j}: store {sv[j]} outside the network")
+            pos = self._pos(sv[j], kv[j])
+            if pos < 0 or (sign > 0 and self.avail[pos] < qv[j]):
+                raise ValueError(f"line {j}: store {sv[j]} does not have {qv[j]} of sku code {kv[j]} available")
+        for j in range(n):
+            if sv[j] < 0:
+                continue
+            pos = self._pos(sv[j], kv[j])
+            self._set_avail(sv[j], pos, self.avail[pos] - sign * qv[j])
+            reserved[pos] += sign * qv[j]
+
+    def refresh(self, Py_ssize_t store, int64_t pos):
+        """The owner changed avail[pos] (of this store) in place: bring the dense copy along."""
+        if not (0 <= store < self.handling.shape[0] and self.inv_indptr[store] <= pos < self.inv_indptr[store + 1]):
+            raise IndexError("position outside the store's rows")
+        self._set_avail(store, pos, self.avail[pos])
+
+    cdef inline double _transfer_arrival(self, Py_ssize_t b, Py_ssize_t a) noexcept nogil:
+        # when b's lines are at a: h_b + transfer_handling + circuity * d(b, a) / transfer speed
+        cdef double dx = self.xyz[b, 0] - self.xyz[a, 0]
+        cdef double dy = self.xyz[b, 1] - self.xyz[a, 1]
+        cdef double dz = self.xyz[b, 2] - self.xyz[a, 2]
+        cdef double d = 2.0 * EARTH_RADIUS_M * _asin_small(0.5 * sqrt(dx * dx + dy * dy + dz * dz))
+        return self.handling[b] + self.transfer_handling + self.circuity * d / self.transfer_speed
 
     cdef double _e_max(self, Ctx* c, double base) noexcept nogil:
         # the latest eta at which an option of this base can still cost no more than _thr
@@ -1291,6 +1538,496 @@ cdef class OptionSearch:
         if slope <= 0.0:
             return 1e300
         return P + (budget - c.c_min * P) / slope
+
+    cdef int _sources(self, double lat, double lon, double gmax, Block* b_idx, Block* b_eta,
+                      int64_t* n_out) noexcept nogil:
+        # the transfer grid's stores whose grid eta (h_b + courier leg) from (lat, lon) is
+        # within gmax, by that eta
+        cdef int64_t ip[2]
+        cdef uint8_t tb = 0
+        cdef int64_t zi[2]
+        zi[0] = zi[1] = 0
+        return self.tgrid._query(&lat, &lon, &gmax, &tb, zi, NULL, 0, 1, self.circuity, self.courier, -1, ip,
+                                 b_idx, b_eta, n_out, 64)
+
+    # --- the search --------------------------------------------------------------------------
+    def search(self, line_sku, line_qty, double promise_min, d_store, d_eta, w_store, *,
+               double lat, double lon, GridIndex tgrid=None, int pickup=-1, int home=-1):
+        """The best option and the runner-up for one order.
+
+        line_sku (int32; -1: no store stocks it), line_qty: the order's lines (at most 64).
+        d_store, d_eta: the delivery candidates by ETA (ignored for a pickup order).
+        w_store: the warehouses that may ship it a parcel. lat, lon: the customer. tgrid: the
+        grid of the stores that may send transfers (None: no transfers). pickup: the pickup
+        store, or -1 for a delivery. home: the home store (preferred on ties), or -1.
+        Returns a dict: ``line_src``: the store each line's stock comes from in the best
+        option (-1: unfilled); ``best`` and ``runner_up`` as (cost, eta, elements), elements a list
+        of (kind, a, b, eta, lines_from_a, lines_from_b); ``runner_up_exact``: the runner-up
+        is the cheapest other option (else every other option costs more than best +
+        ``window`` and runner_up is the cheapest one the search met); ``proven`` (False when
+        the node budget ran out); ``examined``: (stores, masks) for every store whose stock
+        was read.
+        """
+        ls = np.ascontiguousarray(line_sku, dtype=np.int32)
+        lq = np.ascontiguousarray(line_qty, dtype=np.int64)
+        ds = np.ascontiguousarray(d_store, dtype=np.int32)
+        de = np.ascontiguousarray(d_eta, dtype=np.float64)
+        ws = np.ascontiguousarray(w_store, dtype=np.int32)
+        cdef Py_ssize_t nl = ls.shape[0]
+        if nl > MAX_LINES or lq.shape[0] != nl:
+            raise ValueError("the option search takes at most 64 lines, one qty per line")
+        if de.shape[0] != ds.shape[0]:
+            raise ValueError("d_store and d_eta differ in length")
+        if isnan(promise_min) or not (fabs(lat) <= 90.0 and fabs(lon) <= 180.0):
+            raise ValueError("promise_min is NaN or the customer's coordinate is invalid")
+        cdef Py_ssize_t n_st = self.handling.shape[0]
+        if pickup >= n_st:
+            raise ValueError("pickup store outside the network")
+        if tgrid is not None and tgrid.n_network != n_st:
+            raise ValueError("tgrid indexes another network")
+        cdef const int32_t[::1] lsv = ls
+        cdef const int64_t[::1] lqv = lq
+        cdef const int32_t[::1] dsv = ds
+        cdef const double[::1] dev = de
+        cdef const int32_t[::1] wsv = ws
+        cdef const int32_t* skp = &lsv[0] if nl else NULL
+        cdef const int64_t* qtp = &lqv[0] if nl else NULL
+        cdef const int32_t* dsp = &dsv[0] if ds.shape[0] else NULL
+        cdef const double* dep = &dev[0] if ds.shape[0] else NULL
+        cdef const int32_t* wsp = &wsv[0] if ws.shape[0] else NULL
+        cdef Py_ssize_t nd = ds.shape[0], nw = ws.shape[0], i
+        for i in range(nd):
+            if not 0 <= dsp[i] < n_st:
+                raise ValueError(f"d_store[{i}] = {dsp[i]} is outside the network")
+        for i in range(nw):
+            if not 0 <= wsp[i] < n_st:
+                raise ValueError(f"w_store[{i}] = {wsp[i]} is outside the network")
+        cdef Ctx c
+        cdef Opt* o = self.opts
+        cdef int code
+        o[0].set = o[1].set = o[2].set = False
+        c.best, c.second, c.cand = &o[0], &o[1], &o[2]
+        c.full = ((<uint64_t>1) << nl) - 1 if nl < 64 else ~(<uint64_t>0)
+        c.window = self.runner_up_window
+        c.promise, c.c_min, c.c_late, c.c_unf = promise_min, self.c_min, self.c_late, self.c_unf
+        c.max_pk, c.max_tr = self.max_pk, self.max_tr
+        c.home = home
+        c.nodes, c.node_limit, c.aborted = 0, self.node_limit, False
+        c.depth = 0
+        c.need_transfer = False
+        c.pickup = pickup >= 0
+        c.E = 0.0
+        c.el = NULL
+        self.tgrid = tgrid if self.max_tr > 0 else None
+        self.cust_lat, self.cust_lon = lat, lon
+        cdef bint use_t = self.tgrid is not None
+        with nogil:
+            self._start(skp, qtp, nl)
+            _record(&c, self.c_unf * nl)   # the all-unfilled option: no package, eta 0
+            if c.pickup:
+                code = self._search_pickup(&c, pickup, use_t)
+            else:
+                code = self._search_delivery(&c, dsp, dep, nd, wsp, nw, home, use_t)
+        self.tgrid = None
+        if self.oom:
+            code = ERR_NOMEM
+        _raise_for(code)
+        ex_store = np.empty(self.n_ex, np.int32)
+        ex_mask = np.empty(self.n_ex, np.uint64)
+        cdef int32_t[::1] exs = ex_store
+        cdef uint64_t[::1] exm = ex_mask
+        cdef int32_t s
+        for i in range(self.n_ex):
+            s = self.ex_store[i]
+            exs[i] = s
+            exm[i] = self.smask[s] if self.stamp[s] == self.cur else 0
+        within = c.second.set and c.second.cost <= c.best.cost + c.window + COST_TOL
+        line_src = np.full(nl, -1, np.int32)
+        cdef int32_t[::1] lsrc = line_src
+        cdef Elem* e
+        cdef int kk
+        cdef Py_ssize_t j
+        for kk in range(c.best.n):
+            e = &c.best.el[kk]
+            for j in range(nl):
+                if (c.best.new[kk] >> j) & 1:
+                    lsrc[j] = e.a if (e.own >> j) & 1 else e.b
+        return {
+            "line_src": line_src,
+            "best": self._opt_tuple(c.best),
+            "runner_up": self._opt_tuple(c.second) if c.second.set else None,
+            "runner_up_exact": within or not c.second.set,
+            "window": c.window,
+            "proven": not c.aborted,
+            "examined": (ex_store, ex_mask),
+            "nodes": c.nodes,
+        }
+
+    cdef int _element_mask(self, Elem* e) noexcept nogil:
+        if not e.done:
+            e.own = e.mask = self._mask_of(e.a)
+            e.done = 1
+        return ERR_NOMEM if self.oom else OK
+
+    cdef int _search_delivery(self, Ctx* c, const int32_t* dsp, const double* dep, Py_ssize_t nd,
+                              const int32_t* wsp, Py_ssize_t nw, int32_t home, bint use_t) noexcept nogil:
+        cdef Py_ssize_t i, n_el = 0, g
+        cdef int32_t s
+        cdef uint64_t cov
+        cdef int code
+        if self._reserve(nd + nw + 1) != OK:
+            return ERR_NOMEM
+        for i in range(nd):
+            s = dsp[i]
+            if self.usable[s]:
+                _set_elem(&self.el[n_el], EL_DELIVER, s, -1, dep[i], self.c_pkg, 1, 0, -1 if s == home else s)
+                n_el += 1
+        for i in range(nw):
+            s = wsp[i]
+            if self.usable[s]:
+                _set_elem(&self.el[n_el], EL_PARCEL, s, -1, self.parcel_lead, self.c_pkg + self.c_parcel, 1, 0,
+                          -1 if s == home else s)
+                n_el += 1
+        qsort(self.el, n_el, sizeof(Elem), _elem_cmp)
+        c.el = self.el
+        c.min_add = self.c_pkg
+        # seeds: each warehouse alone; the nearest stores greedily, alone and with each warehouse
+        for i in range(n_el):
+            if c.el[i].kind == EL_PARCEL:
+                code = self._element_mask(&c.el[i])
+                if code != OK:
+                    return code
+                c.depth = 0
+                _push(c, i, 0)
+                _record_path(c)
+        c.depth = 0
+        cov = 0
+        g = 0
+        for i in range(n_el):
+            if c.depth >= c.max_pk or cov == c.full or g >= 4 * c.max_pk + 4:
+                break
+            if c.el[i].kind != EL_DELIVER:
+                continue
+            code = self._element_mask(&c.el[i])
+            if code != OK:
+                return code
+            g += 1
+            if c.el[i].mask & ~cov:
+                cov |= c.el[i].mask
+                _push(c, i, 0)
+                _record_path(c)
+        if c.depth and c.depth < c.max_pk and cov != c.full:
+            for i in range(n_el):
+                if c.el[i].kind == EL_PARCEL and c.el[i].mask & ~cov:
+                    _push(c, i, 0)
+                    _record_path(c)
+                    c.depth -= 1
+        c.depth = 0
+        cov = 0
+        code = self._scan(c, 0, n_el, 1e300, &cov, &g)
+        if code != OK or c.aborted:
+            return code
+        if use_t:
+            return self._phase_transfers(c, n_el)
+        return OK
+
+    cdef int _scan(self, Ctx* c, Py_ssize_t t0, Py_ssize_t n_el, double eta_below, uint64_t* union,
+                   Py_ssize_t* t_next) noexcept nogil:
+        # every option whose latest element is t, for t = t0 .. in eta order while eta_t <
+        # eta_below, until the bound stops it. t_next: where to resume, or -1 when the bound
+        # (or the node budget) ended the scan for good. union: the masks of elements 0..t.
+        cdef Py_ssize_t t
+        cdef Elem* e
+        cdef int code
+        t_next[0] = -1
+        for t in range(t0, n_el):
+            e = &c.el[t]
+            if e.eta >= eta_below:
+                t_next[0] = t   # elements still to come may sort before this one
+                return OK
+            if _f(c, e.eta) + c.min_add > _thr(c):
+                return OK
+            code = self._element_mask(e)
+            if code != OK:
+                return code
+            union[0] |= e.mask
+            if e.mask == 0:
+                continue
+            # lines no element up to t holds stay unfilled in every option ending at t
+            if _f(c, e.eta) + e.base + c.c_unf * _popcount(c.full & ~union[0]) > _thr(c):
+                continue
+            c.E = e.eta
+            c.depth = 0
+            _push(c, t, e.mask)
+            _complete(c, 0, t, e.mask, 0, e.npk, e.ntr, e.base)
+            c.depth = 0
+            if c.aborted:
+                return OK
+        t_next[0] = n_el
+        return OK
+
+    cdef int _phase_transfers(self, Ctx* c, Py_ssize_t n_a) noexcept nogil:
+        # phase B: packages that receive one transfer. Sources are taken in the order of a
+        # lower bound on their transfers' eta; the pairs of a batch of sources join the
+        # element list and the scan goes on up to the next source's bound, so the elements
+        # before the scan position are always all there are. Records only options with a
+        # transfer (the others were seen in phase A).
+        cdef double emax = self._e_max(c, self.c_pkg + self.c_tr)
+        cdef double vmax = self.transfer_speed if self.transfer_speed > self.courier else self.courier
+        cdef double gmax, eta, ha, lb, lb_p, frontier
+        cdef Py_ssize_t i, j, k, n_el, na = 0, n_ok = 0, t = 0, batch_end
+        cdef Elem* ea
+        cdef int32_t b
+        cdef uint64_t mb, union = 0
+        cdef int code, top_sum, pa, skipped
+        cdef Py_ssize_t i2
+        cdef bint has_parcel = False
+        cdef int top[MAX_OPT]
+        cdef int n_top = c.max_pk - 1 if c.max_pk - 1 < MAX_OPT - 1 else MAX_OPT - 1
+        cdef uint64_t u_d = 0
+        cdef Block b_idx, b_eta
+        cdef int64_t n_src = 0
+        cdef const int32_t* src
+        cdef const double* src_eta
+        cdef Src* ok = NULL
+        if emax < self.h_lo + self.transfer_handling:
+            return OK
+        # with one transfer per order, the other packages are deliveries (a parcel makes the
+        # eta parcel_lead_min): lines that neither the deliverers (u_d) nor the source hold
+        # stay unfilled, and the other packages add at most the largest max_packages - 1
+        # deliverer masks
+        for i in range(n_top + 1):
+            top[i] = 0
+        for i in range(n_a):
+            ea = &c.el[i]
+            if ea.eta <= emax:
+                code = self._element_mask(ea)
+                if code != OK:
+                    return code
+                if ea.kind == EL_PARCEL:
+                    has_parcel = True
+                if ea.kind == EL_DELIVER:
+                    na += 1
+                    u_d |= ea.mask
+                    pa = _popcount(ea.mask)
+                    j = n_top
+                    while j > 0 and top[j - 1] < pa:
+                        top[j] = top[j - 1]
+                        j -= 1
+                    top[j] = pa
+        if na == 0:
+            return OK
+        # b -> a -> customer is no shorter than b -> customer at the faster of the two speeds:
+        # eta >= h_b + transfer_handling + (grid eta of b - h_b) * courier / vmax
+        gmax = self.h_lo + (emax - self.h_lo - self.transfer_handling) * vmax / self.courier
+        b_idx.ptr = b_eta.ptr = NULL
+        b_idx.cap = b_eta.cap = 0
+        b_idx.mapped = b_eta.mapped = False
+        code = self._sources(self.cust_lat, self.cust_lon, gmax if gmax < 1e7 else 1e7, &b_idx, &b_eta, &n_src)
+        if code == OK and n_src:
+            ok = <Src*>malloc(n_src * sizeof(Src))
+            if ok == NULL:
+                code = ERR_NOMEM
+        if code != OK:
+            _block_free(&b_idx)
+            _block_free(&b_eta)
+            return code
+        src = <const int32_t*>b_idx.ptr
+        src_eta = <const double*>b_eta.ptr
+        for k in range(n_src):
+            b = src[k]
+            if not self.usable[b]:
+                continue
+            mb = self._mask_of(b)
+            if not mb:
+                continue
+            eta = self.handling[b] + self.transfer_handling + (src_eta[k] - self.handling[b]) * self.courier / vmax
+            ok[n_ok].lb = eta
+            ok[n_ok].b = b
+            ok[n_ok].mask = mb
+            n_ok += 1
+        _block_free(&b_idx)
+        _block_free(&b_eta)
+        qsort(ok, n_ok, sizeof(Src), _src_cmp)
+        # the elements the first scan never reached lie beyond emax: no option with a
+        # transfer uses them
+        j = 0
+        for i in range(n_a):
+            if c.el[i].done:
+                if j != i:
+                    c.el[j] = c.el[i]
+                j += 1
+        n_a = j
+        n_el = n_a
+        c.need_transfer = True
+        k = 0
+        while True:
+            frontier = ok[k].lb if k < n_ok else 1e300
+            code = self._scan(c, t, n_el, frontier, &union, &t)
+            if code != OK or t < 0 or k >= n_ok:
+                break
+            # the next sources (up to 8, or all with the same bound) join the elements
+            batch_end = k + 8 if k + 8 < n_ok else n_ok
+            while batch_end < n_ok and ok[batch_end].lb <= ok[batch_end - 1].lb:
+                batch_end += 1
+            j = n_el
+            for k in range(k, batch_end):
+                b, mb = ok[k].b, ok[k].mask
+                if self.max_tr == 1:
+                    # the source's eta bound and the lines neither it nor any deliverer holds
+                    lb = _f(c, ok[k].lb) + self.c_pkg + self.c_tr
+                    pa = _popcount(c.full & ~(u_d | mb))
+                    if pa > 0:
+                        lb_p = (_f(c, ok[k].lb if ok[k].lb > self.parcel_lead else self.parcel_lead)
+                                + 2 * self.c_pkg + self.c_parcel + self.c_tr)
+                        lb += self.c_unf * pa
+                        if has_parcel and lb_p < lb:
+                            lb = lb_p
+                    if lb > _thr(c):
+                        continue
+                for i in range(n_a):
+                    ea = &c.el[i]
+                    if ea.kind != EL_DELIVER or ea.eta > emax or ea.a == b or not (mb & ~ea.own):
+                        continue
+                    ha = self.handling[ea.a]
+                    eta = self._transfer_arrival(b, ea.a)
+                    eta = (eta if eta > ha else ha) + (ea.eta - ha)
+                    lb = _f(c, eta) + self.c_pkg + self.c_tr
+                    if self.max_tr == 1:
+                        top_sum = 0
+                        pa = _popcount(ea.own)
+                        skipped = 0
+                        for i2 in range(n_top + 1):
+                            if top[i2] == pa and skipped == 0:
+                                skipped = 1      # a's own mask is one of the top: skip it once
+                                continue
+                            if i2 - skipped < n_top:
+                                top_sum += top[i2]
+                        pa = _popcount(c.full & ~(ea.own | mb)) - top_sum
+                        i2 = _popcount(c.full & ~(u_d | mb))
+                        if i2 > pa:
+                            pa = <int>i2
+                        if pa > 0:
+                            lb_p = (_f(c, eta if eta > self.parcel_lead else self.parcel_lead) + 2 * self.c_pkg
+                                    + self.c_parcel + self.c_tr)   # or a parcel takes part
+                            lb += self.c_unf * pa
+                            if has_parcel and lb_p < lb:
+                                lb = lb_p
+                    if lb > _thr(c):
+                        continue
+                    if self._reserve(n_el + 1) != OK:
+                        free(ok)
+                        return ERR_NOMEM
+                    c.el = self.el
+                    ea = &c.el[i]
+                    _set_elem(&c.el[n_el], EL_TRANSFER, ea.a, b, eta, self.c_pkg + self.c_tr, 1, 1, ea.rank)
+                    c.el[n_el].own = ea.own
+                    c.el[n_el].src = mb
+                    c.el[n_el].mask = ea.own | mb
+                    c.el[n_el].done = 1
+                    n_el += 1
+            k = batch_end
+            # the new pairs' etas are all >= the bound the scan stopped at: sort the rest
+            if n_el > j:
+                qsort(&c.el[t], n_el - t, sizeof(Elem), _elem_cmp)
+        c.need_transfer = False
+        free(ok)
+        return code
+
+    cdef int _search_pickup(self, Ctx* c, int32_t p, bint use_t) noexcept nogil:
+        # one package at p: p's own lines, ready at h_p, plus up to max_transfers transfers in
+        cdef uint64_t mp, mb
+        cdef double hp = self.handling[p], emax = -1.0, gmax, eta
+        cdef Py_ssize_t n_el, t, k
+        cdef int32_t b
+        cdef Elem* e
+        cdef Block b_idx, b_eta
+        cdef int64_t n_src = 0
+        cdef const int32_t* src = NULL
+        cdef int code = OK
+        b_eta.ptr = NULL
+        b_eta.cap = 0
+        b_eta.mapped = False
+        if not self.usable[p]:
+            return OK
+        mp = self._mask_of(p)
+        if self.oom or self._reserve(1) != OK:
+            return ERR_NOMEM
+        c.min_add = self.c_tr
+        c.max_pk = 1
+        c.el = self.el
+        # element 0 is p's own package, kept out of the scan; alone, it is the first seed
+        _set_elem(&c.el[0], EL_PICKUP, p, -1, hp, self.c_pkg, 1, 0, -2)
+        c.el[0].own = c.el[0].mask = mp
+        c.el[0].done = 1
+        if mp:
+            c.depth = 0
+            _push(c, 0, mp)
+            _record_path(c)
+        c.depth = 0
+        b_idx.ptr = NULL
+        b_idx.cap = 0
+        b_idx.mapped = False
+        if use_t and mp != c.full:
+            emax = self._e_max(c, self.c_pkg + self.c_tr)
+            if emax >= self.h_lo + self.transfer_handling:
+                # arrival h_b + th + c d / vt <= emax  =>  grid eta h_b + c d / vc <= gmax
+                if self.transfer_speed >= self.courier:
+                    gmax = self.h_lo + (emax - self.transfer_handling - self.h_lo) * self.transfer_speed / self.courier
+                else:
+                    gmax = self.h_hi + (emax - self.transfer_handling - self.h_hi) * self.transfer_speed / self.courier
+                code = self._sources(self.lat[p], self.lon[p], gmax if gmax < 1e7 else 1e7, &b_idx, &b_eta,
+                                     &n_src)
+                _block_free(&b_eta)
+                src = <const int32_t*>b_idx.ptr
+        if code != OK or self._reserve(n_src + 1) != OK:
+            _block_free(&b_idx)
+            return code if code != OK else ERR_NOMEM
+        c.el = self.el
+        n_el = 1
+        for k in range(n_src):
+            b = src[k]
+            if b == p or not self.usable[b]:
+                continue
+            mb = self._mask_of(b)
+            if not (mb & ~mp):
+                continue
+            eta = self._transfer_arrival(b, p)
+            if eta > emax:
+                continue
+            _set_elem(&c.el[n_el], EL_INTO_PICKUP, -1, b, eta, self.c_tr, 0, 1, -1 if b == c.home else b)
+            c.el[n_el].src = c.el[n_el].mask = mb
+            c.el[n_el].done = 1
+            n_el += 1
+        _block_free(&b_idx)
+        qsort(&c.el[1], n_el - 1, sizeof(Elem), _elem_cmp)
+        for t in range(1, n_el):
+            e = &c.el[t]
+            eta = e.eta if e.eta > hp else hp
+            if _f(c, eta) + self.c_pkg + self.c_tr > _thr(c):
+                break
+            c.E = eta
+            c.depth = 0
+            _push(c, 0, mp)
+            _push(c, t, e.mask & ~mp)
+            # the completion draws on transfers 1 .. t-1; element 0 is never drawn again
+            _complete(c, 1, t, mp | e.mask, 0, 1, 1, self.c_pkg + e.base)
+            c.depth = 0
+            if c.aborted:
+                break
+        return OK
+
+    # --- small helpers for the owner ---------------------------------------------------------
+    cdef object _opt_tuple(self, Opt* o):
+        els = []
+        cdef int i
+        cdef Elem* e
+        cdef uint64_t own
+        for i in range(o.n):
+            e = &o.el[i]
+            own = o.new[i] & e.own
+            els.append((ELEMENT_KINDS[e.kind], e.a, e.b, e.eta, own, o.new[i] & ~own))
+        return (o.cost, o.eta, els)
 
     def line_masks(self, stores, line_sku, line_qty):
         """Per store, the mask (uint64) of the lines it can fill alone from available stock."""
@@ -1309,278 +2046,27 @@ cdef class OptionSearch:
         cdef Py_ssize_t i, nl = ls.shape[0]
         if nl == 0:
             return out
+        self._start(&lsv[0], &lqv[0], nl)
+        self.bulk_work = 1 << 60   # one store at a time here
         for i in range(st.shape[0]):
-            o[i] = self._mask(sv[i], &lsv[0], &lqv[0], nl)
+            o[i] = self._mask_of(sv[i])
         return out
 
-    def search(self, line_sku, line_qty, double promise_min, d_store, d_eta, w_store, *,
-               double lat, double lon, GridIndex tgrid=None, int pickup=-1, int home=-1):
-        """The best option and the runner-up for one order.
+    def is_usable(self, Py_ssize_t store):
+        """The store is open and below capacity (as the owner last set it)."""
+        return bool(self.usable[store])
 
-        line_sku (int32; -1: no store stocks it), line_qty: the order's lines (at most 64).
-        d_store, d_eta: the delivery candidates by ETA (ignored for a pickup order).
-        w_store: the warehouses that may ship it a parcel. lat, lon: the customer. tgrid: the
-        grid of the stores that may send transfers (None: no transfers). pickup: the pickup
-        store, or -1 for a delivery. home: the home store (preferred on ties), or -1.
-        Returns a dict: ``best`` and ``runner_up`` as (cost, eta, elements), elements a list
-        of (kind, a, b, eta, lines_from_a, lines_from_b); ``proven`` (False when the node
-        budget ran out); ``examined``: {store: mask} for every store whose stock was read.
-        """
-        ls = np.ascontiguousarray(line_sku, dtype=np.int32)
-        lq = np.ascontiguousarray(line_qty, dtype=np.int64)
-        ds = np.ascontiguousarray(d_store, dtype=np.int32)
-        de = np.ascontiguousarray(d_eta, dtype=np.float64)
-        ws = np.ascontiguousarray(w_store, dtype=np.int32)
-        cdef Py_ssize_t nl = ls.shape[0]
-        if nl > MAX_LINES or lq.shape[0] != nl:
-            raise ValueError("the option search takes at most 64 lines, one qty per line")
-        if de.shape[0] != ds.shape[0]:
-            raise ValueError("d_store and d_eta differ in length")
-        if isnan(promise_min) or not (fabs(lat) <= 90.0 and fabs(lon) <= 180.0):
-            raise ValueError("promise_min is NaN or the customer's coordinate is invalid")
-        cdef Py_ssize_t n_st = self.handling.shape[0]
-        for arr in (ds, ws):
-            if arr.shape[0] and (arr.min() < 0 or arr.max() >= n_st):
-                raise ValueError("a store index is outside the network")
-        if pickup >= n_st:
-            raise ValueError("pickup store outside the network")
-        cdef const int32_t[::1] lsv = ls
-        cdef const int64_t[::1] lqv = lq
-        cdef const int32_t[::1] dsv = ds
-        cdef const double[::1] dev = de
-        cdef const int32_t[::1] wsv = ws
-        cdef const int32_t* skp = &lsv[0] if nl else NULL
-        cdef const int64_t* qtp = &lqv[0] if nl else NULL
-        cdef Ctx c
-        cdef Opt* o = self.opts
-        o[0].set = o[1].set = o[2].set = False
-        c.best, c.second, c.cand = &o[0], &o[1], &o[2]
-        c.full = ((<uint64_t>1) << nl) - 1 if nl < 64 else ~(<uint64_t>0)
-        c.promise, c.c_min, c.c_late, c.c_unf = promise_min, self.c_min, self.c_late, self.c_unf
-        c.max_pk, c.max_tr = self.max_pk, self.max_tr
-        c.home = home
-        c.nodes, c.node_limit, c.aborted = 0, self.node_limit, False
-        c.depth = 0
-        c.need_transfer = False
-        c.pickup = pickup >= 0
-        c.E = 0.0
-        c.el = NULL
-        self.cust_lat, self.cust_lon = lat, lon
-        examined = {}
-        cdef Py_ssize_t i, n_el, nd = ds.shape[0], nw = ws.shape[0]
-        cdef int32_t s
-        _record(&c, self.c_unf * nl)   # the all-unfilled option: no package, eta 0
-        if c.pickup:
-            self._search_pickup(&c, pickup, skp, qtp, nl, tgrid, examined)
-        else:
-            if self._reserve(nd + nw + 1) != OK:
-                raise MemoryError()
-            n_el = 0
-            for i in range(nd):
-                s = dsv[i]
-                if self.usable[s]:
-                    _set_elem(&self.el[n_el], EL_DELIVER, s, -1, dev[i], self.c_pkg, 1, 0, -1 if s == home else s)
-                    n_el += 1
-            for i in range(nw):
-                s = wsv[i]
-                if self.usable[s]:
-                    _set_elem(&self.el[n_el], EL_PARCEL, s, -1, self.parcel_lead, self.c_pkg + self.c_parcel, 1, 0,
-                              -1 if s == home else s)
-                    n_el += 1
-            qsort(self.el, n_el, sizeof(Elem), _elem_cmp)
-            c.el = self.el
-            c.min_add = self.c_pkg
-            self._scan(&c, n_el, skp, qtp, nl, examined)
-            if self.max_tr > 0 and tgrid is not None and not c.aborted:
-                self._phase_transfers(&c, n_el, skp, qtp, nl, tgrid, examined)
-        return {
-            "best": self._opt_tuple(c.best),
-            "runner_up": self._opt_tuple(c.second) if c.second.set else None,
-            "proven": not c.aborted,
-            "examined": examined,
-            "nodes": c.nodes,
-        }
+    def handling_of(self, Py_ssize_t store):
+        return self.handling[store]
 
-    cdef void _scan(self, Ctx* c, Py_ssize_t n_el, const int32_t* skp, const int64_t* qtp, Py_ssize_t nl,
-                    dict examined) except *:
-        # every option whose latest element is t, for t in eta order, until the bound stops it
-        cdef Py_ssize_t t
-        cdef Elem* e
-        for t in range(n_el):
-            e = &c.el[t]
-            if _f(c, e.eta) + c.min_add > _thr(c):
-                break
-            if not e.done:
-                e.own = e.mask = self._mask(e.a, skp, qtp, nl)
-                e.done = 1
-                examined[e.a] = e.own
-            if e.mask == 0 or _f(c, e.eta) + e.base > _thr(c):
-                continue
-            c.E = e.eta
-            c.depth = 0
-            _push(c, t, e.mask)
-            with nogil:
-                _complete(c, 0, t, e.mask, 0, e.npk, e.ntr, e.base)
-            c.depth = 0
-            if c.aborted:
-                return
+    def stock_position(self, Py_ssize_t store, int32_t sku):
+        """The position of (store, sku) in the inventory CSR, or -1 when the store has no row."""
+        if not 0 <= store < self.handling.shape[0]:
+            raise IndexError("store index outside the network")
+        return self._pos(store, sku)
 
-    cdef void _phase_transfers(self, Ctx* c, Py_ssize_t n_a, const int32_t* skp, const int64_t* qtp,
-                               Py_ssize_t nl, GridIndex tgrid, dict examined) except *:
-        # phase B: packages that receive one transfer, for each (deliverer, source) pair whose
-        # eta could still beat the runner-up; then the scan again, recording only options
-        # with a transfer (the others were seen in phase A)
-        cdef double emax = self._e_max(c, self.c_pkg + self.c_tr)
-        cdef double vmax = self.transfer_speed if self.transfer_speed > self.courier else self.courier
-        cdef double gmax, eta, ha
-        cdef Py_ssize_t i, j, n_el, na = 0
-        cdef Elem* ea
-        cdef int32_t b, a
-        cdef uint64_t mb, own
-        cdef int64_t rank
-        if emax < self.h_lo + self.transfer_handling:
-            return
-        for i in range(n_a):
-            ea = &c.el[i]
-            if ea.kind == EL_DELIVER and ea.eta <= emax:
-                if not ea.done:
-                    ea.own = ea.mask = self._mask(ea.a, skp, qtp, nl)
-                    ea.done = 1
-                    examined[ea.a] = ea.own
-                na += 1
-        if na == 0:
-            return
-        # b -> a -> customer is no shorter than b -> customer at the faster of the two speeds:
-        # eta >= h_b + transfer_handling + (grid eta of b - h_b) * courier / vmax
-        gmax = self.h_lo + (emax - self.h_lo - self.transfer_handling) * vmax / self.courier
-        bs, _ = tgrid.query_one(self.cust_lat, self.cust_lon, min(gmax, 1e7), circuity=self.circuity,
-                                courier_m_per_min=self.courier)
-        srcs = []
-        for b in bs:
-            if not self.usable[b]:
-                continue
-            if b in examined:
-                mb = examined[b]
-            else:
-                mb = self._mask(b, skp, qtp, nl)
-                examined[b] = mb
-            if mb:
-                srcs.append((b, mb))
-        n_el = n_a
-        for b, mb in srcs:
-            for i in range(n_a):
-                ea = &c.el[i]
-                if ea.kind != EL_DELIVER or ea.eta > emax or ea.a == b or not (mb & ~ea.own):
-                    continue
-                a, own, rank, ha = ea.a, ea.own, ea.rank, self.handling[ea.a]
-                eta = self._transfer_arrival(b, a)
-                eta = (eta if eta > ha else ha) + (ea.eta - ha)
-                if eta > emax:
-                    continue
-                if self._reserve(n_el + 1) != OK:
-                    raise MemoryError()
-                c.el = self.el
-                _set_elem(&c.el[n_el], EL_TRANSFER, a, b, eta, self.c_pkg + self.c_tr, 1, 1, rank)
-                c.el[n_el].own = own
-                c.el[n_el].src = mb
-                c.el[n_el].mask = own | mb
-                c.el[n_el].done = 1
-                n_el += 1
-        if n_el == n_a:
-            return
-        # elements the scan never reached lie beyond emax: no option with a transfer uses them
-        j = 0
-        for i in range(n_el):
-            if c.el[i].done:
-                if j != i:
-                    c.el[j] = c.el[i]
-                j += 1
-        qsort(c.el, j, sizeof(Elem), _elem_cmp)
-        c.need_transfer = True
-        self._scan(c, j, skp, qtp, nl, examined)
-        c.need_transfer = False
-
-    cdef void _search_pickup(self, Ctx* c, int32_t p, const int32_t* skp, const int64_t* qtp, Py_ssize_t nl,
-                             GridIndex tgrid, dict examined) except *:
-        # one package at p: p's own lines, ready at h_p, plus up to max_transfers transfers in
-        cdef uint64_t mp, mb
-        cdef double hp = self.handling[p], emax = -1.0, gmax, eta
-        cdef Py_ssize_t n_el = 0, t
-        cdef int32_t b
-        cdef Elem* e
-        if not self.usable[p]:
-            return
-        mp = self._mask(p, skp, qtp, nl)
-        examined[p] = mp
-        c.min_add = self.c_tr
-        c.max_pk = 1
-        if self._reserve(1) != OK:
-            raise MemoryError()
-        c.el = self.el
-        # p's own package alone first, so that the transfers' bound is tight
-        _set_elem(&c.el[0], EL_PICKUP, p, -1, hp, self.c_pkg, 1, 0, -2)
-        c.el[0].own = c.el[0].mask = mp
-        c.el[0].done = 1
-        if mp:
-            c.E = hp
-            c.depth = 0
-            _push(c, 0, mp)
-            _record(c, _f(c, hp) + self.c_pkg + self.c_unf * _popcount(c.full & ~mp))
-            c.depth = 0
-        bs = ()
-        if self.max_tr > 0 and tgrid is not None and mp != c.full:
-            emax = self._e_max(c, self.c_pkg + self.c_tr)
-            if emax >= self.h_lo + self.transfer_handling:
-                # arrival h_b + th + c d / vt <= emax  =>  grid eta h_b + c d / vc <= gmax
-                if self.transfer_speed >= self.courier:
-                    gmax = self.h_lo + (emax - self.transfer_handling - self.h_lo) * self.transfer_speed / self.courier
-                else:
-                    gmax = self.h_hi + (emax - self.transfer_handling - self.h_hi) * self.transfer_speed / self.courier
-                bs, _ = tgrid.query_one(self.lat[p], self.lon[p], min(gmax, 1e7), circuity=self.circuity,
-                                        courier_m_per_min=self.courier)
-        # elements: [0] is p's package (kept out of the scan), then the transfers in
-        if self._reserve(len(bs) + 1) != OK:
-            raise MemoryError()
-        c.el = self.el
-        n_el = 1
-        for b in bs:
-            if b == p or not self.usable[b]:
-                continue
-            mb = self._mask(b, skp, qtp, nl)
-            examined[b] = mb
-            if not (mb & ~mp):
-                continue
-            eta = self._transfer_arrival(b, p)
-            if eta > emax:
-                continue
-            _set_elem(&c.el[n_el], EL_INTO_PICKUP, -1, b, eta, self.c_tr, 0, 1, -1 if b == c.home else b)
-            c.el[n_el].src = c.el[n_el].mask = mb
-            c.el[n_el].done = 1
-            n_el += 1
-        qsort(&c.el[1], n_el - 1, sizeof(Elem), _elem_cmp)
-        for t in range(1, n_el):
-            e = &c.el[t]
-            eta = e.eta if e.eta > hp else hp
-            if _f(c, eta) + self.c_pkg + self.c_tr > _thr(c):
-                break
-            c.E = eta
-            c.depth = 0
-            _push(c, 0, mp)
-            _push(c, t, e.mask & ~mp)
-            with nogil:
-                # the completion draws on transfers 1 .. t-1; element 0 is never drawn again
-                _complete(c, 1, t, mp | e.mask, 0, 1, 1, self.c_pkg + e.base)
-            c.depth = 0
-            if c.aborted:
-                break
-
-    cdef object _opt_tuple(self, Opt* o):
-        els = []
-        cdef int i
-        cdef Elem* e
-        cdef uint64_t own
-        for i in range(o.n):
-            e = &o.el[i]
-            own = o.new[i] & e.own
-            els.append((ELEMENT_KINDS[e.kind], e.a, e.b, e.eta, own, o.new[i] & ~own))
-        return (o.cost, o.eta, els)
+    def transfer_arrival(self, Py_ssize_t b, Py_ssize_t a):
+        """Minutes until lines sent by store b are ready at store a."""
+        if not (0 <= a < self.handling.shape[0] and 0 <= b < self.handling.shape[0]):
+            raise IndexError("store index outside the network")
+        return self._transfer_arrival(b, a)

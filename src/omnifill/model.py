@@ -348,22 +348,34 @@ def _order_problems(o: Order, source, row, line) -> list[Problem]:
 class Decision:
     """The router's answer for one order.
 
-    cost: the DESIGN order cost of the chosen option (``breakdown`` splits it by term).
+    cost: the DESIGN order cost of the chosen option; ``breakdown`` splits it by term.
     rows: the order's lines in the DESIGN plan format, one dict per input line, in input
-    order. explanation: the candidates considered, the runner-up and what bound the choice
-    (built on first access from a snapshot taken when the decision was made). proven: the
-    search finished, so the option is the minimum over the whole option space.
+    order. explanation: the candidates considered, the runner-up and what bound the choice.
+    breakdown, rows, option and explanation are built on first access, from a snapshot taken
+    when the decision was made (so the order service pays for them only when it reads them).
+    proven: the search finished, so the option is the minimum over the whole option space.
     """
 
     order_id: str
     cost: float
     eta_min: float
     on_time: bool
-    breakdown: dict
     proven: bool
     reserved: bool
+    _option: Callable[[], Any] = field(repr=False, compare=False)
     _rows: Callable[[], list] = field(repr=False, compare=False)
     _explain: Callable[[], dict] = field(repr=False, compare=False)
+
+    @cached_property
+    def option(self):
+        """The chosen ``options.Option``: packages, transfers, unfilled lines."""
+        return self._option()
+
+    @cached_property
+    def breakdown(self) -> dict:
+        """The cost by DESIGN term (minutes, packages, parcels, transfers, late, unfilled,
+        moved) and their ``total``, recomputed from the option."""
+        return self.option.breakdown
 
     @cached_property
     def rows(self) -> list[dict]:
@@ -374,11 +386,10 @@ class Decision:
         return self._explain()
 
     def to_dict(self) -> dict:
-        """JSON-ready: the fields, the rows and the explanation."""
-        return {"order_id": self.order_id, "cost": round(self.cost, 6), "eta_min": round(self.eta_min, 4),
+        """JSON-ready: the fields, the cost breakdown, the rows and the explanation."""
+        return {"order_id": self.order_id, "cost": self.cost, "eta_min": self.eta_min,
                 "on_time": self.on_time, "proven": self.proven, "reserved": self.reserved,
-                "breakdown": {k: round(v, 6) for k, v in self.breakdown.items()},
-                "rows": self.rows, "explanation": self.explanation}
+                "breakdown": self.breakdown, "rows": self.rows, "explanation": self.explanation}
 
 
 class Network:

@@ -10,8 +10,9 @@ warehouse parcel, or nobody (unfilled). Its cost is the DESIGN order cost:
 
 The option space (what the router and the planner choose from; README "Decisions"):
 - a delivery order is served by at most ``max_packages`` packages, each a store of its
-  candidates (the stores that reach it within its promise tier, or whose zone holds it)
-  delivering the lines it holds, or a warehouse of its city shipping a parcel;
+  candidates (the stores whose direct ETA is within max(promise, 60 minutes), or whose zone
+  for that tier holds it) delivering the lines it holds, or a warehouse of its city shipping
+  a parcel;
 - a delivering store may receive one transfer (lines from one other store of the city that
   sends transfers), at most ``max_transfers`` per order;
 - a pickup order is one package prepared by its pickup store: the lines that store holds,
@@ -35,6 +36,15 @@ from . import _core
 from .config import Config
 
 MAX_EXACT_LINES = _core.MAX_LINES  # distinct SKUs per order the exact search takes
+# A store may deliver an order when its direct ETA is within the order's promise or within
+# the widest delivery tier, whichever is longer: a 30-minute order may be served late by a
+# store of the 60-minute tier rather than by tomorrow's parcel. Beyond it, only parcels.
+DELIVERY_AREA_MIN = 60.0
+
+
+def delivery_reach(promise_min):
+    """The direct-ETA limit of the stores that may deliver an order (see DELIVERY_AREA_MIN)."""
+    return np.maximum(promise_min, DELIVERY_AREA_MIN)
 
 
 @dataclass(frozen=True)
@@ -245,5 +255,15 @@ def plan_rows(option: Option, order_id: str, skus, qtys, line_of: list[int], pro
     return rows
 
 
-__all__ = ["MAX_EXACT_LINES", "Option", "Package", "cost_breakdown", "greedy_option", "merge_lines",
-           "option_from_search", "plan_rows"]
+__all__ = [
+    "DELIVERY_AREA_MIN",
+    "MAX_EXACT_LINES",
+    "Option",
+    "Package",
+    "cost_breakdown",
+    "delivery_reach",
+    "greedy_option",
+    "merge_lines",
+    "option_from_search",
+    "plan_rows",
+]

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -33,6 +34,7 @@ from .options import (
     MAX_EXACT_LINES,
     Option,
     cost_breakdown,
+    delivery_reach,
     greedy_option,
     merge_lines,
     option_from_search,
@@ -55,14 +57,37 @@ REASONS = {
 @dataclass
 class _Held:
     decision: Decision
-    stock: list  # (store, sku code, qty) reserved
+    src: np.ndarray  # per (merged) line: the store its units are reserved at, -1 none
+    codes: np.ndarray  # per line: SKU code
+    qty: np.ndarray
     stores: list  # one capacity unit each
+
+    def stock(self):
+        """(store, sku code, qty) for every reserved line."""
+        return [(int(s), int(k), int(q)) for s, k, q in zip(self.src, self.codes, self.qty) if s >= 0]
+
+
+def _stores_of(elements) -> list[int]:
+    """The stores an option uses, one capacity unit each: every package's store (deliverer,
+    pickup store, warehouse) and every transfer's source."""
+    if isinstance(elements, Option):
+        return elements.stores()
+    out = []
+    for kind, a, b, *_ in elements:
+        if a >= 0:
+            out.append(a)
+        if b >= 0:
+            out.append(b)
+    return out
 
 
 class Router:
     """Route orders one at a time against a network's stock, reserving as it decides."""
 
-    def __init__(self, network: Network, config: Config | None = None):
+    def __init__(self, network: Network, config: Config | None = None, *, runner_up_window: float | None = None):
+        """config: the cost model (default the network's; its travel section must be the
+        network's). runner_up_window: how far above the chosen option's cost the runner-up
+        is searched exactly (default ``cost.per_package``, one more package's worth)."""
         self.network = network
         self.config = cfg = config or network.config
         inv = network.inventory
@@ -72,7 +97,8 @@ class Router:
         self._sku = inv.sku_code.astype(np.int32, copy=True)
         self._on_hand = inv.on_hand.astype(np.int64, copy=True)
         self._safety = inv.safety_stock.astype(np.int64, copy=True)
-        self._reserved = np.zeros_like(self._on_hand)
+        # np.full, not np.zeros: write every page now, so no order pays a first-touch fault
+        self._reserved = np.full(self._on_hand.shape, 0, np.int64)
         self._avail = self._on_hand - self._safety
         n = len(network)
         self._cap_left = np.asarray(network.capacity, dtype=np.float64).copy()
@@ -87,7 +113,11 @@ class Router:
             transfer_handling_min=t.transfer_handling_min, parcel_lead_min=t.parcel_lead_min,
             per_minute=c.per_minute, per_package=c.per_package, per_parcel=c.per_parcel,
             per_transfer=c.per_transfer, late_per_minute=c.late_per_minute,
-            unfilled_per_line=c.unfilled_per_line, max_packages=lim.max_packages, max_transfers=lim.max_transfers)
+            unfilled_per_line=c.unfilled_per_line, max_packages=lim.max_packages, max_transfers=lim.max_transfers,
+            runner_up_window=-1.0 if runner_up_window is None else float(runner_up_window))
+        self._single_city = network.cities[0] if len(network.cities) == 1 else None
+        self._no_stores = np.zeros(0, np.int32)
+        self._no_etas = np.zeros(0, np.float64)
         self._warehouses = {city: network.warehouses(city) for city in network.cities}
         self._lock = threading.RLock()
         self._held: dict[str, _Held] = {}
@@ -103,42 +133,62 @@ class Router:
             return held.decision
         net = self.network
         pickup = self._store_ref(o, "pickup_store") if o.mode == "pickup" else -1
-        home = self._store_ref(o, "home_store")
-        skus, qtys, line_of = merge_lines([s for s, _ in o.lines], [q for _, q in o.lines])
-        city = self._city_of(o, pickup)
-        if pickup < 0:
-            cand_idx, cand_eta = net.candidates_one(o.lat, o.lon, o.promise_min,
-                                                    city=None if len(net.cities) == 1 else city)
+        home = -1 if o.home_store is None else self._store_ref(o, "home_store")
+        skus = [s for s, _ in o.lines]
+        if len(set(skus)) == len(skus):  # the usual case: one line per SKU
+            qtys, line_of = [q for _, q in o.lines], range(len(skus))
         else:
-            cand_idx, cand_eta = np.zeros(0, np.int32), np.zeros(0, np.float64)
+            skus, qtys, line_of = merge_lines(skus, [q for _, q in o.lines])
+        city = self._single_city if (self._single_city is not None and o.city is None) else self._city_of(o, pickup)
+        if pickup < 0:
+            cand_idx, cand_eta = net.candidates_one(o.lat, o.lon, float(delivery_reach(o.promise_min)),
+                                                    city=None if self._single_city is not None else city)
+            wh = self._warehouses[city]
+        else:
+            cand_idx, cand_eta, wh = self._no_stores, self._no_etas, self._no_stores
         tgrid = net.transfer_grid(city) if self.config.limits.max_transfers > 0 else None
-        wh = self._warehouses[city] if pickup < 0 else np.zeros(0, np.int32)
-        qty = np.asarray(qtys, dtype=np.int64)
+        qty = np.array(qtys, dtype=np.int64)
         with self._lock:
             held = self._held.get(o.order_id)
             if held is not None:
                 return held.decision
-            codes = np.fromiter((self._sku_code.get(s, -1) for s in skus), np.int32, len(skus))
+            get = self._sku_code.get
+            codes = np.array([get(s, -1) for s in skus], dtype=np.int32)
             blocked = pickup >= 0 and not net.pickup[pickup]
             res = None
             if blocked:
-                opt = _nothing(self.config, o.promise_min, len(skus))
+                src = np.full(len(skus), -1, np.int32)
+                cost, eta, elements, proven = self.config.cost.unfilled_per_line * len(skus), 0.0, [], True
             elif len(skus) <= MAX_EXACT_LINES:
                 res = self._search.search(codes, qty, o.promise_min, cand_idx, cand_eta, wh, lat=o.lat, lon=o.lon,
                                           tgrid=tgrid, pickup=pickup, home=home)
-                opt = option_from_search(res["best"], len(skus), pickup, self.config, o.promise_min)
+                src = res["line_src"]
+                cost, eta, elements = res["best"]
+                proven = res["proven"]
             else:
-                opt = greedy_option(self._search, self.config, o.promise_min, codes, qty, cand_idx, cand_eta, wh,
-                                    pickup)
-            # what the explanation needs, as it was when the decision was made
-            snap = _Snapshot(o, skus, qtys, line_of, codes, city, pickup, home, cand_idx, cand_eta,
-                             self._usable[cand_idx].copy(), self._closed[cand_idx].copy(),
+                g = greedy_option(self._search, self.config, o.promise_min, codes, qty, cand_idx, cand_eta, wh,
+                                  pickup)
+                src = np.full(len(skus), -1, np.int32)
+                for store, j in g.sources():
+                    src[j] = store
+                cost, eta, elements, proven = g.cost, g.eta_min, g, False
+            # what rows and explanation need, as it was when the decision was made
+            snap = _Snapshot(o, skus, qtys, line_of, codes, pickup, cand_idx, cand_eta, self._usable[cand_idx],
+                             self._closed[cand_idx],
                              None if pickup < 0 else (bool(net.pickup[pickup]), bool(self._closed[pickup]),
                                                      float(self._cap_left[pickup])),
-                             res, opt, blocked)
-            decision = self._decision(o, opt, res, snap, reserve)
+                             res, elements, eta, self.config, self._store_ids)
+            decision = Decision(order_id=o.order_id, cost=cost, eta_min=eta,
+                                on_time=bool(elements) and eta <= o.promise_min + 1e-9, proven=bool(proven),
+                                reserved=reserve, _option=snap.option, _rows=snap.rows, _explain=snap.explain)
             if reserve:
-                self._held[o.order_id] = self._take(opt, codes, qty, decision)
+                self._search.take(src, codes, qty, self._reserved, 1)
+                stores = _stores_of(elements)
+                for st in stores:
+                    self._cap_left[st] -= 1
+                    if self._cap_left[st] < 1:
+                        self._usable[st] = 0
+                self._held[o.order_id] = _Held(decision, src, codes, qty, stores)
         return decision
 
     def route_many(self, orders, *, reserve: bool = True) -> list[Decision]:
@@ -170,26 +220,6 @@ class Router:
                                       f"no stores in this city (order {o.order_id!r})")]) from None
         return net.cities[int(code)]
 
-    def _take(self, opt: Option, codes, qty, decision) -> _Held:
-        # reserve the option's stock and capacity; under the lock, right after the search that
-        # saw this stock, so every unit is there
-        stock = []
-        for store, j in opt.sources():
-            pos = self._search.stock_position(store, int(codes[j]))
-            q = int(qty[j])
-            if pos < 0 or self._avail[pos] < q:  # the search only picks what is there
-                raise RuntimeError(f"internal error: option takes {q} of line {j} from store {store} "
-                                   "without the stock")
-            self._avail[pos] -= q
-            self._reserved[pos] += q
-            stock.append((store, int(codes[j]), q))
-        stores = opt.stores()
-        for s in stores:
-            self._cap_left[s] -= 1
-            if self._cap_left[s] < 1:
-                self._usable[s] = 0
-        return _Held(decision, stock, stores)
-
     # --- the reservation life cycle ----------------------------------------------------------------
     def release(self, order_id: str) -> bool:
         """Cancel an order's reservation: its units and capacity come back. False when the
@@ -198,10 +228,7 @@ class Router:
             held = self._held.pop(str(order_id), None)
             if held is None:
                 return False
-            for store, code, q in held.stock:
-                pos = self._search.stock_position(store, code)
-                self._avail[pos] += q
-                self._reserved[pos] -= q
+            self._search.take(held.src, held.codes, held.qty, self._reserved, -1)
             for s in held.stores:
                 self._cap_left[s] += 1
                 self._usable[s] = not self._closed[s] and self._cap_left[s] >= 1
@@ -214,7 +241,7 @@ class Router:
             held = self._held.pop(str(order_id), None)
             if held is None:
                 return False
-            for store, code, q in held.stock:
+            for store, code, q in held.stock():
                 pos = self._search.stock_position(store, code)
                 self._on_hand[pos] -= q
                 self._reserved[pos] -= q
@@ -239,6 +266,7 @@ class Router:
                 pos = self._insert(s, code)
             self._on_hand[pos] = int(on_hand)
             self._avail[pos] = self._on_hand[pos] - self._safety[pos] - self._reserved[pos]
+            self._search.refresh(s, pos)
             return int(self._avail[pos])
 
     def _insert(self, s: int, code: int) -> int:
@@ -284,7 +312,7 @@ class Router:
         out: dict[tuple[str, str], int] = {}
         with self._lock:
             for h in self._held.values():
-                for store, code, q in h.stock:
+                for store, code, q in h.stock():
                     k = (str(self._store_ids[store]), self._skus[code])
                     out[k] = out.get(k, 0) + q
         return out
@@ -307,21 +335,6 @@ class Router:
                     "on_hand": self._on_hand.copy(), "safety_stock": self._safety.copy(),
                     "reserved": self._reserved.copy(), "available": self._avail.copy()}
 
-    # --- decisions -----------------------------------------------------------------------------
-    def _decision(self, o: Order, opt: Option, res, snap: _Snapshot, reserve: bool) -> Decision:
-        ids = self._store_ids
-        home_id = o.home_store
-
-        def rows():
-            return plan_rows(opt, o.order_id, [s for s, _ in o.lines], [q for _, q in o.lines], snap.line_of,
-                             o.promise_min, ids, home_id, snap.reasons())
-
-        return Decision(order_id=o.order_id, cost=opt.cost, eta_min=opt.eta_min,
-                        on_time=bool(opt.packages) and opt.eta_min <= o.promise_min + 1e-9,
-                        breakdown=opt.breakdown, proven=bool(res["proven"]) if res is not None else snap.blocked,
-                        reserved=reserve, _rows=rows, _explain=lambda: snap.explain(ids, self.config))
-
-
 def _nothing(config: Config, promise: float, n_lines: int) -> Option:
     br = cost_breakdown(config, promise, 0.0, 0, 0, 0, n_lines)
     return Option(br["total"], 0.0, (), tuple(range(n_lines)), br)
@@ -329,29 +342,56 @@ def _nothing(config: Config, promise: float, n_lines: int) -> Option:
 
 @dataclass
 class _Snapshot:
-    """What an explanation needs, taken when the decision was made (stock changes after)."""
+    """What rows and the explanation need, taken when the decision was made (stock changes
+    after); they are built from it on first access."""
 
     order: Order
     skus: list
     qtys: list
     line_of: list
     codes: np.ndarray
-    city: str
     pickup: int
-    home: int
     cand_idx: np.ndarray
     cand_eta: np.ndarray
     cand_usable: np.ndarray
     cand_closed: np.ndarray
     pickup_state: tuple | None  # (offers pickup, closed, capacity left)
     res: dict | None
-    opt: Option
-    blocked: bool
+    elements: object  # the search's element list, or an Option (greedy)
+    eta: float
+    config: Config
+    store_ids: np.ndarray
+
+    @cached_property
+    def opt(self) -> Option:
+        o = self.order
+        if isinstance(self.elements, Option):
+            return self.elements
+        if not self.elements:
+            return _nothing(self.config, o.promise_min, len(self.skus))
+        return option_from_search((None, self.eta, self.elements), len(self.skus), self.pickup, self.config,
+                                  o.promise_min)
+
+    def option(self) -> Option:
+        return self.opt
+
+    def rows(self) -> list[dict]:
+        o = self.order
+        return plan_rows(self.opt, o.order_id, [s for s, _ in o.lines], [q for _, q in o.lines], self.line_of,
+                         o.promise_min, self.store_ids, o.home_store, self.reasons())
+
+    @property
+    def examined(self) -> dict[int, int]:
+        """{store: mask} for every store whose stock the search read."""
+        if self.res is None:
+            return {}
+        st, m = self.res["examined"]
+        return dict(zip(st.tolist(), m.tolist()))
 
     def reasons(self) -> dict[int, str]:
         """Why each unfilled (merged) line is unfilled."""
         out = {}
-        examined = self.res["examined"] if self.res else {}
+        examined = self.examined
         seen = 0
         for m in examined.values():
             seen |= int(m)
@@ -360,7 +400,7 @@ class _Snapshot:
                 out[j] = "sku_not_stocked"
             elif self.pickup >= 0 and self.pickup_state is not None and (
                     not self.pickup_state[0] or self.pickup_state[1] or self.pickup_state[2] < 1):
-                offers, closed, cap = self.pickup_state
+                offers, closed, _ = self.pickup_state
                 out[j] = ("pickup_not_offered" if not offers else "pickup_store_closed" if closed
                           else "pickup_store_at_capacity")
             elif self.pickup < 0 and len(self.cand_idx) == 0 and not examined:
@@ -371,9 +411,10 @@ class _Snapshot:
                 out[j] = "no_stock_in_reach"
         return out
 
-    def explain(self, ids, config: Config) -> dict:
+    def explain(self) -> dict:
+        ids, config = self.store_ids, self.config
         o, opt = self.order, self.opt
-        examined = self.res["examined"] if self.res else {}
+        examined = self.examined
         sku_of = self.skus
 
         def lines(mask):
@@ -404,7 +445,7 @@ class _Snapshot:
             elif cap < 1:
                 bound.append(f"{o.pickup_store} has no capacity left")
         elif not len(self.cand_idx):
-            bound.append(f"no store reaches the customer within {o.promise_min:g} minutes")
+            bound.append(f"no store reaches the customer within {float(delivery_reach(o.promise_min)):g} minutes")
         else:
             for k in range(len(cands)):
                 c = cands[k]
@@ -433,7 +474,10 @@ class _Snapshot:
         if self.res is not None and self.res["runner_up"] is not None:
             ru = option_from_search(self.res["runner_up"], len(sku_of), self.pickup, config, o.promise_min)
             runner = {"option": ru.describe(ids), "cost": round(ru.cost, 6),
-                      "cost_difference": round(ru.cost - opt.cost, 6)}
+                      "cost_difference": round(ru.cost - opt.cost, 6), "exact": bool(self.res["runner_up_exact"])}
+            if not self.res["runner_up_exact"]:
+                runner["note"] = (f"every other option costs more than {self.res['window']:g} above the chosen one; "
+                                  "this is the cheapest of those the search met")
         return {
             "chosen": opt.describe(ids),
             "cost": round(opt.cost, 6),
@@ -441,7 +485,8 @@ class _Snapshot:
             "transfer_sources_examined": sum(1 for s in examined if s not in set(self.cand_idx.tolist())),
             "runner_up": runner,
             "bound_by": bound,
-            "proven_optimal": bool(self.res["proven"]) if self.res is not None else self.blocked,
+            "proven_optimal": (bool(self.res["proven"]) if self.res is not None
+                               else not isinstance(self.elements, Option)),
             "search_nodes": int(self.res["nodes"]) if self.res is not None else 0,
         }
 

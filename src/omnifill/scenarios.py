@@ -123,6 +123,114 @@ def synthetic_city(
     return City(stores, inventory=inv, orders=orders)
 
 
+SHANGHAI_DIR = "shanghai_cainiao_lastmile_2016"
+BASKETS_DIR = "completejourney_baskets"
+
+
+def read_shanghai(data_dir) -> dict[str, np.ndarray]:
+    """The real Shanghai shops and customer points (Cainiao, ``data_dir/shanghai_cainiao_lastmile_2016``):
+    shop_id, shop_lat, shop_lon, spot_lat, spot_lon."""
+    import csv
+
+    d = Path(data_dir) / SHANGHAI_DIR
+    with open(d / "new_3.csv", newline="") as fh:
+        shops = list(csv.DictReader(fh))
+    with open(d / "new_2.csv", newline="") as fh:
+        spots = list(csv.DictReader(fh))
+    return {"shop_id": np.array([r["Shop_id"] for r in shops], dtype=object),
+            "shop_lat": np.array([float(r["Lat"]) for r in shops]), "shop_lon": np.array([float(r["Lng"]) for r in shops]),
+            "spot_lat": np.array([float(r["Lat"]) for r in spots]), "spot_lon": np.array([float(r["Lng"]) for r in spots])}
+
+
+def read_baskets(data_dir) -> tuple[np.ndarray, np.ndarray]:
+    """From the Complete Journey baskets (``data_dir/completejourney_baskets``): the number of
+    distinct products per basket, and the line count of every product, most popular first
+    (fuel, whose quantities are litres, left out)."""
+    import csv
+    import gzip
+
+    d = Path(data_dir) / BASKETS_DIR
+    with gzip.open(d / "products_weeks1-2.csv.gz", "rt", newline="") as fh:
+        fuel = {r["product_id"] for r in csv.DictReader(fh) if r["department"] in ("KIOSK-GAS", "MISC SALES TRAN")}
+    baskets: dict[str, set] = {}
+    counts: dict[str, int] = {}
+    with gzip.open(d / "transactions_weeks1-2.csv.gz", "rt", newline="") as fh:
+        for r in csv.DictReader(fh):
+            if r["product_id"] in fuel:
+                continue
+            baskets.setdefault(r["basket_id"], set()).add(r["product_id"])
+            counts[r["product_id"]] = counts.get(r["product_id"], 0) + 1
+    sizes = np.array([len(v) for v in baskets.values()], dtype=np.int64)
+    return sizes, np.array(sorted(counts.values(), reverse=True), dtype=np.int64)
+
+
+def shanghai_city(data_dir, *, seed: int = 0, n_skus: int = 5000, n_orders: int = 20_000,
+                  assortment: float = 0.5, min_share: float = 0.05, mean_stock: float = 4.0,
+                  promise_mix: tuple[float, float] = (0.3, 0.7), warehouse: bool = True) -> City:
+    """The real Shanghai network: the 613 Cainiao shops as stores (handling 8-12 minutes),
+    plus one warehouse at their centroid holding every SKU when ``warehouse``; ``n_orders``
+    orders at the real customer points (drawn with replacement), promises 30 / 60 minutes
+    in ``promise_mix``.
+
+    SKU popularity is the line count of the ``n_skus`` most sold Complete Journey products
+    (fuel left out); basket sizes are drawn from its baskets (distinct products per basket).
+    A store stocks SKU k with probability c * sqrt(popularity), clipped to [``min_share``,
+    0.98], with c set so that a store carries ``assortment`` of the SKUs on average: the
+    popular ones nearly everywhere, every SKU in about ``min_share`` of the stores at least.
+    Units: 1 + Poisson(``mean_stock`` x a popularity factor of 0.5 to 6).
+    """
+    rng = np.random.default_rng(seed)
+    sh = read_shanghai(data_dir)
+    sizes, counts = read_baskets(data_dir)
+    n_skus = min(n_skus, len(counts))
+    pop = counts[:n_skus].astype(np.float64)
+    pop /= pop.sum()
+    n_st = len(sh["shop_id"])
+    ids = [str(x) for x in sh["shop_id"]]
+    lat, lon = list(np.round(sh["shop_lat"], 6)), list(np.round(sh["shop_lon"], 6))
+    kinds = ["store"] * n_st
+    handling = [int(v) for v in rng.choice([8, 10, 10, 10, 12], n_st)]
+    if warehouse:
+        ids.append("WH-SH")
+        lat.append(round(float(sh["shop_lat"].mean()), 6))
+        lon.append(round(float(sh["shop_lon"].mean()), 6))
+        kinds.append("warehouse")
+        handling.append(30)
+    stores = {"store_id": ids, "lat": lat, "lon": lon, "city": ["shanghai"] * len(ids), "kind": kinds,
+              "handling_min": handling}
+    skus = np.array([f"CJ{i:05d}" for i in range(n_skus)], dtype=object)
+    root = np.sqrt(pop)
+    lo_c, hi_c = 0.0, 1.0 / root.min()
+    for _ in range(60):  # c such that the mean share is the assortment
+        c = 0.5 * (lo_c + hi_c)
+        lo_c, hi_c = (c, hi_c) if np.clip(c * root, min_share, 0.98).mean() < assortment else (lo_c, c)
+    share = np.clip(c * root, min_share, 0.98)
+    held = rng.random((n_st, n_skus)) < share
+    st_i, sku_i = np.nonzero(held)
+    depth = 1 + rng.poisson(mean_stock * np.clip(0.5 + n_skus * pop[sku_i] / 4, None, 6.0))
+    inv = {"store_id": [ids[k] for k in st_i], "sku": skus[sku_i].tolist(), "on_hand": depth.tolist(),
+           "safety_stock": [0] * len(st_i)}
+    if warehouse:
+        inv["store_id"] += ["WH-SH"] * n_skus
+        inv["sku"] += skus.tolist()
+        inv["on_hand"] += [10_000] * n_skus
+        inv["safety_stock"] += [0] * n_skus
+    spot = rng.integers(0, len(sh["spot_lat"]), n_orders)
+    promise = rng.choice([30, 60], size=n_orders, p=np.asarray(promise_mix) / sum(promise_mix))
+    nl = np.minimum(rng.choice(sizes, n_orders), n_skus)
+    orders = {"order_id": [], "lat": [], "lon": [], "sku": [], "qty": [], "promise_min": []}
+    for o in range(n_orders):
+        lines = rng.choice(n_skus, size=int(nl[o]), replace=False, p=pop)
+        m = len(lines)
+        orders["order_id"] += [f"SH{o:06d}"] * m
+        orders["lat"] += [round(float(sh["spot_lat"][spot[o]]), 6)] * m
+        orders["lon"] += [round(float(sh["spot_lon"][spot[o]]), 6)] * m
+        orders["sku"] += skus[lines].tolist()
+        orders["qty"] += (1 + rng.poisson(0.3, m)).tolist()
+        orders["promise_min"] += [int(promise[o])] * m
+    return City(stores, inventory=inv, orders=orders)
+
+
 def write_city(city: City, out_dir) -> dict[str, Path]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
