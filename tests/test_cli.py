@@ -5,11 +5,10 @@ import subprocess
 import sys
 
 import pytest
+from conftest import DATA
 
 from omnifill.cli import main
 from omnifill.scenarios import demo_paths
-
-from conftest import DATA
 
 
 def run(*args):
@@ -82,3 +81,55 @@ def test_validate_the_tiny_city():
             "--orders", str(DATA / "tiny_orders.csv"))
     assert r.returncode == 0, r.stderr
     assert "valid: 5 stores, 8 inventory rows, 3 orders" in r.stdout
+
+
+def _route_files(tmp_path, orders):
+    import json
+
+    p = tmp_path / "orders.jsonl"
+    p.write_text("".join(json.dumps(o) + "\n" for o in orders))
+    return ["route", str(p), "--stores", str(DATA / "tiny_stores.csv"), "--inventory", str(DATA / "tiny_inventory.csv")]
+
+
+def test_route_prints_one_decision_per_order_in_input_order(tmp_path):
+    import json
+
+    o = {"lat": 31.23, "lon": 121.488, "promise_min": 30, "lines": [{"sku": "milk", "qty": 1}]}
+    args = _route_files(tmp_path, [{"order_id": "o1", **o}, {"order_id": "o2", **o}, {"order_id": "o3", **o}])
+    r = run(*args)
+    assert r.returncode == 0, r.stderr
+    got = [json.loads(x) for x in r.stdout.splitlines()]
+    assert [d["order_id"] for d in got] == ["o1", "o2", "o3"]
+    # mid (nearest) holds one milk: the first order takes it, the next go elsewhere
+    assert got[0]["rows"][0]["source_id"] == "mid"
+    assert got[1]["rows"][0]["source_id"] != "mid"
+    assert all(d["reserved"] for d in got) and "explanation" in got[0]
+    assert "3 orders" in r.stderr
+    r2 = run(*args, "--no-reserve", "--no-explain")
+    got2 = [json.loads(x) for x in r2.stdout.splitlines()]
+    assert [d["rows"][0]["source_id"] for d in got2] == ["mid"] * 3
+    assert "explanation" not in got2[0] and not got2[0]["reserved"]
+
+
+def test_route_reads_the_orders_csv_too():
+    r = run("route", str(DATA / "tiny_orders.csv"), "--stores", str(DATA / "tiny_stores.csv"),
+            "--inventory", str(DATA / "tiny_inventory.csv"))
+    assert r.returncode == 0, r.stderr
+    assert len(r.stdout.splitlines()) == 3
+
+
+def test_route_bad_input_names_file_line_and_field_and_prints_nothing(tmp_path):
+    p = tmp_path / "orders.jsonl"
+    p.write_text('{"order_id": "a", "lat": 31.2, "lon": 121.4, "lines": [{"sku": "milk", "qty": 1}]}\n'
+                 '\n'
+                 '{"order_id": "b", "lat": 31.2, "lon": 121.4, "lines": [{"sku": "milk", "qty": -1}]}\n'
+                 '{"order_id": "c", "lat": 31.2, "lon": 121.4, "lines": [{"sku": "milk", "qty": 1}], '
+                 '"mode": "pickup", "pickup_store": "nowhere"}\n'
+                 '{broken\n')
+    r = run("route", str(p), "--stores", str(DATA / "tiny_stores.csv"), "--inventory", str(DATA / "tiny_inventory.csv"))
+    assert r.returncode == 2
+    assert r.stdout == ""
+    assert "Traceback" not in r.stderr
+    assert "orders.jsonl, row 2 (line 3), column 'lines[0].qty': value -1" in r.stderr
+    assert "row 3 (line 4), column 'pickup_store': value 'nowhere'" in r.stderr
+    assert "row 4 (line 5)" in r.stderr and "not valid JSON" in r.stderr

@@ -1233,6 +1233,7 @@ cdef class OptionSearch:
     cdef readonly double h_lo, h_hi
     cdef public int64_t node_limit
     cdef public double runner_up_window
+    cdef public bint release_gil    # let other threads run Python during a search
     cdef Elem* el
     cdef Py_ssize_t el_cap
     cdef Opt* opts    # best, runner-up, scratch
@@ -1304,6 +1305,7 @@ cdef class OptionSearch:
         self.h_hi = float(np.max(self.handling)) if n else 0.0
         self.node_limit = node_limit
         self.runner_up_window = per_package if runner_up_window < 0 else runner_up_window
+        self.release_gil = False
         self.set_inventory(inv_indptr, inv_sku, avail)
 
     def set_inventory(self, inv_indptr, inv_sku, avail):
@@ -1316,7 +1318,7 @@ cdef class OptionSearch:
             raise ValueError("inventory arrays must be int64 indptr, int32 sku, int64 avail")
         if not (ip.flags.c_contiguous and sk.flags.c_contiguous and av.flags.c_contiguous):
             raise ValueError("inventory arrays must be contiguous")
-        if ip.shape[0] != self.handling.shape[0] + 1 or ip[-1] != sk.shape[0] or sk.shape != av.shape:
+        if ip.shape[0] != self.handling.shape[0] + 1 or ip[ip.shape[0] - 1] != sk.shape[0] or sk.shape != av.shape:
             raise ValueError("inventory CSR arrays do not match the stores")
         if sk.shape[0] and sk.min() < 0:
             raise ValueError("negative sku code")
@@ -1621,13 +1623,11 @@ cdef class OptionSearch:
         self.tgrid = tgrid if self.max_tr > 0 else None
         self.cust_lat, self.cust_lon = lat, lon
         cdef bint use_t = self.tgrid is not None
-        with nogil:
-            self._start(skp, qtp, nl)
-            _record(&c, self.c_unf * nl)   # the all-unfilled option: no package, eta 0
-            if c.pickup:
-                code = self._search_pickup(&c, pickup, use_t)
-            else:
-                code = self._search_delivery(&c, dsp, dep, nd, wsp, nw, home, use_t)
+        if self.release_gil:
+            with nogil:
+                code = self._run(&c, skp, qtp, nl, pickup, dsp, dep, nd, wsp, nw, home, use_t)
+        else:
+            code = self._run(&c, skp, qtp, nl, pickup, dsp, dep, nd, wsp, nw, home, use_t)
         self.tgrid = None
         if self.oom:
             code = ERR_NOMEM
@@ -1662,6 +1662,15 @@ cdef class OptionSearch:
             "examined": (ex_store, ex_mask),
             "nodes": c.nodes,
         }
+
+    cdef int _run(self, Ctx* c, const int32_t* skp, const int64_t* qtp, Py_ssize_t nl, int32_t pickup,
+                  const int32_t* dsp, const double* dep, Py_ssize_t nd, const int32_t* wsp, Py_ssize_t nw,
+                  int32_t home, bint use_t) noexcept nogil:
+        self._start(skp, qtp, nl)
+        _record(c, self.c_unf * nl)   # the all-unfilled option: no package, eta 0
+        if c.pickup:
+            return self._search_pickup(c, pickup, use_t)
+        return self._search_delivery(c, dsp, dep, nd, wsp, nw, home, use_t)
 
     cdef int _element_mask(self, Elem* e) noexcept nogil:
         if not e.done:

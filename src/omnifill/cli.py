@@ -16,7 +16,14 @@ import numpy as np
 from . import __version__
 from .config import Config
 from .errors import InputError
-from .io import DEFAULT_MAX_ERRORS, Problems, load_inventory, load_orders, load_stores, load_zones
+from .io import (
+    DEFAULT_MAX_ERRORS,
+    Problems,
+    load_inventory,
+    load_orders,
+    load_stores,
+    load_zones,
+)
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -26,9 +33,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"omnifill {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    d = sub.add_parser("demo", help="load the bundled demo city and find every order's candidate stores",
+    d = sub.add_parser("demo", help="load the bundled demo city, find candidates and route every order",
                        description="Load the bundled demo city (60 stores, 2,000 orders), find each order's "
-                                   "candidate stores within its promise, and print a summary.")
+                                   "candidate stores within its promise, route the orders one at a time with "
+                                   "the online router, and print a summary.")
     d.add_argument("--max-candidates", type=int, default=None, metavar="K", help="keep the nearest K stores")
     d.set_defaults(func=cmd_demo)
 
@@ -44,6 +52,26 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--max-errors", type=int, default=DEFAULT_MAX_ERRORS, metavar="N",
                    help=f"stop listing after N problems (default {DEFAULT_MAX_ERRORS})")
     v.set_defaults(func=cmd_validate)
+
+    r = sub.add_parser("route", help="route orders one at a time, as the online router does; decisions as JSON Lines",
+                       description="Route each order of ORDERS with the online router and print one decision "
+                                   "per order as JSON Lines on stdout, in input order. By default orders are "
+                                   "routed in file order, each seeing the stock the earlier ones reserved; with "
+                                   "--no-reserve each is routed against the initial stock. A summary goes to "
+                                   "stderr. Invalid input: exit 2, every problem listed, nothing printed.")
+    r.add_argument("orders", metavar="ORDERS",
+                   help="JSON Lines, one order per line ({order_id, lat, lon, promise_min, lines: [{sku, qty}], "
+                        "mode, pickup_store, home_store}), or the orders CSV / Parquet")
+    files = r.add_argument_group("network files (CSV or Parquet)")
+    files.add_argument("--stores", required=True, metavar="S")
+    files.add_argument("--inventory", required=True, metavar="I")
+    files.add_argument("--zones", metavar="Z", help="GeoJSON FeatureCollection of delivery zones")
+    files.add_argument("--config", metavar="C", help="omnifill.toml")
+    r.add_argument("--no-reserve", action="store_true", help="route every order against the initial stock")
+    r.add_argument("--no-explain", action="store_true", help="leave the explanation out of each decision")
+    r.add_argument("--max-errors", type=int, default=DEFAULT_MAX_ERRORS, metavar="N",
+                   help=f"stop listing after N problems (default {DEFAULT_MAX_ERRORS})")
+    r.set_defaults(func=cmd_route)
     return p
 
 
@@ -101,6 +129,49 @@ def cmd_validate(args) -> int:
     return EXIT_OK
 
 
+def cmd_route(args) -> int:
+    import json
+
+    from .model import Network, read_orders
+    from .router import Router
+
+    t0 = time.perf_counter()
+    cfg = Config.from_toml(args.config) if args.config else None
+    net = Network.from_files(args.stores, args.inventory, args.zones, cfg, max_errors=max(1, args.max_errors))
+    orders = read_orders(args.orders, net, max_errors=max(1, args.max_errors))
+    router = Router(net)
+    t1 = time.perf_counter()
+    out = sys.stdout
+    n_lines = unfilled = on_time = 0
+    for o in orders:
+        d = router.route(o, reserve=not args.no_reserve)
+        rec = d.to_dict()
+        if args.no_explain:
+            del rec["explanation"]
+        out.write(json.dumps(rec, default=_json_default, separators=(",", ":")) + "\n")
+        n_lines += len(d.rows)
+        unfilled += sum(r["mode"] == "unfilled" for r in d.rows)
+        on_time += d.on_time
+    out.flush()
+    t2 = time.perf_counter()
+    n = len(orders)
+    print(f"omnifill route: {n:,} orders, {n_lines:,} lines; on time {on_time / max(n, 1):.1%}, "
+          f"{unfilled:,} lines unfilled; load {t1 - t0:.2f} s, route {t2 - t1:.2f} s "
+          f"({n / max(t2 - t1, 1e-9):,.0f} orders/s)", file=sys.stderr)
+    return EXIT_OK
+
+
+def _json_default(v):
+    # numpy scalars in rows and explanations
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.floating):
+        return float(v)
+    if isinstance(v, np.bool_):
+        return bool(v)
+    raise TypeError(f"not JSON serialisable: {type(v).__name__}")
+
+
 def cmd_demo(args) -> int:
     from .model import Network, OrderBatch
     from .scenarios import demo_paths
@@ -129,6 +200,31 @@ def cmd_demo(args) -> int:
     print(f"  nearest store's ETA: median {np.median(first):.1f} min, p90 {np.percentile(first, 90):.1f} min")
     print(f"  timings: load {t1 - t0:.3f} s, candidates {t2 - t1:.4f} s ({cnt.sum():,} pairs), "
           f"coverage {t3 - t2:.4f} s")
+    # the online router over the same orders, one at a time, reserving as it goes
+    from .model import Order
+    from .router import Router
+
+    router = Router(net)
+    todo = [Order.from_batch(orders, i, net.store_ids) for i in range(n)]
+    lat = np.empty(n)
+    decisions = []
+    for i, o in enumerate(todo):
+        s = time.perf_counter()
+        decisions.append(router.route(o))
+        lat[i] = time.perf_counter() - s
+    modes: dict[str, int] = {}
+    for d in decisions:
+        kinds = "+".join(sorted({r["mode"] for r in d.rows}))
+        modes[kinds] = modes.get(kinds, 0) + 1
+    late = [d for d in decisions if not d.on_time]
+    print(f"  routed one at a time, reserving stock: on time {1 - len(late) / n:.1%}; "
+          + ", ".join(f"{k} {v:,}" for k, v in sorted(modes.items(), key=lambda kv: -kv[1])))
+    print(f"  decision latency: p50 {np.percentile(lat, 50) * 1e6:.0f} us, p99 {np.percentile(lat, 99) * 1e6:.0f} us; "
+          f"{sum(d.proven for d in decisions):,} of {n:,} proven optimal")
+    ex = decisions[0].explanation
+    print(f"  order {decisions[0].order_id}: {ex['chosen']}, cost {decisions[0].cost:.1f}"
+          + (f"; runner-up {ex['runner_up']['option']} (+{ex['runner_up']['cost_difference']:.1f})"
+             if ex["runner_up"] else ""))
     return EXIT_OK
 
 

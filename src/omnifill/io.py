@@ -244,6 +244,35 @@ def _read_jsonl(p: str) -> Table:
     return Table(p, cols, len(rows), lines)
 
 
+def read_json_objects(path, probs: Problems) -> list[tuple[int, int, dict]]:
+    """A JSON Lines file as (row, physical line, object), blank lines skipped; row is the
+    object's 1-based number. Lines that are not a JSON object are problems."""
+    p = str(path)
+    if not os.path.exists(p):
+        raise InputError([Problem(p, None, None, None, "file not found")])
+    out: list[tuple[int, int, dict]] = []
+    n = 0
+    try:
+        fh = open(p, encoding="utf-8")
+    except OSError as e:
+        raise InputError([Problem(p, None, None, None, f"cannot open: {e.strerror}")]) from None
+    with fh:
+        for lineno, text in enumerate(fh, start=1):
+            if not text.strip():
+                continue
+            n += 1
+            try:
+                obj = json.loads(text)
+            except json.JSONDecodeError as e:
+                probs.add(Problem(p, n, None, text.strip()[:40], f"not valid JSON: {e.msg}", lineno))
+                continue
+            if not isinstance(obj, dict):
+                probs.add(Problem(p, n, None, obj, "each line must be a JSON object", lineno))
+                continue
+            out.append((n, lineno, obj))
+    return out
+
+
 # ---------------------------------------------------------------------------------------------
 # Column conversion: vectorised fast path, a per-value pass only to name the bad rows
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 import os
 import threading
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -35,6 +34,7 @@ from .io import (
     Problems,
     StoresTable,
     ZoneFeature,
+    file_format,
     load_inventory,
     load_inventory_table,
     load_orders,
@@ -42,6 +42,7 @@ from .io import (
     load_stores,
     load_stores_table,
     load_zones,
+    read_json_objects,
     table_of,
     zones_from_triples,
 )
@@ -275,10 +276,10 @@ class Order:
                 raise bad(k, v, "must be a number")
         try:
             o = object.__new__(cls)
-            vals = dict(order_id=d["order_id"], lat=float(d["lat"]), lon=float(d["lon"]), lines=tuple(lines),
-                        promise_min=float(kw.get("promise_min", DEFAULT_PROMISE_MIN)), mode=kw.get("mode", "deliver"),
-                        pickup_store=_opt_str(kw.get("pickup_store")), home_store=_opt_str(kw.get("home_store")),
-                        city=_opt_str(kw.get("city")))
+            vals = {"order_id": d["order_id"], "lat": float(d["lat"]), "lon": float(d["lon"]), "lines": tuple(lines),
+                    "promise_min": float(kw.get("promise_min", DEFAULT_PROMISE_MIN)),
+                    "mode": kw.get("mode", "deliver"), "pickup_store": _opt_str(kw.get("pickup_store")),
+                    "home_store": _opt_str(kw.get("home_store")), "city": _opt_str(kw.get("city"))}
             for k, v in vals.items():
                 object.__setattr__(o, k, v)
         except (TypeError, ValueError) as e:
@@ -302,13 +303,44 @@ class Order:
         a, b = batch.line_indptr[i], batch.line_indptr[i + 1]
         ref = (lambda k: None if k < 0 else str(store_ids[k]))
         o = object.__new__(cls)
-        for k, v in dict(order_id=str(batch.order_id[i]), lat=float(batch.lat[i]), lon=float(batch.lon[i]),
-                         lines=tuple((str(s), int(q)) for s, q in zip(batch.line_sku[a:b], batch.line_qty[a:b])),
-                         promise_min=float(batch.promise_min[i]), mode=str(batch.mode[i]),
-                         pickup_store=ref(int(batch.pickup_store[i])), home_store=ref(int(batch.home_store[i])),
-                         city=batch.city[i]).items():
+        for k, v in {"order_id": str(batch.order_id[i]), "lat": float(batch.lat[i]), "lon": float(batch.lon[i]),
+                     "lines": tuple((str(s), int(q)) for s, q in zip(batch.line_sku[a:b], batch.line_qty[a:b])),
+                     "promise_min": float(batch.promise_min[i]), "mode": str(batch.mode[i]),
+                     "pickup_store": ref(int(batch.pickup_store[i])), "home_store": ref(int(batch.home_store[i])),
+                     "city": batch.city[i]}.items():
             object.__setattr__(o, k, v)
         return o
+
+
+def read_orders(path, network: Network, *, max_errors: int = 100) -> list[Order]:
+    """The orders of a file as ``Order`` objects, in file order: JSON Lines in the router's
+    order format (one order per line), or the orders CSV / Parquet (one row per line).
+    Store references and cities are checked against ``network``; every problem names the
+    file, the row (and line) and the field, and one InputError lists them all."""
+    probs = Problems(max_errors)
+    path = str(path)
+    if file_format(path) not in ("jsonl", "json"):
+        batch = OrderBatch.from_table(load_orders(path, network.store_index_map(), probs=probs))
+        probs.raise_if_any()
+        out = [Order.from_batch(batch, i, network.store_ids) for i in range(len(batch))]
+    else:
+        out = []
+        known = network.store_index_map()
+        for row, lineno, obj in read_json_objects(path, probs):
+            try:
+                o = Order.from_dict(obj, source=path, row=row, line=lineno)
+            except InputError as e:
+                probs.extend(e.problems)
+                continue
+            for col in ("pickup_store", "home_store"):
+                v = getattr(o, col)
+                if v is not None and v not in known:
+                    probs.add(Problem(path, row, col, v, "unknown store (not in the stores file)", lineno))
+            if o.city is not None and o.city not in network.cities:
+                probs.add(Problem(path, row, "city", o.city, "no stores in this city", lineno))
+            out.append(o)
+    probs.raise_if_any()
+    return out
 
 
 def _opt_str(v):
@@ -362,14 +394,12 @@ class Decision:
     on_time: bool
     proven: bool
     reserved: bool
-    _option: Callable[[], Any] = field(repr=False, compare=False)
-    _rows: Callable[[], list] = field(repr=False, compare=False)
-    _explain: Callable[[], dict] = field(repr=False, compare=False)
+    _snap: Any = field(repr=False, compare=False)  # has option(), rows(), explain()
 
     @cached_property
     def option(self):
         """The chosen ``options.Option``: packages, transfers, unfilled lines."""
-        return self._option()
+        return self._snap.option()
 
     @cached_property
     def breakdown(self) -> dict:
@@ -379,11 +409,11 @@ class Decision:
 
     @cached_property
     def rows(self) -> list[dict]:
-        return self._rows()
+        return self._snap.rows()
 
     @cached_property
     def explanation(self) -> dict[str, Any]:
-        return self._explain()
+        return self._snap.explain()
 
     def to_dict(self) -> dict:
         """JSON-ready: the fields, the cost breakdown, the rows and the explanation."""

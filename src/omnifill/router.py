@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from functools import cached_property
 
 import numpy as np
 
@@ -31,6 +30,7 @@ from .config import Config
 from .errors import InputError, Problem
 from .model import Decision, Network, Order
 from .options import (
+    DELIVERY_AREA_MIN,
     MAX_EXACT_LINES,
     Option,
     cost_breakdown,
@@ -84,10 +84,15 @@ def _stores_of(elements) -> list[int]:
 class Router:
     """Route orders one at a time against a network's stock, reserving as it decides."""
 
-    def __init__(self, network: Network, config: Config | None = None, *, runner_up_window: float | None = None):
+    def __init__(self, network: Network, config: Config | None = None, *, runner_up_window: float | None = None,
+                 release_gil: bool = False):
         """config: the cost model (default the network's; its travel section must be the
         network's). runner_up_window: how far above the chosen option's cost the runner-up
-        is searched exactly (default ``cost.per_package``, one more package's worth)."""
+        is searched exactly (default ``cost.per_package``, one more package's worth).
+        release_gil: let other threads run Python while a search runs. Off by default:
+        searches are short and hold the router's lock anyway, and measured with two routing
+        threads, handing the GIL back and forth cost more than it overlapped (benchmarks/
+        README.md)."""
         self.network = network
         self.config = cfg = config or network.config
         inv = network.inventory
@@ -115,7 +120,13 @@ class Router:
             per_transfer=c.per_transfer, late_per_minute=c.late_per_minute,
             unfilled_per_line=c.unfilled_per_line, max_packages=lim.max_packages, max_transfers=lim.max_transfers,
             runner_up_window=-1.0 if runner_up_window is None else float(runner_up_window))
+        self._search.release_gil = bool(release_gil)
         self._single_city = network.cities[0] if len(network.cities) == 1 else None
+        self._grid_one = network.grid(self._single_city).query_one if self._single_city is not None else None
+        self._circuity, self._courier = t.circuity, t.courier_m_per_min
+        self._max_transfers = lim.max_transfers
+        self._tgrids: dict = {}
+        self._status = np.where(self._usable == 1, 0, 2).astype(np.uint8)  # 0 usable, 1 closed, 2 full
         self._no_stores = np.zeros(0, np.int32)
         self._no_etas = np.zeros(0, np.float64)
         self._warehouses = {city: network.warehouses(city) for city in network.cities}
@@ -134,19 +145,28 @@ class Router:
         net = self.network
         pickup = self._store_ref(o, "pickup_store") if o.mode == "pickup" else -1
         home = -1 if o.home_store is None else self._store_ref(o, "home_store")
-        skus = [s for s, _ in o.lines]
+        lines = o.lines
+        skus = [ln[0] for ln in lines]
         if len(set(skus)) == len(skus):  # the usual case: one line per SKU
-            qtys, line_of = [q for _, q in o.lines], range(len(skus))
+            qtys, line_of = [ln[1] for ln in lines], range(len(skus))
         else:
-            skus, qtys, line_of = merge_lines(skus, [q for _, q in o.lines])
+            skus, qtys, line_of = merge_lines(skus, [ln[1] for ln in lines])
         city = self._single_city if (self._single_city is not None and o.city is None) else self._city_of(o, pickup)
-        if pickup < 0:
-            cand_idx, cand_eta = net.candidates_one(o.lat, o.lon, float(delivery_reach(o.promise_min)),
-                                                    city=None if self._single_city is not None else city)
+        reach = max(DELIVERY_AREA_MIN, o.promise_min)
+        if pickup >= 0:
+            cand_idx, cand_eta, wh = self._no_stores, self._no_etas, self._no_stores
+        elif self._single_city is not None and not len(net.zones):
+            # the network's own short path, without its checks (the Order checked lat and lon)
+            cand_idx, cand_eta = self._grid_one(o.lat, o.lon, reach, circuity=self._circuity,
+                                                courier_m_per_min=self._courier)
             wh = self._warehouses[city]
         else:
-            cand_idx, cand_eta, wh = self._no_stores, self._no_etas, self._no_stores
-        tgrid = net.transfer_grid(city) if self.config.limits.max_transfers > 0 else None
+            cand_idx, cand_eta = net.candidates_one(o.lat, o.lon, reach,
+                                                    city=None if self._single_city is not None else city)
+            wh = self._warehouses[city]
+        tgrid = self._tgrids.get(city) if self._max_transfers else None
+        if tgrid is None and self._max_transfers:
+            tgrid = self._tgrids[city] = net.transfer_grid(city)
         qty = np.array(qtys, dtype=np.int64)
         with self._lock:
             held = self._held.get(o.order_id)
@@ -154,9 +174,8 @@ class Router:
                 return held.decision
             get = self._sku_code.get
             codes = np.array([get(s, -1) for s in skus], dtype=np.int32)
-            blocked = pickup >= 0 and not net.pickup[pickup]
             res = None
-            if blocked:
+            if pickup >= 0 and not net.pickup[pickup]:
                 src = np.full(len(skus), -1, np.int32)
                 cost, eta, elements, proven = self.config.cost.unfilled_per_line * len(skus), 0.0, [], True
             elif len(skus) <= MAX_EXACT_LINES:
@@ -173,23 +192,27 @@ class Router:
                     src[j] = store
                 cost, eta, elements, proven = g.cost, g.eta_min, g, False
             # what rows and explanation need, as it was when the decision was made
-            snap = _Snapshot(o, skus, qtys, line_of, codes, pickup, cand_idx, cand_eta, self._usable[cand_idx],
-                             self._closed[cand_idx],
+            snap = _Snapshot(o, skus, line_of, codes, pickup, cand_idx, cand_eta, self._status[cand_idx],
                              None if pickup < 0 else (bool(net.pickup[pickup]), bool(self._closed[pickup]),
                                                      float(self._cap_left[pickup])),
                              res, elements, eta, self.config, self._store_ids)
-            decision = Decision(order_id=o.order_id, cost=cost, eta_min=eta,
-                                on_time=bool(elements) and eta <= o.promise_min + 1e-9, proven=bool(proven),
-                                reserved=reserve, _option=snap.option, _rows=snap.rows, _explain=snap.explain)
+            decision = Decision(o.order_id, cost, eta, bool(elements) and eta <= o.promise_min + 1e-9, bool(proven),
+                                reserve, snap)
             if reserve:
                 self._search.take(src, codes, qty, self._reserved, 1)
                 stores = _stores_of(elements)
                 for st in stores:
                     self._cap_left[st] -= 1
                     if self._cap_left[st] < 1:
-                        self._usable[st] = 0
+                        self._set_usable(st)
                 self._held[o.order_id] = _Held(decision, src, codes, qty, stores)
         return decision
+
+    def _set_usable(self, s: int) -> None:
+        # a store takes part when open and below capacity; _status says why not (explanations)
+        closed, full = bool(self._closed[s]), bool(self._cap_left[s] < 1)
+        self._usable[s] = not (closed or full)
+        self._status[s] = 1 if closed else (2 if full else 0)
 
     def route_many(self, orders, *, reserve: bool = True) -> list[Decision]:
         """Route orders one after the other, in order (each sees what the earlier ones took)."""
@@ -231,7 +254,7 @@ class Router:
             self._search.take(held.src, held.codes, held.qty, self._reserved, -1)
             for s in held.stores:
                 self._cap_left[s] += 1
-                self._usable[s] = not self._closed[s] and self._cap_left[s] >= 1
+                self._set_usable(s)
             return True
 
     def complete(self, order_id: str) -> bool:
@@ -288,7 +311,7 @@ class Router:
         s = self.network.index_of(store_id)
         with self._lock:
             self._closed[s] = True
-            self._usable[s] = 0
+            self._set_usable(s)
             return [oid for oid, h in self._held.items() if s in h.stores]
 
     def open_store(self, store_id) -> None:
@@ -296,7 +319,7 @@ class Router:
         s = self.network.index_of(store_id)
         with self._lock:
             self._closed[s] = False
-            self._usable[s] = self._cap_left[s] >= 1
+            self._set_usable(s)
 
     # --- inspection ----------------------------------------------------------------------------
     def available(self, store_id, sku: str) -> int:
@@ -340,37 +363,50 @@ def _nothing(config: Config, promise: float, n_lines: int) -> Option:
     return Option(br["total"], 0.0, (), tuple(range(n_lines)), br)
 
 
-@dataclass
 class _Snapshot:
     """What rows and the explanation need, taken when the decision was made (stock changes
     after); they are built from it on first access."""
 
-    order: Order
-    skus: list
-    qtys: list
-    line_of: list
-    codes: np.ndarray
-    pickup: int
-    cand_idx: np.ndarray
-    cand_eta: np.ndarray
-    cand_usable: np.ndarray
-    cand_closed: np.ndarray
-    pickup_state: tuple | None  # (offers pickup, closed, capacity left)
-    res: dict | None
-    elements: object  # the search's element list, or an Option (greedy)
-    eta: float
-    config: Config
-    store_ids: np.ndarray
+    __slots__ = (
+        "_opt",
+        "cand_eta",
+        "cand_idx",
+        "cand_status",
+        "codes",
+        "config",
+        "elements",
+        "eta",
+        "line_of",
+        "order",
+        "pickup",
+        "pickup_state",
+        "res",
+        "skus",
+        "store_ids",
+    )
 
-    @cached_property
+    def __init__(self, order, skus, line_of, codes, pickup, cand_idx, cand_eta, cand_status, pickup_state, res,
+                 elements, eta, config, store_ids):
+        self.order, self.skus, self.line_of, self.codes, self.pickup = order, skus, line_of, codes, pickup
+        self.cand_idx, self.cand_eta, self.cand_status = cand_idx, cand_eta, cand_status
+        self.pickup_state = pickup_state  # (offers pickup, closed, capacity left)
+        self.res = res  # the search's answer (None: greedy, or a pickup store that offers none)
+        self.elements = elements  # the search's element list, or an Option (greedy)
+        self.eta, self.config, self.store_ids = eta, config, store_ids
+        self._opt = None
+
+    @property
     def opt(self) -> Option:
-        o = self.order
-        if isinstance(self.elements, Option):
-            return self.elements
-        if not self.elements:
-            return _nothing(self.config, o.promise_min, len(self.skus))
-        return option_from_search((None, self.eta, self.elements), len(self.skus), self.pickup, self.config,
-                                  o.promise_min)
+        if self._opt is None:
+            o = self.order
+            if isinstance(self.elements, Option):
+                self._opt = self.elements
+            elif not self.elements:
+                self._opt = _nothing(self.config, o.promise_min, len(self.skus))
+            else:
+                self._opt = option_from_search((None, self.eta, self.elements), len(self.skus), self.pickup,
+                                               self.config, o.promise_min)
+        return self._opt
 
     def option(self) -> Option:
         return self.opt
@@ -422,9 +458,9 @@ class _Snapshot:
 
         cands = []
         for k, (s, e) in enumerate(zip(self.cand_idx.tolist(), self.cand_eta.tolist())):
-            if self.cand_closed[k]:
+            if self.cand_status[k] == 1:
                 status = "closed"
-            elif not self.cand_usable[k]:
+            elif self.cand_status[k] == 2:
                 status = "at_capacity"
             elif s in examined:
                 status = "examined"
