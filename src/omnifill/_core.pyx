@@ -1200,6 +1200,27 @@ cdef int _src_cmp(const void* x, const void* y) noexcept nogil:
     return -1 if a.b < b.b else (1 if a.b > b.b else 0)
 
 
+cdef void _sort_elems(Elem* el, Py_ssize_t n) noexcept nogil:
+    # by (eta, rank, b). The candidates arrive sorted by (eta, store) and a batch of new
+    # transfers is appended to a sorted run, so the list is mostly in order: insertion sort
+    # moves little; a long run out of order goes to qsort
+    cdef Py_ssize_t i, j, moves = 0
+    cdef Elem v
+    for i in range(1, n):
+        if _elem_cmp(&el[i - 1], &el[i]) <= 0:
+            continue
+        v = el[i]
+        j = i - 1
+        while j >= 0 and _elem_cmp(&el[j], &v) > 0:
+            el[j + 1] = el[j]
+            j -= 1
+            moves += 1
+        el[j + 1] = v
+        if moves > 8 * n:
+            qsort(el, n, sizeof(Elem), _elem_cmp)
+            return
+
+
 cdef inline void _set_elem(Elem* e, int kind, int32_t a, int32_t b, double eta, double base, int npk,
                            int ntr, int64_t rank) noexcept nogil:
     e.kind, e.a, e.b, e.eta, e.base, e.npk, e.ntr, e.rank = kind, a, b, eta, base, npk, ntr, rank
@@ -1697,7 +1718,7 @@ cdef class OptionSearch:
                 _set_elem(&self.el[n_el], EL_PARCEL, s, -1, self.parcel_lead, self.c_pkg + self.c_parcel, 1, 0,
                           -1 if s == home else s)
                 n_el += 1
-        qsort(self.el, n_el, sizeof(Elem), _elem_cmp)
+        _sort_elems(self.el, n_el)
         c.el = self.el
         c.min_add = self.c_pkg
         # seeds: each warehouse alone; the nearest stores greedily, alone and with each warehouse
@@ -1938,7 +1959,7 @@ cdef class OptionSearch:
             k = batch_end
             # the new pairs' etas are all >= the bound the scan stopped at: sort the rest
             if n_el > j:
-                qsort(&c.el[t], n_el - t, sizeof(Elem), _elem_cmp)
+                _sort_elems(&c.el[t], n_el - t)
         c.need_transfer = False
         free(ok)
         return code
@@ -2009,7 +2030,7 @@ cdef class OptionSearch:
             c.el[n_el].done = 1
             n_el += 1
         _block_free(&b_idx)
-        qsort(&c.el[1], n_el - 1, sizeof(Elem), _elem_cmp)
+        _sort_elems(&c.el[1], n_el - 1)
         for t in range(1, n_el):
             e = &c.el[t]
             eta = e.eta if e.eta > hp else hp
