@@ -85,14 +85,13 @@ class Router:
     """Route orders one at a time against a network's stock, reserving as it decides."""
 
     def __init__(self, network: Network, config: Config | None = None, *, runner_up_window: float | None = None,
-                 release_gil: bool = False):
+                 release_gil: bool = True):
         """config: the cost model (default the network's; its travel section must be the
         network's). runner_up_window: how far above the chosen option's cost the runner-up
         is searched exactly (default ``cost.per_package``, one more package's worth).
-        release_gil: let other threads run Python while a search runs. Off by default:
-        searches are short and hold the router's lock anyway, and measured with two routing
-        threads, handing the GIL back and forth cost more than it overlapped (benchmarks/
-        README.md)."""
+        release_gil: let other threads run Python while a search runs (they still wait for
+        the router's lock to route). Measured with two routing threads on the Shanghai
+        benchmark, releasing it was as fast or faster (benchmarks/README.md)."""
         self.network = network
         self.config = cfg = config or network.config
         inv = network.inventory
@@ -454,22 +453,30 @@ class _Snapshot:
         sku_of = self.skus
 
         def lines(mask):
-            return [sku_of[j] for j in range(len(sku_of)) if (int(mask) >> j) & 1]
+            return [sku_of[j] for j, bit in enumerate(reversed(bin(mask)[2:])) if bit == "1"]
 
+        # the candidates the search looked at (and those it could not use); the rest, farther
+        # than any option that could still win, are counted
         cands = []
-        for k, (s, e) in enumerate(zip(self.cand_idx.tolist(), self.cand_eta.tolist())):
-            if self.cand_status[k] == 1:
+        cand_store = []  # the store index of each entry of cands
+        skipped = []
+        cand_list = self.cand_idx.tolist()
+        status_of = self.cand_status.tolist()
+        for k, (s, e) in enumerate(zip(cand_list, self.cand_eta.tolist())):
+            if status_of[k] == 1:
                 status = "closed"
-            elif self.cand_status[k] == 2:
+            elif status_of[k] == 2:
                 status = "at_capacity"
             elif s in examined:
                 status = "examined"
             else:
-                status = "not_examined"
+                skipped.append(e)
+                continue
             entry = {"store_id": str(ids[s]), "eta_min": round(e, 3), "status": status}
             if s in examined:
                 entry["can_fill"] = lines(examined[s])
             cands.append(entry)
+            cand_store.append(s)
         bound = []
         chosen_stores = set(opt.stores())
         if o.mode == "pickup":
@@ -483,23 +490,21 @@ class _Snapshot:
         elif not len(self.cand_idx):
             bound.append(f"no store reaches the customer within {float(delivery_reach(o.promise_min)):g} minutes")
         else:
-            for k in range(len(cands)):
-                c = cands[k]
-                s = int(self.cand_idx[k])
-                if s in chosen_stores:
+            for c, s in zip(cands, cand_store):
+                if s in chosen_stores or c["eta_min"] > opt.eta_min:
                     break
                 if c["status"] in ("closed", "at_capacity"):
                     bound.append(f"{c['store_id']} ({c['eta_min']:.1f} min) is nearer but "
                                  f"{'closed' if c['status'] == 'closed' else 'at capacity'}")
-                elif c["status"] == "examined":
-                    lack = [sku_of[j] for j in range(len(sku_of)) if not (int(examined[s]) >> j) & 1]
+                else:
+                    lack = [x for x in sku_of if x not in set(c["can_fill"])]
                     if lack:
                         bound.append(f"{c['store_id']} ({c['eta_min']:.1f} min) is nearer but lacks "
                                      f"{', '.join(lack[:5])}{' ...' if len(lack) > 5 else ''}")
                 if len(bound) >= 5:
                     break
             full = (1 << len(sku_of)) - 1
-            if len(opt.packages) > 1 and not any(int(examined.get(int(s), 0)) == full for s in self.cand_idx):
+            if len(opt.packages) > 1 and not any(examined.get(s, 0) == full for s in cand_list):
                 bound.append("no single store within reach holds every line")
         if opt.packages and opt.eta_min > o.promise_min + 1e-9:
             bound.append(f"late by {opt.eta_min - o.promise_min:.1f} min: no option within the promise costs less")
@@ -518,7 +523,9 @@ class _Snapshot:
             "chosen": opt.describe(ids),
             "cost": round(opt.cost, 6),
             "candidates": cands,
-            "transfer_sources_examined": sum(1 for s in examined if s not in set(self.cand_idx.tolist())),
+            "candidates_not_examined": {"count": len(skipped),
+                                        "eta_min": [round(min(skipped), 3), round(max(skipped), 3)] if skipped else None},
+            "transfer_sources_examined": len(set(examined) - set(cand_list)),
             "runner_up": runner,
             "bound_by": bound,
             "proven_optimal": (bool(self.res["proven"]) if self.res is not None
