@@ -1246,6 +1246,7 @@ cdef class OptionSearch:
     cdef const int32_t[::1] csc_store
     cdef const int64_t[::1] csc_pos       # the row's position in the CSR (for avail)
     cdef const uint8_t[::1] usable
+    cdef uint8_t[::1] usable_w          # the same array, for spend()
     cdef const double[::1] handling, lat, lon
     cdef const double[:, ::1] xyz
     cdef readonly double circuity, courier, transfer_speed, transfer_handling, parcel_lead
@@ -1308,7 +1309,10 @@ cdef class OptionSearch:
         u = np.asarray(usable)
         if u.dtype != np.uint8 or u.shape != (n,) or not u.flags.c_contiguous:
             raise ValueError("usable must be a contiguous uint8 array, one per store")
+        if not u.flags.writeable:
+            raise ValueError("usable must be writeable")
         self.usable = u
+        self.usable_w = u
         if not (circuity > 0 and courier_m_per_min > 0 and transfer_m_per_min > 0):
             raise ValueError("circuity and speeds must be positive")
         if not (1 <= max_packages <= 32 and 0 <= max_transfers <= 32):
@@ -1533,6 +1537,24 @@ cdef class OptionSearch:
             self._set_avail(sv[j], pos, self.avail[pos] - sign * qv[j])
             reserved[pos] += sign * qv[j]
 
+    def spend(self, stores, double[::1] cap_left, const uint8_t[::1] closed, uint8_t[::1] status, int sign=1):
+        """Each store in ``stores`` spends (sign 1) or gets back (sign -1) one unit of
+        capacity; ``usable`` and the owner's ``status`` (0 usable, 1 closed, 2 at capacity)
+        follow."""
+        cdef Py_ssize_t n_st = self.handling.shape[0]
+        if cap_left.shape[0] != n_st or closed.shape[0] != n_st or status.shape[0] != n_st:
+            raise ValueError("cap_left, closed and status need one entry per store")
+        if sign not in (1, -1):
+            raise ValueError("sign is 1 (spend) or -1 (give back)")
+        cdef Py_ssize_t st
+        for x in stores:
+            st = x
+            if not 0 <= st < n_st:
+                raise ValueError(f"store {st} outside the network")
+            cap_left[st] -= sign
+            status[st] = 1 if closed[st] else (2 if cap_left[st] < 1 else 0)
+            self.usable_w[st] = status[st] == 0
+
     def refresh(self, Py_ssize_t store, int64_t pos):
         """The owner changed avail[pos] (of this store) in place: bring the dense copy along."""
         if not (0 <= store < self.handling.shape[0] and self.inv_indptr[store] <= pos < self.inv_indptr[store + 1]):
@@ -1584,7 +1606,8 @@ cdef class OptionSearch:
         grid of the stores that may send transfers (None: no transfers). pickup: the pickup
         store, or -1 for a delivery. home: the home store (preferred on ties), or -1.
         Returns a dict: ``line_src``: the store each line's stock comes from in the best
-        option (-1: unfilled); ``best`` and ``runner_up`` as (cost, eta, elements), elements a list
+        option (-1: unfilled); ``stores``: the stores the best option uses, one capacity unit
+        each; ``best`` and ``runner_up`` as (cost, eta, elements), elements a list
         of (kind, a, b, eta, lines_from_a, lines_from_b); ``runner_up_exact``: the runner-up
         is the cheapest other option (else every other option costs more than best +
         ``window`` and runner_up is the cheapest one the search met); ``proven`` (False when
@@ -1668,13 +1691,19 @@ cdef class OptionSearch:
         cdef Elem* e
         cdef int kk
         cdef Py_ssize_t j
+        stores = []
         for kk in range(c.best.n):
             e = &c.best.el[kk]
+            if e.a >= 0:
+                stores.append(e.a)
+            if e.b >= 0:
+                stores.append(e.b)
             for j in range(nl):
                 if (c.best.new[kk] >> j) & 1:
                     lsrc[j] = e.a if (e.own >> j) & 1 else e.b
         return {
             "line_src": line_src,
+            "stores": stores,
             "best": self._opt_tuple(c.best),
             "runner_up": self._opt_tuple(c.second) if c.second.set else None,
             "runner_up_exact": within or not c.second.set,

@@ -107,6 +107,7 @@ class Router:
         n = len(network)
         self._cap_left = np.asarray(network.capacity, dtype=np.float64).copy()
         self._closed = np.zeros(n, dtype=bool)
+        self._closed_u8 = self._closed.view(np.uint8)
         self._usable = (self._cap_left >= 1).astype(np.uint8)
         t, c, lim = cfg.travel, cfg.cost, cfg.limits
         if t != network.config.travel:
@@ -199,11 +200,8 @@ class Router:
                                 reserve, snap)
             if reserve:
                 self._search.take(src, codes, qty, self._reserved, 1)
-                stores = _stores_of(elements)
-                for st in stores:
-                    self._cap_left[st] -= 1
-                    if self._cap_left[st] < 1:
-                        self._set_usable(st)
+                stores = res["stores"] if res is not None else _stores_of(elements)
+                self._search.spend(stores, self._cap_left, self._closed_u8, self._status, 1)
                 self._held[o.order_id] = _Held(decision, src, codes, qty, stores)
         return decision
 
@@ -251,9 +249,7 @@ class Router:
             if held is None:
                 return False
             self._search.take(held.src, held.codes, held.qty, self._reserved, -1)
-            for s in held.stores:
-                self._cap_left[s] += 1
-                self._set_usable(s)
+            self._search.spend(held.stores, self._cap_left, self._closed_u8, self._status, -1)
             return True
 
     def complete(self, order_id: str) -> bool:
@@ -507,6 +503,10 @@ class _Snapshot:
             if len(opt.packages) > 1 and not any(examined.get(s, 0) == full for s in cand_list):
                 bound.append("no single store within reach holds every line")
         if opt.packages and opt.eta_min > o.promise_min + 1e-9:
+            full = (1 << len(sku_of)) - 1
+            in_time = [s for s, e in zip(cand_list, self.cand_eta.tolist()) if e <= o.promise_min + 1e-9]
+            if o.mode != "pickup" and not any(examined.get(s, 0) == full for s in in_time):
+                bound.append(f"no store within {o.promise_min:g} minutes holds every line")
             bound.append(f"late by {opt.eta_min - o.promise_min:.1f} min: no option within the promise costs less")
         reasons = self.reasons()
         for j, r in reasons.items():
