@@ -212,6 +212,20 @@ def test_every_decision_is_the_brute_force_minimum(inst):
     for o in orders:
         usable = [cap[s] >= 1 and not closed[s] for s in range(len(stores))]
         want = brute_force(stores, stock, o, cfg, usable)
+        # the k cheapest options, before routing takes the best: sorted, the first is the
+        # minimum, each within the stock and capacity left, none twice
+        opts = router.options(as_order(o, stores), k=6)
+        costs = [x.cost for x in opts]
+        assert costs == sorted(costs) and costs[0] == pytest.approx(want, rel=1e-9, abs=1e-6)
+        seen = set()
+        for x in opts:
+            key = tuple(sorted((p.kind, p.store, p.transfers) for p in x.packages))
+            assert key not in seen
+            seen.add(key)
+            assert all(usable[st] for st in x.stores()) and len(set(x.stores())) == len(x.stores())
+            skus = [sk for sk, _ in o["lines"]]
+            for st, j in x.sources():
+                assert stock.get((st, skus[j]), 0) >= o["lines"][j][1]
         d = router.route(as_order(o, stores))
         assert d.proven
         assert d.cost == pytest.approx(want, rel=1e-9, abs=1e-6), (d.explanation, want)

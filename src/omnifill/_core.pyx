@@ -889,6 +889,7 @@ cdef void _coverage(Py_ssize_t n, const int64_t[::1] ci, const int32_t[::1] cs,
 # ---------------------------------------------------------------------------------------------
 
 from libc.stdlib cimport malloc, qsort
+cimport cython
 
 cdef extern from *:
     """
@@ -959,9 +960,9 @@ cdef struct Ctx:
     int depth
     int32_t path[MAX_OPT]
     uint64_t path_new[MAX_OPT]
-    Opt* best
-    Opt* second
-    Opt* cand
+    Opt** top               # the k cheapest options so far, cheapest first (top[0]: the best)
+    int n_top, k
+    Opt* cand               # the scratch option _record fills
 
 cdef double COST_TOL = 1e-9
 
@@ -976,11 +977,11 @@ cdef inline double _f(Ctx* c, double E) noexcept nogil:
 
 
 cdef inline double _thr(Ctx* c) noexcept nogil:
-    # an option costing more than this can become neither the best nor a runner-up within
-    # the window
-    cdef double t = c.second.cost if c.second.set else 1e300
-    if c.best.set and c.best.cost + c.window < t:
-        t = c.best.cost + c.window
+    # an option costing more than this can join neither the k cheapest nor the window above
+    # the best
+    cdef double t = c.top[c.k - 1].cost if c.n_top == c.k else 1e300
+    if c.n_top and c.top[0].cost + c.window < t:
+        t = c.top[0].cost + c.window
     return t + COST_TOL
 
 
@@ -1029,7 +1030,7 @@ cdef void _record(Ctx* c, double cost) noexcept nogil:
     # offer the option on the path (cost given) as best or runner-up
     cdef Opt* o = c.cand
     cdef Opt* tmp
-    cdef int i
+    cdef int i, pos
     cdef Elem* e
     cdef bint has_tr = False
     if cost > _thr(c):
@@ -1051,17 +1052,25 @@ cdef void _record(Ctx* c, double cost) noexcept nogil:
     o.cost = cost
     o.eta = c.E if c.depth else 0.0
     _sort_keys(o.key, o.n)
-    if (c.best.set and _same_opt(o, c.best)) or (c.second.set and _same_opt(o, c.second)):
+    for i in range(c.n_top):
+        if _same_opt(o, c.top[i]):
+            return
+    pos = c.n_top
+    while pos > 0 and _cmp_opt(o, c.top[pos - 1]) < 0:
+        pos -= 1
+    if pos >= c.k:
         return
-    if not c.best.set or _cmp_opt(o, c.best) < 0:
-        tmp = c.second      # the old best becomes the runner-up
-        c.second = c.best
-        c.best = o
-        c.cand = tmp
-    elif not c.second.set or _cmp_opt(o, c.second) < 0:
-        tmp = c.second
-        c.second = o
-        c.cand = tmp
+    if c.n_top == c.k:
+        tmp = c.top[c.k - 1]    # the k-th drops out; its buffer is the next scratch
+    else:
+        tmp = c.top[c.n_top]    # an unused buffer (top holds k + 1 buffers)
+        c.n_top += 1
+    i = c.n_top - 1
+    while i > pos:
+        c.top[i] = c.top[i - 1]
+        i -= 1
+    c.top[pos] = o
+    c.cand = tmp
     c.cand.set = False
 
 
@@ -1228,6 +1237,9 @@ cdef inline void _set_elem(Elem* e, int kind, int32_t a, int32_t b, double eta, 
     e.done = 0
 
 
+# The search's nogil methods read self's typed attributes; a None check there would need the
+# GIL, and self is never None in a method, so the debug build's nonecheck is off for the class.
+@cython.nonecheck(False)
 cdef class OptionSearch:
     """The exact minimum-cost option of one order, and its runner-up (see the block comment).
 
@@ -1258,7 +1270,9 @@ cdef class OptionSearch:
     cdef public bint release_gil    # let other threads run Python during a search
     cdef Elem* el
     cdef Py_ssize_t el_cap
-    cdef Opt* opts    # best, runner-up, scratch
+    cdef Opt* opts    # k + 1 option buffers: the k cheapest and a scratch
+    cdef Opt** top
+    cdef int k_alloc
     # per-search state
     cdef uint64_t[::1] smask        # per store: its mask, valid where stamp == cur
     cdef int32_t[::1] stamp
@@ -1280,13 +1294,14 @@ cdef class OptionSearch:
         self.el_cap = 0
         self.ex_store = NULL
         self.n_ex = self.ex_cap = 0
-        self.opts = <Opt*>malloc(3 * sizeof(Opt))
-        if self.opts == NULL:
-            raise MemoryError()
+        self.opts = NULL
+        self.top = NULL
+        self.k_alloc = 0
 
     def __dealloc__(self):
         free(self.el)
         free(self.opts)
+        free(self.top)
         free(self.ex_store)
 
     def __init__(self, inv_indptr, inv_sku, avail, usable, handling_min, lat, lon, *,
@@ -1596,8 +1611,25 @@ cdef class OptionSearch:
                                  b_idx, b_eta, n_out, 64)
 
     # --- the search --------------------------------------------------------------------------
+    cdef int _alloc_top(self, int k) noexcept nogil:
+        cdef Opt* o
+        cdef Opt** t
+        if k <= self.k_alloc:
+            return OK
+        o = <Opt*>realloc(self.opts, (k + 1) * sizeof(Opt))
+        if o == NULL:
+            return ERR_NOMEM
+        self.opts = o
+        t = <Opt**>realloc(self.top, (k + 1) * sizeof(Opt*))
+        if t == NULL:
+            return ERR_NOMEM
+        self.top = t
+        self.k_alloc = k
+        return OK
+
     def search(self, line_sku, line_qty, double promise_min, d_store, d_eta, w_store, *,
-               double lat, double lon, GridIndex tgrid=None, int pickup=-1, int home=-1):
+               double lat, double lon, GridIndex tgrid=None, int pickup=-1, int home=-1, int k=2,
+               window=None):
         """The best option and the runner-up for one order.
 
         line_sku (int32; -1: no store stocks it), line_qty: the order's lines (at most 64).
@@ -1605,6 +1637,9 @@ cdef class OptionSearch:
         w_store: the warehouses that may ship it a parcel. lat, lon: the customer. tgrid: the
         grid of the stores that may send transfers (None: no transfers). pickup: the pickup
         store, or -1 for a delivery. home: the home store (preferred on ties), or -1.
+        k: how many of the cheapest options to keep (2: the best and the runner-up); window:
+        keep only options within this much of the best (default runner_up_window; pass
+        float("inf") with k > 2 for the k cheapest whatever their cost).
         Returns a dict: ``line_src``: the store each line's stock comes from in the best
         option (-1: unfilled); ``stores``: the stores the best option uses, one capacity unit
         each; ``best`` and ``runner_up`` as (cost, eta, elements), elements a list
@@ -1648,13 +1683,21 @@ cdef class OptionSearch:
         for i in range(nw):
             if not 0 <= wsp[i] < n_st:
                 raise ValueError(f"w_store[{i}] = {wsp[i]} is outside the network")
+        if not 1 <= k <= 4096:
+            raise ValueError(f"k must be 1..4096, got {k}")
+        if self._alloc_top(k) != OK:
+            raise MemoryError()
         cdef Ctx c
-        cdef Opt* o = self.opts
         cdef int code
-        o[0].set = o[1].set = o[2].set = False
-        c.best, c.second, c.cand = &o[0], &o[1], &o[2]
+        for i in range(k + 1):
+            self.opts[i].set = False
+            self.top[i] = &self.opts[i]
+        c.top, c.n_top, c.k = self.top, 0, k
+        c.cand = &self.opts[k]
         c.full = ((<uint64_t>1) << nl) - 1 if nl < 64 else ~(<uint64_t>0)
-        c.window = self.runner_up_window
+        c.window = self.runner_up_window if window is None else float(window)
+        if not c.window >= 0:
+            raise ValueError("window must be >= 0")
         c.promise, c.c_min, c.c_late, c.c_unf = promise_min, self.c_min, self.c_late, self.c_unf
         c.max_pk, c.max_tr = self.max_pk, self.max_tr
         c.home = home
@@ -1685,28 +1728,30 @@ cdef class OptionSearch:
             s = self.ex_store[i]
             exs[i] = s
             exm[i] = self.smask[s] if self.stamp[s] == self.cur else 0
-        within = c.second.set and c.second.cost <= c.best.cost + c.window + COST_TOL
+        cdef Opt* best = c.top[0]   # the all-unfilled option is always recorded first
+        within = c.n_top > 1 and c.top[1].cost <= best.cost + c.window + COST_TOL
         line_src = np.full(nl, -1, np.int32)
         cdef int32_t[::1] lsrc = line_src
         cdef Elem* e
         cdef int kk
         cdef Py_ssize_t j
         stores = []
-        for kk in range(c.best.n):
-            e = &c.best.el[kk]
+        for kk in range(best.n):
+            e = &best.el[kk]
             if e.a >= 0:
                 stores.append(e.a)
             if e.b >= 0:
                 stores.append(e.b)
             for j in range(nl):
-                if (c.best.new[kk] >> j) & 1:
+                if (best.new[kk] >> j) & 1:
                     lsrc[j] = e.a if (e.own >> j) & 1 else e.b
         return {
             "line_src": line_src,
             "stores": stores,
-            "best": self._opt_tuple(c.best),
-            "runner_up": self._opt_tuple(c.second) if c.second.set else None,
-            "runner_up_exact": within or not c.second.set,
+            "best": self._opt_tuple(best),
+            "runner_up": self._opt_tuple(c.top[1]) if c.n_top > 1 else None,
+            "runner_up_exact": within or c.n_top < 2,
+            "options": [self._opt_tuple(c.top[i]) for i in range(c.n_top)] if k > 2 else None,
             "window": c.window,
             "proven": not c.aborted,
             "examined": (ex_store, ex_mask),

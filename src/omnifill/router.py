@@ -143,31 +143,7 @@ class Router:
         if held is not None:
             return held.decision
         net = self.network
-        pickup = self._store_ref(o, "pickup_store") if o.mode == "pickup" else -1
-        home = -1 if o.home_store is None else self._store_ref(o, "home_store")
-        lines = o.lines
-        skus = [ln[0] for ln in lines]
-        if len(set(skus)) == len(skus):  # the usual case: one line per SKU
-            qtys, line_of = [ln[1] for ln in lines], range(len(skus))
-        else:
-            skus, qtys, line_of = merge_lines(skus, [ln[1] for ln in lines])
-        city = self._single_city if (self._single_city is not None and o.city is None) else self._city_of(o, pickup)
-        reach = max(DELIVERY_AREA_MIN, o.promise_min)
-        if pickup >= 0:
-            cand_idx, cand_eta, wh = self._no_stores, self._no_etas, self._no_stores
-        elif self._single_city is not None and not len(net.zones):
-            # the network's own short path, without its checks (the Order checked lat and lon)
-            cand_idx, cand_eta = self._grid_one(o.lat, o.lon, reach, circuity=self._circuity,
-                                                courier_m_per_min=self._courier)
-            wh = self._warehouses[city]
-        else:
-            cand_idx, cand_eta = net.candidates_one(o.lat, o.lon, reach,
-                                                    city=None if self._single_city is not None else city)
-            wh = self._warehouses[city]
-        tgrid = self._tgrids.get(city) if self._max_transfers else None
-        if tgrid is None and self._max_transfers:
-            tgrid = self._tgrids[city] = net.transfer_grid(city)
-        qty = np.array(qtys, dtype=np.int64)
+        pickup, home, skus, qtys, line_of, cand_idx, cand_eta, wh, tgrid, qty = self._inputs(o)
         with self._lock:
             held = self._held.get(o.order_id)
             if held is not None:
@@ -210,6 +186,56 @@ class Router:
         closed, full = bool(self._closed[s]), bool(self._cap_left[s] < 1)
         self._usable[s] = not (closed or full)
         self._status[s] = 1 if closed else (2 if full else 0)
+
+    def _inputs(self, o: Order):
+        # what a search of this order needs, found outside the lock (reads only immutable
+        # network state): store references, the lines merged by SKU, the candidates
+        net = self.network
+        pickup = self._store_ref(o, "pickup_store") if o.mode == "pickup" else -1
+        home = -1 if o.home_store is None else self._store_ref(o, "home_store")
+        lines = o.lines
+        skus = [ln[0] for ln in lines]
+        if len(set(skus)) == len(skus):  # the usual case: one line per SKU
+            qtys, line_of = [ln[1] for ln in lines], range(len(skus))
+        else:
+            skus, qtys, line_of = merge_lines(skus, [ln[1] for ln in lines])
+        city = self._single_city if (self._single_city is not None and o.city is None) else self._city_of(o, pickup)
+        reach = max(DELIVERY_AREA_MIN, o.promise_min)
+        if pickup >= 0:
+            cand_idx, cand_eta, wh = self._no_stores, self._no_etas, self._no_stores
+        elif self._single_city is not None and not len(net.zones):
+            # the network's own short path, without its checks (the Order checked lat and lon)
+            cand_idx, cand_eta = self._grid_one(o.lat, o.lon, reach, circuity=self._circuity,
+                                                courier_m_per_min=self._courier)
+            wh = self._warehouses[city]
+        else:
+            cand_idx, cand_eta = net.candidates_one(o.lat, o.lon, reach,
+                                                    city=None if self._single_city is not None else city)
+            wh = self._warehouses[city]
+        tgrid = self._tgrids.get(city) if self._max_transfers else None
+        if tgrid is None and self._max_transfers:
+            tgrid = self._tgrids[city] = net.transfer_grid(city)
+        return pickup, home, skus, qtys, line_of, cand_idx, cand_eta, wh, tgrid, np.array(qtys, dtype=np.int64)
+
+    def options(self, order: Order | dict, k: int = 10, *, window: float = float("inf")) -> list[Option]:
+        """The k cheapest options of an order given the stock left (nothing is reserved),
+        cheapest first; options[0] is what ``route`` would choose. window: keep only options
+        within this much of the cheapest. Each Option carries its ETA, its cost by DESIGN
+        term, and the stock (``sources``) and capacity (``stores``) it would use."""
+        o = order if isinstance(order, Order) else Order.from_dict(order)
+        pickup, home, skus, qtys, line_of, cand_idx, cand_eta, wh, tgrid, qty = self._inputs(o)
+        if len(skus) > MAX_EXACT_LINES:
+            raise ValueError(f"options are searched exactly for orders of up to {MAX_EXACT_LINES} SKUs")
+        with self._lock:
+            get = self._sku_code.get
+            codes = np.array([get(s, -1) for s in skus], dtype=np.int32)
+            if pickup >= 0 and not self.network.pickup[pickup]:
+                return [_nothing(self.config, o.promise_min, len(skus))]
+            res = self._search.search(codes, qty, o.promise_min, cand_idx, cand_eta, wh, lat=o.lat, lon=o.lon,
+                                      tgrid=tgrid, pickup=pickup, home=home, k=max(int(k), 3), window=window)
+        found = res["options"][:k]
+        return [option_from_search(f, len(skus), pickup, self.config, o.promise_min) if f[2]
+                else _nothing(self.config, o.promise_min, len(skus)) for f in found]
 
     def route_many(self, orders, *, reserve: bool = True) -> list[Decision]:
         """Route orders one after the other, in order (each sees what the earlier ones took)."""
