@@ -1,7 +1,7 @@
 """omnifill: route a retail chain's online orders to its stores.
 
 The public surface: Network (stores, stock, zones; candidate search and coverage), OrderBatch,
-Config, and the error type InputError. See README.md for the tour and DESIGN.md for the
+Order, the online Router and its Decision, Config, and the error type InputError. See README.md for the tour and DESIGN.md for the
 contracts.
 """
 
@@ -9,11 +9,12 @@ import logging
 
 from .config import Config
 from .errors import InputError, Problem
-from .model import Candidates, Coverage, Inventory, Network, OrderBatch
+from .model import Candidates, Coverage, Decision, Inventory, Network, Order, OrderBatch
+from .router import Router
 
 __version__ = "0.1.0"
 
 logging.getLogger("omnifill").addHandler(logging.NullHandler())
 
-__all__ = ["Candidates", "Config", "Coverage", "InputError", "Inventory", "Network", "OrderBatch", "Problem",
-           "__version__"]
+__all__ = ["Candidates", "Config", "Coverage", "Decision", "InputError", "Inventory", "Network", "Order",
+           "OrderBatch", "Problem", "Router", "__version__"]

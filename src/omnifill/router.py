@@ -143,7 +143,7 @@ class Router:
         if held is not None:
             return held.decision
         net = self.network
-        pickup, home, skus, qtys, line_of, cand_idx, cand_eta, wh, tgrid, qty = self._inputs(o)
+        pickup, home, skus, _, line_of, cand_idx, cand_eta, wh, tgrid, qty = self._inputs(o)
         with self._lock:
             held = self._held.get(o.order_id)
             if held is not None:
@@ -223,7 +223,7 @@ class Router:
         within this much of the cheapest. Each Option carries its ETA, its cost by DESIGN
         term, and the stock (``sources``) and capacity (``stores``) it would use."""
         o = order if isinstance(order, Order) else Order.from_dict(order)
-        pickup, home, skus, qtys, line_of, cand_idx, cand_eta, wh, tgrid, qty = self._inputs(o)
+        pickup, home, skus, _, _, cand_idx, cand_eta, wh, tgrid, qty = self._inputs(o)
         if len(skus) > MAX_EXACT_LINES:
             raise ValueError(f"options are searched exactly for orders of up to {MAX_EXACT_LINES} SKUs")
         with self._lock:
