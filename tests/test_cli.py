@@ -133,3 +133,35 @@ def test_route_bad_input_names_file_line_and_field_and_prints_nothing(tmp_path):
     assert "orders.jsonl, row 2 (line 3), column 'lines[0].qty': value -1" in r.stderr
     assert "row 3 (line 4), column 'pickup_store': value 'nowhere'" in r.stderr
     assert "row 4 (line 5)" in r.stderr and "not valid JSON" in r.stderr
+
+
+def test_reroute_writes_plan_and_summary_and_exit_codes(tmp_path):
+    import csv
+    import json
+
+    out, summ = tmp_path / "plan.csv", tmp_path / "summary.json"
+    base = ["reroute", "--stores", str(DATA / "tiny_stores.csv"), "--inventory", str(DATA / "tiny_inventory.csv")]
+    r = run(*base, "--orders", str(DATA / "tiny_orders.csv"), "--out", str(out), "--summary", str(summ),
+            "--time-limit", "5")
+    assert r.returncode == 0, r.stderr
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 4 and {x["order_id"] for x in rows} == {"a", "b", "c"}
+    s = json.loads(summ.read_text())
+    assert s["lines_in"] == s["lines_out"] == 4 and s["objective"] <= s["greedy_objective"] + 1e-6
+    assert "objective" in r.stderr and "lower bound" in r.stderr
+    # an order no store stocks a line of: exit 3 with --fail-on-unfilled, the plan still written
+    (tmp_path / "o.csv").write_text("order_id,lat,lon,sku,qty\nz,31.23,121.472,caviar,1\n")
+    r = run(*base, "--orders", str(tmp_path / "o.csv"), "--out", str(tmp_path / "p2.jsonl"), "--fail-on-unfilled")
+    assert r.returncode == 3, r.stderr
+    assert json.loads((tmp_path / "p2.jsonl").read_text())["reason"] == "sku_not_stocked"
+
+
+def test_reroute_invalid_input_writes_nothing(tmp_path):
+    (tmp_path / "o.csv").write_text("order_id,lat,lon,sku,qty\nz,31.23,121.472,milk,0\n")
+    out = tmp_path / "plan.csv"
+    r = run("reroute", "--stores", str(DATA / "tiny_stores.csv"), "--inventory", str(DATA / "tiny_inventory.csv"),
+            "--orders", str(tmp_path / "o.csv"), "--out", str(out), "--summary", str(tmp_path / "s.json"))
+    assert r.returncode == 2
+    assert "o.csv, row 1 (line 2), column 'qty': value '0'" in r.stderr
+    assert not out.exists() and not (tmp_path / "s.json").exists()
+    assert list(tmp_path.iterdir()) == [tmp_path / "o.csv"]

@@ -15,7 +15,7 @@ import numpy as np
 
 from . import __version__
 from .config import Config
-from .errors import InputError
+from .errors import InputError, Problem
 from .io import (
     DEFAULT_MAX_ERRORS,
     Problems,
@@ -25,7 +25,7 @@ from .io import (
     load_zones,
 )
 
-EXIT_OK, EXIT_INTERNAL, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_INTERNAL, EXIT_INVALID, EXIT_UNFILLED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -33,11 +33,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"omnifill {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    d = sub.add_parser("demo", help="load the bundled demo city, find candidates and route every order",
+    d = sub.add_parser("demo", help="load the bundled demo city, route every order, re-plan the backlog",
                        description="Load the bundled demo city (60 stores, 2,000 orders), find each order's "
                                    "candidate stores within its promise, route the orders one at a time with "
-                                   "the online router, and print a summary.")
+                                   "the online router, re-plan them as one backlog with OR-Tools, and print a "
+                                   "summary.")
     d.add_argument("--max-candidates", type=int, default=None, metavar="K", help="keep the nearest K stores")
+    d.add_argument("--time-limit", type=float, default=5.0, metavar="SECONDS",
+                   help="the re-plan's solver time limit (default 5)")
     d.set_defaults(func=cmd_demo)
 
     v = sub.add_parser("validate", help="check input files against the omnifill contracts",
@@ -72,6 +75,32 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--max-errors", type=int, default=DEFAULT_MAX_ERRORS, metavar="N",
                    help=f"stop listing after N problems (default {DEFAULT_MAX_ERRORS})")
     r.set_defaults(func=cmd_route)
+
+    rr = sub.add_parser("reroute", help="re-plan a backlog of open orders with OR-Tools; write the plan",
+                        description="Re-plan a backlog: one option per order (the router's options), subject to "
+                                    "stock and store capacity, minimising the DESIGN cost with CP-SAT from the "
+                                    "greedy plan; never worse than greedy. Writes the plan (CSV, Parquet or JSON "
+                                    "Lines by extension) and optionally the summary JSON. Exit 0 done, 2 invalid "
+                                    "input (nothing written), 1 internal error, 3 done with unfilled lines when "
+                                    "--fail-on-unfilled.")
+    files = rr.add_argument_group("input files (CSV or Parquet; orders also JSON Lines)")
+    files.add_argument("--stores", required=True, metavar="S")
+    files.add_argument("--inventory", required=True, metavar="I")
+    files.add_argument("--orders", required=True, metavar="O")
+    files.add_argument("--zones", metavar="Z", help="GeoJSON FeatureCollection of delivery zones")
+    files.add_argument("--config", metavar="C", help="omnifill.toml")
+    outs = rr.add_argument_group("outputs")
+    outs.add_argument("--out", required=True, metavar="PLAN", help="the plan: .csv, .parquet or .jsonl")
+    outs.add_argument("--summary", metavar="SUMMARY.json", help="the summary as JSON")
+    solve = rr.add_argument_group("solver")
+    solve.add_argument("--time-limit", type=float, default=60.0, metavar="SECONDS", help="default 60")
+    solve.add_argument("--seed", type=int, default=0, metavar="N", help="default 0")
+    solve.add_argument("--policy", choices=("optimal", "greedy"), default="optimal")
+    solve.add_argument("--workers", type=int, default=1, metavar="N",
+                       help="CP-SAT workers per component (default 1: the same seed gives the same plan)")
+    rr.add_argument("--fail-on-unfilled", action="store_true", help="exit 3 when any line is unfilled")
+    rr.add_argument("--max-errors", type=int, default=DEFAULT_MAX_ERRORS, metavar="N")
+    rr.set_defaults(func=cmd_reroute)
     return p
 
 
@@ -161,6 +190,58 @@ def cmd_route(args) -> int:
     return EXIT_OK
 
 
+def cmd_reroute(args) -> int:
+    import json
+
+    from .io import atomic_write, file_format
+    from .model import Network, OrderBatch
+    from .planner import plan
+
+    if file_format(args.out) not in ("csv", "parquet", "jsonl", "json"):
+        raise InputError([Problem(args.out, None, None, None, "the plan is written as .csv, .parquet or .jsonl")])
+    cfg = Config.from_toml(args.config) if args.config else None
+    net = Network.from_files(args.stores, args.inventory, args.zones, cfg, max_errors=max(1, args.max_errors))
+    orders = OrderBatch.from_file(args.orders, net)
+    print(f"omnifill reroute: {len(orders):,} orders, {orders.n_lines:,} lines, {len(net):,} stores; "
+          f"policy {args.policy}, time limit {args.time_limit:g} s", file=sys.stderr)
+    p = plan(net, orders, cfg, time_limit_s=args.time_limit, seed=args.seed, policy=args.policy,
+             workers=max(1, args.workers))
+    p.write(args.out)
+    if args.summary:
+        text = json.dumps(p.summary, indent=2, default=_json_default) + "\n"
+
+        def _w(tmp):
+            with open(tmp, "w", encoding="utf-8") as fh:
+                fh.write(text)
+
+        atomic_write(args.summary, _w)
+    _print_summary(p.summary)
+    if args.fail_on_unfilled and p.summary["unfilled_lines"]:
+        return EXIT_UNFILLED
+    return EXIT_OK
+
+
+def _print_summary(s: dict) -> None:
+    gap = "n/a" if s["gap"] is None else f"{s['gap']:.2%}"
+    mgap = "n/a" if s.get("model_gap") is None else f"{s['model_gap']:.2%}"
+    lines = [
+        ("objective", f"{s['objective']:,.1f}"),
+        ("greedy objective", f"{s['greedy_objective']:,.1f}"),
+        ("lower bound / gap", f"{s['lower_bound'] or float('nan'):,.1f} / {gap}"),
+        ("model LP bound / gap", f"{s.get('model_lower_bound') or float('nan'):,.1f} / {mgap}"),
+        ("solver status", str(s["solver_status"])),
+        ("orders / lines", f"{s['orders_out']:,} / {s['lines_out']:,}"),
+        ("on time", ", ".join(f"{k} min {v:.1%}" for k, v in s["on_time_rate"].items())),
+        ("packages per order", f"{s['packages_per_order']:.3f}"),
+        ("transfers / parcels", f"{s['transfers']:,} / {s['parcels']:,}"),
+        ("unfilled lines / moved", f"{s['unfilled_lines']:,} / {s['moved']:,}"),
+        ("time", ", ".join(f"{k} {v:.2f} s" for k, v in s["timings_s"].items())),
+    ]
+    w = max(len(k) for k, _ in lines)
+    for k, v in lines:
+        print(f"  {k:<{w}}  {v}", file=sys.stderr)
+
+
 def _json_default(v):
     # numpy scalars in rows and explanations
     if isinstance(v, np.integer):
@@ -225,6 +306,16 @@ def cmd_demo(args) -> int:
     print(f"  order {decisions[0].order_id}: {ex['chosen']}, cost {decisions[0].cost:.1f}"
           + (f"; runner-up {ex['runner_up']['option']} (+{ex['runner_up']['cost_difference']:.1f})"
              if ex["runner_up"] else ""))
+    # the same orders as a backlog, re-planned together with OR-Tools
+    from .planner import plan
+
+    p = plan(net, orders, time_limit_s=args.time_limit)
+    s = p.summary
+    print(f"  re-planned as one backlog (CP-SAT, {args.time_limit:g} s): objective {s['objective']:,.0f} against "
+          f"greedy {s['greedy_objective']:,.0f} ({1 - s['objective'] / s['greedy_objective']:.1%} cheaper); "
+          f"lower bound {s['lower_bound']:,.0f} (gap {s['gap']:.1%}); on time "
+          + ", ".join(f"{k} min {v:.1%}" for k, v in s["on_time_rate"].items())
+          + f"; transfers {s['transfers']}, parcels {s['parcels']}")
     return EXIT_OK
 
 

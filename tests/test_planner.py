@@ -1,0 +1,151 @@
+"""The batch planner: complete, feasible plans whose objective the rows recompute, never
+worse than greedy, deterministic for a seed, exact on tiny instances."""
+
+import itertools
+import math
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from test_router import as_order, build, instances
+
+from omnifill import Network, OrderBatch
+from omnifill.planner import model_options, plan
+from omnifill.scenarios import demo_paths
+
+
+def recompute(rows, orders, cfg, current=None):
+    """The DESIGN objective from plan rows and the inputs alone."""
+    c = cfg.cost
+    by_order = {}
+    for r in rows:
+        by_order.setdefault(r["order_id"], []).append(r)
+    total = 0.0
+    for o in orders:
+        rs = by_order[o["order_id"]]
+        filled = [r for r in rs if r["mode"] != "unfilled"]
+        packages = {r["package"] for r in filled}
+        parcels = {r["package"] for r in filled if r["mode"] == "parcel"}
+        transfers = {(r["source_id"], r["via_id"]) for r in filled if r["mode"] == "transfer"}
+        eta = max((r["eta_min"] for r in filled), default=0.0)
+        late = max(0.0, eta - o["promise"]) if filled else 0.0
+        cost = (c.per_minute * eta + c.per_package * len(packages) + c.per_parcel * len(parcels)
+                + c.per_transfer * len(transfers) + c.late_per_minute * late
+                + c.unfilled_per_line * sum(r["mode"] == "unfilled" for r in rs))
+        cur = (current or {}).get(o["order_id"])
+        if cur is not None and filled:
+            homes = {r["via_id"] if r["mode"] == "transfer" else r["source_id"] for r in filled}
+            if homes != {cur}:
+                cost += c.move_penalty
+        total += cost
+    return total
+
+
+def check_feasible(rows, stores, stock, orders, cfg):
+    # every line in is a line out
+    want = sorted((o["order_id"], s, q) for o in orders for s, q in o["lines"])
+    assert sorted((r["order_id"], r["sku"], r["qty"]) for r in rows) == want
+    # no (store, sku) beyond its stock
+    used = {}
+    for r in rows:
+        if r["mode"] != "unfilled":
+            used[(r["source_id"], r["sku"])] = used.get((r["source_id"], r["sku"]), 0) + r["qty"]
+    idx = {s["id"]: k for k, s in enumerate(stores)}
+    for (sid, sku), q in used.items():
+        assert q <= stock.get((idx[sid], sku), 0)
+    # capacity: each package's store and each transfer's source spend one unit
+    spend = {}
+    for o in orders:
+        rs = [r for r in rows if r["order_id"] == o["order_id"] and r["mode"] != "unfilled"]
+        pk = {(r["package"], r["via_id"] if r["mode"] == "transfer" else r["source_id"]) for r in rs}
+        tr = {(r["source_id"], r["via_id"]) for r in rs if r["mode"] == "transfer"}
+        assert len({p for p, _ in pk}) <= cfg.limits.max_packages
+        for _, s in pk:
+            spend[s] = spend.get(s, 0) + 1
+        for s, _ in tr:
+            spend[s] = spend.get(s, 0) + 1
+    for sid, n in spend.items():
+        assert n <= stores[idx[sid]]["capacity"]
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(instances())
+def test_plans_are_complete_feasible_recomputable_and_no_worse_than_greedy(inst):
+    stores, stock, orders, cfg, _ = inst
+    net = build(stores, stock, cfg)
+    dicts = [as_order(o, stores) for o in orders]
+    greedy = plan(net, dicts, cfg, policy="greedy")
+    best = plan(net, dicts, cfg, time_limit_s=5, seed=3)
+    for p in (greedy, best):
+        check_feasible(p.rows, stores, stock, orders, cfg)
+        assert p.summary["objective"] == pytest.approx(recompute(p.rows, orders, cfg), rel=1e-9, abs=1e-6)
+        assert p.summary["lines_out"] == p.summary["lines_in"]
+    assert best.summary["objective"] <= greedy.summary["objective"] + 1e-6
+    assert best.summary["lower_bound"] <= best.summary["objective"] + 1e-6
+    again = plan(net, dicts, cfg, time_limit_s=5, seed=3)
+    assert again.rows == best.rows
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(instances())
+def test_tiny_instances_match_brute_force_over_option_combinations(inst):
+    stores, stock, orders, cfg, _ = inst
+    net = build(stores, stock, cfg)
+    dicts = [as_order(o, stores) for o in orders]
+    p = plan(net, dicts, cfg, time_limit_s=10, k=64)
+    # every combination of the orders' options in the model (each order's full list, from
+    # the router's search with no cap), feasible under stock and capacity: the cheapest total
+    lists = model_options(net, dicts, cfg, k=64)
+    best = math.inf
+    for combo in itertools.product(*lists):
+        use, spend = {}, {}
+        ok = True
+        for o, x in zip(orders, combo):
+            for st, j in x.sources():
+                key = (st, o["lines"][j][0])
+                use[key] = use.get(key, 0) + o["lines"][j][1]
+                if use[key] > stock.get(key, 0):
+                    ok = False
+            for st in x.stores():
+                spend[st] = spend.get(st, 0) + 1
+                if spend[st] > stores[st]["capacity"]:
+                    ok = False
+        if ok:
+            best = min(best, sum(x.cost for x in combo))
+    assert p.summary["objective"] == pytest.approx(best, rel=1e-9, abs=1e-6)
+    assert p.summary["lower_bound"] <= best + 1e-6
+    assert p.summary["model_lower_bound"] <= best + 1e-6
+
+
+def test_locked_orders_keep_their_store_and_moves_cost_the_penalty(tmp_path):
+    net = Network.from_files(demo_paths()["stores"], demo_paths()["inventory"])
+    batch = OrderBatch.from_file(demo_paths()["orders"], net)
+    # the first 40 orders of the demo, two of them locked at a store, one assigned elsewhere
+    cols = {"order_id": [], "lat": [], "lon": [], "sku": [], "qty": [], "promise_min": [], "current_store": [],
+            "locked": []}
+    for i in range(40):
+        a, b = batch.line_indptr[i], batch.line_indptr[i + 1]
+        for s, q in zip(batch.line_sku[a:b], batch.line_qty[a:b]):
+            cols["order_id"].append(batch.order_id[i])
+            cols["lat"].append(batch.lat[i])
+            cols["lon"].append(batch.lon[i])
+            cols["sku"].append(s)
+            cols["qty"].append(int(q))
+            cols["promise_min"].append(batch.promise_min[i])
+            cols["current_store"].append("S00000" if i in (3, 7, 11) else None)
+            cols["locked"].append(i in (3, 7))
+    orders = OrderBatch.from_tables(cols, net)
+    p = plan(net, orders, time_limit_s=5)
+    for oid in (batch.order_id[3], batch.order_id[7]):
+        filled = [r for r in p.rows if r["order_id"] == oid and r["mode"] != "unfilled"]
+        assert all(r["source_id"] == "S00000" for r in filled)
+    oid = batch.order_id[11]
+    filled = [r for r in p.rows if r["order_id"] == oid and r["mode"] != "unfilled"]
+    moved = {r["via_id"] if r["mode"] == "transfer" else r["source_id"] for r in filled} != {"S00000"}
+    assert p.summary["moved"] == int(moved)
+    if moved:
+        assert all(r["reason"] == "moved from S00000" for r in filled)
+    # the plan writes as CSV and JSON Lines, whole
+    for name in ("plan.csv", "plan.jsonl"):
+        p.write(tmp_path / name)
+        text = (tmp_path / name).read_text()
+        assert text.count("\n") == len(p.rows) + (name.endswith(".csv"))
