@@ -23,7 +23,13 @@ LAT0, LON0 = 31.23, 121.47
 
 
 def brute_force(stores, stock, order, cfg: Config, usable):
-    """The minimum DESIGN cost over all options, by enumeration.
+    """The minimum DESIGN cost over all options, by enumeration (see assignments)."""
+    return min(cost for cost, _, _ in assignments(stores, stock, order, cfg, usable))
+
+
+def assignments(stores, stock, order, cfg: Config, usable):
+    """Every valid assignment of the order's lines to sources, from DESIGN's text, as
+    (cost, {(store, sku): qty}, [stores spending a capacity unit]).
 
     stores: list of dicts (id, lat, lon, kind, handling, delivers, pickup, transfers_out);
     stock: {(store, sku): available}; order: dict with lat, lon, promise, lines [(sku, qty)]
@@ -44,47 +50,42 @@ def brute_force(stores, stock, order, cfg: Config, usable):
         return stores[b]["handling"] + t.transfer_handling_min + t.circuity * d / t.transfer_m_per_min
 
     # who may do what (DESIGN + README "Decisions"): deliverers are the stores that reach the
-    # customer within the promise or the 60-minute tier, whichever is longer; transfer sources are stores with transfers_out; parcels
-    # come from warehouses that deliver
+    # customer within the promise or the 60-minute tier, whichever is longer; transfer
+    # sources are stores with transfers_out; parcels come from warehouses that deliver
     deliverers = [s for s in range(n) if stores[s]["kind"] == "store" and stores[s]["delivers"]
                   and usable[s] and direct(s) <= max(P, 60.0) + 1e-9]
     sources = [s for s in range(n) if stores[s]["kind"] == "store" and stores[s]["transfers_out"] and usable[s]]
     warehouses = [s for s in range(n) if stores[s]["kind"] == "warehouse" and stores[s]["delivers"] and usable[s]]
     lines = order["lines"]
     L = len(lines)
+    out = [(c.unfilled_per_line * L, {}, [])]  # nothing filled
     if order["mode"] == "pickup":
         p = order["pickup"]
         if not (usable[p] and stores[p]["pickup"]):
-            return c.unfilled_per_line * L
+            return out
         choices = [("none",), ("own", p)] + [("into", b) for b in sources if b != p]
     else:
         choices = [("none",)] + [("deliver", a) for a in deliverers] + [("parcel", w) for w in warehouses]
         choices += [("transfer", b, a) for a in deliverers for b in sources if b != a]
-    best = math.inf
     for assign in itertools.product(choices, repeat=L):
+        if all(ch[0] == "none" for ch in assign):
+            continue
         # stock: each line from one source, the source must hold the qty
-        ok = True
+        use = {}
         for (sku, q), ch in zip(lines, assign):
-            src = {"none": None, "own": ch[1] if len(ch) > 1 else None, "into": ch[1] if len(ch) > 1 else None,
-                   "deliver": ch[1] if len(ch) > 1 else None, "parcel": ch[1] if len(ch) > 1 else None,
-                   "transfer": ch[1] if len(ch) > 1 else None}[ch[0]]
-            if src is not None and stock.get((src, sku), 0) < q:
-                ok = False
-                break
-        if not ok:
+            if ch[0] != "none":
+                use[(ch[1], sku)] = use.get((ch[1], sku), 0) + q
+        if any(stock.get(k, 0) < q for k, q in use.items()):
             continue
         unfilled = sum(ch[0] == "none" for ch in assign)
         if order["mode"] == "pickup":
             into = sorted({ch[1] for ch in assign if ch[0] == "into"})
             if len(into) > lim.max_transfers:
                 continue
-            if unfilled == L:
-                cost = c.unfilled_per_line * L
-            else:
-                eta = max([stores[p]["handling"]] + [arrival(b, p) for b in into])
-                cost = (c.per_minute * eta + c.per_package + c.per_transfer * len(into)
-                        + c.late_per_minute * max(0.0, eta - P) + c.unfilled_per_line * unfilled)
-            best = min(best, cost)
+            eta = max([stores[p]["handling"]] + [arrival(b, p) for b in into])
+            cost = (c.per_minute * eta + c.per_package + c.per_transfer * len(into)
+                    + c.late_per_minute * max(0.0, eta - P) + c.unfilled_per_line * unfilled)
+            out.append((cost, use, [p] + into))
             continue
         delivering = {ch[1] for ch in assign if ch[0] == "deliver"} | {ch[2] for ch in assign if ch[0] == "transfer"}
         transfers = {(ch[1], ch[2]) for ch in assign if ch[0] == "transfer"}
@@ -105,12 +106,12 @@ def brute_force(stores, stock, order, cfg: Config, usable):
             ready = max([stores[a]["handling"]] + [arrival(b, a) for b in ins])
             etas.append(ready + leg(a))
         etas += [t.parcel_lead_min] * len(parcels)
-        eta = max(etas) if etas else 0.0
+        eta = max(etas)
         cost = (c.per_minute * eta + c.per_package * packages + c.per_parcel * len(parcels)
-                + c.per_transfer * len(transfers) + c.late_per_minute * (max(0.0, eta - P) if packages else 0.0)
+                + c.per_transfer * len(transfers) + c.late_per_minute * max(0.0, eta - P)
                 + c.unfilled_per_line * unfilled)
-        best = min(best, cost)
-    return best
+        out.append((cost, use, sorted(delivering) + sorted(parcels) + senders))
+    return out
 
 
 def rows_cost(rows, stores_by_id, order, cfg: Config):

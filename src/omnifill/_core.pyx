@@ -907,6 +907,7 @@ cdef extern from *:
     }
     """
     int omnifill_popcount(unsigned long long) nogil
+    int __builtin_ctzll(unsigned long long) nogil
 
 cdef enum:
     EL_DELIVER = 0
@@ -955,6 +956,7 @@ cdef struct Ctx:
     int32_t home
     double E                # the eta of the option being completed
     bint need_transfer      # phase B: record only options with a transfer
+    bint all_subsets        # every set of elements that each hold a line (the planner's lists)
     int64_t nodes, node_limit
     bint aborted
     int depth
@@ -1110,6 +1112,77 @@ cdef inline void _push(Ctx* c, Py_ssize_t i, uint64_t new) noexcept nogil:
     c.path[c.depth] = <int32_t>i
     c.path_new[c.depth] = new
     c.depth += 1
+
+
+cdef bint _augment(uint64_t* supply, int e, int* owner, uint64_t* seen) noexcept nogil:
+    # Kuhn's augmenting path: give element e a line of its own
+    cdef uint64_t free = supply[e] & ~seen[0]
+    cdef int j
+    while free:
+        j = __builtin_ctzll(free)
+        free &= free - 1
+        seen[0] |= (<uint64_t>1) << j
+        if owner[j] < 0 or _augment(supply, owner[j], owner, seen):
+            owner[j] = e
+            return True
+    return False
+
+
+cdef bint _each_carries_a_line(Ctx* c) noexcept nogil:
+    # can every package and transfer of the path carry a line of its own? (a transfer's lines
+    # come from its source; a pickup store's own package needs none when transfers come in)
+    cdef uint64_t supply[MAX_OPT]
+    cdef int owner[64]
+    cdef int i, n = 0
+    cdef uint64_t seen
+    cdef Elem* e
+    for i in range(64):
+        owner[i] = -1
+    for i in range(c.depth):
+        e = &c.el[c.path[i]]
+        if e.kind == EL_PICKUP and c.depth > 1:
+            continue
+        supply[n] = e.src if (e.kind == EL_TRANSFER or e.kind == EL_INTO_PICKUP) else e.mask
+        n += 1
+    for i in range(n):
+        seen = 0
+        if not _augment(supply, i, owner, &seen):
+            return False
+    return True
+
+
+cdef void _complete_all(Ctx* c, Py_ssize_t start, Py_ssize_t limit, uint64_t covered, int npk, int ntr,
+                        double base) noexcept nogil:
+    # the planner's enumeration: every set of elements (before limit, in index order from
+    # start) that each hold some line, whether or not another element of the set holds it
+    # too: under contention the planner may need either store's units
+    cdef uint64_t unc = c.full & ~covered
+    cdef double fe = _f(c, c.E), lb
+    cdef Py_ssize_t i
+    cdef Elem* e
+    cdef int slots
+    c.nodes += 1
+    if c.nodes > c.node_limit:
+        c.aborted = True
+        return
+    if not _each_carries_a_line(c):
+        return  # nor will any superset
+    _record(c, fe + base + c.c_unf * _popcount(unc))
+    slots = (c.max_tr - ntr) if c.pickup else (c.max_pk - npk)
+    if slots <= 0 or fe + base + c.min_add > _thr(c):
+        return
+    for i in range(start, limit):
+        e = &c.el[i]
+        if not e.mask or not _fits(c, e, npk, ntr):
+            continue
+        lb = fe + base + e.base + (c.c_unf * _popcount(unc & ~e.mask) if slots == 1 else 0.0)
+        if lb > _thr(c):
+            continue
+        _push(c, i, e.mask & unc)
+        _complete_all(c, i + 1, limit, covered | e.mask, npk + e.npk, ntr + e.ntr, base + e.base)
+        c.depth -= 1
+        if c.aborted:
+            return
 
 
 cdef void _complete(Ctx* c, Py_ssize_t lo, Py_ssize_t limit, uint64_t covered, uint64_t given_up, int npk,
@@ -1629,7 +1702,7 @@ cdef class OptionSearch:
 
     def search(self, line_sku, line_qty, double promise_min, d_store, d_eta, w_store, *,
                double lat, double lon, GridIndex tgrid=None, int pickup=-1, int home=-1, int k=2,
-               window=None):
+               window=None, bint all_subsets=False):
         """The best option and the runner-up for one order.
 
         line_sku (int32; -1: no store stocks it), line_qty: the order's lines (at most 64).
@@ -1639,11 +1712,13 @@ cdef class OptionSearch:
         store, or -1 for a delivery. home: the home store (preferred on ties), or -1.
         k: how many of the cheapest options to keep (2: the best and the runner-up); window:
         keep only options within this much of the best (default runner_up_window; pass
-        float("inf") with k > 2 for the k cheapest whatever their cost).
+        float("inf") with k > 2 for the k cheapest whatever their cost). all_subsets: keep
+        options in which an element's lines are all held by other elements too (the planner
+        needs them when stock is short; the router's best never is one).
         Returns a dict: ``line_src``: the store each line's stock comes from in the best
         option (-1: unfilled); ``stores``: the stores the best option uses, one capacity unit
         each; ``best`` and ``runner_up`` as (cost, eta, elements), elements a list
-        of (kind, a, b, eta, lines_from_a, lines_from_b); ``runner_up_exact``: the runner-up
+        of (kind, a, b, eta, lines_from_a, lines_from_b, lines_a_holds, lines_b_holds); ``runner_up_exact``: the runner-up
         is the cheapest other option (else every other option costs more than best +
         ``window`` and runner_up is the cheapest one the search met); ``proven`` (False when
         the node budget ran out); ``examined``: (stores, masks) for every store whose stock
@@ -1704,6 +1779,7 @@ cdef class OptionSearch:
         c.nodes, c.node_limit, c.aborted = 0, self.node_limit, False
         c.depth = 0
         c.need_transfer = False
+        c.all_subsets = all_subsets
         c.pickup = pickup >= 0
         c.E = 0.0
         c.el = NULL
@@ -1863,7 +1939,10 @@ cdef class OptionSearch:
             c.E = e.eta
             c.depth = 0
             _push(c, t, e.mask)
-            _complete(c, 0, t, e.mask, 0, e.npk, e.ntr, e.base)
+            if c.all_subsets:
+                _complete_all(c, 0, t, e.mask, e.npk, e.ntr, e.base)
+            else:
+                _complete(c, 0, t, e.mask, 0, e.npk, e.ntr, e.base)
             c.depth = 0
             if c.aborted:
                 return OK
@@ -1991,7 +2070,7 @@ cdef class OptionSearch:
                         continue
                 for i in range(n_a):
                     ea = &c.el[i]
-                    if ea.kind != EL_DELIVER or ea.eta > emax or ea.a == b or not (mb & ~ea.own):
+                    if ea.kind != EL_DELIVER or ea.eta > emax or ea.a == b or not (c.all_subsets or mb & ~ea.own):
                         continue
                     ha = self.handling[ea.a]
                     eta = self._transfer_arrival(b, ea.a)
@@ -2094,7 +2173,7 @@ cdef class OptionSearch:
             if b == p or not self.usable[b]:
                 continue
             mb = self._mask_of(b)
-            if not (mb & ~mp):
+            if not (mb & ~mp) and not (c.all_subsets and mb):
                 continue
             eta = self._transfer_arrival(b, p)
             if eta > emax:
@@ -2115,7 +2194,10 @@ cdef class OptionSearch:
             _push(c, 0, mp)
             _push(c, t, e.mask & ~mp)
             # the completion draws on transfers 1 .. t-1; element 0 is never drawn again
-            _complete(c, 1, t, mp | e.mask, 0, 1, 1, self.c_pkg + e.base)
+            if c.all_subsets:
+                _complete_all(c, 1, t, mp | e.mask, 1, 1, self.c_pkg + e.base)
+            else:
+                _complete(c, 1, t, mp | e.mask, 0, 1, 1, self.c_pkg + e.base)
             c.depth = 0
             if c.aborted:
                 break
@@ -2130,7 +2212,8 @@ cdef class OptionSearch:
         for i in range(o.n):
             e = &o.el[i]
             own = o.new[i] & e.own
-            els.append((ELEMENT_KINDS[e.kind], e.a, e.b, e.eta, own, o.new[i] & ~own))
+            # the lines the element supplies (from a, from b), then all it could (a's, b's)
+            els.append((ELEMENT_KINDS[e.kind], e.a, e.b, e.eta, own, o.new[i] & ~own, e.own, e.src))
         return (o.cost, o.eta, els)
 
     def line_masks(self, stores, line_sku, line_qty):

@@ -67,6 +67,9 @@ class Option:
     packages: tuple[Package, ...]
     unfilled: tuple[int, ...]  # merged-line positions nobody fills
     breakdown: dict
+    # per store taking part: the lines it could supply (its available stock at search
+    # time); the planner may source a line from any store of the option that holds it
+    holds: tuple[tuple[int, int], ...] = ()
 
     @property
     def n_transfers(self) -> int:
@@ -160,8 +163,14 @@ def option_from_search(found: tuple, n_lines: int, pickup: int, config: Config, 
     into_pickup = []
     pickup_lines: tuple[int, ...] = ()
     covered = 0
-    for kind, a, b, e_eta, from_a, from_b in elements:
+    holds: dict[int, int] = {}
+    for kind, a, b, e_eta, from_a, from_b, *full in elements:
         covered |= from_a | from_b
+        if full:
+            if a >= 0:
+                holds[a] = holds.get(a, 0) | int(full[0])
+            if b >= 0:
+                holds[b] = holds.get(b, 0) | int(full[1])
         if kind == "deliver":
             packages.append(Package(a, "deliver", e_eta, _bits(from_a)))
         elif kind == "parcel":
@@ -179,7 +188,7 @@ def option_from_search(found: tuple, n_lines: int, pickup: int, config: Config, 
     br = cost_breakdown(config, promise_min, eta if packages else 0.0, len(packages),
                         sum(p.kind == "parcel" for p in packages), sum(len(p.transfers) for p in packages),
                         len(unfilled))
-    return Option(br["total"], eta if packages else 0.0, tuple(packages), unfilled, br)
+    return Option(br["total"], eta if packages else 0.0, tuple(packages), unfilled, br, tuple(sorted(holds.items())))
 
 
 def greedy_option(search: _core.OptionSearch, config: Config, promise_min: float, line_sku, line_qty,

@@ -8,19 +8,23 @@ order subject to the available stock of every (store, SKU) and the capacity of e
 minimising the sum of the orders' DESIGN costs (``move_penalty`` added to options that take
 an order off its current store).
 
-Why CP-SAT: the model is a pure 0-1 program (one choice per order, knapsack rows for stock
-and capacity), which is CP-SAT's home ground; it takes the greedy plan as a hint, keeps a
+Why CP-SAT: the model is a pure 0-1 program (one choice per order and per line, knapsack
+rows for stock and capacity), which is CP-SAT's home ground; it takes the greedy plan as a hint, keeps a
 complete feasible plan at every moment, and is deterministic for a seed with one worker.
 
-Bounds. ``lower_bound`` holds for the whole DESIGN option space: every order costs at least
-its cheapest option under the full stock (the router's proven minimum), so their sum bounds
-any plan. It ignores contention, so on contended backlogs it is loose. ``model_lower_bound``
-is GLOP's LP relaxation of the model the solver sees (the listed options, plus per order a
-column "another option" at the k-th listed cost): it sees contention, but bounds only plans
-built from options the search enumerates at full stock. That is not every plan: when stock
-is short, a store's line may have to come from another store of the same option, or from an
-option the full-stock search skips as redundant (a transfer of lines the delivering store
-also holds). Both are reported; ``gap`` uses the first.
+Options and sourcing. An option fixes an order's stores (packages, transfers) and so its
+cost; which of its stores a line's units come from is the solver's choice (any store of the
+option holding the line at full stock, or none at ``unfilled_per_line``), as long as every
+package and transfer carries a line. The listed options are the k cheapest *sets* of stores
+in which every store holds some line, including sets where a store's lines are all held by
+another store of the set too: with full stock they are never best, but when another order
+takes that store's units they are the ones that still work (a test builds such a case).
+
+Bounds. Every option not listed costs at least the k-th listed one (the search returns the
+k cheapest, or says it did not finish), so the LP relaxation of the model with one more
+column per order, "another option" at that cost and using nothing, bounds every plan of the
+DESIGN model; so does the sum of each order's cheapest option. ``lower_bound`` is the larger
+(GLOP solves the LP); ``gap = (objective - lower_bound) / objective``.
 
 Decomposition: a (store, SKU) or a store's capacity is contended when the options of all
 orders together could ask for more than there is. Orders whose best option touches nothing
@@ -87,15 +91,27 @@ class Plan:
 
 @dataclass
 class _Choice:
-    """One order's candidate options in the model."""
+    """One order's candidate options in the model.
+
+    An option fixes the stores (packages, transfers) and so the cost; which of its stores a
+    line's units come from is the solver's (any store of the option that holds the line, or
+    none, at unfilled_per_line), as long as every package and every transfer carries a line.
+    """
 
     options: list[Option]
-    costs: list[float]  # with move_penalty where the option moves the order
-    uses: list[dict]  # per option: {(store, sku code): qty}
+    costs: list[float]  # every line it covers filled; move_penalty where it moves the order
+    lines: list[list[tuple[int, list[int]]]]  # per option: (line, the option's stores holding it)
+    groups: list[list[list[int]]]  # per option: per package / transfer, the stores whose lines keep it
     stores: list[list[int]]  # per option: the stores spending a capacity unit
+    codes: list[int]  # per (merged) line: SKU code
+    qty: list[int]
     other: float  # a lower bound on the cost of any option not listed
     greedy: int  # the position of the greedy router's option
     fixed: bool = False  # locked: only its current-store option
+
+    def sourcing(self, j: int) -> dict[int, int | None]:
+        """Option j's own line sources (the search's), as {line: store}."""
+        return {ln: st for st, ln in self.options[j].sources()}
 
 
 def plan(network: Network, orders, config: Config | None = None, *, time_limit_s: float = 60.0, seed: int = 0,
@@ -140,14 +156,16 @@ def plan(network: Network, orders, config: Config | None = None, *, time_limit_s
         timings["options"] = time.perf_counter() - t
         t = time.perf_counter()
         avail, cap = _resources(full, network)
-        # a bound for the whole option space: every order costs at least its own cheapest
-        # option (the router's exact minimum under the full stock); and the LP bound of the
-        # model the solver sees (the listed options)
+        # two bounds for the whole option space (the module's docstring): each order's
+        # cheapest option, summed; and the LP relaxation of the model
         bound = sum(min(ch.costs) for ch in choices)
-        model_bound = _lp_bound(choices, avail, cap)
+        hot, hot_cap = _contended(choices, avail, cap)
+        model_bound = _lp_bound(choices, avail, cap, cfg.cost.unfilled_per_line, hot)
+        if math.isfinite(model_bound):
+            bound = max(bound, model_bound)
         timings["bound"] = time.perf_counter() - t
         t = time.perf_counter()
-        comps, fixed_best = _decompose(choices, avail, cap)
+        comps, fixed_best = _decompose(choices, avail, cap, hot, hot_cap)
         for i in fixed_best:
             choice[i] = choices[i].options[0]
         n_components = len(comps)
@@ -156,10 +174,11 @@ def plan(network: Network, orders, config: Config | None = None, *, time_limit_s
         deadline = time.perf_counter() + time_limit_s
         for comp in sorted(comps, key=len, reverse=True):
             left = max(0.1, deadline - time.perf_counter())
-            picks, st = _solve(comp, choices, avail, cap, left * len(comp) / max(1, n_solver), seed, workers)
+            picks, st = _solve(comp, choices, avail, cap, left * len(comp) / max(1, n_solver), seed, workers,
+                               cfg.cost.unfilled_per_line, hot)
             statuses.append(st)
-            for i, j in zip(comp, picks):
-                choice[i] = choices[i].options[j]
+            for i, (j, src) in zip(comp, picks):
+                choice[i] = _resourced(choices[i].options[j], src, todo[i].promise_min, cfg)
         status = _worst(statuses) if statuses else "OPTIMAL"
         timings["solve"] = time.perf_counter() - t
         choice_costs = [_cost_with_move(c, o_cur, cfg) for c, o_cur in zip(choice, current)]
@@ -253,8 +272,9 @@ def _choices_of(full: Router, o: Order, greedy: Option, cur: int, locked: bool, 
         other = math.inf
     else:
         if len(skus) <= 64:
-            opts = full.options(o, k)
-            other = opts[-1].cost if len(opts) >= k else math.inf
+            opts = full.options(o, k, all_subsets=True)
+            # any option not listed costs at least the k-th listed (when the search finished)
+            other = (opts[-1].cost if len(opts) >= k else math.inf) if opts.proven else opts[0].cost
         else:
             opts, other = [], math.inf
         keys = {_key(x) for x in opts}
@@ -267,20 +287,26 @@ def _choices_of(full: Router, o: Order, greedy: Option, cur: int, locked: bool, 
             if _key(x) not in keys:
                 keys.add(_key(x))
                 opts.append(x)
-    uses, stores = [], []
+    lines, groups, stores = [], [], []
     for x in opts:
-        u: dict = {}
-        for st, j in x.sources():
-            u[(st, codes[j])] = u.get((st, codes[j]), 0) + qty[skus[j]]
-        uses.append(u)
+        holds = dict(x.holds)
+        for st, j in x.sources():  # the search's own sources hold their lines
+            holds[st] = holds.get(st, 0) | (1 << j)
+        filled = {j for _, j in x.sources()}
+        lines.append([(j, sorted(st for st, m in holds.items() if (m >> j) & 1)) for j in sorted(filled)])
+        g = []
+        for p in x.packages:
+            g.append([p.store] + [b for b, _ in p.transfers])
+            g.extend([b] for b, _ in p.transfers)
+        groups.append(g)
         stores.append(x.stores())
     costs = [_cost_with_move(x, cur, cfg) for x in opts]
     order = sorted(range(len(opts)), key=lambda j: (costs[j], j))
     gk = _key(greedy)
     g = next(j for j, x in enumerate(opts) if _key(x) == gk)
-    return _Choice([opts[j] for j in order], [costs[j] for j in order], [uses[j] for j in order],
-                   [stores[j] for j in order], min(other, min(costs)) if not locked else math.inf,
-                   order.index(g), locked)
+    return _Choice([opts[j] for j in order], [costs[j] for j in order], [lines[j] for j in order],
+                   [groups[j] for j in order], [stores[j] for j in order], codes, [qty[s] for s in skus],
+                   min(other, min(costs)) if not locked else math.inf, order.index(g), locked)
 
 
 def _key(x: Option):
@@ -310,29 +336,38 @@ def _resources(router: Router, network: Network):
 
 # --- decomposition, model, bound -------------------------------------------------------------------
 
-def _decompose(choices: list[_Choice], avail: dict, cap: dict):
-    """Components of orders linked by contended resources; orders whose best option touches
-    none of them are fixed to it."""
+def _touches(ch: _Choice, j: int):
+    """The (store, sku code) resources option j of an order could draw on."""
+    return {(st, ch.codes[ln]) for ln, holders in ch.lines[j] for st in holders}
+
+
+def _contended(choices: list[_Choice], avail: dict, cap: dict):
+    """The (store, sku) and store-capacity resources that all orders' options together could
+    ask more of than there is."""
     demand: dict = {}
     cap_demand: dict = {}
     for ch in choices:
         most: dict = {}
-        for u in ch.uses:
-            for r, q in u.items():
-                most[r] = max(most.get(r, 0), q)
+        for j in range(len(ch.options)):
+            for ln, holders in ch.lines[j]:
+                for st in holders:
+                    r = (st, ch.codes[ln])
+                    most[r] = max(most.get(r, 0), ch.qty[ln])
         for r, q in most.items():
             demand[r] = demand.get(r, 0) + q
-        for s in {s for ss in ch.stores for s in ss}:
-            cap_demand[s] = cap_demand.get(s, 0) + 1
+        for st in {st for ss in ch.stores for st in ss}:
+            cap_demand[st] = cap_demand.get(st, 0) + 1
     hot = {r for r, q in demand.items() if q > avail.get(r, 0)}
-    hot_cap = {s for s, q in cap_demand.items() if q > cap.get(s, math.inf)}
-    fixed = []
-    rest = []
+    hot_cap = {st for st, q in cap_demand.items() if q > cap.get(st, math.inf)}
+    return hot, hot_cap
+
+
+def _decompose(choices: list[_Choice], avail: dict, cap: dict, hot: set, hot_cap: set):
+    """Components of orders linked by contended resources; orders whose best option touches
+    none of them are fixed to it, with its own sources."""
+    fixed, rest = [], []
     for i, ch in enumerate(choices):
-        if ch.fixed:
-            rest.append(i)
-            continue
-        if not (set(ch.uses[0]) & hot) and not (set(ch.stores[0]) & hot_cap):
+        if not ch.fixed and not (_touches(ch, 0) & hot) and not (set(ch.stores[0]) & hot_cap):
             fixed.append(i)
         else:
             rest.append(i)
@@ -347,8 +382,8 @@ def _decompose(choices: list[_Choice], avail: dict, cap: dict):
     owner: dict = {}
     for i in rest:
         ch = choices[i]
-        touched = {("r",) + r for u in ch.uses for r in u if r in hot}
-        touched |= {("c", s) for ss in ch.stores for s in ss if s in hot_cap}
+        touched = {("r",) + r for j in range(len(ch.options)) for r in _touches(ch, j) if r in hot}
+        touched |= {("c", st) for ss in ch.stores for st in ss if st in hot_cap}
         for key in touched:
             if key in owner:
                 a, b = find(i), find(owner[key])
@@ -359,45 +394,104 @@ def _decompose(choices: list[_Choice], avail: dict, cap: dict):
     comps: dict = {}
     for i in rest:
         comps.setdefault(find(i), []).append(i)
-    # resources the fixed orders take are gone before the components are solved
+    # what the fixed orders take is gone before the components are solved
     for i in fixed:
-        for r, q in choices[i].uses[0].items():
-            avail[r] = avail.get(r, 0) - q
-        for s in choices[i].stores[0]:
-            cap[s] = cap.get(s, math.inf) - 1
+        ch = choices[i]
+        for ln, st in ch.sourcing(0).items():
+            r = (st, ch.codes[ln])
+            avail[r] = avail.get(r, 0) - ch.qty[ln]
+        for st in ch.stores[0]:
+            cap[st] = cap.get(st, math.inf) - 1
     return sorted(comps.values(), key=lambda c: c[0]), fixed
 
 
 def _solve(comp: list[int], choices: list[_Choice], avail: dict, cap: dict, time_limit: float, seed: int,
-           workers: int):
-    """CP-SAT on one component; returns each order's option position and the status. Never
-    returns a plan costlier than the greedy choices of the component."""
+           workers: int, c_unf: float, hot: set):
+    """CP-SAT on one component: each order's option and each line's source. Returns, per
+    order, (option position, {line: store or None}) and the status. Never returns a plan
+    costlier than the component's greedy choices.
+
+    Two stages: first, for 80% of the time, with every line's source fixed to the search's
+    (one variable per option: small, and the solver improves on greedy fast; measured on the
+    demo backlog, half the time left it at greedy); then with the sources free where stock is
+    short, from the first stage's plan."""
+    greedy = [(choices[i].greedy, choices[i].sourcing(choices[i].greedy)) for i in comp]
+    best, best_cost = greedy, sum(_sourced_cost(choices[i], j, src, c_unf) for i, (j, src) in zip(comp, greedy))
+    statuses = []
+    for flex, share in ((False, 0.8), (True, 0.2)):
+        found, st = _cp_sat(comp, choices, avail, cap, time_limit * share, seed, workers, c_unf, hot, flex, best)
+        statuses.append(st)
+        if found is not None:
+            cost = sum(_sourced_cost(choices[i], j, src, c_unf) for i, (j, src) in zip(comp, found))
+            if cost < best_cost - 1e-9:
+                best, best_cost = found, cost
+    name = "OPTIMAL" if statuses[-1] == "OPTIMAL" else ("FEASIBLE" if "FEASIBLE" in statuses or
+                                                       "OPTIMAL" in statuses else statuses[-1])
+    # take the component's resources
+    for i, (j, src) in zip(comp, best):
+        ch = choices[i]
+        for ln, st in src.items():
+            if st is not None:
+                r = (st, ch.codes[ln])
+                avail[r] = avail.get(r, 0) - ch.qty[ln]
+        for st in ch.stores[j]:
+            cap[st] = cap.get(st, math.inf) - 1
+    return best, name
+
+
+def _cp_sat(comp, choices, avail, cap, time_limit, seed, workers, c_unf, hot, flex, hint):
+    # one CP-SAT model of the component; flex: free line sources where stock is short
     from ortools.sat.python import cp_model
 
     m = cp_model.CpModel()
-    x = {}
+    x, y = {}, {}
     by_res: dict = {}
     by_cap: dict = {}
     obj = []
-    for i in comp:
+    for i, (hj, hsrc) in zip(comp, hint):
         ch = choices[i]
         vs = []
         for j in range(len(ch.options)):
-            v = m.NewBoolVar(f"x{i}_{j}")
+            v = m.NewBoolVar("")
             x[i, j] = v
             vs.append(v)
             obj.append(round(ch.costs[j] * COST_SCALE) * v)
-            for r, q in ch.uses[j].items():
-                by_res.setdefault(r, []).append((q, v))
-            for s in ch.stores[j]:
-                by_cap.setdefault(s, []).append(v)
-            m.AddHint(v, j == ch.greedy)
+            m.AddHint(v, j == hj)
+            supply: dict = {}
+            fixed_from: dict = {}
+            own = ch.sourcing(j)
+            for ln, holders in ch.lines[j]:
+                if not flex or not any((st, ch.codes[ln]) in hot for st in holders):
+                    # the line's source stays the search's: no variable
+                    fixed_from[own[ln]] = fixed_from.get(own[ln], 0) + 1
+                    if (own[ln], ch.codes[ln]) in hot:
+                        by_res.setdefault((own[ln], ch.codes[ln]), []).append((ch.qty[ln], v))
+                    continue
+                opts_ln = []
+                for st in holders:
+                    w = m.NewBoolVar("")
+                    y[i, j, ln, st] = w
+                    opts_ln.append(w)
+                    by_res.setdefault((st, ch.codes[ln]), []).append((ch.qty[ln], w))
+                    supply.setdefault(st, []).append(w)
+                    m.AddHint(w, j == hj and hsrc.get(ln) == st)
+                none = m.NewBoolVar("")
+                y[i, j, ln, None] = none
+                opts_ln.append(none)
+                obj.append(round(c_unf * COST_SCALE) * none)
+                m.AddHint(none, j == hj and hsrc.get(ln) is None)
+                m.Add(sum(opts_ln) == v)
+            for grp in ch.groups[j]:  # every package and every transfer carries a line
+                if not any(fixed_from.get(st, 0) for st in grp):
+                    m.Add(sum(w for st in grp for w in supply.get(st, [])) >= v)
+            for st in ch.stores[j]:
+                by_cap.setdefault(st, []).append(v)
         m.AddExactlyOne(vs)
     for r, terms in by_res.items():
         if sum(q for q, _ in terms) > avail.get(r, 0):
-            m.Add(sum(q * v for q, v in terms) <= max(0, avail.get(r, 0)))
-    for s, vs in by_cap.items():
-        c = cap.get(s, math.inf)
+            m.Add(sum(q * w for q, w in terms) <= max(0, avail.get(r, 0)))
+    for st, vs in by_cap.items():
+        c = cap.get(st, math.inf)
         if math.isfinite(c) and len(vs) > c:
             m.Add(sum(vs) <= int(max(0, c)))
     m.Minimize(sum(obj))
@@ -405,24 +499,39 @@ def _solve(comp: list[int], choices: list[_Choice], avail: dict, cap: dict, time
     solver.parameters.max_time_in_seconds = float(max(0.05, time_limit))
     solver.parameters.random_seed = int(seed)
     solver.parameters.num_workers = int(max(1, workers))
-    st = solver.Solve(m)
-    greedy = [choices[i].greedy for i in comp]
-    if st in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        picks = [next(j for j in range(len(choices[i].options)) if solver.BooleanValue(x[i, j])) for i in comp]
-        if sum(choices[i].costs[j] for i, j in zip(comp, picks)) <= sum(
-                choices[i].costs[j] for i, j in zip(comp, greedy)) + 1e-9:
-            name = "OPTIMAL" if st == cp_model.OPTIMAL else "FEASIBLE"
-        else:
-            picks, name = greedy, "FEASIBLE"
-    else:
-        picks, name = greedy, solver.StatusName(st)
-    # take the component's resources
-    for i, j in zip(comp, picks):
-        for r, q in choices[i].uses[j].items():
-            avail[r] = avail.get(r, 0) - q
-        for s in choices[i].stores[j]:
-            cap[s] = cap.get(s, math.inf) - 1
-    return picks, name
+    st_code = solver.Solve(m)
+    if st_code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return None, solver.StatusName(st_code)
+    found = []
+    for i in comp:
+        ch = choices[i]
+        j = next(j for j in range(len(ch.options)) if solver.BooleanValue(x[i, j]))
+        src = ch.sourcing(j)
+        for ln, holders in ch.lines[j]:
+            if (i, j, ln, None) in y:
+                src[ln] = next((st for st in holders if solver.BooleanValue(y[i, j, ln, st])), None)
+        found.append((j, src))
+    return found, solver.StatusName(st_code)
+
+
+def _sourced_cost(ch: _Choice, j: int, src: dict, c_unf: float) -> float:
+    """Option j's cost with the given line sources: each line left without one is unfilled."""
+    return ch.costs[j] + c_unf * sum(1 for v in src.values() if v is None)
+
+
+def _resourced(x: Option, src: dict, promise: float, cfg: Config) -> Option:
+    """Option x with its lines taken from the given stores (None: unfilled)."""
+    if src == {st_j[1]: st_j[0] for st_j in x.sources()}:
+        return x
+    pk = []
+    for p in x.packages:
+        own = tuple(sorted(j for j, st in src.items() if st == p.store))
+        trs = tuple((b, tuple(sorted(j for j, st in src.items() if st == b))) for b, _ in p.transfers)
+        pk.append(Package(p.store, p.kind, p.eta_min, own, trs))
+    unfilled = tuple(sorted(set(x.unfilled) | {j for j, st in src.items() if st is None}))
+    br = cost_breakdown(cfg, promise, x.eta_min if pk else 0.0, len(pk), sum(p.kind == "parcel" for p in pk),
+                        sum(len(p.transfers) for p in pk), len(unfilled))
+    return Option(br["total"], x.eta_min, tuple(pk), unfilled, br, x.holds)
 
 
 def _worst(statuses: list[str]) -> str:
@@ -432,22 +541,33 @@ def _worst(statuses: list[str]) -> str:
     return "OPTIMAL"
 
 
-def _lp_bound(choices: list[_Choice], avail: dict, cap: dict) -> float:
-    """GLOP on the LP relaxation, with an "any other option" column per order (see module)."""
+def _lp_bound(choices: list[_Choice], avail: dict, cap: dict, c_unf: float, hot: set) -> float:
+    """GLOP on the LP relaxation of the model (options and line sources), with an "any other
+    option" column per order (see the module's docstring for what it bounds)."""
     from ortools.linear_solver import pywraplp
 
     s = pywraplp.Solver.CreateSolver("GLOP")
     by_res: dict = {}
     by_cap: dict = {}
     obj = s.Objective()
-    for i, ch in enumerate(choices):
+    for ch in choices:
         row = s.Constraint(1.0, 1.0)
         for j in range(len(ch.options)):
             v = s.NumVar(0.0, 1.0, "")
             row.SetCoefficient(v, 1.0)
             obj.SetCoefficient(v, ch.costs[j])
-            for r, q in ch.uses[j].items():
-                by_res.setdefault(r, []).append((q, v))
+            for ln, holders in ch.lines[j]:
+                if not any((st, ch.codes[ln]) in hot for st in holders):
+                    continue  # no constraint can bind it: its source stays the search's
+                link = s.Constraint(0.0, 0.0)  # the line's sources sum to the option's share
+                link.SetCoefficient(v, -1.0)
+                for st in holders:
+                    w = s.NumVar(0.0, 1.0, "")
+                    link.SetCoefficient(w, 1.0)
+                    by_res.setdefault((st, ch.codes[ln]), []).append((ch.qty[ln], w))
+                none = s.NumVar(0.0, 1.0, "")
+                link.SetCoefficient(none, 1.0)
+                obj.SetCoefficient(none, c_unf)
             for st in ch.stores[j]:
                 by_cap.setdefault(st, []).append(v)
         if math.isfinite(ch.other):
@@ -457,8 +577,8 @@ def _lp_bound(choices: list[_Choice], avail: dict, cap: dict) -> float:
     for r, terms in by_res.items():
         if sum(q for q, _ in terms) > avail.get(r, 0):
             c = s.Constraint(-s.infinity(), float(max(0, avail.get(r, 0))))
-            for q, v in terms:
-                c.SetCoefficient(v, float(q))
+            for q, w in terms:
+                c.SetCoefficient(w, float(q))
     for st, vs in by_cap.items():
         cp = cap.get(st, math.inf)
         if math.isfinite(cp) and len(vs) > cp:

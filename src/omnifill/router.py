@@ -217,11 +217,14 @@ class Router:
             tgrid = self._tgrids[city] = net.transfer_grid(city)
         return pickup, home, skus, qtys, line_of, cand_idx, cand_eta, wh, tgrid, np.array(qtys, dtype=np.int64)
 
-    def options(self, order: Order | dict, k: int = 10, *, window: float = float("inf")) -> list[Option]:
+    def options(self, order: Order | dict, k: int = 10, *, window: float = float("inf"),
+                all_subsets: bool = False) -> OptionList:
         """The k cheapest options of an order given the stock left (nothing is reserved),
         cheapest first; options[0] is what ``route`` would choose. window: keep only options
-        within this much of the cheapest. Each Option carries its ETA, its cost by DESIGN
-        term, and the stock (``sources``) and capacity (``stores``) it would use."""
+        within this much of the cheapest. all_subsets: also options in which a store's lines
+        are all held by other stores of the option too (the planner's lists: under contention
+        either store's units may be the ones left). Each Option carries its ETA, its cost by
+        DESIGN term, and the stock (``sources``, ``holds``) and capacity (``stores``) it uses."""
         o = order if isinstance(order, Order) else Order.from_dict(order)
         pickup, home, skus, _, _, cand_idx, cand_eta, wh, tgrid, qty = self._inputs(o)
         if len(skus) > MAX_EXACT_LINES:
@@ -230,12 +233,15 @@ class Router:
             get = self._sku_code.get
             codes = np.array([get(s, -1) for s in skus], dtype=np.int32)
             if pickup >= 0 and not self.network.pickup[pickup]:
-                return [_nothing(self.config, o.promise_min, len(skus))]
+                return OptionList([_nothing(self.config, o.promise_min, len(skus))])
             res = self._search.search(codes, qty, o.promise_min, cand_idx, cand_eta, wh, lat=o.lat, lon=o.lon,
-                                      tgrid=tgrid, pickup=pickup, home=home, k=max(int(k), 3), window=window)
+                                      tgrid=tgrid, pickup=pickup, home=home, k=max(int(k), 3), window=window,
+                                      all_subsets=all_subsets)
         found = res["options"][:k]
-        return [option_from_search(f, len(skus), pickup, self.config, o.promise_min) if f[2]
-                else _nothing(self.config, o.promise_min, len(skus)) for f in found]
+        out = OptionList(option_from_search(f, len(skus), pickup, self.config, o.promise_min) if f[2]
+                         else _nothing(self.config, o.promise_min, len(skus)) for f in found)
+        out.proven = bool(res["proven"])
+        return out
 
     def route_many(self, orders, *, reserve: bool = True) -> list[Decision]:
         """Route orders one after the other, in order (each sees what the earlier ones took)."""
@@ -378,6 +384,13 @@ class Router:
             return {"store_id": self._store_ids[store], "sku": np.asarray(self._skus, object)[self._sku],
                     "on_hand": self._on_hand.copy(), "safety_stock": self._safety.copy(),
                     "reserved": self._reserved.copy(), "available": self._avail.copy()}
+
+class OptionList(list):
+    """A list of options; ``proven``: the search finished, so any option not in the list
+    costs at least as much as the last one."""
+
+    proven = True
+
 
 def _nothing(config: Config, promise: float, n_lines: int) -> Option:
     br = cost_breakdown(config, promise, 0.0, 0, 0, 0, n_lines)
