@@ -223,10 +223,10 @@ def test_every_decision_is_the_brute_force_minimum(inst):
             key = tuple(sorted((p.kind, p.store, p.transfers) for p in x.packages))
             assert key not in seen
             seen.add(key)
-            assert all(usable[st] for st in x.stores()) and len(set(x.stores())) == len(x.stores())
+            assert all(usable[sid] for sid in x.stores()) and len(set(x.stores())) == len(x.stores())
             skus = [sk for sk, _ in o["lines"]]
-            for st, j in x.sources():
-                assert stock.get((st, skus[j]), 0) >= o["lines"][j][1]
+            for sid, j in x.sources():
+                assert stock.get((sid, skus[j]), 0) >= o["lines"][j][1]
         d = router.route(as_order(o, stores))
         assert d.proven
         assert d.cost == pytest.approx(want, rel=1e-9, abs=1e-6), (d.explanation, want)

@@ -118,7 +118,8 @@ def plan(network: Network, orders, config: Config | None = None, *, time_limit_s
          policy: str = "optimal", executor=None, workers: int = 1, k: int = 8) -> Plan:
     """Re-plan a backlog. orders: an OrderBatch, a list of Order, or dicts in the order
     format. policy "greedy": the router in file order. "optimal": CP-SAT from the greedy
-    hint, never worse than greedy. time_limit_s bounds the solver over all components;
+    hint, never worse than greedy. time_limit_s bounds the solver over all components, in
+    CP-SAT's deterministic time (about seconds; the wall clock caps it at twice that);
     workers: CP-SAT search workers per component (1: the same seed gives the same plan).
     k: listed options per order."""
     if policy not in ("optimal", "greedy"):
@@ -171,11 +172,11 @@ def plan(network: Network, orders, config: Config | None = None, *, time_limit_s
         n_components = len(comps)
         n_solver = sum(len(c) for c in comps)
         statuses = []
-        deadline = time.perf_counter() + time_limit_s
-        for comp in sorted(comps, key=len, reverse=True):
-            left = max(0.1, deadline - time.perf_counter())
-            picks, st = _solve(comp, choices, avail, cap, left * len(comp) / max(1, n_solver), seed, workers,
-                               cfg.cost.unfilled_per_line, hot)
+        for comp in comps:
+            # each component's share of the limit by its size: not by the clock, so that the
+            # same seed gives the same plan
+            picks, st = _solve(comp, choices, avail, cap, time_limit_s * len(comp) / max(1, n_solver), seed,
+                               workers, cfg.cost.unfilled_per_line, hot)
             statuses.append(st)
             for i, (j, src) in zip(comp, picks):
                 choice[i] = _resourced(choices[i].options[j], src, todo[i].promise_min, cfg)
@@ -496,7 +497,10 @@ def _cp_sat(comp, choices, avail, cap, time_limit, seed, workers, c_unf, hot, fl
             m.Add(sum(vs) <= int(max(0, c)))
     m.Minimize(sum(obj))
     solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = float(max(0.05, time_limit))
+    # the limit is in CP-SAT's deterministic time (about a second of work each), so that one
+    # worker and a seed give the same plan on every run; wall time caps it at twice that
+    solver.parameters.max_deterministic_time = float(max(0.05, time_limit))
+    solver.parameters.max_time_in_seconds = float(max(0.1, 2 * time_limit))
     solver.parameters.random_seed = int(seed)
     solver.parameters.num_workers = int(max(1, workers))
     st_code = solver.Solve(m)
