@@ -97,7 +97,8 @@ def _parser() -> argparse.ArgumentParser:
     solve.add_argument("--seed", type=int, default=0, metavar="N", help="default 0")
     solve.add_argument("--policy", choices=("optimal", "greedy"), default="optimal")
     solve.add_argument("--workers", type=int, default=1, metavar="N",
-                       help="CP-SAT workers per component (default 1: the same seed gives the same plan)")
+                       help="processes solving independent components at once (default 1); each runs CP-SAT "
+                            "with one worker, so the same seed gives the same plan")
     rr.add_argument("--fail-on-unfilled", action="store_true", help="exit 3 when any line is unfilled")
     rr.add_argument("--max-errors", type=int, default=DEFAULT_MAX_ERRORS, metavar="N")
     rr.set_defaults(func=cmd_reroute)
@@ -204,8 +205,13 @@ def cmd_reroute(args) -> int:
     orders = OrderBatch.from_file(args.orders, net)
     print(f"omnifill reroute: {len(orders):,} orders, {orders.n_lines:,} lines, {len(net):,} stores; "
           f"policy {args.policy}, time limit {args.time_limit:g} s", file=sys.stderr)
-    p = plan(net, orders, cfg, time_limit_s=args.time_limit, seed=args.seed, policy=args.policy,
-             workers=max(1, args.workers))
+    if args.workers > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(args.workers) as ex:
+            p = plan(net, orders, cfg, time_limit_s=args.time_limit, seed=args.seed, policy=args.policy, executor=ex)
+    else:
+        p = plan(net, orders, cfg, time_limit_s=args.time_limit, seed=args.seed, policy=args.policy)
     p.write(args.out)
     if args.summary:
         text = json.dumps(p.summary, indent=2, default=_json_default) + "\n"

@@ -29,7 +29,7 @@ DESIGN model; so does the sum of each order's cheapest option. ``lower_bound`` i
 Decomposition: a (store, SKU) or a store's capacity is contended when the options of all
 orders together could ask for more than there is. Orders whose best option touches nothing
 contended take it without entering the solver; the rest split into components (orders
-linked through a contended resource), solved one by one. The plan is never worse than
+linked through a contended resource), solved apart, through ``executor`` when one is given. The plan is never worse than
 greedy: each component keeps the greedy choice unless the solver found a cheaper one.
 
 This module never reads files (io and cli do) and never changes the network.
@@ -120,8 +120,9 @@ def plan(network: Network, orders, config: Config | None = None, *, time_limit_s
     format. policy "greedy": the router in file order. "optimal": CP-SAT from the greedy
     hint, never worse than greedy. time_limit_s bounds the solver over all components, in
     CP-SAT's deterministic time (about seconds; the wall clock caps it at twice that);
-    workers: CP-SAT search workers per component (1: the same seed gives the same plan).
-    k: listed options per order."""
+    executor: a concurrent.futures Executor solving components at once (in-process when
+    None; the plan does not depend on it); workers: CP-SAT search workers per component
+    (1: the same seed gives the same plan). k: listed options per order."""
     if policy not in ("optimal", "greedy"):
         raise ValueError(f"policy must be 'optimal' or 'greedy', got {policy!r}")
     cfg = config or network.config
@@ -172,11 +173,21 @@ def plan(network: Network, orders, config: Config | None = None, *, time_limit_s
         n_components = len(comps)
         n_solver = sum(len(c) for c in comps)
         statuses = []
+        # components share no short resource, so they are solved apart, through the executor
+        # when one is given (only plain data crosses to it: options, stock and capacity left)
+        tasks = []
         for comp in comps:
-            # each component's share of the limit by its size: not by the clock, so that the
-            # same seed gives the same plan
-            picks, st = _solve(comp, choices, avail, cap, time_limit_s * len(comp) / max(1, n_solver), seed,
-                               workers, cfg.cost.unfilled_per_line, hot)
+            sub = [choices[i] for i in comp]
+            touched = {(st, ch.codes[ln]) for ch in sub for ls in ch.lines for ln, h in ls for st in h}
+            args = (sub, {r: avail.get(r, 0) for r in touched}, {st: cap.get(st, math.inf) for ch in sub
+                                                                 for ss in ch.stores for st in ss},
+                    # each component's share of the limit by its size, not by the clock, so
+                    # that the same seed gives the same plan
+                    time_limit_s * len(comp) / max(1, n_solver), seed, workers, cfg.cost.unfilled_per_line,
+                    hot & touched)
+            tasks.append(executor.submit(_solve, *args) if executor is not None else args)
+        for comp, task in zip(comps, tasks):
+            picks, st = task.result() if executor is not None else _solve(*task)
             statuses.append(st)
             for i, (j, src) in zip(comp, picks):
                 choice[i] = _resourced(choices[i].options[j], src, todo[i].promise_min, cfg)
@@ -406,37 +417,30 @@ def _decompose(choices: list[_Choice], avail: dict, cap: dict, hot: set, hot_cap
     return sorted(comps.values(), key=lambda c: c[0]), fixed
 
 
-def _solve(comp: list[int], choices: list[_Choice], avail: dict, cap: dict, time_limit: float, seed: int,
-           workers: int, c_unf: float, hot: set):
-    """CP-SAT on one component: each order's option and each line's source. Returns, per
-    order, (option position, {line: store or None}) and the status. Never returns a plan
-    costlier than the component's greedy choices.
+def _solve(sub: list[_Choice], avail: dict, cap: dict, time_limit: float, seed: int, workers: int, c_unf: float,
+           hot: set):
+    """CP-SAT on one component (its orders' choices, the stock and capacity they may use):
+    each order's option and each line's source. Returns, per order, (option position,
+    {line: store or None}) and the status. Never returns a plan costlier than the
+    component's greedy choices. A plain function of plain data, for any executor.
 
     Two stages: first, for 80% of the time, with every line's source fixed to the search's
     (one variable per option: small, and the solver improves on greedy fast; measured on the
     demo backlog, half the time left it at greedy); then with the sources free where stock is
     short, from the first stage's plan."""
-    greedy = [(choices[i].greedy, choices[i].sourcing(choices[i].greedy)) for i in comp]
-    best, best_cost = greedy, sum(_sourced_cost(choices[i], j, src, c_unf) for i, (j, src) in zip(comp, greedy))
+    comp = list(range(len(sub)))
+    greedy = [(ch.greedy, ch.sourcing(ch.greedy)) for ch in sub]
+    best, best_cost = greedy, sum(_sourced_cost(ch, j, src, c_unf) for ch, (j, src) in zip(sub, greedy))
     statuses = []
     for flex, share in ((False, 0.8), (True, 0.2)):
-        found, st = _cp_sat(comp, choices, avail, cap, time_limit * share, seed, workers, c_unf, hot, flex, best)
+        found, st = _cp_sat(comp, sub, avail, cap, time_limit * share, seed, workers, c_unf, hot, flex, best)
         statuses.append(st)
         if found is not None:
-            cost = sum(_sourced_cost(choices[i], j, src, c_unf) for i, (j, src) in zip(comp, found))
+            cost = sum(_sourced_cost(ch, j, src, c_unf) for ch, (j, src) in zip(sub, found))
             if cost < best_cost - 1e-9:
                 best, best_cost = found, cost
     name = "OPTIMAL" if statuses[-1] == "OPTIMAL" else ("FEASIBLE" if "FEASIBLE" in statuses or
                                                        "OPTIMAL" in statuses else statuses[-1])
-    # take the component's resources
-    for i, (j, src) in zip(comp, best):
-        ch = choices[i]
-        for ln, st in src.items():
-            if st is not None:
-                r = (st, ch.codes[ln])
-                avail[r] = avail.get(r, 0) - ch.qty[ln]
-        for st in ch.stores[j]:
-            cap[st] = cap.get(st, math.inf) - 1
     return best, name
 
 
