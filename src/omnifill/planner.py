@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .config import Config
+from .errors import InputError, Problem
 from .geo import haversine_m
 from .io import atomic_write, file_format, write_csv
 from .model import Network, Order, OrderBatch
@@ -72,8 +73,12 @@ class Plan:
         if fmt == "csv":
             write_csv(path, {k: ["" if v is None else v for v in vals] for k, vals in cols.items()})
         elif fmt == "parquet":
-            import pyarrow as pa
-            import pyarrow.parquet as pq
+            try:
+                import pyarrow as pa
+                import pyarrow.parquet as pq
+            except ImportError:
+                raise InputError([Problem(str(path), None, None, None,
+                                          "writing Parquet needs pyarrow: pip install 'omnifill[io]'")]) from None
 
             table = pa.table(cols)
             atomic_write(path, lambda tmp: pq.write_table(table, tmp))
@@ -86,7 +91,7 @@ class Plan:
 
             atomic_write(path, _w)
         else:
-            raise ValueError(f"{path}: the plan is written as .csv, .parquet or .jsonl")
+            raise InputError([Problem(str(path), None, None, None, "the plan is written as .csv, .parquet or .jsonl")])
 
 
 @dataclass
