@@ -163,16 +163,23 @@ def plan(network: Network, orders, config: Config | None = None, *, time_limit_s
         timings["options"] = time.perf_counter() - t
         t = time.perf_counter()
         avail, cap = _resources(full, network)
-        # two bounds for the whole option space (the module's docstring): each order's
-        # cheapest option, summed; and the LP relaxation of the model
-        bound = sum(min(ch.costs) for ch in choices)
+        avail0, cap0 = dict(avail), dict(cap)
         hot, hot_cap = _contended(choices, avail, cap)
-        model_bound = _lp_bound(choices, avail, cap, cfg.cost.unfilled_per_line, hot)
+        comps, fixed_best = _decompose(choices, avail, cap, hot, hot_cap)
+        timings["decompose"] = time.perf_counter() - t
+        t = time.perf_counter()
+        # two bounds for the whole option space (the module's docstring): each order's
+        # cheapest option, summed; and the LP relaxation of the model, which splits like the
+        # model: an order whose best option touches no short resource takes it in the LP too,
+        # and components share no short resource, so each has its own (smaller) LP
+        bound = sum(min(ch.costs) for ch in choices)
+        model_bound = sum(min(choices[i].costs) for i in fixed_best)
+        for comp in comps:
+            model_bound += _lp_bound([choices[i] for i in comp], avail0, cap0, cfg.cost.unfilled_per_line, hot)
         if math.isfinite(model_bound):
             bound = max(bound, model_bound)
         timings["bound"] = time.perf_counter() - t
         t = time.perf_counter()
-        comps, fixed_best = _decompose(choices, avail, cap, hot, hot_cap)
         for i in fixed_best:
             choice[i] = choices[i].options[0]
         n_components = len(comps)
