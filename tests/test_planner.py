@@ -221,3 +221,15 @@ def test_components_through_an_executor_give_the_same_plan():
         procs = plan(net, orders, time_limit_s=2, seed=5, executor=ex)
     assert threads.rows == here.rows and procs.rows == here.rows
     assert procs.summary["objective"] == here.summary["objective"]
+
+
+def test_progress_reports_every_stage_to_its_end():
+    net = Network.from_files(demo_paths()["stores"], demo_paths()["inventory"])
+    batch = OrderBatch.from_file(demo_paths()["orders"], net)
+    from omnifill.model import Order
+
+    seen = {}
+    plan(net, [Order.from_batch(batch, i, net.store_ids) for i in range(120)], time_limit_s=1,
+         progress=lambda stage, done, total: seen.__setitem__(stage, (done, total)))
+    assert set(seen) == {"greedy", "options", "solve"}
+    assert all(done == total for done, total in seen.values())

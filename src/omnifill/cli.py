@@ -205,13 +205,34 @@ def cmd_reroute(args) -> int:
     orders = OrderBatch.from_file(args.orders, net)
     print(f"omnifill reroute: {len(orders):,} orders, {orders.n_lines:,} lines, {len(net):,} stores; "
           f"policy {args.policy}, time limit {args.time_limit:g} s", file=sys.stderr)
-    if args.workers > 1:
-        from concurrent.futures import ProcessPoolExecutor
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
-        with ProcessPoolExecutor(args.workers) as ex:
-            p = plan(net, orders, cfg, time_limit_s=args.time_limit, seed=args.seed, policy=args.policy, executor=ex)
-    else:
-        p = plan(net, orders, cfg, time_limit_s=args.time_limit, seed=args.seed, policy=args.policy)
+    # a progress bar on stderr over the stages and the components (transient: the summary
+    # table stays); rich draws nothing when stderr is not a terminal
+    with Progress(TextColumn("{task.description:<8}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=Console(stderr=True), transient=True) as bar:
+        tasks: dict = {}
+
+        def progress(stage, done, total):
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=max(1, total))
+            bar.update(tasks[stage], completed=done, total=max(1, total))
+
+        kw = {"time_limit_s": args.time_limit, "seed": args.seed, "policy": args.policy, "progress": progress}
+        if args.workers > 1:
+            from concurrent.futures import ProcessPoolExecutor
+
+            with ProcessPoolExecutor(args.workers) as ex:
+                p = plan(net, orders, cfg, executor=ex, **kw)
+        else:
+            p = plan(net, orders, cfg, **kw)
     p.write(args.out)
     if args.summary:
         text = json.dumps(p.summary, indent=2, default=_json_default) + "\n"

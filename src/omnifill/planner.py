@@ -120,14 +120,15 @@ class _Choice:
 
 
 def plan(network: Network, orders, config: Config | None = None, *, time_limit_s: float = 60.0, seed: int = 0,
-         policy: str = "optimal", executor=None, workers: int = 1, k: int = 8) -> Plan:
+         policy: str = "optimal", executor=None, workers: int = 1, k: int = 8, progress=None) -> Plan:
     """Re-plan a backlog. orders: an OrderBatch, a list of Order, or dicts in the order
     format. policy "greedy": the router in file order. "optimal": CP-SAT from the greedy
     hint, never worse than greedy. time_limit_s bounds the solver over all components, in
     CP-SAT's deterministic time (about seconds; the wall clock caps it at twice that);
     executor: a concurrent.futures Executor solving components at once (in-process when
     None; the plan does not depend on it); workers: CP-SAT search workers per component
-    (1: the same seed gives the same plan). k: listed options per order."""
+    (1: the same seed gives the same plan). k: listed options per order. progress: called
+    as progress(stage, done, total) as the stages advance (greedy, options, solve)."""
     if policy not in ("optimal", "greedy"):
         raise ValueError(f"policy must be 'optimal' or 'greedy', got {policy!r}")
     cfg = config or network.config
@@ -140,7 +141,10 @@ def plan(network: Network, orders, config: Config | None = None, *, time_limit_s
     t = time.perf_counter()
     greedy_router = Router(network, cfg)
     greedy_opts: list[Option | None] = [None] * n
-    for i in [i for i in range(n) if locked[i]] + [i for i in range(n) if not locked[i]]:
+    tick = progress or (lambda *a: None)
+    for done, i in enumerate([i for i in range(n) if locked[i]] + [i for i in range(n) if not locked[i]]):
+        if done % 500 == 0:
+            tick("greedy", done, n)
         o = todo[i]
         if locked[i]:
             opt = _stay_option(greedy_router, o, current[i], cfg, reserve=True)
@@ -149,6 +153,7 @@ def plan(network: Network, orders, config: Config | None = None, *, time_limit_s
             opt = d.option
         greedy_opts[i] = opt
     timings["greedy"] = time.perf_counter() - t
+    tick("greedy", n, n)
 
     status = "greedy"
     bound = model_bound = None
@@ -158,7 +163,12 @@ def plan(network: Network, orders, config: Config | None = None, *, time_limit_s
     if policy == "optimal" and n:
         t = time.perf_counter()
         full = Router(network, cfg)
-        choices = [_choices_of(full, todo[i], greedy_opts[i], current[i], locked[i], cfg, k) for i in range(n)]
+        choices = []
+        for i in range(n):
+            if i % 500 == 0:
+                tick("options", i, n)
+            choices.append(_choices_of(full, todo[i], greedy_opts[i], current[i], locked[i], cfg, k))
+        tick("options", n, n)
         alone = [ch.options[0] for ch in choices]
         timings["options"] = time.perf_counter() - t
         t = time.perf_counter()
@@ -198,11 +208,13 @@ def plan(network: Network, orders, config: Config | None = None, *, time_limit_s
                     time_limit_s * len(comp) / max(1, n_solver), seed, workers, cfg.cost.unfilled_per_line,
                     hot & touched)
             tasks.append(executor.submit(_solve, *args) if executor is not None else args)
-        for comp, task in zip(comps, tasks):
+        for c, (comp, task) in enumerate(zip(comps, tasks)):
+            tick("solve", c, len(comps))
             picks, st = task.result() if executor is not None else _solve(*task)
             statuses.append(st)
             for i, (j, src) in zip(comp, picks):
                 choice[i] = _resourced(choices[i].options[j], src, todo[i].promise_min, cfg)
+        tick("solve", len(comps), len(comps))
         status = _worst(statuses) if statuses else "OPTIMAL"
         timings["solve"] = time.perf_counter() - t
         choice_costs = [_cost_with_move(c, o_cur, cfg) for c, o_cur in zip(choice, current)]
