@@ -15,7 +15,7 @@ import numpy as np
 
 from . import __version__
 from .config import Config
-from .errors import InputError, Problem
+from .errors import InputError
 from .io import (
     DEFAULT_MAX_ERRORS,
     Problems,
@@ -46,14 +46,8 @@ def _parser() -> argparse.ArgumentParser:
     v = sub.add_parser("validate", help="check input files against the omnifill contracts",
                        description="Check stores, inventory, orders, zones and config files. Lists every "
                                    "problem found (up to --max-errors); exit 2 when any, 0 when valid.")
-    files = v.add_argument_group("input files (CSV or Parquet; orders also JSON Lines)")
-    files.add_argument("--stores", required=True, metavar="S")
-    files.add_argument("--inventory", required=True, metavar="I")
-    files.add_argument("--orders", required=True, metavar="O")
-    files.add_argument("--zones", metavar="Z", help="GeoJSON FeatureCollection of delivery zones")
-    files.add_argument("--config", metavar="C", help="omnifill.toml")
-    v.add_argument("--max-errors", type=int, default=DEFAULT_MAX_ERRORS, metavar="N",
-                   help=f"stop listing after N problems (default {DEFAULT_MAX_ERRORS})")
+    _input_files(v, orders=True)
+    _max_errors(v)
     v.set_defaults(func=cmd_validate)
 
     r = sub.add_parser("route", help="route orders one at a time, as the online router does; decisions as JSON Lines",
@@ -65,15 +59,10 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("orders", metavar="ORDERS",
                    help="JSON Lines, one order per line ({order_id, lat, lon, promise_min, lines: [{sku, qty}], "
                         "mode, pickup_store, home_store}), or the orders CSV / Parquet")
-    files = r.add_argument_group("network files (CSV or Parquet)")
-    files.add_argument("--stores", required=True, metavar="S")
-    files.add_argument("--inventory", required=True, metavar="I")
-    files.add_argument("--zones", metavar="Z", help="GeoJSON FeatureCollection of delivery zones")
-    files.add_argument("--config", metavar="C", help="omnifill.toml")
+    _input_files(r, orders=False)
     r.add_argument("--no-reserve", action="store_true", help="route every order against the initial stock")
     r.add_argument("--no-explain", action="store_true", help="leave the explanation out of each decision")
-    r.add_argument("--max-errors", type=int, default=DEFAULT_MAX_ERRORS, metavar="N",
-                   help=f"stop listing after N problems (default {DEFAULT_MAX_ERRORS})")
+    _max_errors(r)
     r.set_defaults(func=cmd_route)
 
     rr = sub.add_parser("reroute", help="re-plan a backlog of open orders with OR-Tools; write the plan",
@@ -83,12 +72,7 @@ def _parser() -> argparse.ArgumentParser:
                                     "Lines by extension) and optionally the summary JSON. Exit 0 done, 2 invalid "
                                     "input (nothing written), 1 internal error, 3 done with unfilled lines when "
                                     "--fail-on-unfilled.")
-    files = rr.add_argument_group("input files (CSV or Parquet; orders also JSON Lines)")
-    files.add_argument("--stores", required=True, metavar="S")
-    files.add_argument("--inventory", required=True, metavar="I")
-    files.add_argument("--orders", required=True, metavar="O")
-    files.add_argument("--zones", metavar="Z", help="GeoJSON FeatureCollection of delivery zones")
-    files.add_argument("--config", metavar="C", help="omnifill.toml")
+    _input_files(rr, orders=True)
     outs = rr.add_argument_group("outputs")
     outs.add_argument("--out", required=True, metavar="PLAN", help="the plan: .csv, .parquet or .jsonl")
     outs.add_argument("--summary", metavar="SUMMARY.json", help="the summary as JSON")
@@ -100,9 +84,26 @@ def _parser() -> argparse.ArgumentParser:
                        help="processes solving independent components at once (default 1); each runs CP-SAT "
                             "with one worker, so the same seed gives the same plan")
     rr.add_argument("--fail-on-unfilled", action="store_true", help="exit 3 when any line is unfilled")
-    rr.add_argument("--max-errors", type=int, default=DEFAULT_MAX_ERRORS, metavar="N")
+    _max_errors(rr)
     rr.set_defaults(func=cmd_reroute)
     return p
+
+
+def _input_files(parser, *, orders: bool) -> None:
+    # the files every command reads: the network's, and the orders where they are a flag
+    files = parser.add_argument_group("input files (CSV or Parquet; orders also JSON Lines)" if orders
+                                      else "network files (CSV or Parquet)")
+    files.add_argument("--stores", required=True, metavar="S")
+    files.add_argument("--inventory", required=True, metavar="I")
+    if orders:
+        files.add_argument("--orders", required=True, metavar="O")
+    files.add_argument("--zones", metavar="Z", help="GeoJSON FeatureCollection of delivery zones")
+    files.add_argument("--config", metavar="C", help="omnifill.toml")
+
+
+def _max_errors(parser) -> None:
+    parser.add_argument("--max-errors", type=int, default=DEFAULT_MAX_ERRORS, metavar="N",
+                        help=f"stop listing after N problems (default {DEFAULT_MAX_ERRORS})")
 
 
 def main(argv=None) -> int:
@@ -194,12 +195,11 @@ def cmd_route(args) -> int:
 def cmd_reroute(args) -> int:
     import json
 
-    from .io import atomic_write, file_format
+    from .io import atomic_write
     from .model import Network, OrderBatch
-    from .planner import plan
+    from .planner import check_plan_path, plan
 
-    if file_format(args.out) not in ("csv", "parquet", "jsonl", "json"):
-        raise InputError([Problem(args.out, None, None, None, "the plan is written as .csv, .parquet or .jsonl")])
+    check_plan_path(args.out)  # before any work
     cfg = Config.from_toml(args.config) if args.config else None
     net = Network.from_files(args.stores, args.inventory, args.zones, cfg, max_errors=max(1, args.max_errors))
     orders = OrderBatch.from_file(args.orders, net)

@@ -199,10 +199,9 @@ def _read_parquet(p: str) -> Table:
     return Table(p, cols, t.num_rows, None)
 
 
-def _read_jsonl(p: str) -> Table:
-    problems = Problems()
-    rows: list[dict] = []
-    lines: list[int] = []
+def _json_lines(p: str):
+    """Yield (physical line, object, problem) for every non-blank line of a JSON Lines file:
+    problem is None, or (value, message) when the line is not a JSON object."""
     try:
         fh = open(p, encoding="utf-8")
     except OSError as e:
@@ -214,26 +213,37 @@ def _read_jsonl(p: str) -> Table:
             try:
                 obj = json.loads(text)
             except json.JSONDecodeError as e:
-                problems.add(Problem(p, len(rows) + 1, None, text.strip()[:40], f"not valid JSON: {e.msg}", lineno))
+                yield lineno, None, (text.strip()[:40], f"not valid JSON: {e.msg}")
                 continue
             if not isinstance(obj, dict):
-                problems.add(Problem(p, len(rows) + 1, None, obj, "each line must be a JSON object", lineno))
+                yield lineno, None, (obj, "each line must be a JSON object")
                 continue
-            if "lines" in obj:
-                sub = obj.get("lines")
-                if not isinstance(sub, list) or not sub:
-                    problems.add(Problem(p, len(rows) + 1, "lines", sub, "must be a non-empty list of {sku, qty}", lineno))
+            yield lineno, obj, None
+
+
+def _read_jsonl(p: str) -> Table:
+    problems = Problems()
+    rows: list[dict] = []
+    lines: list[int] = []
+    for lineno, obj, bad in _json_lines(p):
+        if bad is not None:
+            problems.add(Problem(p, len(rows) + 1, None, bad[0], bad[1], lineno))
+            continue
+        if "lines" in obj:
+            sub = obj.get("lines")
+            if not isinstance(sub, list) or not sub:
+                problems.add(Problem(p, len(rows) + 1, "lines", sub, "must be a non-empty list of {sku, qty}", lineno))
+                continue
+            head = {k: v for k, v in obj.items() if k != "lines"}
+            for item in sub:
+                if not isinstance(item, dict):
+                    problems.add(Problem(p, len(rows) + 1, "lines", item, "each line must be an object {sku, qty}", lineno))
                     continue
-                head = {k: v for k, v in obj.items() if k != "lines"}
-                for item in sub:
-                    if not isinstance(item, dict):
-                        problems.add(Problem(p, len(rows) + 1, "lines", item, "each line must be an object {sku, qty}", lineno))
-                        continue
-                    rows.append({**head, **item})
-                    lines.append(lineno)
-            else:
-                rows.append(obj)
+                rows.append({**head, **item})
                 lines.append(lineno)
+        else:
+            rows.append(obj)
+            lines.append(lineno)
     problems.raise_if_any()
     names: list[str] = []
     for r in rows:
@@ -251,24 +261,10 @@ def read_json_objects(path, probs: Problems) -> list[tuple[int, int, dict]]:
     if not os.path.exists(p):
         raise InputError([Problem(p, None, None, None, "file not found")])
     out: list[tuple[int, int, dict]] = []
-    n = 0
-    try:
-        fh = open(p, encoding="utf-8")
-    except OSError as e:
-        raise InputError([Problem(p, None, None, None, f"cannot open: {e.strerror}")]) from None
-    with fh:
-        for lineno, text in enumerate(fh, start=1):
-            if not text.strip():
-                continue
-            n += 1
-            try:
-                obj = json.loads(text)
-            except json.JSONDecodeError as e:
-                probs.add(Problem(p, n, None, text.strip()[:40], f"not valid JSON: {e.msg}", lineno))
-                continue
-            if not isinstance(obj, dict):
-                probs.add(Problem(p, n, None, obj, "each line must be a JSON object", lineno))
-                continue
+    for n, (lineno, obj, bad) in enumerate(_json_lines(p), start=1):
+        if bad is not None:
+            probs.add(Problem(p, n, None, bad[0], bad[1], lineno))
+        else:
             out.append((n, lineno, obj))
     return out
 

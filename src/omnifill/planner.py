@@ -91,7 +91,13 @@ class Plan:
 
             atomic_write(path, _w)
         else:
-            raise InputError([Problem(str(path), None, None, None, "the plan is written as .csv, .parquet or .jsonl")])
+            check_plan_path(path)
+
+
+def check_plan_path(path) -> None:
+    """An InputError unless the plan can be written to ``path`` (by its extension)."""
+    if file_format(path) not in ("csv", "parquet", "jsonl", "json"):
+        raise InputError([Problem(str(path), None, None, None, "the plan is written as .csv, .parquet or .jsonl")])
 
 
 @dataclass
@@ -688,4 +694,4 @@ def _summary(todo, rows, choice, costs, current, cfg, bound, model_bound, status
     }
 
 
-__all__ = ["Plan", "model_options", "plan"]
+__all__ = ["Plan", "check_plan_path", "model_options", "plan"]
