@@ -43,7 +43,10 @@ DELIVERY_AREA_MIN = 60.0
 
 
 def delivery_reach(promise_min):
-    """The direct-ETA limit of the stores that may deliver an order (see DELIVERY_AREA_MIN)."""
+    """The direct-ETA limit of the stores that may deliver an order (see DELIVERY_AREA_MIN):
+    a float for one promise (the router's path, no numpy call), an array for an array."""
+    if isinstance(promise_min, (int, float)):
+        return max(float(promise_min), DELIVERY_AREA_MIN)
     return np.maximum(promise_min, DELIVERY_AREA_MIN)
 
 

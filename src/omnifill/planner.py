@@ -49,7 +49,7 @@ from .errors import InputError, Problem
 from .geo import haversine_m
 from .io import atomic_write, file_format, write_csv
 from .model import Network, Order, OrderBatch
-from .options import Option, Package, cost_breakdown, plan_rows
+from .options import Option, Package, cost_breakdown, merge_lines, plan_rows
 from .router import Router
 
 COST_SCALE = 1000  # CP-SAT works in integers: costs in thousandths
@@ -143,23 +143,10 @@ def plan(network: Network, orders, config: Config | None = None, *, time_limit_s
     todo, locked, current = _orders_of(network, orders)
     n = len(todo)
 
-    # greedy: the router in file order, locked orders first (they take their stock first)
     t = time.perf_counter()
-    greedy_router = Router(network, cfg)
-    greedy_opts: list[Option | None] = [None] * n
     tick = progress or (lambda *a: None)
-    for done, i in enumerate([i for i in range(n) if locked[i]] + [i for i in range(n) if not locked[i]]):
-        if done % 500 == 0:
-            tick("greedy", done, n)
-        o = todo[i]
-        if locked[i]:
-            opt = _stay_option(greedy_router, o, current[i], cfg, reserve=True)
-        else:
-            d = greedy_router.route(o)
-            opt = d.option
-        greedy_opts[i] = opt
+    greedy_opts = _greedy(network, cfg, todo, locked, current, tick)
     timings["greedy"] = time.perf_counter() - t
-    tick("greedy", n, n)
 
     status = "greedy"
     bound = model_bound = None
@@ -223,9 +210,7 @@ def plan(network: Network, orders, config: Config | None = None, *, time_limit_s
         tick("solve", len(comps), len(comps))
         status = _worst(statuses) if statuses else "OPTIMAL"
         timings["solve"] = time.perf_counter() - t
-        choice_costs = [_cost_with_move(c, o_cur, cfg) for c, o_cur in zip(choice, current)]
-    else:
-        choice_costs = [_cost_with_move(c, o_cur, cfg) for c, o_cur in zip(choice, current)]
+    choice_costs = [_cost_with_move(c, o_cur, cfg) for c, o_cur in zip(choice, current)]
 
     t = time.perf_counter()
     rows = []
@@ -244,14 +229,25 @@ def model_options(network: Network, orders, config: Config | None = None, *, k: 
     under the full stock, the greedy router's, the one keeping the current store, nothing."""
     cfg = config or network.config
     todo, locked, current = _orders_of(network, orders)
-    greedy_router = Router(network, cfg)
-    greedy_opts = [None] * len(todo)
-    for i in [i for i in range(len(todo)) if locked[i]] + [i for i in range(len(todo)) if not locked[i]]:
-        greedy_opts[i] = (_stay_option(greedy_router, todo[i], current[i], cfg, reserve=True) if locked[i]
-                          else greedy_router.route(todo[i]).option)
+    greedy_opts = _greedy(network, cfg, todo, locked, current, lambda *a: None)
     full = Router(network, cfg)
     return [_choices_of(full, todo[i], greedy_opts[i], current[i], locked[i], cfg, k).options
             for i in range(len(todo))]
+
+
+def _greedy(network: Network, cfg: Config, todo, locked, current, tick) -> list[Option]:
+    """The greedy baseline: the router in file order, locked orders first (they keep their
+    current store and take their stock first)."""
+    n = len(todo)
+    router = Router(network, cfg)
+    out: list = [None] * n
+    for done, i in enumerate([i for i in range(n) if locked[i]] + [i for i in range(n) if not locked[i]]):
+        if done % 500 == 0:
+            tick("greedy", done, n)
+        out[i] = (_stay_option(router, todo[i], current[i], cfg, reserve=True) if locked[i]
+                  else router.route(todo[i]).option)
+    tick("greedy", n, n)
+    return out
 
 
 # --- inputs -----------------------------------------------------------------------------------
@@ -276,12 +272,9 @@ def _orders_of(network: Network, orders):
 def _stay_option(router: Router, o: Order, store: int, cfg: Config, *, reserve: bool) -> Option:
     """The option that keeps order o at ``store``: the lines it holds, in its one package
     (a pickup there when the order is a pickup); the rest unfilled. Reserved when asked."""
-    skus = list(dict.fromkeys(s for s, _ in o.lines))
-    qty = {}
-    for s, q in o.lines:
-        qty[s] = qty.get(s, 0) + q
+    skus, qtys, _ = merge_lines([s for s, _ in o.lines], [q for _, q in o.lines])
     codes = np.array([router._sku_code.get(s, -1) for s in skus], np.int32)
-    q = np.array([qty[s] for s in skus], np.int64)
+    q = np.array(qtys, np.int64)
     net = router.network
     if o.mode == "pickup" or not (net.kind[store] == "store" and net.delivers[store]):
         eta = float(net.handling_min[store])
@@ -304,11 +297,8 @@ def _stay_option(router: Router, o: Order, store: int, cfg: Config, *, reserve: 
 
 
 def _choices_of(full: Router, o: Order, greedy: Option, cur: int, locked: bool, cfg: Config, k: int) -> _Choice:
-    skus = list(dict.fromkeys(s for s, _ in o.lines))
+    skus, qtys, _ = merge_lines([s for s, _ in o.lines], [q for _, q in o.lines])
     codes = [full._sku_code.get(s, -1) for s in skus]
-    qty: dict[str, int] = {}
-    for s, q in o.lines:
-        qty[s] = qty.get(s, 0) + q
     if locked:
         opts = [greedy]
         other = math.inf
@@ -347,7 +337,7 @@ def _choices_of(full: Router, o: Order, greedy: Option, cur: int, locked: bool, 
     gk = _key(greedy)
     g = next(j for j, x in enumerate(opts) if _key(x) == gk)
     return _Choice([opts[j] for j in order], [costs[j] for j in order], [lines[j] for j in order],
-                   [groups[j] for j in order], [stores[j] for j in order], codes, [qty[s] for s in skus],
+                   [groups[j] for j in order], [stores[j] for j in order], codes, qtys,
                    min(other, min(costs)) if not locked else math.inf, order.index(g), locked)
 
 
@@ -635,9 +625,7 @@ def _rows_of(o: Order, x: Option, cur: int, network: Network, cfg: Config, alone
     """The order's rows. Unfilled lines say why: no store stocks the SKU; the stock went to
     other orders (the order alone, with the full stock, would have had it); or no store that
     could serve the order holds enough."""
-    skus = list(dict.fromkeys(s for s, _ in o.lines))
-    pos = {s: j for j, s in enumerate(skus)}
-    line_of = [pos[s] for s, _ in o.lines]
+    skus, _, line_of = merge_lines([s for s, _ in o.lines], [q for _, q in o.lines])
     codes = network.inventory.codes(skus)
     had = set() if alone is None else {j for p in alone.packages for j in p.lines} | {
         j for p in alone.packages for _, ls in p.transfers for j in ls}

@@ -30,7 +30,6 @@ from .config import Config
 from .errors import InputError, Problem
 from .model import Decision, Network, Order
 from .options import (
-    DELIVERY_AREA_MIN,
     MAX_EXACT_LINES,
     Option,
     cost_breakdown,
@@ -200,7 +199,7 @@ class Router:
         else:
             skus, qtys, line_of = merge_lines(skus, [ln[1] for ln in lines])
         city = self._single_city if (self._single_city is not None and o.city is None) else self._city_of(o, pickup)
-        reach = max(DELIVERY_AREA_MIN, o.promise_min)
+        reach = delivery_reach(o.promise_min)
         if pickup >= 0:
             cand_idx, cand_eta, wh = self._no_stores, self._no_etas, self._no_stores
         elif self._single_city is not None and not len(net.zones):
@@ -402,6 +401,7 @@ class _Snapshot:
     after); they are built from it on first access."""
 
     __slots__ = (
+        "_examined",
         "_opt",
         "cand_eta",
         "cand_idx",
@@ -428,6 +428,7 @@ class _Snapshot:
         self.elements = elements  # the search's element list, or an Option (greedy)
         self.eta, self.config, self.store_ids = eta, config, store_ids
         self._opt = None
+        self._examined = None
 
     @property
     def opt(self) -> Option:
@@ -453,10 +454,10 @@ class _Snapshot:
     @property
     def examined(self) -> dict[int, int]:
         """{store: mask} for every store whose stock the search read."""
-        if self.res is None:
-            return {}
-        st, m = self.res["examined"]
-        return dict(zip(st.tolist(), m.tolist()))
+        if self._examined is None:
+            st, m = self.res["examined"] if self.res is not None else (np.zeros(0), np.zeros(0))
+            self._examined = dict(zip(st.tolist(), m.tolist()))
+        return self._examined
 
     def reasons(self) -> dict[int, str]:
         """Why each unfilled (merged) line is unfilled."""
@@ -523,7 +524,7 @@ class _Snapshot:
             elif cap < 1:
                 bound.append(f"{o.pickup_store} has no capacity left")
         elif not len(self.cand_idx):
-            bound.append(f"no store reaches the customer within {float(delivery_reach(o.promise_min)):g} minutes")
+            bound.append(f"no store reaches the customer within {delivery_reach(o.promise_min):g} minutes")
         else:
             for c, s in zip(cands, cand_store):
                 if s in chosen_stores or c["eta_min"] > opt.eta_min:
