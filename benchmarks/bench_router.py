@@ -36,18 +36,9 @@ from omnifill.scenarios import shanghai_city
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
-def orders_of(city) -> list[Order]:
-    o = city.orders
-    out, cur, lines = [], None, []
-    for i, oid in enumerate(o["order_id"]):
-        if oid != cur:
-            if cur is not None:
-                out.append(Order(cur, o["lat"][i - 1], o["lon"][i - 1], tuple(lines), float(o["promise_min"][i - 1])))
-            cur, lines = oid, []
-        lines.append((o["sku"][i], int(o["qty"][i])))
-    n = len(o["order_id"])
-    out.append(Order(cur, o["lat"][n - 1], o["lon"][n - 1], tuple(lines), float(o["promise_min"][n - 1])))
-    return out
+def orders_of(city, net) -> list[Order]:
+    batch = omnifill.OrderBatch.from_tables(city.orders, net)
+    return [Order.from_batch(batch, i, net.store_ids) for i in range(len(batch))]
 
 
 def side_by_side(router, orders, tree, xyz, radius):
@@ -75,7 +66,7 @@ def main(argv=None):
     t0 = time.perf_counter()
     city = shanghai_city(args.data, n_orders=args.orders)
     net = omnifill.Network.from_tables(city.stores, city.inventory)
-    orders = orders_of(city)
+    orders = orders_of(city, net)
     print(f"# omnifill {omnifill.__version__}; {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} cores, Python {sys.version.split()[0]}")
     sizes = np.array([len(o.lines) for o in orders])
@@ -132,7 +123,7 @@ def main(argv=None):
 
     # what materialising rows and explanation adds (lazy on the Decision)
     r3 = Router(net)
-    extra = np.empty(2000)
+    extra = np.empty(min(2000, len(orders)))
     for k, o in enumerate(orders[:2000]):
         d = r3.route(o)
         s = time.perf_counter()

@@ -6,7 +6,7 @@ import math
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
-from test_router import as_order, assignments, build, instances
+from test_router import as_order, assignments, build, instances, rows_cost
 
 from omnifill import Network, OrderBatch
 from omnifill.planner import model_options, plan
@@ -14,29 +14,21 @@ from omnifill.scenarios import demo_paths
 
 
 def recompute(rows, orders, cfg, current=None):
-    """The DESIGN objective from plan rows and the inputs alone."""
-    c = cfg.cost
+    """The DESIGN objective from plan rows and the inputs alone: each order's cost (as the
+    router test recomputes it), plus move_penalty where it left its current store."""
     by_order = {}
     for r in rows:
         by_order.setdefault(r["order_id"], []).append(r)
     total = 0.0
     for o in orders:
         rs = by_order[o["order_id"]]
+        total += rows_cost(rs, o, cfg)
         filled = [r for r in rs if r["mode"] != "unfilled"]
-        packages = {r["package"] for r in filled}
-        parcels = {r["package"] for r in filled if r["mode"] == "parcel"}
-        transfers = {(r["source_id"], r["via_id"]) for r in filled if r["mode"] == "transfer"}
-        eta = max((r["eta_min"] for r in filled), default=0.0)
-        late = max(0.0, eta - o["promise"]) if filled else 0.0
-        cost = (c.per_minute * eta + c.per_package * len(packages) + c.per_parcel * len(parcels)
-                + c.per_transfer * len(transfers) + c.late_per_minute * late
-                + c.unfilled_per_line * sum(r["mode"] == "unfilled" for r in rs))
         cur = (current or {}).get(o["order_id"])
         if cur is not None and filled:
             homes = {r["via_id"] if r["mode"] == "transfer" else r["source_id"] for r in filled}
             if homes != {cur}:
-                cost += c.move_penalty
-        total += cost
+                total += cfg.cost.move_penalty
     return total
 
 

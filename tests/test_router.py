@@ -114,7 +114,7 @@ def assignments(stores, stock, order, cfg: Config, usable):
     return out
 
 
-def rows_cost(rows, stores_by_id, order, cfg: Config):
+def rows_cost(rows, order, cfg: Config):
     """An order's cost recomputed from its plan rows and the inputs alone (DESIGN)."""
     c = cfg.cost
     filled = [r for r in rows if r["mode"] != "unfilled"]
@@ -234,7 +234,7 @@ def test_every_decision_is_the_brute_force_minimum(inst):
         assert d.breakdown["total"] == pytest.approx(d.cost, rel=1e-12, abs=1e-9)
         # the rows say the same thing, and cost what the decision says
         assert len(d.rows) == len(o["lines"])
-        assert rows_cost(d.rows, by_id, o, cfg) == pytest.approx(d.cost, rel=1e-9, abs=1e-6)
+        assert rows_cost(d.rows, o, cfg) == pytest.approx(d.cost, rel=1e-9, abs=1e-6)
         # the world the next order sees: stock and capacity taken by this one
         used = set()
         for r in d.rows:
