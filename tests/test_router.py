@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from omnifill import Config, InputError, Network
 from omnifill.geo import destination, haversine_m
+from omnifill.options import option_from_search
 from omnifill.router import Router
 
 LAT0, LON0 = 31.23, 121.47
@@ -250,6 +251,30 @@ def test_every_decision_is_the_brute_force_minimum(inst):
             cap[s] -= 1
         for (s, k), v in stock.items():
             assert router.available(stores[s]["id"], k) == v
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(instances(), st.booleans(), st.sampled_from([1, 3, 8]))
+def test_bulk_options_are_the_per_order_options(inst, all_subsets, k):
+    # the planner's one-call path gives, per order, exactly what options() gives one by one
+    stores, stock, orders, cfg, closed = inst
+    net = build(stores, stock, cfg)
+    router = Router(net, cfg)
+    for s, cl in enumerate(closed):
+        if cl:
+            router.close_store(stores[s]["id"])
+    todo = [as_order(o, stores) for o in orders]
+    bulk = router.options_bulk(todo, k, all_subsets=all_subsets)
+    for i, o in enumerate(todo):
+        one = router.options(o, k, all_subsets=all_subsets)
+        if not bulk.searched[i]:  # a pickup at a store that offers none
+            assert o["mode"] == "pickup" and not stores[orders[i]["pickup"]]["pickup"]
+            continue
+        got = [option_from_search(f, len(bulk.codes(i)), int(bulk.pickup[i]), cfg, o["promise_min"])
+               for f in bulk.found(i)][:k]
+        assert [(x.packages, x.unfilled) for x in got] == [(x.packages, x.unfilled) for x in one]
+        assert [x.cost for x in got] == pytest.approx([x.cost for x in one], rel=1e-12, abs=1e-9)
+        assert bool(bulk.proven[i]) == one.proven
 
 
 # ---------------------------------------------------------------------------------------------

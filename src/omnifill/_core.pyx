@@ -37,7 +37,7 @@
 from libc.math cimport sqrt, sin, cos, asin, floor, fabs, M_PI, isfinite, isnan
 from libc.stdlib cimport realloc, free
 from libc.string cimport memcpy, memset
-from libc.stdint cimport int64_t, int32_t, uint64_t, uint8_t
+from libc.stdint cimport int64_t, int32_t, uint64_t, uint8_t, int8_t
 
 import numpy as np
 
@@ -60,6 +60,7 @@ cdef enum:
     OK = 0
     ERR_NOMEM = 1
     ERR_STORE_INDEX = 2
+    ERR_BOUNDS = 3
 
 cdef int _raise_for(int code) except -1:
     if code == OK:
@@ -68,6 +69,8 @@ cdef int _raise_for(int code) except -1:
         raise MemoryError("omnifill._core: out of memory")
     if code == ERR_STORE_INDEX:
         raise IndexError("omnifill._core: a zone pair names a store index outside the network")
+    if code == ERR_BOUNDS:
+        raise RuntimeError("omnifill._core: an option has more elements than max_packages + max_transfers + 1")
     raise RuntimeError(f"omnifill._core: unknown error code {code}")
 
 
@@ -1764,25 +1767,10 @@ cdef class OptionSearch:
             raise MemoryError()
         cdef Ctx c
         cdef int code
-        for i in range(k + 1):
-            self.opts[i].set = False
-            self.top[i] = &self.opts[i]
-        c.top, c.n_top, c.k = self.top, 0, k
-        c.cand = &self.opts[k]
-        c.full = ((<uint64_t>1) << nl) - 1 if nl < 64 else ~(<uint64_t>0)
-        c.window = self.runner_up_window if window is None else float(window)
-        if not c.window >= 0:
+        cdef double win = self.runner_up_window if window is None else float(window)
+        if not win >= 0:
             raise ValueError("window must be >= 0")
-        c.promise, c.c_min, c.c_late, c.c_unf = promise_min, self.c_min, self.c_late, self.c_unf
-        c.max_pk, c.max_tr = self.max_pk, self.max_tr
-        c.home = home
-        c.nodes, c.node_limit, c.aborted = 0, self.node_limit, False
-        c.depth = 0
-        c.need_transfer = False
-        c.all_subsets = all_subsets
-        c.pickup = pickup >= 0
-        c.E = 0.0
-        c.el = NULL
+        self._init_ctx(&c, nl, promise_min, k, win, all_subsets, pickup, home)
         self.tgrid = tgrid if self.max_tr > 0 else None
         self.cust_lat, self.cust_lon = lat, lon
         cdef bint use_t = self.tgrid is not None
@@ -1832,6 +1820,197 @@ cdef class OptionSearch:
             "proven": not c.aborted,
             "examined": (ex_store, ex_mask),
             "nodes": c.nodes,
+        }
+
+    cdef void _init_ctx(self, Ctx* c, Py_ssize_t nl, double promise, int k, double window, bint all_subsets,
+                        int32_t pickup, int32_t home) noexcept nogil:
+        # a fresh search state for one order (the top-k buffers emptied)
+        cdef int i
+        for i in range(k + 1):
+            self.opts[i].set = False
+            self.top[i] = &self.opts[i]
+        c.top, c.n_top, c.k = self.top, 0, k
+        c.cand = &self.opts[k]
+        c.full = ((<uint64_t>1) << nl) - 1 if nl < 64 else ~(<uint64_t>0)
+        c.window = window
+        c.promise, c.c_min, c.c_late, c.c_unf = promise, self.c_min, self.c_late, self.c_unf
+        c.max_pk, c.max_tr = self.max_pk, self.max_tr
+        c.home = home
+        c.nodes, c.node_limit, c.aborted = 0, self.node_limit, False
+        c.depth = 0
+        c.need_transfer = False
+        c.all_subsets = all_subsets
+        c.pickup = pickup >= 0
+        c.E = 0.0
+        c.el = NULL
+
+    def search_many(self, line_indptr, line_sku, line_qty, promise_min, lat, lon, pickup, home,
+                    cand_indptr, cand_store, cand_eta, w_store, GridIndex tgrid=None, *, int k=8,
+                    double window=1e300, bint all_subsets=False, Py_ssize_t chunk=4096):
+        """The k cheapest options of many orders in one call: ``search`` for each order in
+        turn, without the GIL and without a Python object per order or option (the planner's
+        bulk path). Nothing is reserved; every order sees the same stock.
+
+        Per order i: lines line_indptr[i]:line_indptr[i+1] of line_sku (int32; -1: no store
+        stocks it) and line_qty (at most 64 lines, merged by SKU); promise_min, lat, lon;
+        pickup (the pickup store or -1) and home (-1: none); delivery candidates
+        cand_indptr[i]:cand_indptr[i+1] of cand_store / cand_eta, sorted by eta. w_store: the
+        warehouses that may ship a parcel, the same for every order (call once per city);
+        tgrid as in ``search``.
+
+        Returns a dict of arrays: ``opt_indptr`` (n + 1) into the options, cheapest first per
+        order; per option ``cost``, ``eta`` and ``el_indptr`` (n_options + 1) into the
+        elements; per element ``kind`` (int8, an index into ELEMENT_KINDS), ``a``, ``b``
+        (int32, -1: none), ``el_eta``, and uint64 line masks ``from_a``, ``from_b`` (the lines
+        it supplies from a and from b) and ``a_holds``, ``b_holds`` (all a and b could);
+        ``proven`` (bool per order) and ``nodes``.
+        """
+        lip = np.ascontiguousarray(line_indptr, dtype=np.int64)
+        ls = np.ascontiguousarray(line_sku, dtype=np.int32)
+        lq = np.ascontiguousarray(line_qty, dtype=np.int64)
+        cdef Py_ssize_t n = lip.shape[0] - 1
+        pr = _as_f64("promise_min", promise_min, n)
+        la = _as_f64("lat", lat, n)
+        lo = _as_f64("lon", lon, n)
+        pk = np.ascontiguousarray(pickup, dtype=np.int32)
+        hm = np.ascontiguousarray(home, dtype=np.int32)
+        cip = np.ascontiguousarray(cand_indptr, dtype=np.int64)
+        cs = np.ascontiguousarray(cand_store, dtype=np.int32)
+        ce = np.ascontiguousarray(cand_eta, dtype=np.float64)
+        ws = np.ascontiguousarray(w_store, dtype=np.int32)
+        cdef Py_ssize_t n_st = self.handling.shape[0]
+        if n < 0 or lip[0] != 0 or np.any(np.diff(lip) < 0) or lip[n] != ls.shape[0] or lq.shape != ls.shape:
+            raise ValueError("line_indptr, line_sku and line_qty do not form a CSR")
+        if n and int(np.diff(lip).max()) > MAX_LINES:
+            raise ValueError("the option search takes at most 64 lines per order")
+        if pk.shape[0] != n or hm.shape[0] != n or cip.shape[0] != n + 1:
+            raise ValueError("pickup, home and cand_indptr must have one entry per order (+1 for cand_indptr)")
+        if cip[0] != 0 or np.any(np.diff(cip) < 0) or cip[n] != cs.shape[0] or ce.shape != cs.shape:
+            raise ValueError("cand_indptr, cand_store and cand_eta do not form a CSR")
+        if np.any(np.isnan(pr)) or np.any(~(np.abs(la) <= 90.0)) or np.any(~(np.abs(lo) <= 180.0)):
+            raise ValueError("a promise_min is NaN or a customer's coordinate is invalid")
+        for name, arr in (("cand_store", cs), ("w_store", ws)):
+            if arr.shape[0] and not (0 <= arr.min() and arr.max() < n_st):
+                raise ValueError(f"{name} has a store outside the network")
+        if pk.shape[0] and (pk.max() >= n_st or hm.max() >= n_st):
+            raise ValueError("a pickup or home store is outside the network")
+        if tgrid is not None and tgrid.n_network != n_st:
+            raise ValueError("tgrid indexes another network")
+        if not 1 <= k <= 4096:
+            raise ValueError(f"k must be 1..4096, got {k}")
+        if not window >= 0:
+            raise ValueError("window must be >= 0")
+        if self._alloc_top(k) != OK:
+            raise MemoryError()
+        cdef const int64_t[::1] lipv = lip
+        cdef const int32_t[::1] lsv = ls
+        cdef const int64_t[::1] lqv = lq
+        cdef const double[::1] prv = pr, lav = la, lov = lo, cev = ce
+        cdef const int32_t[::1] pkv = pk, hmv = hm, csv = cs, wsv = ws
+        cdef const int64_t[::1] cipv = cip
+        cdef const int32_t* wsp = &wsv[0] if ws.shape[0] else NULL
+        cdef Py_ssize_t nw = ws.shape[0]
+        cdef Py_ssize_t per_opt = self.max_pk + self.max_tr + 1
+        cdef Py_ssize_t c0, c1, i, j, no, ne, l0, nl, d0, nd
+        cdef Ctx c
+        cdef Opt* o
+        cdef Elem* e
+        cdef int code = OK, t
+        cdef uint64_t own
+        cdef int64_t nodes = 0
+        cdef bint use_t = tgrid is not None and self.max_tr > 0
+        cdef double[::1] cost_v, eta_v, eeta_v
+        cdef int64_t[::1] oip_v, eip_v
+        cdef int8_t[::1] kind_v
+        cdef int32_t[::1] a_v, b_v
+        cdef uint64_t[::1] fa_v, fb_v, ha_v, hb_v
+        cdef uint8_t[::1] prov_v
+        proven = np.zeros(n, np.uint8)
+        prov_v = proven
+        opt_count = np.zeros(n, np.int64)
+        oip_v = opt_count
+        parts = []
+        self.tgrid = tgrid if use_t else None
+        try:
+            for c0 in range(0, n, chunk if chunk > 0 else 4096):
+                c1 = min(n, c0 + (chunk if chunk > 0 else 4096))
+                cost = np.empty((c1 - c0) * k, np.float64)
+                eta = np.empty((c1 - c0) * k, np.float64)
+                eip = np.empty((c1 - c0) * k + 1, np.int64)
+                kind = np.empty((c1 - c0) * k * per_opt, np.int8)
+                a = np.empty((c1 - c0) * k * per_opt, np.int32)
+                b = np.empty((c1 - c0) * k * per_opt, np.int32)
+                el_eta = np.empty((c1 - c0) * k * per_opt, np.float64)
+                fa = np.empty((c1 - c0) * k * per_opt, np.uint64)
+                fb = np.empty((c1 - c0) * k * per_opt, np.uint64)
+                ha = np.empty((c1 - c0) * k * per_opt, np.uint64)
+                hb = np.empty((c1 - c0) * k * per_opt, np.uint64)
+                cost_v, eta_v, eip_v, kind_v, a_v, b_v = cost, eta, eip, kind, a, b
+                eeta_v, fa_v, fb_v, ha_v, hb_v = el_eta, fa, fb, ha, hb
+                no = ne = 0
+                eip_v[0] = 0
+                with nogil:
+                    for i in range(c0, c1):
+                        l0, nl = lipv[i], lipv[i + 1] - lipv[i]
+                        d0, nd = cipv[i], cipv[i + 1] - cipv[i]
+                        self._init_ctx(&c, nl, prv[i], k, window, all_subsets, pkv[i], hmv[i])
+                        self.cust_lat, self.cust_lon = lav[i], lov[i]
+                        code = self._run(&c, &lsv[l0] if nl else NULL, &lqv[l0] if nl else NULL, nl, pkv[i],
+                                         &csv[d0] if nd else NULL, &cev[d0] if nd else NULL, nd, wsp, nw, hmv[i],
+                                         use_t)
+                        if self.oom:
+                            code = ERR_NOMEM
+                        if code != OK:
+                            break
+                        nodes += c.nodes
+                        prov_v[i] = not c.aborted
+                        oip_v[i] = c.n_top
+                        for t in range(c.n_top):
+                            o = c.top[t]
+                            if o.n > per_opt:   # never: an option has max_packages + max_transfers + 1 elements at most
+                                code = ERR_BOUNDS
+                                break
+                            cost_v[no] = o.cost
+                            eta_v[no] = o.eta
+                            for j in range(o.n):
+                                e = &o.el[j]
+                                own = o.new[j] & e.own
+                                kind_v[ne] = <int8_t>e.kind
+                                a_v[ne] = e.a
+                                b_v[ne] = e.b
+                                eeta_v[ne] = e.eta
+                                fa_v[ne] = own
+                                fb_v[ne] = o.new[j] & ~own
+                                ha_v[ne] = e.own
+                                hb_v[ne] = e.src
+                                ne += 1
+                            no += 1
+                            eip_v[no] = ne
+                        if code != OK:
+                            break
+                _raise_for(code)
+                parts.append((cost[:no], eta[:no], eip[1:no + 1], kind[:ne], a[:ne], b[:ne], el_eta[:ne],
+                              fa[:ne], fb[:ne], ha[:ne], hb[:ne]))
+        finally:
+            self.tgrid = None
+        # element offsets were per chunk: shift them by the elements before the chunk
+        shift = 0
+        eips = [np.zeros(1, np.int64)]
+        for part in parts:
+            eips.append(part[2] + shift)
+            shift += part[3].shape[0]
+        cat = (lambda col, dt: np.concatenate([p[col] for p in parts]) if parts else np.zeros(0, dt))
+        opt_indptr = np.zeros(n + 1, np.int64)
+        np.cumsum(opt_count, out=opt_indptr[1:])
+        return {
+            "opt_indptr": opt_indptr,
+            "cost": cat(0, np.float64), "eta": cat(1, np.float64),
+            "el_indptr": np.concatenate(eips),
+            "kind": cat(3, np.int8), "a": cat(4, np.int32), "b": cat(5, np.int32), "el_eta": cat(6, np.float64),
+            "from_a": cat(7, np.uint64), "from_b": cat(8, np.uint64),
+            "a_holds": cat(9, np.uint64), "b_holds": cat(10, np.uint64),
+            "proven": proven.view(bool),
+            "nodes": nodes,
         }
 
     cdef int _run(self, Ctx* c, const int32_t* skp, const int64_t* qtp, Py_ssize_t nl, int32_t pickup,

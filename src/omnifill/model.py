@@ -145,7 +145,10 @@ class Inventory:
         skus = np.asarray(skus, dtype=object).astype(str)
         if self.skus.size == 0:
             return np.full(skus.shape, -1, np.int32)
-        names = self.skus.astype(str)
+        names = self.__dict__.get("_names")
+        if names is None:  # the sorted names as a str array, once (the dataclass is frozen)
+            names = self.skus.astype(str)
+            object.__setattr__(self, "_names", names)
         pos = np.searchsorted(names, skus)
         pos_c = np.minimum(pos, names.size - 1)
         return np.where(names[pos_c] == skus, pos_c, -1).astype(np.int32)

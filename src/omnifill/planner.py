@@ -49,7 +49,7 @@ from .errors import InputError, Problem
 from .geo import haversine_m
 from .io import atomic_write, file_format, write_csv
 from .model import Network, Order, OrderBatch
-from .options import Option, Package, cost_breakdown, merge_lines, plan_rows
+from .options import Option, Package, cost_breakdown, merge_lines, option_from_search, plan_rows
 from .router import Router
 
 COST_SCALE = 1000  # CP-SAT works in integers: costs in thousandths
@@ -107,22 +107,33 @@ class _Choice:
     An option fixes the stores (packages, transfers) and so the cost; which of its stores a
     line's units come from is the solver's (any store of the option that holds the line, or
     none, at unfilled_per_line), as long as every package and every transfer carries a line.
+    Options are kept as the kernel gave them (a (cost, eta, elements) tuple) or as an
+    ``Option``; ``option(j)`` builds the ``Option`` of the one the plan takes.
     """
 
-    options: list[Option]
+    opts: list  # per option: an Option, or the search's (cost, eta, elements)
     costs: list[float]  # every line it covers filled; move_penalty where it moves the order
     lines: list[list[tuple[int, list[int]]]]  # per option: (line, the option's stores holding it)
     groups: list[list[list[int]]]  # per option: per package / transfer, the stores whose lines keep it
     stores: list[list[int]]  # per option: the stores spending a capacity unit
+    srcs: list[dict[int, int]]  # per option: the search's own source of each filled line
     codes: list[int]  # per (merged) line: SKU code
     qty: list[int]
     other: float  # a lower bound on the cost of any option not listed
     greedy: int  # the position of the greedy router's option
     fixed: bool = False  # locked: only its current-store option
+    pickup: int = -1
+    promise: float = 0.0
 
     def sourcing(self, j: int) -> dict[int, int | None]:
         """Option j's own line sources (the search's), as {line: store}."""
-        return {ln: st for st, ln in self.options[j].sources()}
+        return dict(self.srcs[j])
+
+    def option(self, j: int, cfg: Config) -> Option:
+        x = self.opts[j]
+        if not isinstance(x, Option):
+            x = self.opts[j] = option_from_search(x, len(self.codes), self.pickup, cfg, self.promise)
+        return x
 
 
 def plan(network: Network, orders, config: Config | None = None, *, time_limit_s: float = 60.0, seed: int = 0,
@@ -156,17 +167,12 @@ def plan(network: Network, orders, config: Config | None = None, *, time_limit_s
     if policy == "optimal" and n:
         t = time.perf_counter()
         full = Router(network, cfg)
-        choices = []
-        for i in range(n):
-            if i % 500 == 0:
-                tick("options", i, n)
-            choices.append(_choices_of(full, todo[i], greedy_opts[i], current[i], locked[i], cfg, k))
-        tick("options", n, n)
-        alone = [ch.options[0] for ch in choices]
+        choices = _all_choices(full, todo, greedy_opts, current, locked, cfg, k, tick)
+        alone = choices
         timings["options"] = time.perf_counter() - t
         t = time.perf_counter()
         avail, cap = _resources(full, network)
-        avail0, cap0 = dict(avail), dict(cap)
+        avail0, cap0 = avail.copy(), dict(cap)
         hot, hot_cap = _contended(choices, avail, cap)
         comps, fixed_best = _decompose(choices, avail, cap, hot, hot_cap)
         timings["decompose"] = time.perf_counter() - t
@@ -184,7 +190,7 @@ def plan(network: Network, orders, config: Config | None = None, *, time_limit_s
         timings["bound"] = time.perf_counter() - t
         t = time.perf_counter()
         for i in fixed_best:
-            choice[i] = choices[i].options[0]
+            choice[i] = choices[i].option(0, cfg)
         n_components = len(comps)
         n_solver = sum(len(c) for c in comps)
         statuses = []
@@ -206,7 +212,7 @@ def plan(network: Network, orders, config: Config | None = None, *, time_limit_s
             picks, st = task.result() if executor is not None else _solve(*task)
             statuses.append(st)
             for i, (j, src) in zip(comp, picks):
-                choice[i] = _resourced(choices[i].options[j], src, todo[i].promise_min, cfg)
+                choice[i] = _resourced(choices[i].option(j, cfg), src, todo[i].promise_min, cfg)
         tick("solve", len(comps), len(comps))
         status = _worst(statuses) if statuses else "OPTIMAL"
         timings["solve"] = time.perf_counter() - t
@@ -231,8 +237,26 @@ def model_options(network: Network, orders, config: Config | None = None, *, k: 
     todo, locked, current = _orders_of(network, orders)
     greedy_opts = _greedy(network, cfg, todo, locked, current, lambda *a: None)
     full = Router(network, cfg)
-    return [_choices_of(full, todo[i], greedy_opts[i], current[i], locked[i], cfg, k).options
-            for i in range(len(todo))]
+    chs = _all_choices(full, todo, greedy_opts, current, locked, cfg, k, lambda *a: None)
+    return [[ch.option(j, cfg) for j in range(len(ch.costs))] for ch in chs]
+
+
+def _all_choices(full: Router, todo, greedy_opts, current, locked, cfg: Config, k: int, tick) -> list[_Choice]:
+    """Every order's choice; the options of all orders from one bulk kernel search (per city)."""
+    n = len(todo)
+    tick("options", 0, n)
+    bulk = full.options_bulk(todo, k, all_subsets=True)
+    tick("options", n // 2, n)
+    out = []
+    for i, o in enumerate(todo):
+        codes, qty = bulk.codes(i).tolist(), bulk.qty(i).tolist()
+        if not bulk.searched[i]:  # not searched: its merged lines here
+            skus, qty, _ = merge_lines([s for s, _ in o.lines], [q for _, q in o.lines])
+            codes = [full._sku_code.get(s_, -1) for s_ in skus]
+        out.append(_choices_of(bulk.found(i) if bulk.searched[i] else [], bool(bulk.proven[i]), o, codes, qty,
+                               int(bulk.pickup[i]), greedy_opts[i], current[i], locked[i], cfg, k, full))
+    tick("options", n, n)
+    return out
 
 
 def _greedy(network: Network, cfg: Config, todo, locked, current, tick) -> list[Option]:
@@ -296,53 +320,133 @@ def _stay_option(router: Router, o: Order, store: int, cfg: Config, *, reserve: 
     return opt
 
 
-def _choices_of(full: Router, o: Order, greedy: Option, cur: int, locked: bool, cfg: Config, k: int) -> _Choice:
-    skus, qtys, _ = merge_lines([s for s, _ in o.lines], [q for _, q in o.lines])
-    codes = [full._sku_code.get(s, -1) for s in skus]
+def _choices_of(found: list, proven: bool, o: Order, codes, qtys, pickup: int, greedy: Option, cur: int,
+                locked: bool, cfg: Config, k: int, full: Router) -> _Choice:
+    """Order o's choice: the search's options (found, as the kernel gave them), the greedy
+    router's option, the one keeping the current store, and nothing filled."""
+    n_lines = len(codes)
+    opts: list = []
+    structs: list = []
+    keys: set = set()
     if locked:
-        opts = [greedy]
         other = math.inf
+        xs = [greedy]
     else:
-        if len(skus) <= 64:
-            opts = full.options(o, k, all_subsets=True)
+        for f in found[:k]:
+            st = _struct_found(f[2], pickup)
+            if st[0] not in keys:
+                keys.add(st[0])
+                opts.append(f)
+                structs.append(st)
+        if found:
             # any option not listed costs at least the k-th listed (when the search finished)
-            other = (opts[-1].cost if len(opts) >= k else math.inf) if opts.proven else opts[0].cost
+            other = (found[k - 1][0] if len(found) >= k else math.inf) if proven else found[0][0]
         else:
-            opts, other = [], math.inf
-        keys = {_key(x) for x in opts}
-        extra = [greedy]
+            other = math.inf
+        xs = [greedy]
         if cur >= 0:
-            extra.append(_stay_option(full, o, cur, cfg, reserve=False))
-        extra.append(Option(cfg.cost.unfilled_per_line * len(skus), 0.0, (), tuple(range(len(skus))),
-                            cost_breakdown(cfg, o.promise_min, 0.0, 0, 0, 0, len(skus))))
-        for x in extra:
-            if _key(x) not in keys:
-                keys.add(_key(x))
-                opts.append(x)
-    lines, groups, stores = [], [], []
-    for x in opts:
-        holds = dict(x.holds)
-        for st, j in x.sources():  # the search's own sources hold their lines
-            holds[st] = holds.get(st, 0) | (1 << j)
-        filled = {j for _, j in x.sources()}
-        lines.append([(j, sorted(st for st, m in holds.items() if (m >> j) & 1)) for j in sorted(filled)])
-        g = []
-        for p in x.packages:
-            g.append([p.store] + [b for b, _ in p.transfers])
-            g.extend([b] for b, _ in p.transfers)
-        groups.append(g)
-        stores.append(x.stores())
-    costs = [_cost_with_move(x, cur, cfg) for x in opts]
+            xs.append(_stay_option(full, o, cur, cfg, reserve=False))
+        xs.append(Option(cfg.cost.unfilled_per_line * n_lines, 0.0, (), tuple(range(n_lines)),
+                         cost_breakdown(cfg, o.promise_min, 0.0, 0, 0, 0, n_lines)))
+    for x in xs:
+        st = _struct_option(x)
+        if st[0] not in keys:
+            keys.add(st[0])
+            opts.append(x)
+            structs.append(st)
+    costs = [(x.cost if isinstance(x, Option) else x[0])
+             + (cfg.cost.move_penalty if _moved_stores(st[5], cur) else 0.0) for x, st in zip(opts, structs)]
     order = sorted(range(len(opts)), key=lambda j: (costs[j], j))
-    gk = _key(greedy)
-    g = next(j for j, x in enumerate(opts) if _key(x) == gk)
-    return _Choice([opts[j] for j in order], [costs[j] for j in order], [lines[j] for j in order],
-                   [groups[j] for j in order], [stores[j] for j in order], codes, qtys,
-                   min(other, min(costs)) if not locked else math.inf, order.index(g), locked)
+    gk = _struct_option(greedy)[0]
+    g = next(j for j, st in enumerate(structs) if st[0] == gk)
+    return _Choice([opts[j] for j in order], [costs[j] for j in order], [structs[j][1] for j in order],
+                   [structs[j][2] for j in order], [structs[j][3] for j in order], [structs[j][4] for j in order],
+                   list(codes), list(qtys), min(other, min(costs)) if not locked else math.inf, order.index(g),
+                   locked, pickup, o.promise_min)
 
 
-def _key(x: Option):
-    return tuple(sorted((p.kind, p.store, p.lines, p.transfers) for p in x.packages))
+def _struct_found(els, pickup: int):
+    """From the search's elements: (identity key, lines with holders, groups, capacity
+    stores, own sources, package stores)."""
+    holds: dict = {}
+    src: dict = {}
+    groups, stores, key, pk_stores = [], [], [], []
+    into = []
+    pick_lines = 0
+    for kind, a, b, _eta, fa, fb, ha, hb in els:
+        if a >= 0:
+            holds[a] = holds.get(a, 0) | ha | fa
+        if b >= 0:
+            holds[b] = holds.get(b, 0) | hb | fb
+        m, j = fa, 0
+        while m:
+            if m & 1:
+                src[j] = a if kind != "pickup" else pickup
+            m >>= 1
+            j += 1
+        m, j = fb, 0
+        while m:
+            if m & 1:
+                src[j] = b
+            m >>= 1
+            j += 1
+        if kind == "deliver" or kind == "parcel":
+            groups.append([a])
+            stores.append(a)
+            pk_stores.append(a)
+            key.append((kind, a, fa, ()))
+        elif kind == "transfer":
+            groups.append([a, b])
+            groups.append([b])
+            stores += [a, b]
+            pk_stores.append(a)
+            key.append(("deliver", a, fa, ((b, fb),)))
+        elif kind == "pickup":
+            pick_lines = fa
+        else:  # into_pickup
+            into.append((b, fb))
+    if pickup >= 0 and els:
+        if pickup not in holds:
+            holds[pickup] = 0
+        into.sort()
+        groups.append([pickup] + [b for b, _ in into])
+        groups.extend([b] for b, _ in into)
+        stores += [pickup] + [b for b, _ in into]
+        pk_stores.append(pickup)
+        key.append(("pickup", pickup, pick_lines, tuple(into)))
+    lines = [(j, sorted(st for st, m in holds.items() if (m >> j) & 1)) for j in sorted(src)]
+    return tuple(sorted(key)), lines, groups, stores, src, pk_stores
+
+
+def _mask(lines) -> int:
+    m = 0
+    for j in lines:
+        m |= 1 << j
+    return m
+
+
+def _struct_option(x: Option):
+    """``_struct_found`` for an Option."""
+    holds = dict(x.holds)
+    src = {}
+    for st, j in x.sources():  # the search's own sources hold their lines
+        holds[st] = holds.get(st, 0) | (1 << j)
+        src[j] = st
+    groups = []
+    for p in x.packages:
+        groups.append([p.store] + [b for b, _ in p.transfers])
+        groups.extend([b] for b, _ in p.transfers)
+    lines = [(j, sorted(st for st, m in holds.items() if (m >> j) & 1)) for j in sorted(src)]
+    key = tuple(sorted((p.kind, p.store, _mask(p.lines), tuple((b, _mask(ls)) for b, ls in p.transfers))
+                       for p in x.packages))
+    return key, lines, groups, x.stores(), src, [p.store for p in x.packages]
+
+
+def _moved_stores(pk_stores: list, cur: int) -> bool:
+    # an order stays when every filled line ships in its current store's package
+    if cur < 0 or not pk_stores:
+        return False
+    return not (len(pk_stores) == 1 and pk_stores[0] == cur)
 
 
 def _moved(x: Option, cur: int) -> bool:
@@ -356,12 +460,32 @@ def _cost_with_move(x: Option, cur: int, cfg: Config) -> float:
     return x.cost + (cfg.cost.move_penalty if _moved(x, cur) else 0.0)
 
 
+class _Stock(dict):
+    """Available units per (store, sku code): read from the router's stock table on first
+    use (a backlog touches a small part of it), then kept, and changed, in the dict."""
+
+    def __init__(self, indptr, sku, avail, items=()):
+        super().__init__(items)
+        self._indptr, self._sku, self._avail = indptr, sku, avail
+
+    def __missing__(self, r):
+        st, code = r
+        a, b = int(self._indptr[st]), int(self._indptr[st + 1])
+        k = a + int(np.searchsorted(self._sku[a:b], code))
+        v = max(0, int(self._avail[k])) if k < b and self._sku[k] == code else 0
+        self[r] = v
+        return v
+
+    def get(self, r, default=None):
+        return self[r]
+
+    def copy(self):
+        return _Stock(self._indptr, self._sku, self._avail, self)
+
+
 def _resources(router: Router, network: Network):
     """Available units per (store, sku code) and capacity per store, at the start."""
-    tab_store = np.repeat(np.arange(len(network)), np.diff(router._indptr))
-    avail = {}
-    for s, code, a in zip(tab_store.tolist(), router._sku.tolist(), router._avail.tolist()):
-        avail[(s, code)] = max(0, a)
+    avail = _Stock(router._indptr, router._sku, router._avail.copy())
     cap = {s: float(c) for s, c in enumerate(router._cap_left.tolist())}
     return avail, cap
 
@@ -380,7 +504,7 @@ def _contended(choices: list[_Choice], avail: dict, cap: dict):
     cap_demand: dict = {}
     for ch in choices:
         most: dict = {}
-        for j in range(len(ch.options)):
+        for j in range(len(ch.costs)):
             for ln, holders in ch.lines[j]:
                 for st in holders:
                     r = (st, ch.codes[ln])
@@ -414,7 +538,7 @@ def _decompose(choices: list[_Choice], avail: dict, cap: dict, hot: set, hot_cap
     owner: dict = {}
     for i in rest:
         ch = choices[i]
-        touched = {("r",) + r for j in range(len(ch.options)) for r in _touches(ch, j) if r in hot}
+        touched = {("r",) + r for j in range(len(ch.costs)) for r in _touches(ch, j) if r in hot}
         touched |= {("c", st) for ss in ch.stores for st in ss if st in hot_cap}
         for key in touched:
             if key in owner:
@@ -476,12 +600,13 @@ def _cp_sat(comp, choices, avail, cap, time_limit, seed, workers, c_unf, hot, fl
     for i, (hj, hsrc) in zip(comp, hint):
         ch = choices[i]
         vs = []
-        for j in range(len(ch.options)):
-            v = m.NewBoolVar("")
+        for j in range(len(ch.costs)):
+            v = m.new_bool_var("")
             x[i, j] = v
             vs.append(v)
             obj.append(round(ch.costs[j] * COST_SCALE) * v)
-            m.AddHint(v, j == hj)
+            if j == hj:  # the hint: the one-hot's true entries (the others follow)
+                m.add_hint(v, True)
             supply: dict = {}
             fixed_from: dict = {}
             own = ch.sourcing(j)
@@ -494,32 +619,34 @@ def _cp_sat(comp, choices, avail, cap, time_limit, seed, workers, c_unf, hot, fl
                     continue
                 opts_ln = []
                 for st in holders:
-                    w = m.NewBoolVar("")
+                    w = m.new_bool_var("")
                     y[i, j, ln, st] = w
                     opts_ln.append(w)
                     by_res.setdefault((st, ch.codes[ln]), []).append((ch.qty[ln], w))
                     supply.setdefault(st, []).append(w)
-                    m.AddHint(w, j == hj and hsrc.get(ln) == st)
-                none = m.NewBoolVar("")
+                    if j == hj and hsrc.get(ln) == st:
+                        m.add_hint(w, True)
+                none = m.new_bool_var("")
                 y[i, j, ln, None] = none
                 opts_ln.append(none)
                 obj.append(round(c_unf * COST_SCALE) * none)
-                m.AddHint(none, j == hj and hsrc.get(ln) is None)
-                m.Add(sum(opts_ln) == v)
+                if j == hj and hsrc.get(ln) is None:
+                    m.add_hint(none, True)
+                m.add(sum(opts_ln) == v)
             for grp in ch.groups[j]:  # every package and every transfer carries a line
                 if not any(fixed_from.get(st, 0) for st in grp):
-                    m.Add(sum(w for st in grp for w in supply.get(st, [])) >= v)
+                    m.add(sum(w for st in grp for w in supply.get(st, [])) >= v)
             for st in ch.stores[j]:
                 by_cap.setdefault(st, []).append(v)
-        m.AddExactlyOne(vs)
+        m.add_exactly_one(vs)
     for r, terms in by_res.items():
         if sum(q for q, _ in terms) > avail.get(r, 0):
-            m.Add(sum(q * w for q, w in terms) <= max(0, avail.get(r, 0)))
+            m.add(sum(q * w for q, w in terms) <= max(0, avail.get(r, 0)))
     for st, vs in by_cap.items():
         c = cap.get(st, math.inf)
         if math.isfinite(c) and len(vs) > c:
-            m.Add(sum(vs) <= int(max(0, c)))
-    m.Minimize(sum(obj))
+            m.add(sum(vs) <= int(max(0, c)))
+    m.minimize(sum(obj))
     solver = cp_model.CpSolver()
     # the limit is in CP-SAT's deterministic time (about a second of work each), so that one
     # worker and a seed give the same plan on every run; wall time caps it at twice that
@@ -527,19 +654,19 @@ def _cp_sat(comp, choices, avail, cap, time_limit, seed, workers, c_unf, hot, fl
     solver.parameters.max_time_in_seconds = float(max(0.1, 2 * time_limit))
     solver.parameters.random_seed = int(seed)
     solver.parameters.num_workers = int(max(1, workers))
-    st_code = solver.Solve(m)
+    st_code = solver.solve(m)
     if st_code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return None, solver.StatusName(st_code)
+        return None, solver.status_name(st_code)
     found = []
     for i in comp:
         ch = choices[i]
-        j = next(j for j in range(len(ch.options)) if solver.BooleanValue(x[i, j]))
+        j = next(j for j in range(len(ch.costs)) if solver.boolean_value(x[i, j]))
         src = ch.sourcing(j)
         for ln, holders in ch.lines[j]:
             if (i, j, ln, None) in y:
-                src[ln] = next((st for st in holders if solver.BooleanValue(y[i, j, ln, st])), None)
+                src[ln] = next((st for st in holders if solver.boolean_value(y[i, j, ln, st])), None)
         found.append((j, src))
-    return found, solver.StatusName(st_code)
+    return found, solver.status_name(st_code)
 
 
 def _sourced_cost(ch: _Choice, j: int, src: dict, c_unf: float) -> float:
@@ -580,7 +707,7 @@ def _lp_bound(choices: list[_Choice], avail: dict, cap: dict, c_unf: float, hot:
     obj = s.Objective()
     for ch in choices:
         row = s.Constraint(1.0, 1.0)
-        for j in range(len(ch.options)):
+        for j in range(len(ch.costs)):
             v = s.NumVar(0.0, 1.0, "")
             row.SetCoefficient(v, 1.0)
             obj.SetCoefficient(v, ch.costs[j])
@@ -621,14 +748,14 @@ def _lp_bound(choices: list[_Choice], avail: dict, cap: dict, c_unf: float, hot:
 
 # --- rows and summary --------------------------------------------------------------------------------
 
-def _rows_of(o: Order, x: Option, cur: int, network: Network, cfg: Config, alone: Option | None) -> list[dict]:
+def _rows_of(o: Order, x: Option, cur: int, network: Network, cfg: Config, alone: _Choice | None) -> list[dict]:
     """The order's rows. Unfilled lines say why: no store stocks the SKU; the stock went to
     other orders (the order alone, with the full stock, would have had it); or no store that
     could serve the order holds enough."""
     skus, _, line_of = merge_lines([s for s, _ in o.lines], [q for _, q in o.lines])
     codes = network.inventory.codes(skus)
-    had = set() if alone is None else {j for p in alone.packages for j in p.lines} | {
-        j for p in alone.packages for _, ls in p.transfers for j in ls}
+    # the lines the order's best option fills with the full stock
+    had = set() if alone is None else {j for j, _ in alone.lines[0]}
     reasons = {j: ("sku_not_stocked" if codes[j] < 0 else "stock_contended" if j in had else "no_stock_in_reach")
                for j in x.unfilled}
     rows = plan_rows(x, o.order_id, [s for s, _ in o.lines], [q for _, q in o.lines], line_of, o.promise_min,

@@ -242,6 +242,76 @@ class Router:
         out.proven = bool(res["proven"])
         return out
 
+    def options_bulk(self, orders, k: int = 8, *, all_subsets: bool = False) -> "BulkOptions":
+        """``options(o, k)`` for many orders in one kernel call per city, as arrays (the
+        planner's path: no Python object per option). Every order sees the stock as it is now;
+        nothing is reserved. Orders of more than 64 SKUs, and pickups at a store that does not
+        offer pickup, are not searched (``searched`` is False for them)."""
+        orders = [o if isinstance(o, Order) else Order.from_dict(o) for o in orders]
+        net = self.network
+        n = len(orders)
+        get = self._sku_code.get
+        lip = np.zeros(n + 1, np.int64)
+        codes, qtys = [], []
+        pickup = np.full(n, -1, np.int32)
+        home = np.full(n, -1, np.int32)
+        searched = np.ones(n, bool)
+        for i, o in enumerate(orders):
+            skus = [ln[0] for ln in o.lines]
+            if len(set(skus)) == len(skus):
+                q = [ln[1] for ln in o.lines]
+            else:
+                skus, q, _ = merge_lines(skus, [ln[1] for ln in o.lines])
+            if o.mode == "pickup":
+                pickup[i] = self._store_ref(o, "pickup_store")
+                if not net.pickup[pickup[i]]:
+                    searched[i] = False
+            if o.home_store is not None:
+                home[i] = self._store_ref(o, "home_store")
+            if len(skus) > MAX_EXACT_LINES:
+                searched[i] = False
+            if searched[i]:
+                codes.extend(get(s, -1) for s in skus)
+                qtys.extend(q)
+                lip[i + 1] = len(skus)
+        np.cumsum(lip, out=lip)
+        lat = np.array([o.lat for o in orders], np.float64)
+        lon = np.array([o.lon for o in orders], np.float64)
+        promise = np.array([o.promise_min for o in orders], np.float64)
+        # each order's city: the pickup store's, else the given one or the nearest store's
+        city = net.order_cities(lat, lon, None if len(net.cities) == 1 else [o.city for o in orders])
+        city[pickup >= 0] = net.city_code[pickup[pickup >= 0]]
+        deliver = pickup < 0
+        cand = net.candidates(lat, lon, delivery_reach(promise), city=None if len(net.cities) == 1 else
+                              [net.cities[c] for c in city])
+        counts = np.where(deliver, np.diff(cand.indptr), 0)
+        keep = np.repeat(deliver, np.diff(cand.indptr))
+        cip = np.zeros(n + 1, np.int64)
+        np.cumsum(counts, out=cip[1:])
+        cs, ce = cand.store_index[keep], cand.eta_min[keep]
+        codes_a = np.array(codes, np.int32)
+        qty_a = np.array(qtys, np.int64)
+        per_city = []
+        with self._lock:
+            for c in np.unique(city):
+                sel = np.flatnonzero((city == c) & searched)
+                if not len(sel):
+                    continue
+                name = net.cities[int(c)]
+                tgrid = None
+                if self._max_transfers:
+                    tgrid = self._tgrids.get(name)
+                    if tgrid is None:
+                        tgrid = self._tgrids[name] = net.transfer_grid(name)
+                l_sel = _csr_take(lip, sel)
+                c_sel = _csr_take(cip, sel)
+                res = self._search.search_many(
+                    _indptr_of(lip, sel), codes_a[l_sel], qty_a[l_sel], promise[sel], lat[sel], lon[sel],
+                    pickup[sel], home[sel], _indptr_of(cip, sel), cs[c_sel], ce[c_sel], self._warehouses[name],
+                    tgrid, k=max(1, int(k)), all_subsets=all_subsets)
+                per_city.append((sel, res))
+        return BulkOptions(n, lip, codes_a, qty_a, pickup, searched, per_city)
+
     def route_many(self, orders, *, reserve: bool = True) -> list[Decision]:
         """Route orders one after the other, in order (each sees what the earlier ones took)."""
         return [self.route(o, reserve=reserve) for o in orders]
@@ -383,6 +453,66 @@ class Router:
             return {"store_id": self._store_ids[store], "sku": np.asarray(self._skus, object)[self._sku],
                     "on_hand": self._on_hand.copy(), "safety_stock": self._safety.copy(),
                     "reserved": self._reserved.copy(), "available": self._avail.copy()}
+
+def _indptr_of(indptr: np.ndarray, sel: np.ndarray) -> np.ndarray:
+    # the CSR offsets of the rows sel, taken out of a CSR
+    out = np.zeros(len(sel) + 1, np.int64)
+    np.cumsum(indptr[sel + 1] - indptr[sel], out=out[1:])
+    return out
+
+
+def _csr_take(indptr: np.ndarray, sel: np.ndarray) -> np.ndarray:
+    # the positions of rows sel's entries, in order
+    n = indptr[sel + 1] - indptr[sel]
+    if not n.sum():
+        return np.zeros(0, np.int64)
+    starts = np.repeat(indptr[sel] - np.cumsum(n) + n, n)
+    return starts + np.arange(int(n.sum()))
+
+
+class BulkOptions:
+    """``Router.options_bulk``'s answer: per order, its options as the kernel's arrays.
+
+    ``found(i)`` gives order i's options as (cost, eta, elements) tuples, the form of
+    ``OptionSearch.search`` (``option_from_search`` turns one into an ``Option``);
+    ``proven[i]``: the search finished; ``codes(i)``, ``qty(i)``: its merged lines."""
+
+    def __init__(self, n, line_indptr, codes, qty, pickup, searched, per_city):
+        self.n = n
+        self._lip, self._codes, self._qty = line_indptr, codes, qty
+        self.pickup = pickup
+        self.searched = searched
+        self.proven = np.zeros(n, bool)
+        self._where = np.full((n, 2), -1, np.int64)  # per order: (part, position in part)
+        self._parts = []
+        for p, (sel, res) in enumerate(per_city):
+            self.proven[sel] = res["proven"]
+            self._where[sel, 0] = p
+            self._where[sel, 1] = np.arange(len(sel))
+            self._parts.append(res)
+
+    def codes(self, i: int) -> np.ndarray:
+        return self._codes[self._lip[i]:self._lip[i + 1]]
+
+    def qty(self, i: int) -> np.ndarray:
+        return self._qty[self._lip[i]:self._lip[i + 1]]
+
+    def found(self, i: int) -> list[tuple]:
+        p, r = self._where[i]
+        if p < 0:
+            return []
+        res = self._parts[p]
+        o0, o1 = int(res["opt_indptr"][r]), int(res["opt_indptr"][r + 1])
+        eip = res["el_indptr"]
+        e0, e1 = int(eip[o0]), int(eip[o1])
+        els = list(zip([_core.ELEMENT_KINDS[x] for x in res["kind"][e0:e1].tolist()], res["a"][e0:e1].tolist(),
+                       res["b"][e0:e1].tolist(), res["el_eta"][e0:e1].tolist(), res["from_a"][e0:e1].tolist(),
+                       res["from_b"][e0:e1].tolist(), res["a_holds"][e0:e1].tolist(),
+                       res["b_holds"][e0:e1].tolist()))
+        bounds = (eip[o0:o1 + 1] - e0).tolist()
+        return [(c, e, els[bounds[t]:bounds[t + 1]])
+                for t, (c, e) in enumerate(zip(res["cost"][o0:o1].tolist(), res["eta"][o0:o1].tolist()))]
+
 
 class OptionList(list):
     """A list of options; ``proven``: the search finished, so any option not in the list
