@@ -197,6 +197,32 @@ def test_contention_needs_an_option_the_full_stock_search_calls_redundant():
     assert p.summary["unfilled_lines"] == 0
 
 
+def test_options_around_short_stock_let_the_plan_beat_greedy_beyond_the_k_cheapest():
+    # A and B both want the one unit at S1, the store nearest to both; only A reaches S2's
+    # unit. Greedy routes A first to S1 and leaves B unfilled. With k=1 the model lists only
+    # S1 for A (its cheapest) and can do no better; the option avoiding the short (S1, X)
+    # stock, S2, lets the plan fill both.
+    from omnifill.config import Config
+    from omnifill.geo import destination
+
+    lat0, lon0 = 31.23, 121.47
+    pts = {"S1": (90, 500), "S2": (270, 4000), "A": (0, 0), "B": (90, 9000)}
+    ll = {key: destination(lat0, lon0, b, d) for key, (b, d) in pts.items()}
+    cfg = Config().with_(limits={"max_transfers": 0})
+    net = Network.from_arrays(["S1", "S2"], [float(ll[s][0]) for s in ("S1", "S2")],
+                              [float(ll[s][1]) for s in ("S1", "S2")], config=cfg,
+                              inventory={"store_id": ["S1", "S2"], "sku": ["X", "X"], "on_hand": [1, 1]})
+    orders = [{"order_id": o, "lat": float(ll[o][0]), "lon": float(ll[o][1]), "promise_min": 30,
+               "lines": [{"sku": "X", "qty": 1}]} for o in ("A", "B")]
+    greedy = plan(net, orders, cfg, policy="greedy")
+    assert greedy.summary["unfilled_lines"] == 1
+    narrow = plan(net, orders, cfg, time_limit_s=5, k=1, k_avoid=0)
+    assert narrow.summary["unfilled_lines"] == 1
+    p = plan(net, orders, cfg, time_limit_s=5, k=1, k_avoid=1)
+    assert {(r["order_id"], r["source_id"]) for r in p.rows} == {("A", "S2"), ("B", "S1")}
+    assert p.summary["objective"] < greedy.summary["objective"] - 90_000
+
+
 def test_components_through_an_executor_give_the_same_plan():
     from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 

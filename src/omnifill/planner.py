@@ -124,6 +124,7 @@ class _Choice:
     fixed: bool = False  # locked: only its current-store option
     pickup: int = -1
     promise: float = 0.0
+    keys: list = field(default_factory=list)  # per option: its identity (packages, transfers, lines)
 
     def sourcing(self, j: int) -> dict[int, int | None]:
         """Option j's own line sources (the search's), as {line: store}."""
@@ -137,14 +138,16 @@ class _Choice:
 
 
 def plan(network: Network, orders, config: Config | None = None, *, time_limit_s: float = 60.0, seed: int = 0,
-         policy: str = "optimal", executor=None, workers: int = 1, k: int = 8, progress=None) -> Plan:
+         policy: str = "optimal", executor=None, workers: int = 1, k: int = 8, k_avoid: int = 3,
+         progress=None) -> Plan:
     """Re-plan a backlog. orders: an OrderBatch, a list of Order, or dicts in the order
     format. policy "greedy": the router in file order. "optimal": CP-SAT from the greedy
     hint, never worse than greedy. time_limit_s bounds the solver over all components, in
     CP-SAT's deterministic time (about seconds; the wall clock caps it at twice that);
     executor: a concurrent.futures Executor solving components at once (in-process when
     None; the plan does not depend on it); workers: CP-SAT search workers per component
-    (1: the same seed gives the same plan). k: listed options per order. progress: called
+    (1: the same seed gives the same plan). k: listed options per order (the cheapest under the full stock); k_avoid: options per order
+    that avoid all short stock, added for orders that compete for it. progress: called
     as progress(stage, done, total) as the stages advance (greedy, options, solve)."""
     if policy not in ("optimal", "greedy"):
         raise ValueError(f"policy must be 'optimal' or 'greedy', got {policy!r}")
@@ -166,14 +169,12 @@ def plan(network: Network, orders, config: Config | None = None, *, time_limit_s
     n_solver = n_components = 0
     if policy == "optimal" and n:
         t = time.perf_counter()
-        full = Router(network, cfg)
-        choices = _all_choices(full, todo, greedy_opts, current, locked, cfg, k, tick)
+        choices, avail, cap, hot, hot_cap = _model(network, cfg, todo, greedy_opts, current, locked, k, k_avoid,
+                                                    tick)
         alone = choices
         timings["options"] = time.perf_counter() - t
         t = time.perf_counter()
-        avail, cap = _resources(full, network)
         avail0, cap0 = avail.copy(), dict(cap)
-        hot, hot_cap = _contended(choices, avail, cap)
         comps, fixed_best = _decompose(choices, avail, cap, hot, hot_cap)
         timings["decompose"] = time.perf_counter() - t
         t = time.perf_counter()
@@ -230,15 +231,29 @@ def plan(network: Network, orders, config: Config | None = None, *, time_limit_s
     return Plan(rows, summary, choice)
 
 
-def model_options(network: Network, orders, config: Config | None = None, *, k: int = 8) -> list[list[Option]]:
+def model_options(network: Network, orders, config: Config | None = None, *, k: int = 8,
+                  k_avoid: int = 3) -> list[list[Option]]:
     """Per order, the options the optimal policy chooses among (its model): the k cheapest
-    under the full stock, the greedy router's, the one keeping the current store, nothing."""
+    under the full stock, the k_avoid cheapest avoiding short stock (for orders that compete
+    for it), the greedy router's, the one keeping the current store, nothing."""
     cfg = config or network.config
     todo, locked, current = _orders_of(network, orders)
     greedy_opts = _greedy(network, cfg, todo, locked, current, lambda *a: None)
-    full = Router(network, cfg)
-    chs = _all_choices(full, todo, greedy_opts, current, locked, cfg, k, lambda *a: None)
+    chs = _model(network, cfg, todo, greedy_opts, current, locked, k, k_avoid, lambda *a: None)[0]
     return [[ch.option(j, cfg) for j in range(len(ch.costs))] for ch in chs]
+
+
+def _model(network: Network, cfg: Config, todo, greedy_opts, current, locked, k: int, k_avoid: int, tick):
+    """Every order's choice, the stock and capacity at the start, and the short resources."""
+    full = Router(network, cfg)
+    choices = _all_choices(full, todo, greedy_opts, current, locked, cfg, k, tick)
+    avail, cap = _resources(full, network)
+    hot, hot_cap = _contended(choices, avail, cap)
+    # the ways around short stock; they add demand elsewhere, so contention is worked out
+    # again with them
+    if hot and k_avoid > 0 and _add_avoiding(network, cfg, todo, choices, current, hot, k_avoid):
+        hot, hot_cap = _contended(choices, avail, cap)
+    return choices, avail, cap, hot, hot_cap
 
 
 def _all_choices(full: Router, todo, greedy_opts, current, locked, cfg: Config, k: int, tick) -> list[_Choice]:
@@ -362,7 +377,57 @@ def _choices_of(found: list, proven: bool, o: Order, codes, qtys, pickup: int, g
     return _Choice([opts[j] for j in order], [costs[j] for j in order], [structs[j][1] for j in order],
                    [structs[j][2] for j in order], [structs[j][3] for j in order], [structs[j][4] for j in order],
                    list(codes), list(qtys), min(other, min(costs)) if not locked else math.inf, order.index(g),
-                   locked, pickup, o.promise_min)
+                   locked, pickup, o.promise_min, [structs[j][0] for j in order])
+
+
+def _add_avoiding(network: Network, cfg: Config, todo, choices: list[_Choice], current, hot: set, k: int) -> int:
+    """Give every order that could draw on short stock the k cheapest options that draw on
+    none: searched with every short (store, SKU) taken out of the stock. The k cheapest
+    under the full stock all compete for the same nearby units when stock is thin; these
+    are the ways out (a farther store, a split, a parcel) that greedy finds only for the
+    orders routed last. Returns how many options were added."""
+    idx = [i for i, ch in enumerate(choices)
+           if not ch.fixed and any(_touches(ch, j) & hot for j in range(len(ch.costs)))]
+    if not idx:
+        return 0
+    r = Router(network, cfg)
+    for st, code in hot:
+        pos = r._search.stock_position(st, code)
+        if pos >= 0:
+            r._avail[pos] = 0
+            r._search.refresh(st, pos)
+    bulk = r.options_bulk([todo[i] for i in idx], k)
+    added = 0
+    for t, i in enumerate(idx):
+        if bulk.searched[t]:
+            added += _extend(choices[i], bulk.found(t), current[i], cfg)
+    return added
+
+
+def _extend(ch: _Choice, found: list, cur: int, cfg: Config) -> int:
+    # add the options not listed yet, keeping the list sorted by cost
+    n0 = len(ch.costs)
+    keys = set(ch.keys)
+    for f in found:
+        st = _struct_found(f[2], ch.pickup)
+        if st[0] in keys:
+            continue
+        keys.add(st[0])
+        ch.opts.append(f)
+        ch.costs.append(f[0] + (cfg.cost.move_penalty if _moved_stores(st[5], cur) else 0.0))
+        ch.keys.append(st[0])
+        ch.lines.append(st[1])
+        ch.groups.append(st[2])
+        ch.stores.append(st[3])
+        ch.srcs.append(st[4])
+    if len(ch.costs) == n0:
+        return 0
+    order = sorted(range(len(ch.costs)), key=lambda j: (ch.costs[j], j))
+    for name in ("opts", "costs", "keys", "lines", "groups", "stores", "srcs"):
+        vals = getattr(ch, name)
+        setattr(ch, name, [vals[j] for j in order])
+    ch.greedy = order.index(ch.greedy)
+    return len(ch.costs) - n0
 
 
 def _struct_found(els, pickup: int):
