@@ -183,11 +183,20 @@ def plan(network: Network, orders, config: Config | None = None, *, time_limit_s
         # model: an order whose best option touches no short resource takes it in the LP too,
         # and components share no short resource, so each has its own (smaller) LP
         bound = sum(min(ch.costs) for ch in choices)
-        model_bound = sum(min(choices[i].costs) for i in fixed_best)
-        for comp in comps:
-            model_bound += _lp_bound([choices[i] for i in comp], avail0, cap0, cfg.cost.unfilled_per_line, hot)
-        if math.isfinite(model_bound):
-            bound = max(bound, model_bound)
+        fixed_cost = sum(min(choices[i].costs) for i in fixed_best)
+        comp_lp = [_lp_bound([choices[i] for i in comp], avail0, cap0, cfg.cost.unfilled_per_line, hot)
+                   for comp in comps]
+        comp_lp = [b if math.isfinite(b) else -math.inf for b in comp_lp]  # NaN: GLOP did not finish
+        full_bound = fixed_cost + sum(comp_lp)
+        if math.isfinite(full_bound):
+            bound = max(bound, full_bound)
+        # the bound on the model (the listed options only): per component the larger of its
+        # LP without the "other option" columns and CP-SAT's own bound (added as the
+        # components are solved)
+        comp_lp = [_lp_bound([choices[i] for i in comp], avail0, cap0, cfg.cost.unfilled_per_line, hot, False)
+                   for comp in comps]
+        comp_lp = [b if math.isfinite(b) else -math.inf for b in comp_lp]
+        model_bound = fixed_cost
         timings["bound"] = time.perf_counter() - t
         t = time.perf_counter()
         for i in fixed_best:
@@ -210,8 +219,9 @@ def plan(network: Network, orders, config: Config | None = None, *, time_limit_s
             tasks.append(executor.submit(_solve, *args) if executor is not None else args)
         for c, (comp, task) in enumerate(zip(comps, tasks)):
             tick("solve", c, len(comps))
-            picks, st = task.result() if executor is not None else _solve(*task)
+            picks, st, cp_bound = task.result() if executor is not None else _solve(*task)
             statuses.append(st)
+            model_bound += max(comp_lp[c], cp_bound)
             for i, (j, src) in zip(comp, picks):
                 choice[i] = _resourced(choices[i].option(j, cfg), src, todo[i].promise_min, cfg)
         tick("solve", len(comps), len(comps))
@@ -254,6 +264,23 @@ def _model(network: Network, cfg: Config, todo, greedy_opts, current, locked, k:
     if hot and k_avoid > 0 and _add_avoiding(network, cfg, todo, choices, current, hot, k_avoid):
         hot, hot_cap = _contended(choices, avail, cap)
     return choices, avail, cap, hot, hot_cap
+
+
+def export_model(network: Network, orders, config: Config | None = None, *, k: int = 8,
+                 k_avoid: int = 3) -> tuple[LinearModel, float]:
+    """The optimal policy's whole model as one 0-1 program, for checking the planner with
+    another solver: (the model of every order that enters the solver, with every line's
+    source free where stock is short; the cost of the orders fixed to their best option).
+    Its optimum plus that cost is the best plan of the model."""
+    cfg = config or network.config
+    todo, locked, current = _orders_of(network, orders)
+    greedy_opts = _greedy(network, cfg, todo, locked, current, lambda *a: None)
+    choices, avail, cap, hot, hot_cap = _model(network, cfg, todo, greedy_opts, current, locked, k, k_avoid,
+                                               lambda *a: None)
+    comps, fixed = _decompose(choices, avail, cap, hot, hot_cap)
+    sub = [choices[i] for c in comps for i in c]
+    return (linear_model(sub, avail, cap, cfg.cost.unfilled_per_line, hot, True),
+            float(sum(choices[i].costs[0] for i in fixed)))
 
 
 def _all_choices(full: Router, todo, greedy_opts, current, locked, cfg: Config, k: int, tick) -> list[_Choice]:
@@ -381,13 +408,12 @@ def _choices_of(found: list, proven: bool, o: Order, codes, qtys, pickup: int, g
 
 
 def _add_avoiding(network: Network, cfg: Config, todo, choices: list[_Choice], current, hot: set, k: int) -> int:
-    """Give every order that could draw on short stock the k cheapest options that draw on
-    none: searched with every short (store, SKU) taken out of the stock. The k cheapest
+    """Give every order whose best option could draw on short stock the k cheapest options
+    that draw on none: searched with every short (store, SKU) taken out of the stock. The k cheapest
     under the full stock all compete for the same nearby units when stock is thin; these
     are the ways out (a farther store, a split, a parcel) that greedy finds only for the
     orders routed last. Returns how many options were added."""
-    idx = [i for i, ch in enumerate(choices)
-           if not ch.fixed and any(_touches(ch, j) & hot for j in range(len(ch.costs)))]
+    idx = [i for i, ch in enumerate(choices) if not ch.fixed and _touches(ch, 0) & hot]
     if not idx:
         return 0
     r = Router(network, cfg)
@@ -630,8 +656,9 @@ def _solve(sub: list[_Choice], avail: dict, cap: dict, time_limit: float, seed: 
            hot: set):
     """CP-SAT on one component (its orders' choices, the stock and capacity they may use):
     each order's option and each line's source. Returns, per order, (option position,
-    {line: store or None}) and the status. Never returns a plan costlier than the
-    component's greedy choices. A plain function of plain data, for any executor.
+    {line: store or None}), the status, and CP-SAT's bound on the component's model (-inf
+    when it has none). Never returns a plan costlier than the component's greedy choices. A
+    plain function of plain data, for any executor.
 
     Two stages: first, for 80% of the time, with every line's source fixed to the search's
     (one variable per option: small, and the solver improves on greedy fast; measured on the
@@ -641,8 +668,11 @@ def _solve(sub: list[_Choice], avail: dict, cap: dict, time_limit: float, seed: 
     greedy = [(ch.greedy, ch.sourcing(ch.greedy)) for ch in sub]
     best, best_cost = greedy, sum(_sourced_cost(ch, j, src, c_unf) for ch, (j, src) in zip(sub, greedy))
     statuses = []
+    bound = -math.inf
     for flex, share in ((False, 0.8), (True, 0.2)):
-        found, st = _cp_sat(comp, sub, avail, cap, time_limit * share, seed, workers, c_unf, hot, flex, best)
+        found, st, b = _cp_sat(comp, sub, avail, cap, time_limit * share, seed, workers, c_unf, hot, flex, best)
+        if flex:  # the first stage's sources are fixed: its bound is not the model's
+            bound = b
         statuses.append(st)
         if found is not None:
             cost = sum(_sourced_cost(ch, j, src, c_unf) for ch, (j, src) in zip(sub, found))
@@ -650,68 +680,120 @@ def _solve(sub: list[_Choice], avail: dict, cap: dict, time_limit: float, seed: 
                 best, best_cost = found, cost
     name = "OPTIMAL" if statuses[-1] == "OPTIMAL" else ("FEASIBLE" if "FEASIBLE" in statuses or
                                                        "OPTIMAL" in statuses else statuses[-1])
-    return best, name
+    return best, name, bound
 
 
-def _cp_sat(comp, choices, avail, cap, time_limit, seed, workers, c_unf, hot, flex, hint):
-    # one CP-SAT model of the component; flex: free line sources where stock is short
-    from ortools.sat.python import cp_model
+@dataclass
+class LinearModel:
+    """The 0-1 program of a component, for any solver: minimise ``cost . v`` subject to
+    ``lo <= A v <= hi`` (rows as (columns, coefficients)), every v binary. ``x[i][j]`` is
+    order i's option j; ``y[(i, j, line)]`` that line's (store or None, column) choices when
+    its source is free (else it comes from the option's own source)."""
 
-    m = cp_model.CpModel()
-    x, y = {}, {}
+    cost: list[float]
+    rows: list[tuple[list[int], list[int], float, float]]
+    x: list[list[int]]
+    y: dict
+
+    def decode(self, choices: list[_Choice], value) -> list[tuple[int, dict]]:
+        """Per order: (the option taken, {line: store or None}) from a 0-1 solution."""
+        out = []
+        for i, xs in enumerate(self.x):
+            j = max(range(len(xs)), key=lambda jj: value(xs[jj]))
+            src = choices[i].sourcing(j)
+            for ln in list(src):
+                ys = self.y.get((i, j, ln))
+                if ys is not None:
+                    src[ln] = next((st for st, col in ys if value(col) > 0.5), None)
+            out.append((j, src))
+        return out
+
+
+def linear_model(choices: list[_Choice], avail: dict, cap: dict, c_unf: float, hot: set, flex: bool) -> LinearModel:
+    """The model of one component (its orders' choices, the stock and capacity they may use):
+    one column per option; with ``flex``, one per (line, store of the option holding it)
+    and one for "unfilled" wherever the line could come from a short (store, SKU); stock
+    and capacity rows only where they can bind."""
+    cost: list[float] = []
+    rows: list = []
+    xcols: list[list[int]] = []
+    ycols: dict = {}
     by_res: dict = {}
     by_cap: dict = {}
-    obj = []
-    for i, (hj, hsrc) in zip(comp, hint):
-        ch = choices[i]
-        vs = []
+
+    def col(c: float) -> int:
+        cost.append(c)
+        return len(cost) - 1
+
+    for i, ch in enumerate(choices):
+        xs = []
         for j in range(len(ch.costs)):
-            v = m.new_bool_var("")
-            x[i, j] = v
-            vs.append(v)
-            obj.append(round(ch.costs[j] * COST_SCALE) * v)
-            if j == hj:  # the hint: the one-hot's true entries (the others follow)
-                m.add_hint(v, True)
+            v = col(ch.costs[j])
+            xs.append(v)
             supply: dict = {}
             fixed_from: dict = {}
-            own = ch.sourcing(j)
+            own = ch.srcs[j]
             for ln, holders in ch.lines[j]:
-                if not flex or not any((st, ch.codes[ln]) in hot for st in holders):
-                    # the line's source stays the search's: no variable
+                code = ch.codes[ln]
+                if not flex or not any((st, code) in hot for st in holders):
+                    # the line's source stays the search's: no column of its own
                     fixed_from[own[ln]] = fixed_from.get(own[ln], 0) + 1
-                    if (own[ln], ch.codes[ln]) in hot:
-                        by_res.setdefault((own[ln], ch.codes[ln]), []).append((ch.qty[ln], v))
+                    if (own[ln], code) in hot:
+                        by_res.setdefault((own[ln], code), []).append((ch.qty[ln], v))
                     continue
-                opts_ln = []
+                ys = []
                 for st in holders:
-                    w = m.new_bool_var("")
-                    y[i, j, ln, st] = w
-                    opts_ln.append(w)
-                    by_res.setdefault((st, ch.codes[ln]), []).append((ch.qty[ln], w))
+                    w = col(0.0)
+                    ys.append((st, w))
+                    by_res.setdefault((st, code), []).append((ch.qty[ln], w))
                     supply.setdefault(st, []).append(w)
-                    if j == hj and hsrc.get(ln) == st:
-                        m.add_hint(w, True)
-                none = m.new_bool_var("")
-                y[i, j, ln, None] = none
-                opts_ln.append(none)
-                obj.append(round(c_unf * COST_SCALE) * none)
-                if j == hj and hsrc.get(ln) is None:
-                    m.add_hint(none, True)
-                m.add(sum(opts_ln) == v)
+                ys.append((None, col(c_unf)))
+                ycols[(i, j, ln)] = ys
+                # the line's sources (or unfilled) add up to the option: sum(y) - x == 0
+                rows.append(([w for _, w in ys] + [v], [1] * len(ys) + [-1], 0.0, 0.0))
             for grp in ch.groups[j]:  # every package and every transfer carries a line
                 if not any(fixed_from.get(st, 0) for st in grp):
-                    m.add(sum(w for st in grp for w in supply.get(st, [])) >= v)
+                    ws = [w for st in grp for w in supply.get(st, [])]
+                    rows.append((ws + [v], [1] * len(ws) + [-1], 0.0, math.inf))
             for st in ch.stores[j]:
                 by_cap.setdefault(st, []).append(v)
-        m.add_exactly_one(vs)
+        xcols.append(xs)
+        rows.append((xs, [1] * len(xs), 1.0, 1.0))
     for r, terms in by_res.items():
-        if sum(q for q, _ in terms) > avail.get(r, 0):
-            m.add(sum(q * w for q, w in terms) <= max(0, avail.get(r, 0)))
+        a = max(0, avail.get(r, 0))
+        if sum(q for q, _ in terms) > a:
+            rows.append(([w for _, w in terms], [q for q, _ in terms], -math.inf, float(a)))
     for st, vs in by_cap.items():
         c = cap.get(st, math.inf)
         if math.isfinite(c) and len(vs) > c:
-            m.add(sum(vs) <= int(max(0, c)))
-    m.minimize(sum(obj))
+            rows.append((vs, [1] * len(vs), -math.inf, float(int(max(0, c)))))
+    return LinearModel(cost, rows, xcols, ycols)
+
+
+def _cp_sat(comp, choices, avail, cap, time_limit, seed, workers, c_unf, hot, flex, hint):
+    # the component's linear model in CP-SAT, from the hint; flex: free line sources where
+    # stock is short
+    from ortools.sat.python import cp_model
+
+    lm = linear_model([choices[i] for i in comp], avail, cap, c_unf, hot, flex)
+    m = cp_model.CpModel()
+    v = [m.new_bool_var("") for _ in lm.cost]
+    for cols, coefs, lo, hi in lm.rows:
+        expr = cp_model.LinearExpr.weighted_sum([v[c] for c in cols], coefs)
+        if lo == hi:
+            m.add(expr == int(lo))
+        elif math.isinf(hi):
+            m.add(expr >= int(lo))
+        else:
+            m.add(expr <= int(hi))
+    m.minimize(cp_model.LinearExpr.weighted_sum(v, [round(c * COST_SCALE) for c in lm.cost]))
+    # the hint: the true entries (propagation sets the rest)
+    for t, (hj, hsrc) in enumerate(hint):
+        m.add_hint(v[lm.x[t][hj]], True)
+        for ln, st in hsrc.items():
+            for st2, c in lm.y.get((t, hj, ln), ()):
+                if st2 == st:
+                    m.add_hint(v[c], True)
     solver = cp_model.CpSolver()
     # the limit is in CP-SAT's deterministic time (about a second of work each), so that one
     # worker and a seed give the same plan on every run; wall time caps it at twice that
@@ -720,18 +802,14 @@ def _cp_sat(comp, choices, avail, cap, time_limit, seed, workers, c_unf, hot, fl
     solver.parameters.random_seed = int(seed)
     solver.parameters.num_workers = int(max(1, workers))
     st_code = solver.solve(m)
+    bound = solver.best_objective_bound / COST_SCALE if st_code in (cp_model.OPTIMAL, cp_model.FEASIBLE) else -math.inf
     if st_code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return None, solver.status_name(st_code)
-    found = []
-    for i in comp:
-        ch = choices[i]
-        j = next(j for j in range(len(ch.costs)) if solver.boolean_value(x[i, j]))
-        src = ch.sourcing(j)
-        for ln, holders in ch.lines[j]:
-            if (i, j, ln, None) in y:
-                src[ln] = next((st for st in holders if solver.boolean_value(y[i, j, ln, st])), None)
-        found.append((j, src))
-    return found, solver.status_name(st_code)
+        return None, solver.status_name(st_code), bound
+    # costs were rounded to thousandths for CP-SAT: the bound, less that rounding
+    # (each order takes at most one option and one "unfilled" per line)
+    bound -= 0.0005 * sum(1 + len(choices[i].codes) for i in comp)
+    found = lm.decode([choices[i] for i in comp], lambda c: solver.boolean_value(v[c]))
+    return found, solver.status_name(st_code), bound
 
 
 def _sourced_cost(ch: _Choice, j: int, src: dict, c_unf: float) -> float:
@@ -761,9 +839,10 @@ def _worst(statuses: list[str]) -> str:
     return "OPTIMAL"
 
 
-def _lp_bound(choices: list[_Choice], avail: dict, cap: dict, c_unf: float, hot: set) -> float:
-    """GLOP on the LP relaxation of the model (options and line sources), with an "any other
-    option" column per order (see the module's docstring for what it bounds)."""
+def _lp_bound(choices: list[_Choice], avail: dict, cap: dict, c_unf: float, hot: set, other: bool = True) -> float:
+    """GLOP on the LP relaxation of the model (options and line sources); with ``other``, an
+    "any other option" column per order (see the module's docstring for what it bounds),
+    else a bound on the model's listed options only (tighter)."""
     from ortools.linear_solver import pywraplp
 
     s = pywraplp.Solver.CreateSolver("GLOP")
@@ -790,7 +869,7 @@ def _lp_bound(choices: list[_Choice], avail: dict, cap: dict, c_unf: float, hot:
                 obj.SetCoefficient(none, c_unf)
             for st in ch.stores[j]:
                 by_cap.setdefault(st, []).append(v)
-        if math.isfinite(ch.other):
+        if other and math.isfinite(ch.other):
             v = s.NumVar(0.0, 1.0, "")
             row.SetCoefficient(v, 1.0)
             obj.SetCoefficient(v, ch.other)
@@ -874,4 +953,4 @@ def _summary(todo, rows, choice, costs, current, cfg, bound, model_bound, status
     }
 
 
-__all__ = ["Plan", "check_plan_path", "model_options", "plan"]
+__all__ = ["LinearModel", "Plan", "check_plan_path", "export_model", "linear_model", "model_options", "plan"]

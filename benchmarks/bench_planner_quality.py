@@ -1,0 +1,132 @@
+"""The batch planner's quality on contended backlogs: against greedy, its bounds, and an exact MIP.
+
+Contended instances: few stores, thin stock, clustered demand, so orders compete for the same
+units. For each, in one run:
+
+- greedy: the router in file order (the myopic baseline);
+- the plan: ``omnifill.plan`` with ``--time-limit`` seconds (CP-SAT deterministic time);
+- the reference: the same model (``omnifill.planner.export_model``: the same options, every
+  line's source free where stock is short) solved whole by HiGHS (scipy.optimize.milp), an
+  independent MIP solver, with ten times the time. Its best solution and its dual bound.
+
+Prints the plan against the reference (goal: within 1%), against its reported lower bound
+(over every option of the DESIGN model) and model bound (the LP of the listed options), and
+against greedy; and in Xu, Allgor and Graves' terms the share of greedy's extra packages
+(beyond one per order) and of its late orders that the plan removes (literature: 40-50%).
+
+Run:  python benchmarks/bench_planner_quality.py [--time-limit 60] [--instances generated shanghai]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from scipy import sparse
+from scipy.optimize import Bounds, LinearConstraint, milp
+
+import omnifill
+from omnifill.planner import export_model, plan
+from omnifill.scenarios import shanghai_city, synthetic_city
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def instance(name: str, data: str):
+    if name == "generated":  # 40 clustered stores, 200 SKUs, about half a unit per stocked SKU
+        city = synthetic_city(seed=3, n_stores=40, n_orders=300, n_skus=200, mean_stock=0.5, n_warehouses=1,
+                              mean_lines=3.0, radius_m=8000, n_clusters=5, assortment=0.3)
+    elif name == "generated-deep":  # the same city, one unit per stocked SKU on average
+        city = synthetic_city(seed=3, n_stores=20, n_orders=300, n_skus=200, mean_stock=1.0, n_warehouses=1,
+                              mean_lines=3.0, radius_m=8000, n_clusters=5, assortment=0.3)
+    elif name == "shanghai":  # the real shops and customer points, baskets, thin stock
+        if not (Path(data) / "shanghai_cainiao_lastmile_2016").is_dir():
+            return None
+        city = shanghai_city(data, n_orders=300, mean_stock=0.3, seed=2)
+    else:
+        raise SystemExit(f"unknown instance {name!r}")
+    net = omnifill.Network.from_tables(city.stores, city.inventory)
+    return net, omnifill.OrderBatch.from_tables(city.orders, net)
+
+
+def kpis(p):
+    orders: dict = {}
+    for r in p.rows:
+        orders.setdefault(r["order_id"], []).append(r)
+    extra = late = 0
+    for rs in orders.values():
+        filled = [r for r in rs if r["mode"] != "unfilled"]
+        extra += max(0, len({r["package"] for r in filled}) - 1)
+        late += any(not r["on_time"] for r in filled)
+    return extra, late
+
+
+def reference(net, batch, time_limit: float):
+    """The exact MIP of the same model with HiGHS: (best objective, dual bound, status)."""
+    lm, fixed_cost = export_model(net, batch)
+    n = len(lm.cost)
+    if n == 0:
+        return fixed_cost, fixed_cost, "no order competes"
+    r, c, v, lo, hi = [], [], [], [], []
+    for k, (cols, coefs, a, b) in enumerate(lm.rows):
+        r += [k] * len(cols)
+        c += cols
+        v += coefs
+        lo.append(a)
+        hi.append(b)
+    A = sparse.csr_array((np.array(v, float), (np.array(r), np.array(c))), shape=(len(lm.rows), n))
+    res = milp(np.array(lm.cost), integrality=np.ones(n), bounds=Bounds(0, 1),
+               constraints=LinearConstraint(A, np.array(lo), np.array(hi)),
+               options={"time_limit": time_limit, "mip_rel_gap": 0.0, "disp": False})
+    best = fixed_cost + res.fun if res.x is not None else float("nan")
+    bound = fixed_cost + getattr(res, "mip_dual_bound", float("nan"))
+    return best, bound, res.message.split(".")[0]
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--time-limit", type=float, default=60.0)
+    ap.add_argument("--instances", nargs="+", default=["generated", "generated-deep", "shanghai"])
+    ap.add_argument("--data", default=str(DATA))
+    args = ap.parse_args(argv)
+    print(f"# omnifill {omnifill.__version__}; {platform.machine()}, {os.cpu_count()} cores, Python "
+          f"{sys.version.split()[0]}; plan: {args.time_limit:g} s CP-SAT deterministic time, one worker; "
+          f"reference: HiGHS MIP, {10 * args.time_limit:g} s", flush=True)
+    for name in args.instances:
+        got = instance(name, args.data)
+        if got is None:
+            print(f"\n## {name}: skipped, the real data folder {args.data} is absent")
+            continue
+        net, batch = got
+        g = plan(net, batch, policy="greedy")
+        t = time.perf_counter()
+        o = plan(net, batch, time_limit_s=args.time_limit, seed=0)
+        wall = time.perf_counter() - t
+        t = time.perf_counter()
+        ref, ref_bound, ref_status = reference(net, batch, 10 * args.time_limit)
+        ref_wall = time.perf_counter() - t
+        s, gs = o.summary, g.summary
+        g_extra, g_late = kpis(g)
+        o_extra, o_late = kpis(o)
+        print(f"\n## {name}: {len(net)} stores, {len(batch)} orders, {batch.n_lines} lines")
+        print(f"greedy {gs['objective']:,.0f}; plan {s['objective']:,.0f} ({1 - s['objective'] / gs['objective']:.2%} "
+              f"cheaper, {wall:.1f} s wall, {s['orders_in_solver']} orders in the solver, status "
+              f"{s['solver_status']})")
+        print(f"reference (HiGHS, {ref_wall:.0f} s, {ref_status}): {ref:,.0f}, its bound {ref_bound:,.0f}; "
+              f"plan vs reference {s['objective'] / ref - 1:+.2%}; greedy vs reference {gs['objective'] / ref - 1:+.2%}")
+        print(f"plan's lower bound {s['lower_bound']:,.0f} (gap {s['gap']:.2%}); model bound "
+              f"{s['model_lower_bound']:,.0f} (model gap {s['model_gap']:.2%})")
+        print(f"extra packages beyond one per order: greedy {g_extra}, plan {o_extra} "
+              f"({(g_extra - o_extra) / max(1, g_extra):.0%} removed); late orders: greedy {g_late}, plan {o_late} "
+              f"({(g_late - o_late) / max(1, g_late):.0%} removed); parcels {gs['parcels']} -> {s['parcels']}; "
+              f"unfilled lines {gs['unfilled_lines']} -> {s['unfilled_lines']}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
