@@ -254,9 +254,10 @@ def test_every_decision_is_the_brute_force_minimum(inst):
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(instances(), st.booleans(), st.sampled_from([1, 3, 8]))
-def test_bulk_options_are_the_per_order_options(inst, all_subsets, k):
-    # the planner's one-call path gives, per order, exactly what options() gives one by one
+@given(instances(), st.booleans(), st.sampled_from([1, 3, 8]), st.sampled_from([1, 2]))
+def test_bulk_options_are_the_per_order_options(inst, all_subsets, k, threads):
+    # the planner's one-call path gives, per order, exactly what options() gives one by one,
+    # on one thread or several
     stores, stock, orders, cfg, closed = inst
     net = build(stores, stock, cfg)
     router = Router(net, cfg)
@@ -264,7 +265,8 @@ def test_bulk_options_are_the_per_order_options(inst, all_subsets, k):
         if cl:
             router.close_store(stores[s]["id"])
     todo = [as_order(o, stores) for o in orders]
-    bulk = router.options_bulk(todo, k, all_subsets=all_subsets)
+    router.route(todo[0])  # the searches must see the stock the first order reserved
+    bulk = router.options_bulk(todo, k, all_subsets=all_subsets, threads=threads)
     for i, o in enumerate(todo):
         one = router.options(o, k, all_subsets=all_subsets)
         if not bulk.searched[i]:  # a pickup at a store that offers none

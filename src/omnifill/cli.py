@@ -81,8 +81,8 @@ def _parser() -> argparse.ArgumentParser:
     solve.add_argument("--seed", type=int, default=0, metavar="N", help="default 0")
     solve.add_argument("--policy", choices=("optimal", "greedy"), default="optimal")
     solve.add_argument("--workers", type=int, default=1, metavar="N",
-                       help="processes solving independent components at once (default 1); each runs CP-SAT "
-                            "with one worker, so the same seed gives the same plan")
+                       help="threads searching options and processes solving independent components at once "
+                            "(default 1); each runs CP-SAT with one worker, so the same seed gives the same plan")
     rr.add_argument("--fail-on-unfilled", action="store_true", help="exit 3 when any line is unfilled")
     _max_errors(rr)
     rr.set_defaults(func=cmd_reroute)
@@ -225,7 +225,8 @@ def cmd_reroute(args) -> int:
                 tasks[stage] = bar.add_task(stage, total=max(1, total))
             bar.update(tasks[stage], completed=done, total=max(1, total))
 
-        kw = {"time_limit_s": args.time_limit, "seed": args.seed, "policy": args.policy, "progress": progress}
+        kw = {"time_limit_s": args.time_limit, "seed": args.seed, "policy": args.policy, "progress": progress,
+              "search_threads": max(1, args.workers)}
         if args.workers > 1:
             from concurrent.futures import ProcessPoolExecutor
 

@@ -146,7 +146,7 @@ class _Choice:
 
 def plan(network: Network, orders, config: Config | None = None, *, time_limit_s: float = 60.0, seed: int = 0,
          policy: str = "optimal", executor=None, workers: int = 1, k: int = 8, k_avoid: int = 3,
-         progress=None) -> Plan:
+         search_threads: int = 1, progress=None) -> Plan:
     """Re-plan a backlog. orders: an OrderBatch, a list of Order, or dicts in the order
     format. policy "greedy": the router in file order. "optimal": CP-SAT from the greedy
     hint, never worse than greedy. time_limit_s bounds the solver over all components (each
@@ -157,7 +157,9 @@ def plan(network: Network, orders, config: Config | None = None, *, time_limit_s
     executor: a concurrent.futures Executor solving components at once (in-process when
     None; the plan does not depend on it); workers: CP-SAT search workers per component
     (1: the same seed gives the same plan). k: listed options per order (the cheapest under the full stock); k_avoid: options per order
-    that avoid all short stock, added for orders that compete for it. progress: called
+    that avoid all short stock, added for orders that compete for it. search_threads: threads
+    for the option search (the kernel runs without the GIL; the options do not depend on
+    it). progress: called
     as progress(stage, done, total) as the stages advance (greedy, options, solve)."""
     if policy not in ("optimal", "greedy"):
         raise ValueError(f"policy must be 'optimal' or 'greedy', got {policy!r}")
@@ -180,7 +182,7 @@ def plan(network: Network, orders, config: Config | None = None, *, time_limit_s
     if policy == "optimal" and n:
         t = time.perf_counter()
         choices, avail, cap, hot, hot_cap = _model(network, cfg, todo, greedy_opts, current, locked, k, k_avoid,
-                                                    tick)
+                                                    tick, search_threads)
         alone = choices
         timings["options"] = time.perf_counter() - t
         t = time.perf_counter()
@@ -263,15 +265,16 @@ def model_options(network: Network, orders, config: Config | None = None, *, k: 
     return [[ch.option(j, cfg) for j in range(len(ch.costs))] for ch in chs]
 
 
-def _model(network: Network, cfg: Config, todo, greedy_opts, current, locked, k: int, k_avoid: int, tick):
+def _model(network: Network, cfg: Config, todo, greedy_opts, current, locked, k: int, k_avoid: int, tick,
+           threads: int = 1):
     """Every order's choice, the stock and capacity at the start, and the short resources."""
     full = Router(network, cfg)
-    choices = _all_choices(full, todo, greedy_opts, current, locked, cfg, k, tick)
+    choices = _all_choices(full, todo, greedy_opts, current, locked, cfg, k, tick, threads)
     avail, cap = _resources(full, network)
     hot, hot_cap = _contended(choices, avail, cap)
     # the ways around short stock; they add demand elsewhere, so contention is worked out
     # again with them
-    if hot and k_avoid > 0 and _add_avoiding(network, cfg, todo, choices, current, hot, k_avoid):
+    if hot and k_avoid > 0 and _add_avoiding(network, cfg, todo, choices, current, hot, k_avoid, threads):
         hot, hot_cap = _contended(choices, avail, cap)
     return choices, avail, cap, hot, hot_cap
 
@@ -293,11 +296,12 @@ def export_model(network: Network, orders, config: Config | None = None, *, k: i
             float(sum(choices[i].costs[0] for i in fixed)))
 
 
-def _all_choices(full: Router, todo, greedy_opts, current, locked, cfg: Config, k: int, tick) -> list[_Choice]:
+def _all_choices(full: Router, todo, greedy_opts, current, locked, cfg: Config, k: int, tick,
+                 threads: int = 1) -> list[_Choice]:
     """Every order's choice; the options of all orders from one bulk kernel search (per city)."""
     n = len(todo)
     tick("options", 0, n)
-    bulk = full.options_bulk(todo, k, all_subsets=True)
+    bulk = full.options_bulk(todo, k, all_subsets=True, threads=threads)
     tick("options", n // 2, n)
     out = []
     for i, o in enumerate(todo):
@@ -417,7 +421,8 @@ def _choices_of(found: list, proven: bool, o: Order, codes, qtys, pickup: int, g
                    locked, pickup, o.promise_min, [structs[j][0] for j in order])
 
 
-def _add_avoiding(network: Network, cfg: Config, todo, choices: list[_Choice], current, hot: set, k: int) -> int:
+def _add_avoiding(network: Network, cfg: Config, todo, choices: list[_Choice], current, hot: set, k: int,
+                  threads: int = 1) -> int:
     """Give every order whose best option could draw on short stock the k cheapest options
     that draw on none: searched with every short (store, SKU) taken out of the stock. The k cheapest
     under the full stock all compete for the same nearby units when stock is thin; these
@@ -432,7 +437,7 @@ def _add_avoiding(network: Network, cfg: Config, todo, choices: list[_Choice], c
         if pos >= 0:
             r._avail[pos] = 0
             r._search.refresh(st, pos)
-    bulk = r.options_bulk([todo[i] for i in idx], k)
+    bulk = r.options_bulk([todo[i] for i in idx], k, threads=threads)
     added = 0
     for t, i in enumerate(idx):
         if bulk.searched[t]:
@@ -714,6 +719,8 @@ def _mip(sub: list[_Choice], avail: dict, cap: dict, time_limit: float, workers:
     s = pywraplp.Solver.CreateSolver("HIGHS")
     if s is None:
         return None, "UNKNOWN", -math.inf
+    s.SuppressOutput()
+    s.SetSolverSpecificParametersAsString("output_flag=false")  # HiGHS's banner and log, off
     inf = s.infinity()
     v = [s.BoolVar("") for _ in lm.cost]
     for cols, coefs, lo, hi in lm.rows:

@@ -111,14 +111,8 @@ class Router:
         t, c, lim = cfg.travel, cfg.cost, cfg.limits
         if t != network.config.travel:
             raise ValueError("the router's travel model must be the network's (candidates are searched with it)")
-        self._search = _core.OptionSearch(
-            self._indptr, self._sku, self._avail, self._usable, network.handling_min, network.lat, network.lon,
-            circuity=t.circuity, courier_m_per_min=t.courier_m_per_min, transfer_m_per_min=t.transfer_m_per_min,
-            transfer_handling_min=t.transfer_handling_min, parcel_lead_min=t.parcel_lead_min,
-            per_minute=c.per_minute, per_package=c.per_package, per_parcel=c.per_parcel,
-            per_transfer=c.per_transfer, late_per_minute=c.late_per_minute,
-            unfilled_per_line=c.unfilled_per_line, max_packages=lim.max_packages, max_transfers=lim.max_transfers,
-            runner_up_window=-1.0 if runner_up_window is None else float(runner_up_window))
+        self._runner_up_window = runner_up_window
+        self._search = self._make_search()
         self._search.release_gil = bool(release_gil)
         self._single_city = network.cities[0] if len(network.cities) == 1 else None
         self._grid_one = network.grid(self._single_city).query_one if self._single_city is not None else None
@@ -132,6 +126,20 @@ class Router:
         self._lock = threading.RLock()
         self._held: dict[str, _Held] = {}
         self._store_ids = network.store_ids
+
+    def _make_search(self) -> _core.OptionSearch:
+        # an option search over the router's stock arrays (read in place)
+        net, cfg = self.network, self.config
+        t, c, lim = cfg.travel, cfg.cost, cfg.limits
+        w = self._runner_up_window
+        return _core.OptionSearch(
+            self._indptr, self._sku, self._avail, self._usable, net.handling_min, net.lat, net.lon,
+            circuity=t.circuity, courier_m_per_min=t.courier_m_per_min, transfer_m_per_min=t.transfer_m_per_min,
+            transfer_handling_min=t.transfer_handling_min, parcel_lead_min=t.parcel_lead_min,
+            per_minute=c.per_minute, per_package=c.per_package, per_parcel=c.per_parcel,
+            per_transfer=c.per_transfer, late_per_minute=c.late_per_minute,
+            unfilled_per_line=c.unfilled_per_line, max_packages=lim.max_packages, max_transfers=lim.max_transfers,
+            runner_up_window=-1.0 if w is None else float(w))
 
     # --- routing -------------------------------------------------------------------------------
     def route(self, order: Order | dict, *, reserve: bool = True) -> Decision:
@@ -242,11 +250,13 @@ class Router:
         out.proven = bool(res["proven"])
         return out
 
-    def options_bulk(self, orders, k: int = 8, *, all_subsets: bool = False) -> "BulkOptions":
+    def options_bulk(self, orders, k: int = 8, *, all_subsets: bool = False, threads: int = 1) -> "BulkOptions":
         """``options(o, k)`` for many orders in one kernel call per city, as arrays (the
         planner's path: no Python object per option). Every order sees the stock as it is now;
         nothing is reserved. Orders of more than 64 SKUs, and pickups at a store that does not
-        offer pickup, are not searched (``searched`` is False for them)."""
+        offer pickup, are not searched (``searched`` is False for them). threads: the orders
+        are split between this many searches running at once (the kernel releases the GIL;
+        each thread has its own search state); the answer does not depend on it."""
         orders = [o if isinstance(o, Order) else Order.from_dict(o) for o in orders]
         net = self.network
         n = len(orders)
@@ -291,25 +301,43 @@ class Router:
         cs, ce = cand.store_index[keep], cand.eta_min[keep]
         codes_a = np.array(codes, np.int32)
         qty_a = np.array(qtys, np.int64)
-        per_city = []
+        threads = max(1, int(threads))
+        jobs = []
+        for c in np.unique(city):
+            sel = np.flatnonzero((city == c) & searched)
+            if not len(sel):
+                continue
+            name = net.cities[int(c)]
+            tgrid = None
+            if self._max_transfers:
+                tgrid = self._tgrids.get(name)
+                if tgrid is None:
+                    tgrid = self._tgrids[name] = net.transfer_grid(name)
+            # interleaved shares, so that each thread gets a like mix of easy and hard orders
+            jobs += [(part, name, tgrid) for part in (sel[t::threads] for t in range(threads)) if len(part)]
+
+        def run(search, part, name, tgrid):
+            l_sel = _csr_take(lip, part)
+            c_sel = _csr_take(cip, part)
+            return part, search.search_many(
+                _indptr_of(lip, part), codes_a[l_sel], qty_a[l_sel], promise[part], lat[part], lon[part],
+                pickup[part], home[part], _indptr_of(cip, part), cs[c_sel], ce[c_sel], self._warehouses[name],
+                tgrid, k=max(1, int(k)), all_subsets=all_subsets)
+
         with self._lock:
-            for c in np.unique(city):
-                sel = np.flatnonzero((city == c) & searched)
-                if not len(sel):
-                    continue
-                name = net.cities[int(c)]
-                tgrid = None
-                if self._max_transfers:
-                    tgrid = self._tgrids.get(name)
-                    if tgrid is None:
-                        tgrid = self._tgrids[name] = net.transfer_grid(name)
-                l_sel = _csr_take(lip, sel)
-                c_sel = _csr_take(cip, sel)
-                res = self._search.search_many(
-                    _indptr_of(lip, sel), codes_a[l_sel], qty_a[l_sel], promise[sel], lat[sel], lon[sel],
-                    pickup[sel], home[sel], _indptr_of(cip, sel), cs[c_sel], ce[c_sel], self._warehouses[name],
-                    tgrid, k=max(1, int(k)), all_subsets=all_subsets)
-                per_city.append((sel, res))
+            if threads == 1:
+                per_city = [run(self._search, *job) for job in jobs]
+            else:
+                from concurrent.futures import ThreadPoolExecutor
+
+                # fresh searches: each copies the stock into its own tables when built, so one
+                # kept from an earlier call could be stale
+                searches = [self._search] + [self._make_search() for _ in range(threads - 1)]
+                per_city = []
+                with ThreadPoolExecutor(threads) as ex:
+                    for at in range(0, len(jobs), threads):  # one job per search at a time
+                        futs = [ex.submit(run, searches[t], *job) for t, job in enumerate(jobs[at:at + threads])]
+                        per_city += [f.result() for f in futs]
         return BulkOptions(n, lip, codes_a, qty_a, pickup, searched, per_city)
 
     def route_many(self, orders, *, reserve: bool = True) -> list[Decision]:
