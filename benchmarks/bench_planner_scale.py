@@ -31,6 +31,7 @@ def main(argv=None):
     ap.add_argument("--stock", type=float, default=1.0, help="mean units per stocked SKU (thin: about 1)")
     ap.add_argument("--time-limit", type=float, default=60.0)
     ap.add_argument("--workers", type=int, default=1, help="CP-SAT workers per component")
+    ap.add_argument("--threads", type=int, default=2, help="threads for the option search")
     args = ap.parse_args(argv)
     print(f"# omnifill {omnifill.__version__}; {platform.machine()}, {os.cpu_count()} cores, "
           f"Python {sys.version.split()[0]}; {args.stores:,} stores, {args.skus:,} SKUs, mean stock "
@@ -47,7 +48,8 @@ def main(argv=None):
         g = plan(net, batch, policy="greedy")
         g_wall = time.perf_counter() - t1
         t1 = time.perf_counter()
-        o = plan(net, batch, time_limit_s=args.time_limit, seed=0, workers=args.workers)
+        o = plan(net, batch, time_limit_s=args.time_limit, seed=0, workers=args.workers,
+                 search_threads=args.threads)
         wall = time.perf_counter() - t1
         s, gs = o.summary, g.summary
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

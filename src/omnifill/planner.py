@@ -60,6 +60,11 @@ COST_SCALE = 1000  # CP-SAT works in integers: costs in thousandths
 # The solver's stages and their shares of the time limit: line sources fixed to the search's,
 # then free where stock is short (see _solve)
 STAGES = (("cp-sat", False, 0.3), ("mip", True, 0.5), ("cp-sat", True, 0.2))
+# The option search's budget per order in the planner (the router's is 2,000,000 nodes): the
+# planner's "all subsets" lists grow fast with an order's lines, and on thin stock one 31-line
+# Shanghai basket took 29 s at the router's budget; at this one 300 such orders take 2.6 s,
+# 7 of them unproven (their options are still options; the bound then takes their cheapest)
+PLAN_NODE_LIMIT = 200_000
 PLAN_COLUMNS = ("order_id", "sku", "qty", "source_id", "mode", "via_id", "package", "eta_min", "promise_min",
                 "on_time", "reason", "home_store")
 
@@ -301,7 +306,7 @@ def _all_choices(full: Router, todo, greedy_opts, current, locked, cfg: Config, 
     """Every order's choice; the options of all orders from one bulk kernel search (per city)."""
     n = len(todo)
     tick("options", 0, n)
-    bulk = full.options_bulk(todo, k, all_subsets=True, threads=threads)
+    bulk = full.options_bulk(todo, k, all_subsets=True, threads=threads, node_limit=PLAN_NODE_LIMIT)
     tick("options", n // 2, n)
     out = []
     for i, o in enumerate(todo):
@@ -437,7 +442,7 @@ def _add_avoiding(network: Network, cfg: Config, todo, choices: list[_Choice], c
         if pos >= 0:
             r._avail[pos] = 0
             r._search.refresh(st, pos)
-    bulk = r.options_bulk([todo[i] for i in idx], k, threads=threads)
+    bulk = r.options_bulk([todo[i] for i in idx], k, threads=threads, node_limit=PLAN_NODE_LIMIT)
     added = 0
     for t, i in enumerate(idx):
         if bulk.searched[t]:

@@ -250,13 +250,16 @@ class Router:
         out.proven = bool(res["proven"])
         return out
 
-    def options_bulk(self, orders, k: int = 8, *, all_subsets: bool = False, threads: int = 1) -> "BulkOptions":
+    def options_bulk(self, orders, k: int = 8, *, all_subsets: bool = False, threads: int = 1,
+                     node_limit: int | None = None) -> "BulkOptions":
         """``options(o, k)`` for many orders in one kernel call per city, as arrays (the
         planner's path: no Python object per option). Every order sees the stock as it is now;
         nothing is reserved. Orders of more than 64 SKUs, and pickups at a store that does not
         offer pickup, are not searched (``searched`` is False for them). threads: the orders
         are split between this many searches running at once (the kernel releases the GIL;
-        each thread has its own search state); the answer does not depend on it."""
+        each thread has its own search state); the answer does not depend on it. node_limit:
+        the search budget per order for this call (default: the search's own, 2,000,000 nodes);
+        an order whose search ran out of it has ``proven`` False and the options found."""
         orders = [o if isinstance(o, Order) else Order.from_dict(o) for o in orders]
         net = self.network
         n = len(orders)
@@ -325,19 +328,26 @@ class Router:
                 tgrid, k=max(1, int(k)), all_subsets=all_subsets)
 
         with self._lock:
-            if threads == 1:
-                per_city = [run(self._search, *job) for job in jobs]
-            else:
-                from concurrent.futures import ThreadPoolExecutor
+            # fresh searches for the other threads: each copies the stock into its own tables
+            # when built, so one kept from an earlier call could be stale
+            searches = [self._search] + [self._make_search() for _ in range(threads - 1)]
+            budget = self._search.node_limit
+            for srch in searches:
+                srch.node_limit = budget if node_limit is None else int(node_limit)
+            try:
+                if threads == 1:
+                    per_city = [run(self._search, *job) for job in jobs]
+                else:
+                    from concurrent.futures import ThreadPoolExecutor
 
-                # fresh searches: each copies the stock into its own tables when built, so one
-                # kept from an earlier call could be stale
-                searches = [self._search] + [self._make_search() for _ in range(threads - 1)]
-                per_city = []
-                with ThreadPoolExecutor(threads) as ex:
-                    for at in range(0, len(jobs), threads):  # one job per search at a time
-                        futs = [ex.submit(run, searches[t], *job) for t, job in enumerate(jobs[at:at + threads])]
-                        per_city += [f.result() for f in futs]
+                    per_city = []
+                    with ThreadPoolExecutor(threads) as ex:
+                        for at in range(0, len(jobs), threads):  # one job per search at a time
+                            futs = [ex.submit(run, searches[t], *job)
+                                    for t, job in enumerate(jobs[at:at + threads])]
+                            per_city += [f.result() for f in futs]
+            finally:
+                self._search.node_limit = budget
         return BulkOptions(n, lip, codes_a, qty_a, pickup, searched, per_city)
 
     def route_many(self, orders, *, reserve: bool = True) -> list[Decision]:
