@@ -54,11 +54,13 @@ def main(argv=None):
         s, gs = o.summary, g.summary
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"\n## {n:,} orders, {batch.n_lines:,} lines (generated and loaded in {load:.1f} s)")
+        num = (lambda v, f: "n/a" if v is None or v != v else format(v, f))
         print(f"greedy {gs['objective']:,.0f} in {g_wall:.1f} s; optimal {s['objective']:,.0f} "
               f"({1 - s['objective'] / gs['objective']:.2%} cheaper) in {wall:.1f} s wall; lower bound "
-              f"{s['lower_bound']:,.0f} (gap {s['gap']:.2%}), model bound {s['model_lower_bound']:,.0f} "
-              f"(model gap {s['model_gap']:.2%}); status {s['solver_status']}; {s['orders_in_solver']:,} orders "
-              f"in {s['components']} components")
+              f"{num(s['lower_bound'], ',.0f')} (gap {num(s['gap'], '.2%')}), model bound "
+              f"{num(s['model_lower_bound'], ',.0f')} (model gap {num(s['model_gap'], '.2%')}); status "
+              f"{s['solver_status']}; {s['orders_in_solver']:,} orders in {s['components']} components, the "
+              f"largest {s.get('largest_component', 0):,}")
         print("time per stage: " + ", ".join(f"{k} {v:.1f} s" for k, v in s["timings_s"].items())
               + f"; peak memory (process) {peak:,.0f} MB", flush=True)
     return 0

@@ -79,6 +79,47 @@ def test_plans_are_complete_feasible_recomputable_and_no_worse_than_greedy(inst)
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(instances())
+def test_components_solved_in_blocks_stay_complete_feasible_and_no_worse_than_greedy(inst):
+    # blocks of one order: each block's plan must fit beside the rest of the component's
+    import omnifill.planner as planner
+
+    stores, stock, orders, cfg, _ = inst
+    net = build(stores, stock, cfg)
+    dicts = [as_order(o, stores) for o in orders]
+    greedy = plan(net, dicts, cfg, policy="greedy")
+    block = planner.BLOCK
+    planner.BLOCK = 1
+    try:
+        p = plan(net, dicts, cfg, time_limit_s=2, seed=1)
+        again = plan(net, dicts, cfg, time_limit_s=2, seed=1)
+    finally:
+        planner.BLOCK = block
+    check_feasible(p.rows, stores, stock, orders, cfg)
+    assert p.summary["objective"] == pytest.approx(recompute(p.rows, orders, cfg), rel=1e-9, abs=1e-6)
+    assert p.summary["objective"] <= greedy.summary["objective"] + 1e-6
+    assert again.rows == p.rows
+
+
+def test_a_large_component_in_blocks_improves_on_greedy():
+    # the demo backlog's contended orders in blocks of 25: still cheaper than greedy
+    import omnifill.planner as planner
+
+    net = Network.from_files(demo_paths()["stores"], demo_paths()["inventory"])
+    batch = OrderBatch.from_file(demo_paths()["orders"], net)
+    greedy = plan(net, batch, policy="greedy")
+    block = planner.BLOCK
+    planner.BLOCK = 25
+    try:
+        p = plan(net, batch, time_limit_s=3, seed=0)
+    finally:
+        planner.BLOCK = block
+    assert p.summary["largest_component"] > 25
+    assert p.summary["lines_out"] == p.summary["lines_in"]
+    assert p.summary["objective"] < greedy.summary["objective"]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(instances())
 def test_tiny_instances_beat_or_match_every_combination_of_listed_options(inst):
     stores, stock, orders, cfg, _ = inst
     net = build(stores, stock, cfg)

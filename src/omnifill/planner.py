@@ -65,6 +65,18 @@ STAGES = (("cp-sat", False, 0.3), ("mip", True, 0.5), ("cp-sat", True, 0.2))
 # Shanghai basket took 29 s at the router's budget; at this one 300 such orders take 2.6 s,
 # 7 of them unproven (their options are still options; the bound then takes their cheapest)
 PLAN_NODE_LIMIT = 200_000
+# A component's whole model above this many columns is left to CP-SAT: HiGHS would not prove
+# it optimal in its share of the time, and building it costs seconds
+MIP_MAX_COLUMNS = 200_000
+# The share of the time limit the LP bounds may take (GLOP, time-limited)
+LP_SHARE = 0.25
+# A component of more orders than this gets no LP bound: building GLOP's model alone took 19 s
+# for one of 18,915 orders, and the LP did not finish in its share
+LP_MAX_ORDERS = 4000
+# Components of more orders than this are solved a block of this many orders at a time
+# (_solve_blocks); HiGHS takes part only where a stage has at least MIP_MIN_TIME seconds
+BLOCK = 400
+MIP_MIN_TIME = 1.0
 PLAN_COLUMNS = ("order_id", "sku", "qty", "source_id", "mode", "via_id", "package", "eta_min", "promise_min",
                 "on_time", "reason", "home_store")
 
@@ -183,7 +195,7 @@ def plan(network: Network, orders, config: Config | None = None, *, time_limit_s
     bound = model_bound = None
     choice = list(greedy_opts)
     alone: list = [None] * n
-    n_solver = n_components = 0
+    n_solver = n_components = largest = 0
     if policy == "optimal" and n:
         t = time.perf_counter()
         choices, avail, cap, hot, hot_cap = _model(network, cfg, todo, greedy_opts, current, locked, k, k_avoid,
@@ -201,9 +213,14 @@ def plan(network: Network, orders, config: Config | None = None, *, time_limit_s
         # and components share no short resource, so each has its own (smaller) LP
         bound = sum(min(ch.costs) for ch in choices)
         fixed_cost = sum(min(choices[i].costs) for i in fixed_best)
-        comp_lp = [_lp_bound([choices[i] for i in comp], avail0, cap0, cfg.cost.unfilled_per_line, hot)
-                   for comp in comps]
-        comp_lp = [b if math.isfinite(b) else -math.inf for b in comp_lp]  # NaN: GLOP did not finish
+        # GLOP gets a quarter of the time limit, shared by size; a component whose LP does not
+        # finish in its share has no bound (NaN)
+        in_comps = max(1, sum(len(c) for c in comps))
+        lp_time = [LP_SHARE * time_limit_s * len(c) / in_comps for c in comps]
+        comp_lp = [_lp_bound([choices[i] for i in comp], avail0, cap0, cfg.cost.unfilled_per_line, hot,
+                             time_limit=lp_time[c]) if len(comp) <= LP_MAX_ORDERS else math.nan
+                   for c, comp in enumerate(comps)]
+        comp_lp = [b if math.isfinite(b) else -math.inf for b in comp_lp]
         full_bound = fixed_cost + sum(comp_lp)
         if math.isfinite(full_bound):
             bound = max(bound, full_bound)
@@ -216,6 +233,7 @@ def plan(network: Network, orders, config: Config | None = None, *, time_limit_s
         for i in fixed_best:
             choice[i] = choices[i].option(0, cfg)
         n_components = len(comps)
+        largest = max((len(c) for c in comps), default=0)
         n_solver = sum(len(c) for c in comps)
         statuses = []
         # components share no short resource, so they are solved apart, through the executor
@@ -230,14 +248,15 @@ def plan(network: Network, orders, config: Config | None = None, *, time_limit_s
                     # that the same seed gives the same plan
                     time_limit_s * len(comp) / max(1, n_solver), seed, workers, cfg.cost.unfilled_per_line,
                     hot & touched)
-            tasks.append(executor.submit(_solve, *args) if executor is not None else args)
+            fn = _solve if len(comp) <= BLOCK else _solve_blocks
+            tasks.append(executor.submit(fn, *args) if executor is not None else (fn, args))
         for c, (comp, task) in enumerate(zip(comps, tasks)):
             tick("solve", c, len(comps))
-            picks, st, cp_bound = task.result() if executor is not None else _solve(*task)
+            picks, st, cp_bound = task.result() if executor is not None else task[0](*task[1])
             statuses.append(st)
-            if not math.isfinite(cp_bound):
+            if not math.isfinite(cp_bound) and len(comp) <= LP_MAX_ORDERS:
                 cp_bound = _lp_bound([choices[i] for i in comp], avail0, cap0, cfg.cost.unfilled_per_line, hot,
-                                     False)
+                                     False, time_limit=lp_time[c])
             model_bound += cp_bound if math.isfinite(cp_bound) else -math.inf
             for i, (j, src) in zip(comp, picks):
                 choice[i] = _resourced(choices[i].option(j, cfg), src, todo[i].promise_min, cfg)
@@ -254,7 +273,7 @@ def plan(network: Network, orders, config: Config | None = None, *, time_limit_s
     timings["total"] = time.perf_counter() - t0
     greedy_cost = sum(_cost_with_move(g, c, cfg) for g, c in zip(greedy_opts, current))
     summary = _summary(todo, rows, choice, choice_costs, current, cfg, bound, model_bound, status, greedy_cost,
-                       timings, n_solver, n_components, policy)
+                       timings, n_solver, n_components, policy, largest)
     return Plan(rows, summary, choice)
 
 
@@ -694,6 +713,8 @@ def _solve(sub: list[_Choice], avail: dict, cap: dict, time_limit: float, seed: 
     bound = -math.inf
     for how, flex, share in STAGES:
         if how == "mip":
+            if time_limit * share < MIP_MIN_TIME:
+                continue
             found, st, b = _mip(sub, avail, cap, time_limit * share, workers, c_unf, hot, best)
         else:
             found, st, b = _cp_sat(comp, sub, avail, cap, time_limit * share, seed, workers, c_unf, hot, flex,
@@ -712,6 +733,49 @@ def _solve(sub: list[_Choice], avail: dict, cap: dict, time_limit: float, seed: 
     return best, name, bound
 
 
+def _solve_blocks(sub: list[_Choice], avail: dict, cap: dict, time_limit: float, seed: int, workers: int,
+                  c_unf: float, hot: set):
+    """``_solve`` for a component too large for one model: its orders in blocks of BLOCK
+    (neighbours together: ordered by the first store of their cheapest option), each block
+    solved with ``_solve`` against the stock and capacity the rest of the component's
+    current plan leaves, starting from greedy. Each block's plan is never worse than its
+    greedy choices and always fits beside the others, so the component's plan is complete,
+    feasible and never worse than greedy (a block-coordinate descent; no bound)."""
+    n = len(sub)
+    cur = [(ch.greedy, ch.sourcing(ch.greedy)) for ch in sub]
+    used_r: dict = {}
+    used_c: dict = {}
+
+    def use(t, sign):
+        ch = sub[t]
+        j, src = cur[t]
+        for ln, st in src.items():
+            if st is not None:
+                r = (st, ch.codes[ln])
+                used_r[r] = used_r.get(r, 0) + sign * ch.qty[ln]
+        for st in ch.stores[j]:
+            used_c[st] = used_c.get(st, 0) + sign
+
+    for t in range(n):
+        use(t, 1)
+    order = sorted(range(n), key=lambda t: (sub[t].stores[0][0] if sub[t].stores[0] else -1, t))
+    statuses = []
+    for a in range(0, n, BLOCK):
+        blk = order[a:a + BLOCK]
+        for t in blk:
+            use(t, -1)
+        bsub = [sub[t] for t in blk]
+        touched = {(st, ch.codes[ln]) for ch in bsub for ls in ch.lines for ln, h in ls for st in h}
+        b_avail = {r: avail.get(r, 0) - used_r.get(r, 0) for r in touched}
+        b_cap = {st: cap.get(st, math.inf) - used_c.get(st, 0) for ch in bsub for ss in ch.stores for st in ss}
+        picks, st, _ = _solve(bsub, b_avail, b_cap, time_limit * len(blk) / n, seed, workers, c_unf, hot & touched)
+        statuses.append(st)
+        for t, pick in zip(blk, picks):
+            cur[t] = pick
+            use(t, 1)
+    return cur, ("FEASIBLE" if any(x in ("FEASIBLE", "OPTIMAL") for x in statuses) else _worst(statuses)), -math.inf
+
+
 def _mip(sub: list[_Choice], avail: dict, cap: dict, time_limit: float, workers: int, c_unf: float, hot: set,
          hint):
     """The component's model (sources free where stock is short) by an LP-based MIP: HiGHS
@@ -721,6 +785,8 @@ def _mip(sub: list[_Choice], avail: dict, cap: dict, time_limit: float, workers:
     from ortools.linear_solver import pywraplp
 
     lm = linear_model(sub, avail, cap, c_unf, hot, True)
+    if len(lm.cost) > MIP_MAX_COLUMNS:
+        return None, "UNKNOWN", -math.inf
     s = pywraplp.Solver.CreateSolver("HIGHS")
     if s is None:
         return None, "UNKNOWN", -math.inf
@@ -903,7 +969,8 @@ def _worst(statuses: list[str]) -> str:
     return "OPTIMAL"
 
 
-def _lp_bound(choices: list[_Choice], avail: dict, cap: dict, c_unf: float, hot: set, other: bool = True) -> float:
+def _lp_bound(choices: list[_Choice], avail: dict, cap: dict, c_unf: float, hot: set, other: bool = True,
+              time_limit: float = math.inf) -> float:
     """GLOP on the LP relaxation of the model (options and line sources); with ``other``, an
     "any other option" column per order (see the module's docstring for what it bounds),
     else a bound on the model's listed options only (tighter)."""
@@ -949,6 +1016,8 @@ def _lp_bound(choices: list[_Choice], avail: dict, cap: dict, c_unf: float, hot:
             for v in vs:
                 c.SetCoefficient(v, 1.0)
     obj.SetMinimization()
+    if math.isfinite(time_limit):
+        s.SetTimeLimit(int(max(1000, 1000 * time_limit)))
     if s.Solve() != pywraplp.Solver.OPTIMAL:
         return float("nan")
     return float(obj.Value())
@@ -976,7 +1045,7 @@ def _rows_of(o: Order, x: Option, cur: int, network: Network, cfg: Config, alone
 
 
 def _summary(todo, rows, choice, costs, current, cfg, bound, model_bound, status, greedy_cost, timings, n_solver,
-             n_comp, policy) -> dict:
+             n_comp, policy, largest=0) -> dict:
     import ortools
 
     from . import __version__
@@ -1010,7 +1079,7 @@ def _summary(todo, rows, choice, costs, current, cfg, bound, model_bound, status
         "parcels": sum(x.n_parcels for x in choice),
         "unfilled_lines": sum(r["mode"] == "unfilled" for r in rows),
         "moved": sum(_moved(x, c) for x, c in zip(choice, current)),
-        "orders_in_solver": n_solver, "components": n_comp,
+        "orders_in_solver": n_solver, "components": n_comp, "largest_component": largest,
         "timings_s": {k: round(v, 4) for k, v in timings.items()},
         "versions": {"omnifill": __version__, "ortools": ortools.__version__, "numpy": np.__version__,
                      "python": platform.python_version()},
