@@ -210,6 +210,17 @@ def test_tiny_backlogs_match_a_joint_brute_force_over_every_assignment(inst):
     assert p.summary["lower_bound"] <= best + 1e-6
     if p.summary["model_lower_bound"] is not None:  # with k=256 every option is listed
         assert p.summary["model_lower_bound"] <= best + 1e-6
+    # a search stopped by its node budget proves nothing: the bound must still hold
+    import omnifill.planner as planner
+
+    budget = planner.PLAN_NODE_LIMIT
+    planner.PLAN_NODE_LIMIT = 2
+    try:
+        starved = plan(net, [as_order(o, stores) for o in orders], cfg, time_limit_s=2, k=2)
+    finally:
+        planner.PLAN_NODE_LIMIT = budget
+    assert starved.summary["lower_bound"] <= best + 1e-6
+    assert starved.summary["objective"] >= best - 1e-6
 
 
 def test_contention_needs_an_option_the_full_stock_search_calls_redundant():

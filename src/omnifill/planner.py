@@ -53,7 +53,7 @@ from .errors import InputError, Problem
 from .geo import haversine_m
 from .io import atomic_write, file_format, write_csv
 from .model import Network, Order, OrderBatch
-from .options import Option, Package, cost_breakdown, merge_lines, option_from_search, plan_rows
+from .options import MAX_EXACT_LINES, Option, Package, cost_breakdown, merge_lines, option_from_search, plan_rows
 from .router import Router
 
 COST_SCALE = 1000  # CP-SAT works in integers: costs in thousandths
@@ -211,7 +211,7 @@ def plan(network: Network, orders, config: Config | None = None, *, time_limit_s
         # cheapest option, summed; and the LP relaxation of the model, which splits like the
         # model: an order whose best option touches no short resource takes it in the LP too,
         # and components share no short resource, so each has its own (smaller) LP
-        bound = sum(min(ch.costs) for ch in choices)
+        bound = sum(min(ch.other, min(ch.costs)) for ch in choices)
         fixed_cost = sum(min(choices[i].costs) for i in fixed_best)
         # GLOP gets a quarter of the time limit, shared by size; a component whose LP does not
         # finish in its share has no bound (NaN)
@@ -333,7 +333,10 @@ def _all_choices(full: Router, todo, greedy_opts, current, locked, cfg: Config, 
         if not bulk.searched[i]:  # not searched: its merged lines here
             skus, qty, _ = merge_lines([s for s, _ in o.lines], [q for _, q in o.lines])
             codes = [full._sku_code.get(s_, -1) for s_ in skus]
-        out.append(_choices_of(bulk.found(i) if bulk.searched[i] else [], bool(bulk.proven[i]), o, codes, qty,
+        # an order not searched: a pickup where none is offered (nothing is its one option),
+        # or one of more than 64 SKUs (its options are only greedy's, its current store's, none)
+        proven = bool(bulk.proven[i]) if bulk.searched[i] else len(codes) <= MAX_EXACT_LINES
+        out.append(_choices_of(bulk.found(i) if bulk.searched[i] else [], proven, o, codes, qty,
                                int(bulk.pickup[i]), greedy_opts[i], current[i], locked[i], cfg, k, full))
     tick("options", n, n)
     return out
@@ -418,11 +421,13 @@ def _choices_of(found: list, proven: bool, o: Order, codes, qtys, pickup: int, g
                 keys.add(st[0])
                 opts.append(f)
                 structs.append(st)
-        if found:
-            # any option not listed costs at least the k-th listed (when the search finished)
-            other = (found[k - 1][0] if len(found) >= k else math.inf) if proven else found[0][0]
+        if not proven:
+            # the search stopped early (or an order beyond 64 SKUs was not searched): nothing
+            # is known of the options not listed, not even that they cost more
+            other = 0.0
         else:
-            other = math.inf
+            # any option not listed costs at least the k-th listed
+            other = found[k - 1][0] if len(found) >= k else math.inf
         xs = [greedy]
         if cur >= 0:
             xs.append(_stay_option(full, o, cur, cfg, reserve=False))
