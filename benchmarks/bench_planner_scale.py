@@ -12,6 +12,7 @@ Run:  python benchmarks/bench_planner_scale.py [--orders 10000 100000] [--stores
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import platform
 import resource
@@ -54,7 +55,7 @@ def main(argv=None):
         s, gs = o.summary, g.summary
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"\n## {n:,} orders, {batch.n_lines:,} lines (generated and loaded in {load:.1f} s)")
-        num = (lambda v, f: "n/a" if v is None or v != v else format(v, f))
+        num = (lambda v, f: "n/a" if v is None or math.isnan(v) else format(v, f))
         print(f"greedy {gs['objective']:,.0f} in {g_wall:.1f} s; optimal {s['objective']:,.0f} "
               f"({1 - s['objective'] / gs['objective']:.2%} cheaper) in {wall:.1f} s wall; lower bound "
               f"{num(s['lower_bound'], ',.0f')} (gap {num(s['gap'], '.2%')}), model bound "

@@ -81,7 +81,7 @@ def test_plans_are_complete_feasible_recomputable_and_no_worse_than_greedy(inst)
 @given(instances())
 def test_components_solved_in_blocks_stay_complete_feasible_and_no_worse_than_greedy(inst):
     # blocks of one order: each block's plan must fit beside the rest of the component's
-    import omnifill.planner as planner
+    from omnifill import planner
 
     stores, stock, orders, cfg, _ = inst
     net = build(stores, stock, cfg)
@@ -102,7 +102,7 @@ def test_components_solved_in_blocks_stay_complete_feasible_and_no_worse_than_gr
 
 def test_a_large_component_in_blocks_improves_on_greedy():
     # the demo backlog's contended orders in blocks of 25: still cheaper than greedy
-    import omnifill.planner as planner
+    from omnifill import planner
 
     net = Network.from_files(demo_paths()["stores"], demo_paths()["inventory"])
     batch = OrderBatch.from_file(demo_paths()["orders"], net)
@@ -211,7 +211,7 @@ def test_tiny_backlogs_match_a_joint_brute_force_over_every_assignment(inst):
     if p.summary["model_lower_bound"] is not None:  # with k=256 every option is listed
         assert p.summary["model_lower_bound"] <= best + 1e-6
     # a search stopped by its node budget proves nothing: the bound must still hold
-    import omnifill.planner as planner
+    from omnifill import planner
 
     budget = planner.PLAN_NODE_LIMIT
     planner.PLAN_NODE_LIMIT = 2

@@ -339,7 +339,7 @@ def cmd_demo(args) -> int:
 
     p = plan(net, orders, time_limit_s=args.time_limit)
     s = p.summary
-    print(f"  re-planned as one backlog (CP-SAT, {args.time_limit:g} s): objective {s['objective']:,.0f} against "
+    print(f"  re-planned as one backlog (OR-Tools, {args.time_limit:g} s limit): objective {s['objective']:,.0f} against "
           f"greedy {s['greedy_objective']:,.0f} ({1 - s['objective'] / s['greedy_objective']:.1%} cheaper); "
           f"lower bound {s['lower_bound']:,.0f} (gap {s['gap']:.1%}); on time "
           + ", ".join(f"{k} min {v:.1%}" for k, v in s["on_time_rate"].items())

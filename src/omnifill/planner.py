@@ -53,7 +53,15 @@ from .errors import InputError, Problem
 from .geo import haversine_m
 from .io import atomic_write, file_format, write_csv
 from .model import Network, Order, OrderBatch
-from .options import MAX_EXACT_LINES, Option, Package, cost_breakdown, merge_lines, option_from_search, plan_rows
+from .options import (
+    MAX_EXACT_LINES,
+    Option,
+    Package,
+    cost_breakdown,
+    merge_lines,
+    option_from_search,
+    plan_rows,
+)
 from .router import Router
 
 COST_SCALE = 1000  # CP-SAT works in integers: costs in thousandths

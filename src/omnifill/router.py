@@ -108,7 +108,7 @@ class Router:
         self._closed = np.zeros(n, dtype=bool)
         self._closed_u8 = self._closed.view(np.uint8)
         self._usable = (self._cap_left >= 1).astype(np.uint8)
-        t, c, lim = cfg.travel, cfg.cost, cfg.limits
+        t, lim = cfg.travel, cfg.limits
         if t != network.config.travel:
             raise ValueError("the router's travel model must be the network's (candidates are searched with it)")
         self._runner_up_window = runner_up_window
@@ -251,7 +251,7 @@ class Router:
         return out
 
     def options_bulk(self, orders, k: int = 8, *, all_subsets: bool = False, threads: int = 1,
-                     node_limit: int | None = None) -> "BulkOptions":
+                     node_limit: int | None = None) -> BulkOptions:
         """``options(o, k)`` for many orders in one kernel call per city, as arrays (the
         planner's path: no Python object per option). Every order sees the stock as it is now;
         nothing is reserved. Orders of more than 64 SKUs, and pickups at a store that does not
