@@ -48,6 +48,7 @@ def main(argv=None):
         t1 = time.perf_counter()
         g = plan(net, batch, policy="greedy")
         g_wall = time.perf_counter() - t1
+        print(f"\n(greedy: {g.summary['objective']:,.0f} in {g_wall:.1f} s)", flush=True)
         t1 = time.perf_counter()
         o = plan(net, batch, time_limit_s=args.time_limit, seed=0, workers=args.workers,
                  search_threads=args.threads)
