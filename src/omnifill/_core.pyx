@@ -1306,6 +1306,34 @@ cdef void _sort_elems(Elem* el, Py_ssize_t n) noexcept nogil:
             return
 
 
+cdef void _merge_new(Elem* el, Py_ssize_t n_old, Py_ssize_t n_new) noexcept nogil:
+    # el[:n_old] is sorted and el[n_old:n_old + n_new] was just appended: sort the new run
+    # alone, then merge the two from the back (the order is total, so the result is the one
+    # sorting everything gives). Re-sorting the whole tail after every batch of transfer
+    # pairs was most of a search's time on a network whose nearby stock had run out.
+    cdef Py_ssize_t i = n_old - 1, j = n_new - 1, k = n_old + n_new - 1
+    cdef Elem* tmp
+    if n_new <= 0:
+        return
+    _sort_elems(&el[n_old], n_new)
+    if n_old <= 0 or _elem_cmp(&el[n_old - 1], &el[n_old]) <= 0:
+        return
+    tmp = <Elem*>malloc(n_new * sizeof(Elem))
+    if tmp == NULL:   # no memory for the merge: sort it all in place instead
+        _sort_elems(el, n_old + n_new)
+        return
+    memcpy(tmp, &el[n_old], n_new * sizeof(Elem))
+    while j >= 0:
+        if i >= 0 and _elem_cmp(&el[i], &tmp[j]) > 0:
+            el[k] = el[i]
+            i -= 1
+        else:
+            el[k] = tmp[j]
+            j -= 1
+        k -= 1
+    free(tmp)
+
+
 cdef inline void _set_elem(Elem* e, int kind, int32_t a, int32_t b, double eta, double base, int npk,
                            int ntr, int64_t rank) noexcept nogil:
     e.kind, e.a, e.b, e.eta, e.base, e.npk, e.ntr, e.rank = kind, a, b, eta, base, npk, ntr, rank
@@ -2289,9 +2317,10 @@ cdef class OptionSearch:
                     c.el[n_el].done = 1
                     n_el += 1
             k = batch_end
-            # the new pairs' etas are all >= the bound the scan stopped at: sort the rest
+            # the new pairs' etas are all >= the bound the scan stopped at: merge them into
+            # the (sorted) elements not scanned yet
             if n_el > j:
-                _sort_elems(&c.el[t], n_el - t)
+                _merge_new(&c.el[t], j - t, n_el - j)
         c.need_transfer = False
         free(ok)
         return code
