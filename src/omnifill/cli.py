@@ -256,7 +256,7 @@ def _print_summary(s: dict) -> None:
         ("objective", f"{s['objective']:,.1f}"),
         ("greedy objective", f"{s['greedy_objective']:,.1f}"),
         ("lower bound / gap", f"{s['lower_bound'] or float('nan'):,.1f} / {gap}"),
-        ("model LP bound / gap", f"{s.get('model_lower_bound') or float('nan'):,.1f} / {mgap}"),
+        ("model bound / gap", f"{s.get('model_lower_bound') or float('nan'):,.1f} / {mgap}"),
         ("solver status", str(s["solver_status"])),
         ("orders / lines", f"{s['orders_out']:,} / {s['lines_out']:,}"),
         ("on time", ", ".join(f"{k} min {v:.1%}" for k, v in s["on_time_rate"].items())),

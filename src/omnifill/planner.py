@@ -1078,9 +1078,9 @@ def _summary(todo, rows, choice, costs, current, cfg, bound, model_bound, status
     return {
         "policy": policy,
         "objective": objective,
-        "lower_bound": bound,
+        "lower_bound": bound if bound is not None and math.isfinite(bound) else None,
         "gap": gap,
-        "model_lower_bound": model_bound,
+        "model_lower_bound": model_bound if model_bound is not None and math.isfinite(model_bound) else None,
         "model_gap": model_gap,
         "solver_status": status,
         "greedy_objective": greedy_cost,
