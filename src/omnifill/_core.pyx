@@ -958,6 +958,7 @@ cdef struct Ctx:
     bint pickup
     int32_t home
     double E                # the eta of the option being completed
+    double dead_cost        # phase B: c_unf x the lines no element or source holds (unfilled in every option)
     bint need_transfer      # phase B: record only options with a transfer
     bint all_subsets        # every set of elements that each hold a line (the planner's lists)
     int64_t nodes, node_limit
@@ -1870,6 +1871,7 @@ cdef class OptionSearch:
         c.all_subsets = all_subsets
         c.pickup = pickup >= 0
         c.E = 0.0
+        c.dead_cost = 0.0
         c.el = NULL
 
     def search_many(self, line_indptr, line_sku, line_qty, promise_min, lat, lon, pickup, home,
@@ -2132,7 +2134,7 @@ cdef class OptionSearch:
             if e.eta >= eta_below:
                 t_next[0] = t   # elements still to come may sort before this one
                 return OK
-            if _f(c, e.eta) + c.min_add > _thr(c):
+            if _f(c, e.eta) + c.min_add + c.dead_cost > _thr(c):
                 return OK
             code = self._element_mask(e)
             if code != OK:
@@ -2174,7 +2176,7 @@ cdef class OptionSearch:
         cdef bint has_parcel = False
         cdef int top[MAX_OPT]
         cdef int n_top = c.max_pk - 1 if c.max_pk - 1 < MAX_OPT - 1 else MAX_OPT - 1
-        cdef uint64_t u_d = 0
+        cdef uint64_t u_d = 0, u_p = 0, u_s = 0
         cdef Block b_idx, b_eta
         cdef int64_t n_src = 0
         cdef const int32_t* src
@@ -2196,6 +2198,7 @@ cdef class OptionSearch:
                     return code
                 if ea.kind == EL_PARCEL:
                     has_parcel = True
+                    u_p |= ea.mask
                 if ea.kind == EL_DELIVER:
                     na += 1
                     u_d |= ea.mask
@@ -2235,6 +2238,7 @@ cdef class OptionSearch:
             ok[n_ok].lb = eta
             ok[n_ok].b = b
             ok[n_ok].mask = mb
+            u_s |= mb
             n_ok += 1
         _block_free(&b_idx)
         _block_free(&b_eta)
@@ -2250,6 +2254,10 @@ cdef class OptionSearch:
         n_a = j
         n_el = n_a
         c.need_transfer = True
+        # every option of this phase is made of deliverers within emax, parcels and these
+        # sources: the lines none of them holds are unfilled in all of them, a cost the scan's
+        # stopping rule may count (on a network whose stock has run out it is what stops it)
+        c.dead_cost = c.c_unf * _popcount(c.full & ~(u_d | u_p | u_s))
         k = 0
         while True:
             frontier = ok[k].lb if k < n_ok else 1e300
@@ -2322,6 +2330,7 @@ cdef class OptionSearch:
             if n_el > j:
                 _merge_new(&c.el[t], j - t, n_el - j)
         c.need_transfer = False
+        c.dead_cost = 0.0
         free(ok)
         return code
 
