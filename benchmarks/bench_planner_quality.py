@@ -34,7 +34,8 @@ import omnifill
 from omnifill.planner import export_model, plan
 from omnifill.scenarios import shanghai_city, synthetic_city
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_planner import DATA, kpis  # Xu's measures: one definition
 
 
 def instance(name: str, data: str):
@@ -52,18 +53,6 @@ def instance(name: str, data: str):
         raise SystemExit(f"unknown instance {name!r}")
     net = omnifill.Network.from_tables(city.stores, city.inventory)
     return net, omnifill.OrderBatch.from_tables(city.orders, net)
-
-
-def kpis(p):
-    orders: dict = {}
-    for r in p.rows:
-        orders.setdefault(r["order_id"], []).append(r)
-    extra = late = 0
-    for rs in orders.values():
-        filled = [r for r in rs if r["mode"] != "unfilled"]
-        extra += max(0, len({r["package"] for r in filled}) - 1)
-        late += any(not r["on_time"] for r in filled)
-    return extra, late
 
 
 def reference(net, batch, time_limit: float):

@@ -87,13 +87,10 @@ def test_components_solved_in_blocks_stay_complete_feasible_and_no_worse_than_gr
     net = build(stores, stock, cfg)
     dicts = [as_order(o, stores) for o in orders]
     greedy = plan(net, dicts, cfg, policy="greedy")
-    block = planner.BLOCK
-    planner.BLOCK = 1
-    try:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(planner, "BLOCK", 1)
         p = plan(net, dicts, cfg, time_limit_s=2, seed=1)
         again = plan(net, dicts, cfg, time_limit_s=2, seed=1)
-    finally:
-        planner.BLOCK = block
     check_feasible(p.rows, stores, stock, orders, cfg)
     assert p.summary["objective"] == pytest.approx(recompute(p.rows, orders, cfg), rel=1e-9, abs=1e-6)
     assert p.summary["objective"] <= greedy.summary["objective"] + 1e-6
@@ -107,12 +104,9 @@ def test_a_large_component_in_blocks_improves_on_greedy():
     net = Network.from_files(demo_paths()["stores"], demo_paths()["inventory"])
     batch = OrderBatch.from_file(demo_paths()["orders"], net)
     greedy = plan(net, batch, policy="greedy")
-    block = planner.BLOCK
-    planner.BLOCK = 25
-    try:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(planner, "BLOCK", 25)
         p = plan(net, batch, time_limit_s=3, seed=0)
-    finally:
-        planner.BLOCK = block
     assert p.summary["largest_component"] > 25
     assert p.summary["lines_out"] == p.summary["lines_in"]
     assert p.summary["objective"] < greedy.summary["objective"]
@@ -213,12 +207,9 @@ def test_tiny_backlogs_match_a_joint_brute_force_over_every_assignment(inst):
     # a search stopped by its node budget proves nothing: the bound must still hold
     from omnifill import planner
 
-    budget = planner.PLAN_NODE_LIMIT
-    planner.PLAN_NODE_LIMIT = 2
-    try:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(planner, "PLAN_NODE_LIMIT", 2)
         starved = plan(net, [as_order(o, stores) for o in orders], cfg, time_limit_s=2, k=2)
-    finally:
-        planner.PLAN_NODE_LIMIT = budget
     assert starved.summary["lower_bound"] <= best + 1e-6
     assert starved.summary["objective"] >= best - 1e-6
 

@@ -189,6 +189,15 @@ def build(stores, stock, cfg):
         inventory=inv if inv["sku"] else None, config=cfg)
 
 
+def router_of(stores, stock, cfg, closed):
+    # a router on the instance's network, its closed stores closed
+    router = Router(build(stores, stock, cfg), cfg)
+    for s, cl in enumerate(closed):
+        if cl:
+            router.close_store(stores[s]["id"])
+    return router
+
+
 def as_order(o, stores):
     d = {"order_id": o["order_id"], "lat": o["lat"], "lon": o["lon"], "promise_min": o["promise"],
          "lines": [{"sku": s, "qty": q} for s, q in o["lines"]], "mode": o["mode"]}
@@ -203,11 +212,7 @@ def as_order(o, stores):
 @given(instances())
 def test_every_decision_is_the_brute_force_minimum(inst):
     stores, stock, orders, cfg, closed = inst
-    net = build(stores, stock, cfg)
-    router = Router(net, cfg)
-    for s, cl in enumerate(closed):
-        if cl:
-            router.close_store(stores[s]["id"])
+    router = router_of(stores, stock, cfg, closed)
     stock = dict(stock)
     cap = [s["capacity"] for s in stores]
     by_id = {s["id"]: k for k, s in enumerate(stores)}
@@ -259,11 +264,7 @@ def test_bulk_options_are_the_per_order_options(inst, all_subsets, k, threads):
     # the planner's one-call path gives, per order, exactly what options() gives one by one,
     # on one thread or several
     stores, stock, orders, cfg, closed = inst
-    net = build(stores, stock, cfg)
-    router = Router(net, cfg)
-    for s, cl in enumerate(closed):
-        if cl:
-            router.close_store(stores[s]["id"])
+    router = router_of(stores, stock, cfg, closed)
     todo = [as_order(o, stores) for o in orders]
     router.route(todo[0])  # the searches must see the stock the first order reserved
     bulk = router.options_bulk(todo, k, all_subsets=all_subsets, threads=threads)
