@@ -27,7 +27,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, milp
 
 import omnifill
@@ -58,19 +57,12 @@ def instance(name: str, data: str):
 def reference(net, batch, time_limit: float):
     """The exact MIP of the same model with HiGHS: (best objective, dual bound, status)."""
     lm, fixed_cost = export_model(net, batch)
-    n = len(lm.cost)
+    n = lm.n_cols
     if n == 0:
         return fixed_cost, fixed_cost, "no order competes"
-    r, c, v, lo, hi = [], [], [], [], []
-    for k, (cols, coefs, a, b) in enumerate(lm.rows):
-        r += [k] * len(cols)
-        c += cols
-        v += coefs
-        lo.append(a)
-        hi.append(b)
-    A = sparse.csr_array((np.array(v, float), (np.array(r), np.array(c))), shape=(len(lm.rows), n))
+    A, lo, hi = lm.A, lm.lo, lm.hi
     res = milp(np.array(lm.cost), integrality=np.ones(n), bounds=Bounds(0, 1),
-               constraints=LinearConstraint(A, np.array(lo), np.array(hi)),
+               constraints=LinearConstraint(A, lo, hi),
                options={"time_limit": time_limit, "mip_rel_gap": 0.0, "disp": False})
     best = fixed_cost + res.fun if res.x is not None else float("nan")
     bound = fixed_cost + getattr(res, "mip_dual_bound", float("nan"))

@@ -1,10 +1,16 @@
 """The batch planner at scale: a large backlog on a generated city with contended stock.
 
 ``omnifill.scenarios.synthetic_city`` with ``--stores`` stores (clustered), 5,000 SKUs (Zipf
-popularity), thin stock (``--stock``) and ``--orders`` orders, planned twice in one run:
+popularity), thin stock and ``--orders`` orders, planned twice in one run:
 greedy (the router in file order, the peer) and optimal (``--time-limit`` seconds of CP-SAT
 deterministic time). Prints the saving over greedy, the gap, time per stage, wall time and
 the process's peak memory.
+
+Stock scales with the backlog (``--stock``, default: 1 unit per stocked SKU, on average, per
+10,000 orders), so that every size sees the same contention: at 10,000 orders the most
+popular SKUs are short around the busiest clusters, not gone everywhere. (With 1 unit at
+100,000 orders, the backlog asks for about six times the city's whole stock of the most
+popular SKU, which is gone after a sixth of it: the rest of the backlog has little to plan.)
 
 Run:  python benchmarks/bench_planner_scale.py [--orders 10000 100000] [--stores 2000] [--time-limit 60]
 """
@@ -29,17 +35,19 @@ def main(argv=None):
     ap.add_argument("--orders", type=int, nargs="+", default=[10000, 100000])
     ap.add_argument("--stores", type=int, default=2000)
     ap.add_argument("--skus", type=int, default=5000)
-    ap.add_argument("--stock", type=float, default=1.0, help="mean units per stocked SKU (thin: about 1)")
+    ap.add_argument("--stock", type=float, default=None,
+                    help="mean units per stocked SKU (default: orders / 10,000)")
     ap.add_argument("--time-limit", type=float, default=60.0)
     ap.add_argument("--workers", type=int, default=1, help="CP-SAT workers per component")
     ap.add_argument("--threads", type=int, default=2, help="threads for the option search")
     args = ap.parse_args(argv)
     print(f"# omnifill {omnifill.__version__}; {platform.machine()}, {os.cpu_count()} cores, "
           f"Python {sys.version.split()[0]}; {args.stores:,} stores, {args.skus:,} SKUs, mean stock "
-          f"{args.stock:g}; time limit {args.time_limit:g} s (CP-SAT deterministic)", flush=True)
+          f"{'orders / 10,000' if args.stock is None else format(args.stock, 'g')}; time limit {args.time_limit:g} s (CP-SAT deterministic)", flush=True)
     for n in args.orders:
         t0 = time.perf_counter()
-        city = synthetic_city(seed=1, n_stores=args.stores, n_orders=n, n_skus=args.skus, mean_stock=args.stock,
+        city = synthetic_city(seed=1, n_stores=args.stores, n_orders=n, n_skus=args.skus,
+                              mean_stock=n / 10_000 if args.stock is None else args.stock,
                               radius_m=25_000, n_clusters=40, mean_lines=3.0)
         net = omnifill.Network.from_tables(city.stores, city.inventory)
         batch = omnifill.OrderBatch.from_tables(city.orders, net)

@@ -4,6 +4,7 @@ worse than greedy, deterministic for a seed, exact on tiny instances."""
 import itertools
 import math
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from test_router import as_order, assignments, build, instances, rows_cost
@@ -296,3 +297,49 @@ def test_progress_reports_every_stage_to_its_end():
          progress=lambda stage, done, total: seen.__setitem__(stage, (done, total)))
     assert set(seen) == {"greedy", "options", "solve"}
     assert all(done == total for done, total in seen.values())
+
+
+def test_the_option_table_agrees_with_the_options_it_was_built_from():
+    # the table is built by numpy from the kernel's element arrays (and from Option objects);
+    # option_from_search reads the same answer in plain Python: stores, sources, holders,
+    # groups and capacity must agree, row by row, and no order lists one option twice
+    from omnifill import planner
+
+    net = Network.from_files(demo_paths()["stores"], demo_paths()["inventory"])
+    batch = OrderBatch.from_file(demo_paths()["orders"], net)
+    from omnifill.model import Order
+
+    todo = [Order.from_batch(batch, i, net.store_ids) for i in range(300)]
+    cfg = net.config
+    _, locked, current = planner._orders_of(net, todo)
+    greedy = planner._greedy(net, cfg, todo, locked, current, lambda *a: None)
+    md = planner._model(net, cfg, todo, greedy, current, locked, 8, 3, lambda *a: None)
+    t = md.table
+    assert t.n == len(todo) and (t.greedy >= t.opt_ptr[:-1]).all() and (t.greedy < t.opt_ptr[1:]).all()
+    seen_avoid = 0
+    for i in range(t.n):
+        keys = set()
+        for row in range(int(t.opt_ptr[i]), int(t.opt_ptr[i + 1])):
+            x = md.option(row, cfg)
+            seen_avoid += int(t.src[row]) == 2
+            assert t.cost[row] == pytest.approx(x.cost, abs=1e-6)  # no current store: no move penalty
+            key = tuple(sorted((p.kind, p.store, p.lines, p.transfers) for p in x.packages))
+            assert key not in keys
+            keys.add(key)
+            a, b = int(t.l_ptr[row]), int(t.l_ptr[row + 1])
+            own = {(int(t.h_store[t.l_ownh[s]]), int(t.l_line[s])) for s in range(a, b)}
+            assert own == set(x.sources())
+            holds = dict(x.holds)
+            for s in range(a, b):
+                j = int(t.l_line[s])
+                want = {st for st, m in holds.items() if (m >> j) & 1} | {st for st, jj in x.sources() if jj == j}
+                assert set(t.h_store[t.h_ptr[s]:t.h_ptr[s + 1]].tolist()) == want
+            groups = sorted(sorted(t.gs_store[t.gs_ptr[g]:t.gs_ptr[g + 1]].tolist())
+                            for g in range(int(t.g_ptr[row]), int(t.g_ptr[row + 1])))
+            want_g = sorted([sorted([p.store] + [bb for bb, _ in p.transfers]) for p in x.packages]
+                            + [[bb] for p in x.packages for bb, _ in p.transfers])
+            assert groups == want_g
+            assert sorted(t.c_store[t.c_ptr[row]:t.c_ptr[row + 1]].tolist()) == sorted(x.stores())
+        costs = t.cost[t.opt_ptr[i]:t.opt_ptr[i + 1]]
+        assert (np.diff(costs) >= 0).all()
+    assert seen_avoid > 0

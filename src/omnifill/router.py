@@ -535,21 +535,60 @@ class BulkOptions:
     def qty(self, i: int) -> np.ndarray:
         return self._qty[self._lip[i]:self._lip[i + 1]]
 
-    def found(self, i: int) -> list[tuple]:
-        p, r = self._where[i]
-        if p < 0:
-            return []
-        res = self._parts[p]
-        o0, o1 = int(res["opt_indptr"][r]), int(res["opt_indptr"][r + 1])
+    def flat(self, k: int) -> dict:
+        """The first k options of every order as one set of arrays: per option ``order``,
+        ``rank`` (0 the cheapest), ``cost``, ``ref`` (for ``found_one``) and ``el_indptr``;
+        per element ``kind``, ``a``, ``b``, ``from_a``, ``from_b``, ``a_holds``, ``b_holds``
+        (the kernel's); per order ``kth_cost``, the k-th option's cost (inf when fewer)."""
+        cols = ("kind", "a", "b", "from_a", "from_b", "a_holds", "b_holds")
+        out = {c: [] for c in ("order", "rank", "cost", "ref", "n_el") + cols}
+        kth = np.full(self.n, np.inf)
+        for p, res in enumerate(self._parts):
+            sel = np.flatnonzero(self._where[:, 0] == p)
+            sel = sel[np.argsort(self._where[sel, 1])]  # the part's orders, in its order
+            oip = res["opt_indptr"]
+            cnt = np.minimum(np.diff(oip), k)
+            keep = _csr_take(oip, np.arange(len(sel)))
+            rank = keep - np.repeat(oip[:-1], np.diff(oip))
+            keep = keep[rank < k]
+            rank = rank[rank < k]
+            out["order"].append(np.repeat(sel, cnt))
+            out["rank"].append(rank)
+            out["cost"].append(res["cost"][keep])
+            out["ref"].append((np.int64(p) << 40) | keep)
+            eip = res["el_indptr"]
+            out["n_el"].append(eip[keep + 1] - eip[keep])
+            el = _csr_take(eip, keep)
+            for c in cols:
+                out[c].append(res[c][el])
+            full = np.diff(oip) >= k
+            kth[sel[full]] = res["cost"][oip[:-1][full] + k - 1]
+        flat = {c: (np.concatenate(v) if v else np.zeros(0)) for c, v in out.items()}
+        el_indptr = np.zeros(len(flat["order"]) + 1, np.int64)
+        np.cumsum(flat.pop("n_el"), out=el_indptr[1:])
+        flat["el_indptr"] = el_indptr
+        flat["kth_cost"] = kth
+        return flat
+
+    def found_one(self, ref: int) -> tuple:
+        """The option ``ref`` (from ``flat``) as ``found`` gives it: (cost, eta, elements)."""
+        res = self._parts[int(ref) >> 40]
+        o = int(ref) & ((1 << 40) - 1)
         eip = res["el_indptr"]
-        e0, e1 = int(eip[o0]), int(eip[o1])
+        e0, e1 = int(eip[o]), int(eip[o + 1])
         els = list(zip([_core.ELEMENT_KINDS[x] for x in res["kind"][e0:e1].tolist()], res["a"][e0:e1].tolist(),
                        res["b"][e0:e1].tolist(), res["el_eta"][e0:e1].tolist(), res["from_a"][e0:e1].tolist(),
                        res["from_b"][e0:e1].tolist(), res["a_holds"][e0:e1].tolist(),
                        res["b_holds"][e0:e1].tolist()))
-        bounds = (eip[o0:o1 + 1] - e0).tolist()
-        return [(c, e, els[bounds[t]:bounds[t + 1]])
-                for t, (c, e) in enumerate(zip(res["cost"][o0:o1].tolist(), res["eta"][o0:o1].tolist()))]
+        return float(res["cost"][o]), float(res["eta"][o]), els
+
+    def found(self, i: int) -> list[tuple]:
+        """Order i's options, cheapest first, as (cost, eta, elements) tuples."""
+        p, r = self._where[i]
+        if p < 0:
+            return []
+        oip = self._parts[p]["opt_indptr"]
+        return [self.found_one((int(p) << 40) | o) for o in range(int(oip[r]), int(oip[r + 1]))]
 
 
 class OptionList(list):
