@@ -343,3 +343,42 @@ def test_the_option_table_agrees_with_the_options_it_was_built_from():
         costs = t.cost[t.opt_ptr[i]:t.opt_ptr[i + 1]]
         assert (np.diff(costs) >= 0).all()
     assert seen_avoid > 0
+
+
+def test_blocks_solved_two_at_a_time_give_the_plan_of_one_at_a_time():
+    # the demo backlog's contended orders in blocks of 25: pairs of blocks that share nothing
+    # run on two threads; the plan must be the one the blocks give one after the other
+    from omnifill import planner
+
+    net = Network.from_files(demo_paths()["stores"], demo_paths()["inventory"])
+    batch = OrderBatch.from_file(demo_paths()["orders"], net)
+    cfg = net.config
+    todo, locked, current = planner._orders_of(net, batch)
+    greedy = planner._greedy(net, cfg, todo, locked, current, lambda *a: None)
+    md = planner._model(net, cfg, todo, greedy, current, locked, 8, 3, lambda *a: None)
+    comps, _ = planner.components(md.table, md.hot, md.hot_cap)
+    comp = max(comps, key=len)
+    sub, _, _, _, res = md.table.subset(comp)
+    from omnifill.geo import morton_keys
+
+    place = morton_keys([todo[i].lat for i in comp], [todo[i].lon for i in comp])
+    args = (sub, md.avail[res], md.cap, md.hot[res], 10.0, 0, 1, cfg.cost.unfilled_per_line)
+    import threading
+
+    threads = set()
+    solve = planner._solve
+
+    def seen(*a):
+        threads.add(threading.current_thread().name)
+        return solve(*a)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(planner, "BLOCK", 25)
+        one = planner._solve_blocks(*args, parallel=1, place=place)
+        mp.setattr(planner, "_solve", seen)
+        two = planner._solve_blocks(*args, parallel=2, place=place)
+    assert len(comp) > 100
+    assert len(threads - {threading.current_thread().name}) == 2  # some pairs ran at once
+    assert (one[0] == two[0]).all() and (one[1] == two[1]).all()
+    greedy_cost = sub.sourced_cost(*sub.own_plan(sub.greedy), cfg.cost.unfilled_per_line).sum()
+    assert sub.sourced_cost(one[0], one[1], cfg.cost.unfilled_per_line).sum() < greedy_cost

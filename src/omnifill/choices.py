@@ -327,7 +327,7 @@ class OptionTable:
         srcs = np.full(len(self.l_line), -2, _I64)
         sl = csr_take(self.l_ptr, rows)
         srcs[sl] = self.l_ownh[sl]
-        return np.asarray(rows, _I64), srcs
+        return np.array(rows, _I64), srcs  # a copy: callers change it
 
     def sourced_cost(self, rows: np.ndarray, srcs: np.ndarray, c_unf: float) -> np.ndarray:
         """Per order: its option's cost, plus ``c_unf`` for every slot left without a source."""

@@ -38,6 +38,28 @@ def destination(lat, lon, bearing_deg, dist_m):
     return np.degrees(p2), lon2
 
 
+def morton_keys(lat, lon) -> np.ndarray:
+    """A z-order (Morton) key per point: latitude and longitude scaled to 16 bits each over
+    the points' bounding box, their bits interleaved. Sorting by it puts neighbours mostly
+    together (the planner's blocks of neighbouring orders)."""
+    lat = np.asarray(lat, np.float64)
+    lon = np.asarray(lon, np.float64)
+    if not len(lat):
+        return np.zeros(0, np.uint64)
+
+    def q(v):
+        span = float(np.ptp(v)) or 1.0
+        return np.clip((v - v.min()) / span * 65535.0, 0, 65535).astype(np.uint64)
+
+    def spread(v):
+        out = np.zeros_like(v)
+        for b in range(16):
+            out |= ((v >> np.uint64(b)) & np.uint64(1)) << np.uint64(2 * b)
+        return out
+
+    return spread(q(lat)) | (spread(q(lon)) << np.uint64(1))
+
+
 def tier_bits(max_eta_min):
     """The zone tier bit of each ETA limit: 1 for (0, 30], 2 for (30, 60], 0 above 60.
 

@@ -164,7 +164,12 @@ def linear_model(t: OptionTable, avail: np.ndarray, cap: np.ndarray, hot: np.nda
     r_res = np.concatenate([t.h_res[hsel], t.h_res[t.l_ownh[fx]]])
     r_qty = np.concatenate([t.l_qty[hslot[hsel]], t.l_qty[fx]]).astype(np.float64)
     r_col = np.concatenate([y0 + np.arange(ny), so[fx]])
-    want = np.bincount(r_res, weights=r_qty, minlength=t.n_res)
+    # a row where the orders together could ask more than there is (each order once: its
+    # line's quantity, however many of its options hold the resource), so that a resource
+    # or store short nowhere in the component never gets a row, whatever the others use
+    r_ord = order[np.concatenate([so[hslot[hsel]], so[fx]])]
+    _, once = np.unique(r_ord * max(1, t.n_res) + r_res, return_index=True)
+    want = np.bincount(r_res[once], weights=r_qty[once], minlength=t.n_res)
     a_ = np.maximum(0, np.asarray(avail, np.float64))
     short = np.flatnonzero(want > a_)
     if len(short):
@@ -177,7 +182,7 @@ def linear_model(t: OptionTable, avail: np.ndarray, cap: np.ndarray, hot: np.nda
         nrow += len(short)
     # capacity: per store the options could ask more of than it has
     c_opt = np.repeat(np.arange(m, dtype=_I64), np.diff(t.c_ptr))
-    cdem = np.bincount(t.c_store, minlength=n_st)
+    cdem = np.bincount(np.unique(order[c_opt] * n_st + t.c_store) % n_st, minlength=n_st)
     capf = np.asarray(cap, np.float64)
     tight = np.flatnonzero((cdem > capf) & np.isfinite(capf))
     if len(tight):
@@ -197,9 +202,11 @@ def linear_model(t: OptionTable, avail: np.ndarray, cap: np.ndarray, hot: np.nda
 
 
 def solve(lm: LinearModel, how: str, time_limit: float, *, seed: int = 0, workers: int = 1, hint=None):
-    """Solve ``lm`` with ``how`` ("sat": CP-SAT, its limit in deterministic time and twice
-    that in wall time; "highs": HiGHS, wall time; "glop": GLOP on the LP relaxation).
-    Returns (column values or None, status name, bound on the objective, -inf when none)."""
+    """Solve ``lm`` with ``how``: "sat", CP-SAT, its limit in deterministic time, with a
+    wall-clock cap of three times that plus a second that only a loaded machine reaches
+    (CP-SAT's deterministic time ran 1.5-2 times slower than the clock here, and a cap of
+    twice the limit made the same seed give another plan when two solves shared the cores);
+    "highs", HiGHS, wall time; "glop", GLOP on the LP relaxation. Returns (column values or None, status name, bound on the objective, -inf when none)."""
     from ortools.linear_solver.python import model_builder_helper as mbh
 
     n = lm.n_cols
@@ -224,7 +231,7 @@ def solve(lm: LinearModel, how: str, time_limit: float, *, seed: int = 0, worker
                 h.add_hint(c, val)
         s.set_solver_specific_parameters(
             f"random_seed:{int(seed)} num_workers:{int(max(1, workers))} "
-            f"max_deterministic_time:{max(0.05, time_limit):.6g} max_time_in_seconds:{max(0.1, 2 * time_limit):.6g}")
+            f"max_deterministic_time:{max(0.05, time_limit):.6g} max_time_in_seconds:{3 * max(0.05, time_limit) + 1:.6g}")
     elif how == "highs":
         # (no hint: OR-Tools 9.15's HiGHS interface crashes on one)
         s.set_solver_specific_parameters("output_flag=false")

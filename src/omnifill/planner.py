@@ -42,9 +42,11 @@ This module never reads files (io and cli do) and never changes the network.
 from __future__ import annotations
 
 import math
+import os
 import platform
 import time
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 
@@ -61,7 +63,7 @@ from .choices import (
 )
 from .config import Config
 from .errors import InputError, Problem
-from .geo import haversine_m
+from .geo import haversine_m, morton_keys
 from .io import atomic_write, file_format, write_csv
 from .milp import LinearModel, linear_model, solve
 from .model import Network, Order, OrderBatch
@@ -183,7 +185,7 @@ def plan(network: Network, orders, config: Config | None = None, *, time_limit_s
     format. policy "greedy": the router in file order. "optimal": OR-Tools from the greedy
     hint, never worse than greedy. time_limit_s bounds the solver over all components (each
     its share by size), split between its stages (``_solve``): CP-SAT's in its deterministic
-    time (about seconds; the wall clock caps it at twice that), HiGHS's in wall seconds, its
+    time (about seconds; the wall clock caps it at three times that plus a second), HiGHS's in wall seconds, its
     answer taken only when proven optimal (so the plan does not depend on the clock, only on
     whether HiGHS finished);
     executor: a concurrent.futures Executor solving components at once (in-process when
@@ -255,6 +257,7 @@ def plan(network: Network, orders, config: Config | None = None, *, time_limit_s
         for i in fixed.tolist():
             choice[i] = md.option(int(best[i]), cfg)
         n_components = len(comps)
+        zkey = morton_keys([o.lat for o in todo], [o.lon for o in todo])
         largest = max((len(c) for c in comps), default=0)
         n_solver = sum(len(c) for c in comps)
         statuses = []
@@ -266,7 +269,10 @@ def plan(network: Network, orders, config: Config | None = None, *, time_limit_s
             # same seed gives the same plan
             args = (sub, avail[res], cap, md.hot[res], time_limit_s * len(comp) / max(1, n_solver), seed, workers,
                     c_unf)
-            fn = _solve if len(comp) <= BLOCK else _solve_blocks
+            # in-process, a large component's blocks use both cores where they share nothing
+            fn = _solve if len(comp) <= BLOCK else partial(
+                _solve_blocks, place=zkey[comp],
+                parallel=1 if executor is not None else max(1, (os.cpu_count() or 1) // max(1, workers)))
             tasks.append(executor.submit(fn, *args) if executor is not None else (fn, args))
         for c, (comp, task) in enumerate(zip(comps, tasks)):
             tick("solve", c, len(comps))
@@ -570,37 +576,87 @@ def _solve(sub: OptionTable, avail: np.ndarray, cap: np.ndarray, hot: np.ndarray
 
 
 def _solve_blocks(sub: OptionTable, avail: np.ndarray, cap: np.ndarray, hot: np.ndarray, time_limit: float,
-                  seed: int, workers: int, c_unf: float):
+                  seed: int, workers: int, c_unf: float, parallel: int = 1, place=None):
     """``_solve`` for a component too large for one model: its orders in blocks of BLOCK
-    (neighbours together: ordered by the first store of their cheapest option), each block
+    (neighbours together: ordered by ``place``, a key per order such as ``morton_keys`` of
+    their locations; by their position when None), each block
     solved with ``_solve`` against the stock and capacity the rest of the component's
     current plan leaves, starting from greedy. Each block's plan is never worse than its
     greedy choices and always fits beside the others, so the component's plan is complete,
-    feasible and never worse than greedy (a block-coordinate descent; no bound)."""
+    feasible and never worse than greedy (a block-coordinate descent; no bound).
+
+    Blocks are taken in pairs, block i with block i + half (far apart in the order, so they
+    seldom share stock); a pair whose orders' options share no short resource and no store
+    whose capacity could run out is
+    solved two at a time on ``parallel`` >= 2 threads (the solvers release the GIL). The
+    order of the blocks does not depend on ``parallel``, and a pair solved at once gives
+    what it gives solved one after the other, so neither does the plan."""
     n = sub.n
     rows, srcs = sub.own_plan(sub.greedy)
     used_r, cs = sub.usage(rows, srcs)
     used_c = np.bincount(cs, minlength=len(cap))
-    best = sub.opt_ptr[:-1]
-    has = np.diff(sub.c_ptr)[best] > 0
-    first = np.where(has, sub.c_store[np.minimum(sub.c_ptr[best], max(0, len(sub.c_store) - 1))], -1)
-    order = np.lexsort((np.arange(n), first))
+    order = np.arange(n) if place is None else np.lexsort((np.arange(n), np.asarray(place)))
+    blocks = [order[a:a + BLOCK] for a in range(0, n, BLOCK)]
+    half = (len(blocks) + 1) // 2
     statuses = []
-    for a in range(0, n, BLOCK):
-        blk = order[a:a + BLOCK]
+
+    # the stores whose capacity the component's orders together could exhaust (each order
+    # once); a store or resource short nowhere in the component gets no row in any block's
+    # model (linear_model), so two blocks sharing only such ones do not touch each other
+    c_ord = np.repeat(np.repeat(np.arange(n), np.diff(sub.opt_ptr)), np.diff(sub.c_ptr))
+    tight = np.bincount(np.unique(c_ord * len(cap) + sub.c_store) % len(cap), minlength=len(cap)) > cap
+
+    def reach(blk):
+        # the short resources and tight stores any option of the block's orders could use
+        o = csr_take(sub.opt_ptr, blk)
+        r = sub.h_res[csr_take(sub.h_ptr, csr_take(sub.l_ptr, o))]
+        st = sub.c_store[csr_take(sub.c_ptr, o)]
+        return np.unique(r[hot[r]]), np.unique(st[tight[st]])
+
+    def start(blk):
         r_old, c_old = sub.usage(rows[blk], srcs)
-        used_r -= r_old
-        used_c -= np.bincount(c_old, minlength=len(cap))
+        used_r[:] -= r_old
+        used_c[:] -= np.bincount(c_old, minlength=len(cap))
         bsub, borows, bslots, bhs, bres = sub.subset(blk)
-        pick, lsrc, st, _ = _solve(bsub, avail[bres] - used_r[bres], cap - used_c, hot[bres],
-                                   time_limit * len(blk) / n, seed, workers, c_unf)
+        args = (bsub, avail[bres] - used_r[bres], cap - used_c, hot[bres], time_limit * len(blk) / n, seed,
+                workers, c_unf)
+        return args, (borows, bslots, bhs)
+
+    def finish(blk, maps, result):
+        borows, bslots, bhs = maps
+        pick, lsrc, st, _ = result
         statuses.append(st)
         srcs[csr_take(sub.l_ptr, rows[blk])] = -2
         rows[blk] = borows[pick]
         srcs[bslots] = np.where(lsrc >= 0, bhs[np.maximum(lsrc, 0)], lsrc)
         r_new, c_new = sub.usage(rows[blk], srcs)
-        used_r += r_new
-        used_c += np.bincount(c_new, minlength=len(cap))
+        used_r[:] += r_new
+        used_c[:] += np.bincount(c_new, minlength=len(cap))
+
+    pool = None
+    if parallel >= 2 and len(blocks) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        pool = ThreadPoolExecutor(2)
+    try:
+        for i in range(half):
+            pair = [blocks[i]] + ([blocks[i + half]] if i + half < len(blocks) else [])
+            apart = False
+            if pool is not None and len(pair) == 2:
+                (ra, sa), (rb, sb) = reach(pair[0]), reach(pair[1])
+                apart = not (np.intersect1d(ra, rb).size or np.intersect1d(sa, sb).size)
+            if apart:
+                jobs = [start(blk) for blk in pair]
+                futs = [pool.submit(_solve, *args) for args, _ in jobs]
+                for blk, (_, maps), f in zip(pair, jobs, futs):
+                    finish(blk, maps, f.result())
+            else:
+                for blk in pair:
+                    args, maps = start(blk)
+                    finish(blk, maps, _solve(*args))
+    finally:
+        if pool is not None:
+            pool.shutdown()
     return rows, srcs, ("FEASIBLE" if any(x in ("FEASIBLE", "OPTIMAL") for x in statuses)
                         else _worst(statuses)), -math.inf
 
