@@ -3,7 +3,7 @@
 A backlog of N orders on the real Shanghai network (``omnifill.scenarios.shanghai_city`` from
 ../shared/data) with scarce stock (``--stock``: mean units per stocked SKU, low so orders
 compete), planned twice in one run: greedy (the router in file order) and optimal (CP-SAT from
-the greedy hint, ``--time-limit`` seconds of CP-SAT deterministic time). Prints objective,
+the greedy hint, ``--time-limit`` seconds). Prints objective,
 lower bound, gap, the saving over greedy, and in Xu, Allgor and Graves' terms the share of
 greedy's extra packages (beyond one per order) and of its late orders that the plan removes;
 time per stage and the process's peak memory.
@@ -54,7 +54,7 @@ def main(argv=None):
         print(f"skipped: the real data folder {args.data} is absent")
         return 0
     print(f"# omnifill {omnifill.__version__}; {platform.machine()}, {os.cpu_count()} cores, "
-          f"Python {sys.version.split()[0]}; time limit {args.time_limit:g} s (CP-SAT deterministic), "
+          f"Python {sys.version.split()[0]}; time limit {args.time_limit:g} s, "
           f"mean stock {args.stock:g}")
     for n in args.orders:
         t0 = time.perf_counter()

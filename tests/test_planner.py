@@ -346,8 +346,8 @@ def test_the_option_table_agrees_with_the_options_it_was_built_from():
 
 
 def test_blocks_solved_two_at_a_time_give_the_plan_of_one_at_a_time():
-    # the demo backlog's contended orders in blocks of 25: pairs of blocks that share nothing
-    # run on two threads; the plan must be the one the blocks give one after the other
+    # the demo backlog's contended orders in blocks of 25: the two blocks of a pair run on
+    # two threads; the plan must be the one the same steps give on one
     from omnifill import planner
 
     net = Network.from_files(demo_paths()["stores"], demo_paths()["inventory"])
@@ -378,7 +378,7 @@ def test_blocks_solved_two_at_a_time_give_the_plan_of_one_at_a_time():
         mp.setattr(planner, "_solve", seen)
         two = planner._solve_blocks(*args, parallel=2, place=place)
     assert len(comp) > 100
-    assert len(threads - {threading.current_thread().name}) == 2  # some pairs ran at once
+    assert len(threads - {threading.current_thread().name}) == 2  # pairs ran at once
     assert (one[0] == two[0]).all() and (one[1] == two[1]).all()
     greedy_cost = sub.sourced_cost(*sub.own_plan(sub.greedy), cfg.cost.unfilled_per_line).sum()
     assert sub.sourced_cost(one[0], one[1], cfg.cost.unfilled_per_line).sum() < greedy_cost

@@ -95,8 +95,13 @@ LP_SHARE = 0.25
 # for one of 18,915 orders, and the LP did not finish in its share
 LP_MAX_ORDERS = 4000
 # Components of more orders than this are solved a block of this many orders at a time
-# (_solve_blocks); HiGHS takes part only where a stage has at least MIP_MIN_TIME seconds
-BLOCK = 400
+# (_solve_blocks), each block in BLOCK_STAGES with CP-SAT's presolve off; HiGHS takes part
+# only where a stage has at least MIP_MIN_TIME seconds. Measured on 20,000 orders of the
+# scale benchmark with a 12 s limit (benchmarks/README.md): blocks of 400 in STAGES saved
+# 3.4% over greedy in 43 s of solving; one stage with sources fixed and no presolve, 4.4% in
+# 15 s; with blocks of 800, 5.5% in 27 s (of 1,600: 0.2%, too little time per block)
+BLOCK = 800
+BLOCK_STAGES = (("cp-sat", False, 1.0),)
 MIP_MIN_TIME = 1.0
 PLAN_COLUMNS = ("order_id", "sku", "qty", "source_id", "mode", "via_id", "package", "eta_min", "promise_min",
                 "on_time", "reason", "home_store")
@@ -185,8 +190,8 @@ def plan(network: Network, orders, config: Config | None = None, *, time_limit_s
     format. policy "greedy": the router in file order. "optimal": OR-Tools from the greedy
     hint, never worse than greedy. time_limit_s bounds the solver over all components (each
     its share by size), split between its stages (``_solve``): CP-SAT's in its deterministic
-    time (about seconds; the wall clock caps it at three times that plus a second), HiGHS's in wall seconds, its
-    answer taken only when proven optimal (so the plan does not depend on the clock, only on
+    time (``milp.DET_PER_SECOND`` units per second), HiGHS's in wall seconds, its answer
+    taken only when proven optimal (so the plan does not depend on the clock, only on
     whether HiGHS finished);
     executor: a concurrent.futures Executor solving components at once (in-process when
     None; the plan does not depend on it); workers: CP-SAT search workers per component
@@ -206,6 +211,14 @@ def plan(network: Network, orders, config: Config | None = None, *, time_limit_s
 
     t = time.perf_counter()
     tick = progress or (lambda *a: None)
+    first = None
+    if policy == "optimal" and n:
+        # the option search under the full stock needs nothing of greedy: on a thread beside it
+        from concurrent.futures import ThreadPoolExecutor
+
+        pool = ThreadPoolExecutor(1)
+        first = pool.submit(_search, network, cfg, todo, locked, k, search_threads)
+        pool.shutdown(wait=False)
     greedy_opts = _greedy(network, cfg, todo, locked, current, tick)
     timings["greedy"] = time.perf_counter() - t
 
@@ -216,7 +229,8 @@ def plan(network: Network, orders, config: Config | None = None, *, time_limit_s
     n_solver = n_components = largest = 0
     if policy == "optimal" and n:
         t = time.perf_counter()
-        md = _model(network, cfg, todo, greedy_opts, current, locked, k, k_avoid, tick, search_threads)
+        md = _model(network, cfg, todo, greedy_opts, current, locked, k, k_avoid, tick, search_threads,
+                    first.result())
         tb = md.table
         best = tb.opt_ptr[:-1]
         had = [set(tb.l_line[tb.l_ptr[b]:tb.l_ptr[b + 1]].tolist()) for b in best.tolist()]
@@ -337,16 +351,25 @@ def export_model(network: Network, orders, config: Config | None = None, *, k: i
     return lm, float(tb.cost[best[fixed]].sum())
 
 
-def _model(network: Network, cfg: Config, todo, greedy_opts, current, locked, k: int, k_avoid: int, tick,
-           threads: int = 1) -> _Model:
-    """Every order's options (one bulk kernel search per city, then the ways around short
-    stock), the stock and capacity at the start, and the short resources."""
-    n = len(todo)
-    tick("options", 0, n)
+def _search(network: Network, cfg: Config, todo, locked, k: int, threads: int = 1):
+    """The bulk option search under the full stock, for every order not locked: (its
+    router, the BulkOptions). It needs nothing of the greedy pass, so ``plan`` runs it on a
+    thread while the greedy pass runs (the kernel releases the GIL)."""
     full = Router(network, cfg)
     free = np.flatnonzero(~np.asarray(locked, bool))
-    bulk = full.options_bulk([todo[i] for i in free.tolist()], k, all_subsets=True, threads=threads,
-                             node_limit=PLAN_NODE_LIMIT)
+    return full, full.options_bulk([todo[i] for i in free.tolist()], k, all_subsets=True, threads=threads,
+                                   node_limit=PLAN_NODE_LIMIT)
+
+
+def _model(network: Network, cfg: Config, todo, greedy_opts, current, locked, k: int, k_avoid: int, tick,
+           threads: int = 1, searched=None) -> _Model:
+    """Every order's options (one bulk kernel search per city, ``searched`` when already
+    run by ``_search``; then the ways around short stock), the stock and capacity at the
+    start, and the short resources."""
+    n = len(todo)
+    tick("options", 0, n)
+    full, bulk = searched if searched is not None else _search(network, cfg, todo, locked, k, threads)
+    free = np.flatnonzero(~np.asarray(locked, bool))
     tick("options", n // 2, n)
     # every order's merged lines (the bulk's, where it searched the order)
     codes_l, qty_l = [], []
@@ -529,7 +552,7 @@ def _cost_with_move(x: Option, cur: int, cfg: Config) -> float:
 # --- solving ---------------------------------------------------------------------------------------
 
 def _solve(sub: OptionTable, avail: np.ndarray, cap: np.ndarray, hot: np.ndarray, time_limit: float, seed: int,
-           workers: int, c_unf: float):
+           workers: int, c_unf: float, stages=None, presolve: bool = True):
     """One component (its table, the stock per resource and capacity per store it may use,
     its short resources): each order's option and each line's source. Returns (option row
     per order, source holder per slot as ``LinearModel.decode`` gives it, the status, the
@@ -542,12 +565,13 @@ def _solve(sub: OptionTable, avail: np.ndarray, cap: np.ndarray, hot: np.ndarray
     LP-based branch and bound, which on the contended 300-order benchmarks proves the
     optimum in about 30 s where CP-SAT's single worker stalled 1-4% above it; CP-SAT on the
     whole model, 20%, when HiGHS did not finish. A stage that proves the whole model's
-    optimum ends the component."""
+    optimum ends the component. ``stages`` replaces STAGES (a block of a large component:
+    BLOCK_STAGES); ``presolve`` False turns CP-SAT's presolve off."""
     best = sub.own_plan(sub.greedy)
     best_cost = float(sub.sourced_cost(*best, c_unf).sum())
     statuses = []
     bound = -math.inf
-    for how, flex, share in STAGES:
+    for how, flex, share in stages or STAGES:
         if how == "mip" and time_limit * share < MIP_MIN_TIME:
             continue
         lm = linear_model(sub, avail, cap, hot, flex, c_unf)
@@ -559,7 +583,7 @@ def _solve(sub: OptionTable, avail: np.ndarray, cap: np.ndarray, hot: np.ndarray
                 vals = None
         else:
             vals, st, b = solve(lm, "sat", time_limit * share, seed=seed, workers=workers,
-                                hint=lm.hint_columns(sub, *best))
+                                hint=lm.hint_columns(sub, *best), presolve=presolve)
         if flex:  # with the sources fixed, a bound is not the model's
             bound = max(bound, b)
         statuses.append(st)
@@ -579,18 +603,18 @@ def _solve_blocks(sub: OptionTable, avail: np.ndarray, cap: np.ndarray, hot: np.
                   seed: int, workers: int, c_unf: float, parallel: int = 1, place=None):
     """``_solve`` for a component too large for one model: its orders in blocks of BLOCK
     (neighbours together: ordered by ``place``, a key per order such as ``morton_keys`` of
-    their locations; by their position when None), each block
-    solved with ``_solve`` against the stock and capacity the rest of the component's
-    current plan leaves, starting from greedy. Each block's plan is never worse than its
-    greedy choices and always fits beside the others, so the component's plan is complete,
-    feasible and never worse than greedy (a block-coordinate descent; no bound).
+    their locations; by their position when None), each block solved with ``_solve``
+    against the stock and capacity the rest of the component's current plan leaves,
+    starting from greedy (a block-coordinate descent; no bound).
 
-    Blocks are taken in pairs, block i with block i + half (far apart in the order, so they
-    seldom share stock); a pair whose orders' options share no short resource and no store
-    whose capacity could run out is
-    solved two at a time on ``parallel`` >= 2 threads (the solvers release the GIL). The
-    order of the blocks does not depend on ``parallel``, and a pair solved at once gives
-    what it gives solved one after the other, so neither does the plan."""
+    Blocks go in pairs, block i with block i + half (far apart, so they seldom compete):
+    both are solved against the current plan of all the others, the pair's partner
+    included, so each new plan fits beside the other's old one. When the two new plans
+    also fit together, both are kept; when they do not, the first is kept and the second
+    is solved again beside it. Every plan kept fits beside the rest, so the component's plan
+    is always complete, feasible and never worse than greedy. With ``parallel`` >= 2 the two
+    of a pair are solved on two threads at once (the solvers release the GIL); the steps
+    are the same whatever ``parallel``, and so is the plan."""
     n = sub.n
     rows, srcs = sub.own_plan(sub.greedy)
     used_r, cs = sub.usage(rows, srcs)
@@ -600,38 +624,36 @@ def _solve_blocks(sub: OptionTable, avail: np.ndarray, cap: np.ndarray, hot: np.
     half = (len(blocks) + 1) // 2
     statuses = []
 
-    # the stores whose capacity the component's orders together could exhaust (each order
-    # once); a store or resource short nowhere in the component gets no row in any block's
-    # model (linear_model), so two blocks sharing only such ones do not touch each other
-    c_ord = np.repeat(np.repeat(np.arange(n), np.diff(sub.opt_ptr)), np.diff(sub.c_ptr))
-    tight = np.bincount(np.unique(c_ord * len(cap) + sub.c_store) % len(cap), minlength=len(cap)) > cap
+    def usage(blk, rws, srs):
+        r, c = sub.usage(rws, srs)
+        return r, np.bincount(c, minlength=len(cap))
 
-    def reach(blk):
-        # the short resources and tight stores any option of the block's orders could use
-        o = csr_take(sub.opt_ptr, blk)
-        r = sub.h_res[csr_take(sub.h_ptr, csr_take(sub.l_ptr, o))]
-        st = sub.c_store[csr_take(sub.c_ptr, o)]
-        return np.unique(r[hot[r]]), np.unique(st[tight[st]])
-
-    def start(blk):
-        r_old, c_old = sub.usage(rows[blk], srcs)
-        used_r[:] -= r_old
-        used_c[:] -= np.bincount(c_old, minlength=len(cap))
+    def prepare(blk):
+        # the block's problem beside everyone else's current plan
+        r_old, c_old = usage(blk, rows[blk], srcs)
         bsub, borows, bslots, bhs, bres = sub.subset(blk)
-        args = (bsub, avail[bres] - used_r[bres], cap - used_c, hot[bres], time_limit * len(blk) / n, seed,
-                workers, c_unf)
-        return args, (borows, bslots, bhs)
+        args = (bsub, avail[bres] - (used_r - r_old)[bres], cap - (used_c - c_old), hot[bres],
+                time_limit * len(blk) / n, seed, workers, c_unf, BLOCK_STAGES, False)
+        return args, (borows, bslots, bhs), (r_old, c_old)
 
-    def finish(blk, maps, result):
+    def new_plan(blk, maps, result):
+        # the block's rows and sources (in the component's numbering) from _solve's answer
         borows, bslots, bhs = maps
         pick, lsrc, st, _ = result
         statuses.append(st)
+        b_srcs = np.full(len(srcs), -2, np.int64)
+        b_srcs[bslots] = np.where(lsrc >= 0, bhs[np.maximum(lsrc, 0)], lsrc)
+        b_rows = borows[pick]
+        return b_rows, b_srcs, usage(blk, b_rows, b_srcs)
+
+    def commit(blk, old, new):
+        b_rows, b_srcs, (r_new, c_new) = new
         srcs[csr_take(sub.l_ptr, rows[blk])] = -2
-        rows[blk] = borows[pick]
-        srcs[bslots] = np.where(lsrc >= 0, bhs[np.maximum(lsrc, 0)], lsrc)
-        r_new, c_new = sub.usage(rows[blk], srcs)
-        used_r[:] += r_new
-        used_c[:] += np.bincount(c_new, minlength=len(cap))
+        rows[blk] = b_rows
+        sl = csr_take(sub.l_ptr, b_rows)
+        srcs[sl] = b_srcs[sl]
+        used_r[:] += r_new - old[0]
+        used_c[:] += c_new - old[1]
 
     pool = None
     if parallel >= 2 and len(blocks) > 1:
@@ -640,20 +662,26 @@ def _solve_blocks(sub: OptionTable, avail: np.ndarray, cap: np.ndarray, hot: np.
         pool = ThreadPoolExecutor(2)
     try:
         for i in range(half):
-            pair = [blocks[i]] + ([blocks[i + half]] if i + half < len(blocks) else [])
-            apart = False
-            if pool is not None and len(pair) == 2:
-                (ra, sa), (rb, sb) = reach(pair[0]), reach(pair[1])
-                apart = not (np.intersect1d(ra, rb).size or np.intersect1d(sa, sb).size)
-            if apart:
-                jobs = [start(blk) for blk in pair]
-                futs = [pool.submit(_solve, *args) for args, _ in jobs]
-                for blk, (_, maps), f in zip(pair, jobs, futs):
-                    finish(blk, maps, f.result())
+            if i + half >= len(blocks):
+                args, maps, old = prepare(blocks[i])
+                commit(blocks[i], old, new_plan(blocks[i], maps, _solve(*args)))
+                continue
+            a_blk, b_blk = blocks[i], blocks[i + half]
+            (a_args, a_maps, a_old), (b_args, b_maps, b_old) = prepare(a_blk), prepare(b_blk)
+            if pool is not None:
+                fa, fb = pool.submit(_solve, *a_args), pool.submit(_solve, *b_args)
+                a_res, b_res = fa.result(), fb.result()
             else:
-                for blk in pair:
-                    args, maps = start(blk)
-                    finish(blk, maps, _solve(*args))
+                a_res, b_res = _solve(*a_args), _solve(*b_args)
+            a_new, b_new = new_plan(a_blk, a_maps, a_res), new_plan(b_blk, b_maps, b_res)
+            r_both = used_r - a_old[0] - b_old[0] + a_new[2][0] + b_new[2][0]
+            c_both = used_c - a_old[1] - b_old[1] + a_new[2][1] + b_new[2][1]
+            commit(a_blk, a_old, a_new)
+            if (r_both <= avail).all() and (c_both <= cap).all():
+                commit(b_blk, b_old, b_new)
+            else:  # the two took the same units: the second again, beside the first's new plan
+                args, maps, old = prepare(b_blk)
+                commit(b_blk, old, new_plan(b_blk, maps, _solve(*args)))
     finally:
         if pool is not None:
             pool.shutdown()
