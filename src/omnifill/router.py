@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _core
+from .choices import csr_take, indptr_of
 from .config import Config
 from .errors import InputError, Problem
 from .model import Decision, Network, Order
@@ -320,11 +321,11 @@ class Router:
             jobs += [(part, name, tgrid) for part in (sel[t::threads] for t in range(threads)) if len(part)]
 
         def run(search, part, name, tgrid):
-            l_sel = _csr_take(lip, part)
-            c_sel = _csr_take(cip, part)
+            l_sel = csr_take(lip, part)
+            c_sel = csr_take(cip, part)
             return part, search.search_many(
-                _indptr_of(lip, part), codes_a[l_sel], qty_a[l_sel], promise[part], lat[part], lon[part],
-                pickup[part], home[part], _indptr_of(cip, part), cs[c_sel], ce[c_sel], self._warehouses[name],
+                indptr_of(lip, part), codes_a[l_sel], qty_a[l_sel], promise[part], lat[part], lon[part],
+                pickup[part], home[part], indptr_of(cip, part), cs[c_sel], ce[c_sel], self._warehouses[name],
                 tgrid, k=max(1, int(k)), all_subsets=all_subsets)
 
         with self._lock:
@@ -492,22 +493,6 @@ class Router:
                     "on_hand": self._on_hand.copy(), "safety_stock": self._safety.copy(),
                     "reserved": self._reserved.copy(), "available": self._avail.copy()}
 
-def _indptr_of(indptr: np.ndarray, sel: np.ndarray) -> np.ndarray:
-    # the CSR offsets of the rows sel, taken out of a CSR
-    out = np.zeros(len(sel) + 1, np.int64)
-    np.cumsum(indptr[sel + 1] - indptr[sel], out=out[1:])
-    return out
-
-
-def _csr_take(indptr: np.ndarray, sel: np.ndarray) -> np.ndarray:
-    # the positions of rows sel's entries, in order
-    n = indptr[sel + 1] - indptr[sel]
-    if not n.sum():
-        return np.zeros(0, np.int64)
-    starts = np.repeat(indptr[sel] - np.cumsum(n) + n, n)
-    return starts + np.arange(int(n.sum()))
-
-
 class BulkOptions:
     """``Router.options_bulk``'s answer: per order, its options as the kernel's arrays.
 
@@ -548,7 +533,7 @@ class BulkOptions:
             sel = sel[np.argsort(self._where[sel, 1])]  # the part's orders, in its order
             oip = res["opt_indptr"]
             cnt = np.minimum(np.diff(oip), k)
-            keep = _csr_take(oip, np.arange(len(sel)))
+            keep = csr_take(oip, np.arange(len(sel)))
             rank = keep - np.repeat(oip[:-1], np.diff(oip))
             keep = keep[rank < k]
             rank = rank[rank < k]
@@ -558,7 +543,7 @@ class BulkOptions:
             out["ref"].append((np.int64(p) << 40) | keep)
             eip = res["el_indptr"]
             out["n_el"].append(eip[keep + 1] - eip[keep])
-            el = _csr_take(eip, keep)
+            el = csr_take(eip, keep)
             for c in cols:
                 out[c].append(res[c][el])
             full = np.diff(oip) >= k
