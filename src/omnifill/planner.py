@@ -624,13 +624,13 @@ def _solve_blocks(sub: OptionTable, avail: np.ndarray, cap: np.ndarray, hot: np.
     half = (len(blocks) + 1) // 2
     statuses = []
 
-    def usage(blk, rws, srs):
+    def usage(rws, srs):
         r, c = sub.usage(rws, srs)
         return r, np.bincount(c, minlength=len(cap))
 
     def prepare(blk):
         # the block's problem beside everyone else's current plan
-        r_old, c_old = usage(blk, rows[blk], srcs)
+        r_old, c_old = usage(rows[blk], srcs)
         bsub, borows, bslots, bhs, bres = sub.subset(blk)
         args = (bsub, avail[bres] - (used_r - r_old)[bres], cap - (used_c - c_old), hot[bres],
                 time_limit * len(blk) / n, seed, workers, c_unf, BLOCK_STAGES, False)
@@ -644,7 +644,7 @@ def _solve_blocks(sub: OptionTable, avail: np.ndarray, cap: np.ndarray, hot: np.
         b_srcs = np.full(len(srcs), -2, np.int64)
         b_srcs[bslots] = np.where(lsrc >= 0, bhs[np.maximum(lsrc, 0)], lsrc)
         b_rows = borows[pick]
-        return b_rows, b_srcs, usage(blk, b_rows, b_srcs)
+        return b_rows, b_srcs, usage(b_rows, b_srcs)
 
     def commit(blk, old, new):
         b_rows, b_srcs, (r_new, c_new) = new
