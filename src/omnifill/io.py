@@ -76,14 +76,20 @@ class Problems:
 
 @dataclass
 class Table:
-    """Raw columns of one file. ``lines[i]`` is the physical line of data row i+1 (or None)."""
+    """Raw columns of one file. ``lines[i]`` is the physical line of data row i+1 (or None).
+    ``origin``, when set, maps a row index to (file, 1-based row, line) for a table that is
+    a filtered or concatenated view of files (``read_rows``)."""
 
     path: str
     columns: dict[str, list]
     n_rows: int
     lines: list[int] | None = None
+    origin: object = None
 
     def problem(self, row_index: int | None, column: str | None, value, message: str) -> Problem:
+        if row_index is not None and self.origin is not None:
+            path, row, line = self.origin(row_index)
+            return Problem(path, row, column, value, message, line)
         row = None if row_index is None else row_index + 1
         line = None if (row_index is None or self.lines is None) else self.lines[row_index]
         return Problem(self.path, row, column, value, message, line)
@@ -137,6 +143,92 @@ def read_table(path, *, allow_jsonl: bool = False) -> Table:
         return _read_jsonl(p)
     kinds = "CSV (.csv), Parquet (.parquet)" + (", JSON Lines (.jsonl)" if allow_jsonl else "")
     raise InputError([Problem(p, None, None, None, f"unknown file type; expected {kinds}")])
+
+
+def read_rows(paths, name: str, *, column: str | None = None, keep=None, extra: dict | None = None) -> Table:
+    """The rows of one or more files (CSV or Parquet) as one table named ``name``, keeping
+    only the rows whose ``column`` is in ``keep`` when both are given (Parquet is filtered
+    batch by batch, so the whole file is never held), with ``extra`` constant columns added.
+    Problems name each row's own file and row."""
+    paths = [str(p) for p in paths]
+    starts, files, cols_out = [0], [], {}
+    parts: list[tuple[Table, np.ndarray | None]] = []
+    for p in paths:
+        if keep is not None and column is not None and file_format(p) == "parquet":
+            t, rows = _read_parquet_where(p, column, keep)
+        else:
+            t = read_table(p)
+            rows = None
+            if keep is not None and column is not None and column in t.columns:
+                ks = set(keep)
+                rows = np.array([i for i, v in enumerate(t.columns[column]) if str(v) in ks], dtype=np.int64)
+                t = Table(p, {k: [v[i] for i in rows] for k, v in t.columns.items()}, len(rows),
+                          [t.lines[i] for i in rows] if t.lines is not None else None)
+        parts.append((t, rows))
+        files.append(p)
+        starts.append(starts[-1] + t.n_rows)
+    names: list[str] = []
+    for t, _ in parts:
+        names += [k for k in t.columns if k not in names]
+    for k in names:
+        cols_out[k] = [v for t, _ in parts for v in t.columns.get(k, [None] * t.n_rows)]
+    n = starts[-1]
+    for k, v in (extra or {}).items():
+        cols_out[k] = [v] * n
+    bounds = np.asarray(starts)
+
+    def origin(i: int):
+        f = int(np.searchsorted(bounds, i, side="right")) - 1
+        t, rows = parts[f]
+        j = i - starts[f]
+        return files[f], (int(rows[j]) if rows is not None else j) + 1, t.lines[j] if t.lines is not None else None
+
+    return Table(name, cols_out, n, None, origin)
+
+
+def _read_parquet_where(p: str, column: str, keep) -> tuple[Table, np.ndarray]:
+    t, r = arrow_where(p, column, keep)
+    return Table(p, {name: t.column(name).to_pylist() for name in t.column_names}, len(r), None), r
+
+
+def arrow_where(p: str, column: str | None = None, keep=None):
+    """A Parquet file as a pyarrow table, only the rows whose ``column`` is in ``keep``
+    when given (read batch by batch), and those rows' 0-based numbers in the file."""
+    try:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise InputError([Problem(p, None, None, None,
+                                  "reading Parquet needs pyarrow: pip install 'omnifill[io]'")]) from None
+    if not os.path.exists(p):
+        raise InputError([Problem(p, None, None, None, "file not found")])
+    try:
+        if column is None:
+            t = pq.read_table(p)
+            return t, np.arange(t.num_rows, dtype=np.int64)
+        values = pa.array(sorted(set(map(str, keep))), pa.string())
+        batches, rows, offset = [], [], 0
+        f = pq.ParquetFile(p)
+        if column not in f.schema_arrow.names:
+            raise InputError([Problem(p, None, column, None, "required column is missing")])
+        for b in f.iter_batches(batch_size=1 << 16):
+            col = b.column(column)
+            if pa.types.is_dictionary(col.type):
+                col = col.cast(pa.string())
+            elif not pa.types.is_string(col.type):
+                col = pc.cast(col, pa.string())
+            idx = np.flatnonzero(pc.is_in(col, value_set=values).to_numpy(zero_copy_only=False))
+            if len(idx):
+                batches.append(b.take(pa.array(idx)))
+                rows.append(idx + offset)
+            offset += b.num_rows
+    except InputError:
+        raise
+    except Exception as e:  # pyarrow raises several types for a bad file
+        raise InputError([Problem(p, None, None, None, f"not readable as Parquet: {e}")]) from None
+    t = pa.Table.from_batches(batches) if batches else f.schema_arrow.empty_table()
+    return t, (np.concatenate(rows) if rows else np.zeros(0, np.int64))
 
 
 def _read_csv(p: str) -> Table:
@@ -502,9 +594,11 @@ def load_stores_table(t: Table, probs: Problems) -> StoresTable:
 class InventoryTable:
     path: str
     store: np.ndarray  # int64 index into the stores table
-    sku: np.ndarray  # object str
+    sku: np.ndarray | None  # object str (None when coded: ``sku_names[sku_code]``)
     on_hand: np.ndarray  # int64
     safety_stock: np.ndarray  # int64
+    sku_names: np.ndarray | None = None  # sorted object str, with sku_code: the fast path's form
+    sku_code: np.ndarray | None = None
 
 
 def load_inventory(path, store_index: dict[str, int] | None, *, probs: Problems | None = None) -> InventoryTable:
@@ -769,3 +863,132 @@ def write_csv(path, columns: dict[str, list]) -> None:
                 w.writerow([c[i] for c in cols])
 
     atomic_write(path, _w)
+
+
+# ---------------------------------------------------------------------------------------------
+# Arrow fast paths: a whole valid table checked and converted with vectorised kernels. They
+# answer None at the first thing that is not plainly valid; the caller then runs the row-level
+# loaders above, which name every bad row. So the fast path never decides an error message.
+
+
+def _arrow_str(col):
+    """A pyarrow column as a plain string array with no nulls or blank values, or None."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    col = col.combine_chunks() if hasattr(col, "combine_chunks") else col
+    if pa.types.is_dictionary(col.type):
+        col = col.cast(pa.string())
+    if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)) or col.null_count:
+        return None
+    trimmed = pc.utf8_trim_whitespace(col)
+    if not pc.all(pc.equal(trimmed, col)).as_py() or pc.any(pc.equal(pc.utf8_length(col), 0)).as_py():
+        return None
+    return col
+
+
+def _arrow_int(col, lo: int) -> np.ndarray | None:
+    import pyarrow as pa
+
+    if not pa.types.is_integer(col.type) or col.null_count:
+        return None
+    a = col.to_numpy().astype(np.int64) if hasattr(col, "to_numpy") else None
+    return a if a is not None and (a.size == 0 or a.min() >= lo) else None
+
+
+def _arrow_float(col, lo: float, hi: float, lo_open: bool = False) -> np.ndarray | None:
+    import pyarrow as pa
+
+    if not (pa.types.is_floating(col.type) or pa.types.is_integer(col.type)) or col.null_count:
+        return None
+    a = col.to_numpy().astype(np.float64)
+    if a.size and (not np.isfinite(a).all() or (a <= lo if lo_open else a < lo).any() or (a > hi).any()):
+        return None
+    return a
+
+
+def _codes(col, store_index: dict[str, int]):
+    """Store ids to positions; None if any is unknown."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    keys = pa.array(list(store_index), pa.string())
+    pos = np.fromiter(store_index.values(), np.int64, len(store_index))
+    k = pc.index_in(col, value_set=keys)
+    if k.null_count:
+        return None
+    return pos[k.to_numpy()]
+
+
+def _chunk(a):
+    return a.combine_chunks() if hasattr(a, "combine_chunks") else a
+
+
+def _encode(col):
+    """Sorted distinct values (object str) and each row's code into them."""
+    import pyarrow.compute as pc
+
+    enc = _chunk(pc.dictionary_encode(col))
+    names = np.asarray(enc.dictionary.to_pylist(), dtype=object)
+    order = np.argsort(names.astype(str), kind="stable")
+    rank = np.empty(len(order), np.int64)
+    rank[order] = np.arange(len(order))
+    return names[order], rank[enc.indices.to_numpy()]
+
+
+def arrow_inventory(tbl, path: str, store_index: dict[str, int]) -> InventoryTable | None:
+    """A valid inventory pyarrow table in the coded form, or None (see above)."""
+    names = set(tbl.column_names)
+    if not {"store_id", "sku", "on_hand"} <= names or names - {"store_id", "sku", "on_hand", "safety_stock"}:
+        return None
+    sid, sku = _arrow_str(tbl.column("store_id")), _arrow_str(tbl.column("sku"))
+    on_hand = _arrow_int(tbl.column("on_hand"), 0)
+    safety = _arrow_int(tbl.column("safety_stock"), 0) if "safety_stock" in names else np.zeros(tbl.num_rows, np.int64)
+    if sid is None or sku is None or on_hand is None or safety is None:
+        return None
+    store = _codes(sid, store_index)
+    if store is None:
+        return None
+    sku_names, code = _encode(sku)
+    key = store * max(1, len(sku_names)) + code
+    if len(np.unique(key)) != len(key):
+        return None  # a duplicate (store, sku): the row-level pass names it
+    return InventoryTable(path, store, None, on_hand, safety, sku_names, code)
+
+
+def arrow_orders(tbl, path: str, store_index: dict[str, int]) -> OrdersTable | None:
+    """A valid orders pyarrow table of the plain columns (order_id, lat, lon, sku, qty,
+    promise_min, city), or None (see above)."""
+    import pyarrow.compute as pc
+
+    names = set(tbl.column_names)
+    if not {"order_id", "lat", "lon", "sku", "qty"} <= names or names - {"order_id", "lat", "lon", "sku", "qty",
+                                                                          "promise_min", "city"}:
+        return None
+    n = tbl.num_rows
+    oid, sku = _arrow_str(tbl.column("order_id")), _arrow_str(tbl.column("sku"))
+    lat = _arrow_float(tbl.column("lat"), -90.0, 90.0)
+    lon = _arrow_float(tbl.column("lon"), -180.0, 180.0)
+    qty = _arrow_int(tbl.column("qty"), 1)
+    promise = (_arrow_float(tbl.column("promise_min"), 0.0, math.inf, lo_open=True) if "promise_min" in names
+               else np.full(n, DEFAULT_PROMISE_MIN))
+    city = _arrow_str(tbl.column("city")) if "city" in names else None
+    if any(v is None for v in (oid, sku, lat, lon, qty, promise)) or ("city" in names and city is None):
+        return None
+    enc = _chunk(pc.dictionary_encode(oid))  # codes in order of first appearance
+    order_of_row = enc.indices.to_numpy().astype(np.int64)
+    n_orders = len(enc.dictionary)
+    first = np.full(n_orders, n, np.int64)
+    np.minimum.at(first, order_of_row, np.arange(n, dtype=np.int64))
+    ref = first[order_of_row]
+    city_o = np.asarray(city.to_pylist(), dtype=object) if city is not None else np.full(n, None, dtype=object)
+    for arr in (lat, lon, promise, city_o):
+        if (arr != arr[ref]).any():
+            return None  # order-level columns differ between lines: the row-level pass names them
+    none = np.full(n_orders, -1, np.int64)
+    return OrdersTable(
+        path=path, order_id=np.asarray(enc.dictionary.to_pylist(), dtype=object), order_of_row=order_of_row,
+        row_of_order=first, lat=lat[first], lon=lon[first], promise_min=promise[first], city=city_o[first],
+        mode=np.full(n_orders, "deliver", dtype=object), pickup_store=none, home_store=none.copy(),
+        current_store=none.copy(), locked=np.zeros(n_orders, bool),
+        sku=np.asarray(sku.to_pylist(), dtype=object), qty=qty, extra={})

@@ -128,7 +128,10 @@ class Inventory:
 
     @classmethod
     def from_table(cls, inv: InventoryTable, n_stores: int) -> Inventory:
-        skus, code = np.unique(inv.sku.astype(str), return_inverse=True)
+        if inv.sku_code is not None:  # coded already (io.arrow_inventory)
+            skus, code = inv.sku_names, inv.sku_code
+        else:
+            skus, code = np.unique(inv.sku.astype(str), return_inverse=True)
         order = np.lexsort((code, inv.store))
         indptr = np.zeros(n_stores + 1, dtype=np.int64)
         np.cumsum(np.bincount(inv.store, minlength=n_stores), out=indptr[1:])
