@@ -1,13 +1,16 @@
 """The ``omnifill`` command: argument parsing, exit codes and printing; no logic of its own.
 
 Exit codes: 0 done, 1 internal error (a bug: the traceback is printed), 2 invalid input (every
-problem is listed, naming file, row, column and value; nothing is written), 130 interrupted.
+problem is listed, naming file, row, column and value; nothing is written), 3 done with
+unfilled lines (reroute --fail-on-unfilled), 4 done but a city's task failed twice (reroute of
+a partitioned backlog: its lines come out unfilled, reason partition_failed), 130 interrupted.
 Nothing imports this module.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
@@ -25,7 +28,7 @@ from .io import (
     load_zones,
 )
 
-EXIT_OK, EXIT_INTERNAL, EXIT_INVALID, EXIT_UNFILLED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_OK, EXIT_INTERNAL, EXIT_INVALID, EXIT_UNFILLED, EXIT_PARTITION_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -69,9 +72,13 @@ def _parser() -> argparse.ArgumentParser:
                         description="Re-plan a backlog: one option per order (the router's options), subject to "
                                     "stock and store capacity, minimising the DESIGN cost with CP-SAT from the "
                                     "greedy plan; never worse than greedy. Writes the plan (CSV, Parquet or JSON "
-                                    "Lines by extension) and optionally the summary JSON. Exit 0 done, 2 invalid "
-                                    "input (nothing written), 1 internal error, 3 done with unfilled lines when "
-                                    "--fail-on-unfilled.")
+                                    "Lines by extension) and optionally the summary JSON. --orders may be a "
+                                    "directory partitioned by city (city=NAME/*.parquet): each city is then planned "
+                                    "as its own task, in-process or on Dask (--scheduler), without the whole "
+                                    "backlog ever in memory. Exit 0 done, 2 invalid input (nothing written), 1 "
+                                    "internal error, 3 done with unfilled lines when --fail-on-unfilled, 4 done but "
+                                    "a city's task failed twice (its lines unfilled, reason partition_failed; "
+                                    "repeat with --resume to retry it).")
     _input_files(rr, orders=True)
     outs = rr.add_argument_group("outputs")
     outs.add_argument("--out", required=True, metavar="PLAN", help="the plan: .csv, .parquet or .jsonl")
@@ -83,9 +90,32 @@ def _parser() -> argparse.ArgumentParser:
     solve.add_argument("--workers", type=int, default=1, metavar="N",
                        help="threads searching options and processes solving independent components at once "
                             "(default 1); each runs CP-SAT with one worker, so the same seed gives the same plan")
+    par = rr.add_argument_group("parallel and national runs")
+    par.add_argument("--scheduler", default="none", metavar="none|local|tcp://HOST:PORT",
+                     help="where tasks run: none (in-process, default), local (a Dask LocalCluster, one worker per "
+                          "core, or --workers), or the address of a running Dask scheduler")
+    par.add_argument("--scheduler-file", metavar="FILE",
+                     help="connect to the Dask scheduler that wrote FILE (dask scheduler --scheduler-file FILE)")
+    par.add_argument("--resume", metavar="DIR",
+                     help="keep each finished city's plan in DIR and skip it when the run is repeated "
+                          "(partitioned --orders only)")
     rr.add_argument("--fail-on-unfilled", action="store_true", help="exit 3 when any line is unfilled")
     _max_errors(rr)
     rr.set_defaults(func=cmd_reroute)
+
+    g = sub.add_parser("generate", help="write a synthetic scenario",
+                       description="Write a synthetic scenario in the DESIGN file formats. national: hundreds of "
+                                   "cities (a few megacities of 1,000-2,000 stores, a long tail of 5-50), one "
+                                   "million orders by default, as Parquet partitioned by city "
+                                   "(see omnifill.national).")
+    gk = g.add_subparsers(dest="kind", required=True, metavar="KIND")
+    gn = gk.add_parser("national", help="a national backlog, partitioned Parquet")
+    gn.add_argument("--out", required=True, metavar="DIR", help="a new directory")
+    gn.add_argument("--cities", type=int, default=480, metavar="N", help="default 480")
+    gn.add_argument("--orders", type=int, default=1_000_000, metavar="N", help="default 1,000,000")
+    gn.add_argument("--skus", type=int, default=5000, metavar="N", help="default 5,000")
+    gn.add_argument("--seed", type=int, default=0, metavar="N", help="default 0")
+    g.set_defaults(func=cmd_generate)
     return p
 
 
@@ -194,17 +224,88 @@ def cmd_route(args) -> int:
 
 def cmd_reroute(args) -> int:
     import json
+    import os
 
     from .io import atomic_write
-    from .model import Network, OrderBatch
-    from .planner import check_plan_path, plan
+    from .parallel import SchedulerError, executor_for
+    from .planner import check_plan_path
 
     check_plan_path(args.out)  # before any work
     cfg = Config.from_toml(args.config) if args.config else None
+    partitioned = os.path.isdir(args.orders)
+    if args.resume and not partitioned:
+        print("omnifill: --resume needs --orders to be a directory partitioned by city (city=NAME/...)",
+              file=sys.stderr)
+        return EXIT_INVALID
+    try:
+        with _progress_bar() as progress, executor_for(
+                args.scheduler, args.scheduler_file,
+                args.workers if args.workers > 1 else None) as ex:
+            if partitioned:
+                summary = _reroute_partitioned(args, cfg, ex, progress)
+            else:
+                summary = _reroute_file(args, cfg, ex, progress)
+    except SchedulerError as e:
+        print(f"omnifill: {e}", file=sys.stderr)
+        return EXIT_INVALID
+    if args.summary:
+        text = json.dumps(summary, indent=2, default=_json_default) + "\n"
+
+        def _w(tmp):
+            with open(tmp, "w", encoding="utf-8") as fh:
+                fh.write(text)
+
+        atomic_write(args.summary, _w)
+    _print_summary(summary)
+    if summary.get("partitions", {}).get("failed"):
+        for f in summary["partitions"]["failed"]:
+            print(f"omnifill: city {f['city']} failed twice ({f['error']}); its {f['lines']:,} lines are unfilled "
+                  "with reason partition_failed", file=sys.stderr)
+        return EXIT_PARTITION_FAILED
+    if args.fail_on_unfilled and summary["unfilled_lines"]:
+        return EXIT_UNFILLED
+    return EXIT_OK
+
+
+def _reroute_file(args, cfg, ex, progress) -> dict:
+    """One orders file: the whole backlog in memory, its components on the executor."""
+    from .model import Network, OrderBatch
+    from .planner import plan
+
     net = Network.from_files(args.stores, args.inventory, args.zones, cfg, max_errors=max(1, args.max_errors))
     orders = OrderBatch.from_file(args.orders, net)
     print(f"omnifill reroute: {len(orders):,} orders, {orders.n_lines:,} lines, {len(net):,} stores; "
           f"policy {args.policy}, time limit {args.time_limit:g} s", file=sys.stderr)
+    kw = {"time_limit_s": args.time_limit, "seed": args.seed, "policy": args.policy, "progress": progress,
+          "search_threads": max(1, args.workers)}
+    if ex is None and args.workers > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(args.workers) as pool:
+            p = plan(net, orders, cfg, executor=pool, **kw)
+    else:
+        p = plan(net, orders, cfg, executor=ex, **kw)
+    p.write(args.out)
+    return p.summary
+
+
+def _reroute_partitioned(args, cfg, ex, progress) -> dict:
+    """A directory partitioned by city: one task per city (omnifill.partitions)."""
+    from .partitions import discover, plan_partitioned
+
+    parts = discover(args.orders)
+    print(f"omnifill reroute: {len(parts):,} cities, {sum(p.lines for p in parts):,} lines; policy {args.policy}, "
+          f"time limit {args.time_limit:g} s over all cities", file=sys.stderr)
+    return plan_partitioned(args.stores, args.inventory, args.orders, args.out, zones=args.zones, config=cfg,
+                            time_limit_s=args.time_limit, seed=args.seed, policy=args.policy, executor=ex,
+                            resume=args.resume, progress=progress, max_errors=max(1, args.max_errors))
+
+
+def _progress_bar():
+    """A progress bar on stderr over the stages, components or cities (transient: the
+    summary table stays); rich draws nothing when stderr is not a terminal."""
+    from contextlib import contextmanager
+
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -214,38 +315,37 @@ def cmd_reroute(args) -> int:
         TimeElapsedColumn,
     )
 
-    # a progress bar on stderr over the stages and the components (transient: the summary
-    # table stays); rich draws nothing when stderr is not a terminal
-    with Progress(TextColumn("{task.description:<8}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=Console(stderr=True), transient=True) as bar:
-        tasks: dict = {}
+    @contextmanager
+    def bar():
+        with Progress(TextColumn("{task.description:<8}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=Console(stderr=True), transient=True) as pb:
+            tasks: dict = {}
 
-        def progress(stage, done, total):
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(stage, total=max(1, total))
-            bar.update(tasks[stage], completed=done, total=max(1, total))
+            def progress(stage, done, total):
+                if stage not in tasks:
+                    tasks[stage] = pb.add_task(stage, total=max(1, total))
+                pb.update(tasks[stage], completed=done, total=max(1, total))
 
-        kw = {"time_limit_s": args.time_limit, "seed": args.seed, "policy": args.policy, "progress": progress,
-              "search_threads": max(1, args.workers)}
-        if args.workers > 1:
-            from concurrent.futures import ProcessPoolExecutor
+            yield progress
 
-            with ProcessPoolExecutor(args.workers) as ex:
-                p = plan(net, orders, cfg, executor=ex, **kw)
-        else:
-            p = plan(net, orders, cfg, **kw)
-    p.write(args.out)
-    if args.summary:
-        text = json.dumps(p.summary, indent=2, default=_json_default) + "\n"
+    return bar()
 
-        def _w(tmp):
-            with open(tmp, "w", encoding="utf-8") as fh:
-                fh.write(text)
 
-        atomic_write(args.summary, _w)
-    _print_summary(p.summary)
-    if args.fail_on_unfilled and p.summary["unfilled_lines"]:
-        return EXIT_UNFILLED
+def cmd_generate(args) -> int:
+    from .national import NationalSpec, write_national
+
+    if os.path.exists(args.out):
+        print(f"omnifill: {args.out} exists; generate writes a new directory", file=sys.stderr)
+        return EXIT_INVALID
+    spec = NationalSpec(n_cities=args.cities, n_orders=args.orders, n_skus=args.skus, seed=args.seed)
+    if args.cities < 1 or args.orders < 0 or args.skus < 1:
+        print("omnifill: --cities and --skus must be at least 1, --orders at least 0", file=sys.stderr)
+        return EXIT_INVALID
+    t0 = time.perf_counter()
+    with _progress_bar() as progress:
+        paths = write_national(args.out, spec, progress=lambda d, n: progress("cities", d, n))
+    print(f"omnifill generate: {args.cities:,} cities, {args.orders:,} orders in {time.perf_counter() - t0:.1f} s: "
+          f"{paths['stores']}, {paths['inventory']}/, {paths['orders']}/", file=sys.stderr)
     return EXIT_OK
 
 
@@ -265,6 +365,11 @@ def _print_summary(s: dict) -> None:
         ("unfilled lines / moved", f"{s['unfilled_lines']:,} / {s['moved']:,}"),
         ("time", ", ".join(f"{k} {v:.2f} s" for k, v in s["timings_s"].items())),
     ]
+    if "partitions" in s:
+        pt = s["partitions"]
+        lines.append(("cities", (f"{pt['count']:,}: {pt['planned'] - pt['resumed']:,} planned, {pt['resumed']:,} "
+                                f"resumed, {len(pt['failed']):,} failed")))
+        lines.append(("time in cities", ", ".join(f"{k} {v:.1f} s" for k, v in s["city_timings_s"].items())))
     w = max(len(k) for k, _ in lines)
     for k, v in lines:
         print(f"  {k:<{w}}  {v}", file=sys.stderr)

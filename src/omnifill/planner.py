@@ -185,7 +185,7 @@ class _Model:
 
 def plan(network: Network, orders, config: Config | None = None, *, time_limit_s: float = 60.0, seed: int = 0,
          policy: str = "optimal", executor=None, workers: int = 1, k: int = 8, k_avoid: int = 3,
-         search_threads: int = 1, progress=None) -> Plan:
+         search_threads: int = 1, threads: int | None = None, progress=None) -> Plan:
     """Re-plan a backlog. orders: an OrderBatch, a list of Order, or dicts in the order
     format. policy "greedy": the router in file order. "optimal": OR-Tools from the greedy
     hint, never worse than greedy. time_limit_s bounds the solver over all components (each
@@ -198,7 +198,9 @@ def plan(network: Network, orders, config: Config | None = None, *, time_limit_s
     (1: the same seed gives the same plan). k: listed options per order (the cheapest under
     the full stock); k_avoid: options per order that avoid all short stock, added for orders
     that compete for it. search_threads: threads for the option search (the kernel runs
-    without the GIL; the options do not depend on it). progress: called as
+    without the GIL; the options do not depend on it). threads: cores the in-process solve
+    may use for a large component's blocks (None: the machine's, over ``workers``; give 1
+    for a task on a cluster worker of one thread; the plan does not depend on it). progress: called as
     progress(stage, done, total) as the stages advance (greedy, options, solve)."""
     if policy not in ("optimal", "greedy"):
         raise ValueError(f"policy must be 'optimal' or 'greedy', got {policy!r}")
@@ -286,7 +288,7 @@ def plan(network: Network, orders, config: Config | None = None, *, time_limit_s
             # in-process, a large component's blocks use both cores where they share nothing
             fn = _solve if len(comp) <= BLOCK else partial(
                 _solve_blocks, place=zkey[comp],
-                parallel=1 if executor is not None else max(1, (os.cpu_count() or 1) // max(1, workers)))
+                parallel=1 if executor is not None else max(1, (threads or os.cpu_count() or 1) // max(1, workers)))
             tasks.append(executor.submit(fn, *args) if executor is not None else (fn, args))
         for c, (comp, task) in enumerate(zip(comps, tasks)):
             tick("solve", c, len(comps))
@@ -773,6 +775,7 @@ def _summary(todo, rows, choice, costs, current, cfg, bound, model_bound, status
         "orders_in": n, "orders_out": len({r["order_id"] for r in rows}),
         "lines_in": sum(len(o.lines) for o in todo), "lines_out": len(rows),
         "on_time_rate": {k: v[1] / v[0] for k, v in sorted(tiers.items())},
+        "orders_per_tier": {k: v[0] for k, v in sorted(tiers.items())},
         "packages_per_order": sum(len(x.packages) for x in choice) / max(1, n),
         "transfers": sum(x.n_transfers for x in choice),
         "parcels": sum(x.n_parcels for x in choice),
