@@ -64,7 +64,7 @@ def test_city_totals_add_up(national, baseline, tmp_path):
     total = 0.0
     for p in parts:
         job = Job(p.city, str(national["stores"]), str(national["inventory"]), p.files, None, None,
-                  max(0.2, LIMIT * p.lines / s["lines_in"]), 0, "optimal")
+                  LIMIT * p.lines / s["lines_in"], 0, "optimal")
         total += plan_city(job).summary["objective"]
     assert total == pytest.approx(s["objective"], rel=1e-12)
 
