@@ -22,6 +22,7 @@ from .errors import InputError
 from .io import (
     DEFAULT_MAX_ERRORS,
     Problems,
+    json_default,
     load_inventory,
     load_orders,
     load_stores,
@@ -209,7 +210,7 @@ def cmd_route(args) -> int:
         rec = d.to_dict()
         if args.no_explain:
             del rec["explanation"]
-        out.write(json.dumps(rec, default=_json_default, separators=(",", ":")) + "\n")
+        out.write(json.dumps(rec, default=json_default, separators=(",", ":")) + "\n")
         n_lines += len(d.rows)
         unfilled += sum(r["mode"] == "unfilled" for r in d.rows)
         on_time += d.on_time
@@ -249,7 +250,7 @@ def cmd_reroute(args) -> int:
         print(f"omnifill: {e}", file=sys.stderr)
         return EXIT_INVALID
     if args.summary:
-        text = json.dumps(summary, indent=2, default=_json_default) + "\n"
+        text = json.dumps(summary, indent=2, default=json_default) + "\n"
 
         def _w(tmp):
             with open(tmp, "w", encoding="utf-8") as fh:
@@ -373,17 +374,6 @@ def _print_summary(s: dict) -> None:
     w = max(len(k) for k, _ in lines)
     for k, v in lines:
         print(f"  {k:<{w}}  {v}", file=sys.stderr)
-
-
-def _json_default(v):
-    # numpy scalars in rows and explanations
-    if isinstance(v, np.integer):
-        return int(v)
-    if isinstance(v, np.floating):
-        return float(v)
-    if isinstance(v, np.bool_):
-        return bool(v)
-    raise TypeError(f"not JSON serialisable: {type(v).__name__}")
 
 
 def cmd_demo(args) -> int:

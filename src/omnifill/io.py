@@ -830,6 +830,17 @@ def _zone_feature(path, k, sid, tier, geom, gtype, store_index, seen, probs) -> 
 # Writing: never a partial file
 
 
+def json_default(v):
+    """``json.dumps``'s ``default`` for numpy scalars (in rows, decisions and summaries)."""
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.floating):
+        return float(v)
+    if isinstance(v, np.bool_):
+        return bool(v)
+    raise TypeError(f"not JSON serialisable: {type(v).__name__}")
+
+
 def atomic_write(path, write) -> None:
     """Call ``write(tmp_path)`` then rename the temporary file onto ``path``."""
     path = Path(path)

@@ -50,6 +50,7 @@ from .io import (
     arrow_where,
     atomic_write,
     file_format,
+    json_default,
     load_inventory_table,
     load_orders_table,
     load_stores,
@@ -397,7 +398,7 @@ def _write_part(work: Path, res: Result) -> None:
     import pyarrow.parquet as pq
 
     atomic_write(work / f"city={res.city}.parquet", lambda tmp: pq.write_table(res.table, tmp))
-    text = json.dumps(res.summary, default=_plain)
+    text = json.dumps(res.summary, default=json_default)
     # the summary last: it marks the city finished
     atomic_write(work / f"city={res.city}.json", lambda tmp: Path(tmp).write_text(text))
 
@@ -468,16 +469,6 @@ def _merge(work: Path, cities: list[str], out) -> None:
                     fh.writelines(json.dumps(r) + "\n" for r in t.to_pylist())
 
     atomic_write(out, _w)
-
-
-def _plain(v):
-    if isinstance(v, np.integer):
-        return int(v)
-    if isinstance(v, np.floating):
-        return float(v)
-    if isinstance(v, np.bool_):
-        return bool(v)
-    raise TypeError(f"not JSON serialisable: {type(v).__name__}")
 
 
 def _national_summary(parts, summaries: dict, failed: dict, resumed: set, resume_dir, wall: dict) -> dict:
