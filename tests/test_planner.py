@@ -215,6 +215,34 @@ def test_tiny_backlogs_match_a_joint_brute_force_over_every_assignment(inst):
     assert starved.summary["objective"] >= best - 1e-6
 
 
+def test_a_bound_proven_by_highs_is_never_above_a_plan_the_model_holds():
+    # found by hypothesis: HiGHS's default relative MIP gap (1e-4) let it call a plan 10
+    # above the optimum of 200,010 "optimal" and report a bound above that optimum; the
+    # planner must ask it for an exact proof (unfilled lines cost 100,000, so 1e-4 is 20)
+    from omnifill.config import Config, Cost, Limits, Travel
+
+    at = dict(lat=31.23, lon=121.47, kind="store", handling=5.0, pickup=False, transfers_out=False)
+    stores = [dict(at, id="S0", delivers=False, capacity=math.inf), dict(at, id="S1", delivers=True, capacity=2.0),
+              dict(at, id="S2", delivers=False, capacity=math.inf)]
+    stock = {(1, "C"): 2, (1, "D"): 1}
+    orders = [dict(order_id=oid, lat=lat, lon=121.47, promise=30.0, lines=lines, mode="deliver", pickup=None,
+                   home=None)
+              for oid, lat, lines in (("O0", 31.23, [("C", 2), ("D", 1)]), ("O1", 31.23, [("C", 1)]),
+                                      ("O2", 31.23001, [("C", 1)]))]
+    cfg = Config(travel=Travel(circuity=1.3, courier_m_per_min=250.0, handling_min=10.0, transfer_m_per_min=400.0,
+                               transfer_handling_min=15.0, parcel_lead_min=1440.0),
+                 cost=Cost(per_minute=1.0, per_package=5.0, per_parcel=10.0, per_transfer=30.0, late_per_minute=10.0,
+                           unfilled_per_line=100000.0, move_penalty=5.0),
+                 limits=Limits(max_packages=1, max_transfers=0))
+    net = build(stores, stock, cfg)
+    p = plan(net, [as_order(o, stores) for o in orders], cfg, time_limit_s=10, k=256)
+    # O0 whole from S1 (C x2, D) and O1, O2 unfilled: the optimum of the DESIGN model
+    assert p.summary["objective"] == pytest.approx(recompute(p.rows, orders, cfg))
+    assert p.summary["objective"] < 200000 + 20
+    assert p.summary["model_lower_bound"] <= p.summary["objective"] + 1e-6
+    assert p.summary["lower_bound"] <= p.summary["objective"] + 1e-6
+
+
 def test_contention_needs_an_option_the_full_stock_search_calls_redundant():
     # X (A, B) can be served by S1 alone, or by S1 (B) with S2's or S3's A; Y only by S2 and Z
     # only by S1 (the others are out of their reach). One A at each store: the plan must give X
