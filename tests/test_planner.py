@@ -221,12 +221,12 @@ def test_a_bound_proven_by_highs_is_never_above_a_plan_the_model_holds():
     # planner must ask it for an exact proof (unfilled lines cost 100,000, so 1e-4 is 20)
     from omnifill.config import Config, Cost, Limits, Travel
 
-    at = dict(lat=31.23, lon=121.47, kind="store", handling=5.0, pickup=False, transfers_out=False)
+    at = {"lat": 31.23, "lon": 121.47, "kind": "store", "handling": 5.0, "pickup": False, "transfers_out": False}
     stores = [dict(at, id="S0", delivers=False, capacity=math.inf), dict(at, id="S1", delivers=True, capacity=2.0),
               dict(at, id="S2", delivers=False, capacity=math.inf)]
     stock = {(1, "C"): 2, (1, "D"): 1}
-    orders = [dict(order_id=oid, lat=lat, lon=121.47, promise=30.0, lines=lines, mode="deliver", pickup=None,
-                   home=None)
+    orders = [{"order_id": oid, "lat": lat, "lon": 121.47, "promise": 30.0, "lines": lines, "mode": "deliver", "pickup": None,
+                   "home": None}
               for oid, lat, lines in (("O0", 31.23, [("C", 2), ("D", 1)]), ("O1", 31.23, [("C", 1)]),
                                       ("O2", 31.23001, [("C", 1)]))]
     cfg = Config(travel=Travel(circuity=1.3, courier_m_per_min=250.0, handling_min=10.0, transfer_m_per_min=400.0,
