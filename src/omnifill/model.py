@@ -11,6 +11,7 @@ who ships what.
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import threading
@@ -516,6 +517,17 @@ class Network:
     # --- look-ups ---------------------------------------------------------------------------
     def __len__(self) -> int:
         return self.store_ids.shape[0]
+
+    def with_stock(self, inventory: Inventory, capacity=None) -> Network:
+        """This network with other stock (and capacity): the same stores, zones and grids,
+        shared, not rebuilt (grids do not depend on stock). For planning against the stock a
+        simulated day has left (``Router.network_now``)."""
+        other = copy.copy(self)
+        other.inventory = inventory
+        if capacity is not None:
+            other.capacity = np.broadcast_to(np.asarray(capacity, np.float64), self.capacity.shape).copy()
+        return other
+
 
     def store_index_map(self) -> dict[str, int]:
         return dict(self._index)

@@ -484,6 +484,75 @@ class Router:
         with self._lock:
             return list(self._held)
 
+    def sell(self, rows) -> None:
+        """Take a batch plan's filled lines out of stock for good (what ``complete`` does for
+        a routed order): each line's units leave on_hand at its source, and each store spends
+        one unit of capacity per package it delivers or prepares and per transfer it sends.
+        ``rows``: plan rows (DESIGN plan format) of orders holding no reservation here.
+        Checks every line first and changes nothing when one asks for more than is available
+        (ValueError naming the order, store and SKU): stock is never sold twice."""
+        idx = self.network.store_index_map()
+        take: dict[int, int] = {}
+        where: dict[int, tuple[int, int]] = {}
+        stores: list[int] = []
+        seen: set = set()
+        with self._lock:
+            for r in rows:
+                mode = r["mode"]
+                if mode == "unfilled":
+                    continue
+                s = idx[str(r["source_id"])]
+                code = self._sku_code.get(str(r["sku"]), -1)
+                pos = -1 if code < 0 else self._search.stock_position(s, code)
+                if pos < 0:
+                    raise ValueError(f"order {r['order_id']}: store {r['source_id']} holds no {r['sku']}")
+                take[pos] = take.get(pos, 0) + int(r["qty"])
+                where[pos] = (s, code)
+                # capacity: a package spends its delivering (or preparing) store's, a transfer its sender's
+                home = idx[str(r["via_id"])] if mode == "transfer" else s
+                for key, st in (((r["order_id"], "pkg", r["package"]), home),
+                                ((r["order_id"], "tr", s, home), s) if mode == "transfer" else (None, None)):
+                    if key is not None and key not in seen:
+                        seen.add(key)
+                        stores.append(st)
+            pos = np.fromiter(take.keys(), np.int64, len(take))
+            q = np.fromiter(take.values(), np.int64, len(take))
+            short = np.flatnonzero(q > self._avail[pos])
+            if len(short):
+                p = int(pos[short[0]])
+                s = int(np.searchsorted(self._indptr, p, side="right") - 1)
+                raise ValueError(f"the plan takes {int(q[short[0]])} of {self._skus[self._sku[p]]} at "
+                                 f"{self._store_ids[s]}, which has {int(self._avail[p])} available")
+            # as route then complete: the kernel's take (which keeps its own dense copy of
+            # avail in step), then the units leave on_hand and the reservation
+            st = np.array([where[p][0] for p in take], np.int32)
+            codes = np.array([where[p][1] for p in take], np.int32)
+            self._search.take(st, codes, q, self._reserved, 1)
+            self._on_hand[pos] -= q
+            self._reserved[pos] -= q
+            self._search.spend(stores, self._cap_left, self._closed_u8, self._status, 1)
+
+    def reset_capacity(self, capacity=None) -> None:
+        """A new planning window (an hour of a simulated day): every store's capacity left
+        becomes ``capacity`` (one value per store, or one for all; default the network's)."""
+        cap = np.broadcast_to(np.asarray(self.network.capacity if capacity is None else capacity, np.float64),
+                              self._cap_left.shape)
+        with self._lock:
+            self._cap_left[:] = cap
+            for s in range(len(cap)):
+                self._set_usable(s)
+
+    def network_now(self) -> Network:
+        """The network as the next decision sees it: on_hand less what is reserved (and
+        sold), capacity as it is left, the same stores, zones and grids (``Network.with_stock``);
+        for planning a batch against the stock the day has left."""
+        from .model import Inventory
+
+        with self._lock:
+            inv = Inventory(np.asarray(self._skus, object), self._indptr.copy(), self._sku.copy(),
+                            self._on_hand - self._reserved, self._safety.copy())
+            return self.network.with_stock(inv, self._cap_left.copy())
+
     def stock_table(self) -> dict[str, np.ndarray]:
         """The stock now, one entry per (store, sku) row: store_id, sku, on_hand, safety_stock,
         reserved, available."""

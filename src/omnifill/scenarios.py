@@ -231,6 +231,90 @@ def shanghai_city(data_dir, *, seed: int = 0, n_skus: int = 5000, n_orders: int 
     return City(stores, inventory=inv, orders=orders)
 
 
+# --- a day of orders (omnifill bench) -----------------------------------------------------------
+
+# The share of a day's online orders arriving in each hour (0-23): quiet at night, a lunch
+# peak (11-13) and a larger evening peak (18-21), the shape of instant-retail order curves.
+DAY_PROFILE = np.array([0.6, 0.3, 0.2, 0.1, 0.1, 0.2, 0.6, 1.6, 3.0, 4.2, 5.0, 6.8,
+                        7.4, 6.0, 4.6, 4.4, 5.0, 6.0, 7.6, 8.8, 8.4, 6.6, 4.2, 2.0])
+DAY_PROFILE = DAY_PROFILE / DAY_PROFILE.sum()
+
+
+def day_arrivals(rng, n: int, profile=DAY_PROFILE) -> np.ndarray:
+    """n arrival minutes in [0, 1440): an hour drawn from ``profile`` (a share per hour),
+    uniform within it; rounded to 0.1 minute."""
+    p = np.asarray(profile, np.float64)
+    hour = rng.choice(len(p), size=n, p=p / p.sum())
+    return np.round((hour + rng.random(n)) * (1440.0 / len(p)), 1).clip(0, 1439.9)
+
+
+def with_arrivals(city: City, seed: int, profile=DAY_PROFILE) -> City:
+    """``city`` with an ``arrival_min`` per order line (the same for every line of an order),
+    drawn by ``day_arrivals`` from their own stream of ``seed`` (so the city's other draws
+    are those of ``synthetic_city`` with the same seed)."""
+    oid = city.orders["order_id"]
+    first = dict.fromkeys(oid)
+    t = day_arrivals(np.random.default_rng([seed, 1]), len(first), profile)
+    at = dict(zip(first, t.tolist()))
+    orders = dict(city.orders)
+    orders["arrival_min"] = [at[o] for o in oid]
+    return City(city.stores, city.inventory, orders)
+
+
+def synthetic_day(*, seed: int = 0, profile=DAY_PROFILE, **city) -> City:
+    """``synthetic_city(seed=seed, **city)`` as a day: its orders arrive over the day by
+    ``profile`` (``with_arrivals``). ``omnifill generate city`` writes one."""
+    return with_arrivals(synthetic_city(seed=seed, **city), seed, profile)
+
+
+def shanghai_day(data_dir, *, seed: int = 0, n_orders: int | None = None, **city) -> City:
+    """The Shanghai scenario of ``omnifill bench``: ``shanghai_city``'s stores (the 613 real
+    shops and a warehouse) and stock, and a day of demand from the real O2O orders
+    (``new_5.csv``): with ``n_orders`` None, the 3,417 orders at their real customer points,
+    arriving at their real pickup times (11:30-18:29); with ``n_orders``, that many at
+    customer points drawn from all 9,214, at times drawn from the real ones (plus up to a
+    minute of jitter). Baskets and SKU popularity as in ``shanghai_city``."""
+    import csv
+
+    base = shanghai_city(data_dir, seed=seed, n_orders=0, **{k: v for k, v in city.items() if k != "promise_mix"})
+    d = Path(data_dir) / SHANGHAI_DIR
+    with open(d / "new_2.csv", newline="") as fh:
+        spots = {r["Spot_id"]: (float(r["Lat"]), float(r["Lng"])) for r in csv.DictReader(fh)}
+    with open(d / "new_5.csv", newline="") as fh:
+        real = list(csv.DictReader(fh))
+    rng = np.random.default_rng([seed, 2])
+    times = np.array([int(r["Pickup_time"][:2]) * 60 + int(r["Pickup_time"][3:5]) for r in real], np.float64)
+    if n_orders is None:
+        where = [spots[r["Spot_id"]] for r in real]
+        at = times
+    else:
+        pts = list(spots.values())
+        where = [pts[i] for i in rng.integers(0, len(pts), n_orders)]
+        at = np.round(rng.choice(times, n_orders) + rng.random(n_orders), 1)
+    sizes, counts = read_baskets(data_dir)
+    n_skus = len(set(base.inventory["sku"]) - {None})
+    skus = sorted(set(base.inventory["sku"]))
+    pop = counts[:n_skus].astype(np.float64)
+    pop /= pop.sum()
+    mix = np.asarray(city.get("promise_mix", (0.3, 0.7)), np.float64)
+    n = len(where)
+    promise = rng.choice([30, 60], size=n, p=mix / mix.sum())
+    nl = np.minimum(rng.choice(sizes, n), n_skus)
+    orders = {"order_id": [], "lat": [], "lon": [], "sku": [], "qty": [], "promise_min": [], "arrival_min": []}
+    names = np.array(skus, dtype=object)
+    for o in range(n):
+        lines = rng.choice(n_skus, size=int(nl[o]), replace=False, p=pop)
+        m = len(lines)
+        orders["order_id"] += [f"SH{o:05d}"] * m
+        orders["lat"] += [round(where[o][0], 6)] * m
+        orders["lon"] += [round(where[o][1], 6)] * m
+        orders["sku"] += names[lines].tolist()
+        orders["qty"] += (1 + rng.poisson(0.3, m)).tolist()
+        orders["promise_min"] += [int(promise[o])] * m
+        orders["arrival_min"] += [float(at[o])] * m
+    return City(base.stores, base.inventory, orders)
+
+
 def write_city(city: City, out_dir) -> dict[str, Path]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,669 @@
+"""A city's day, simulated: orders arrive over time and are routed by a policy; what-if
+variants of the network run on the same orders (``omnifill bench``).
+
+Policies (``POLICIES``):
+
+- ``online``: each order is routed by the Router when it arrives, and that is final.
+- ``online+reroute``: routed on arrival and held; every ``reroute_every`` minutes the open
+  orders (routed since the last re-plan) are re-planned together by the planner. An order
+  that would be late if it started again now (its ETA above its promise less the minutes it
+  has waited) is not re-planned: it keeps its decision. The others are released and planned
+  with their current store and the promise they have left; moving one costs
+  ``move_penalty`` plus ``per_minute`` times the longest wait in the batch (the planner has
+  one move penalty; the longest wait keeps a move from costing more than it gains); one the plan keeps at its store keeps its ETA (its picking went on), one the plan
+  moves waits: its ETA is the minutes since it arrived plus the new option's.
+- ``hold``: orders are held and planned in batches every ``hold_min`` minutes (the orders
+  that arrived in the window, planned at its end, with the promise they have left); each
+  order's ETA is the minutes it waited plus its option's.
+
+Stock falls as orders are decided (units leave for good: ``Router.complete`` and
+``Router.sell``); a store's ``capacity`` is packages per hour in the simulation (its column
+in the stores file, or ``capacity:N``), renewed at every hour; a plan in hour h spends hour
+h's. The day's KPIs (``kpis``) are computed from the decisions' plan rows, each order's
+cost by the DESIGN formula with the ETA the customer sees and the promise the customer was
+given.
+
+What-ifs (``parse_what_if``) change the network, never the orders: ``close:S1,S2``,
+``open:LAT,LON[;LAT,LON...]`` (a new store with its nearest store's city, handling time,
+assortment and stock), ``stock:xF`` or ``stock:xF:topN`` (every store's on-hand times F,
+rounded; with topN only the N SKUs the day orders most units of; warehouses unchanged),
+``handling:M`` (every store's pick-and-pack minutes), ``capacity:N`` (every store's packages
+per hour).
+
+This module simulates and measures; ``report`` draws. Imports flow cli -> bench -> planner /
+router -> model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .config import Config
+from .io import Problems, float_col, read_table
+from .model import Network, Order, OrderBatch
+from .router import Router
+from .scenarios import (
+    DAY_PROFILE,
+    City,
+    demo_paths,
+    shanghai_day,
+    synthetic_day,
+    with_arrivals,
+)
+
+POLICIES = ("online", "online+reroute", "hold")
+SCENARIOS = ("demo", "city", "shanghai")
+# the built-in generated city of ``--scenario city``: 2,000 stores, a day of 20,000 orders
+CITY = {"n_stores": 2000, "n_orders": 20_000, "n_skus": 5000, "n_clusters": 40, "radius_m": 25_000.0, "assortment": 0.2}
+MINUTES_PER_DAY = 1440.0
+
+
+# --- scenarios -----------------------------------------------------------------------------------
+
+@dataclass
+class Scenario:
+    """A network and a day of orders, as tables (the DESIGN columns; ``orders`` one row per
+    line with ``arrival_min``). ``capacity_per_hour``: every store's, when a what-if set it
+    (else the stores' ``capacity`` column, per hour)."""
+
+    name: str
+    stores: dict
+    inventory: dict
+    orders: dict
+    zones: str | None = None
+    capacity_per_hour: float | None = None
+    changes: list = field(default_factory=list)  # the what-ifs applied, as given
+
+
+def load_scenario(scenario: str, *, data: str | None = None, seed: int = 0, config: Config | None = None,
+                  zones: str | None = None, max_errors: int = 100) -> Scenario:
+    """A built-in scenario by name (``demo``: the bundled demo city; ``city``: a generated
+    city of 2,000 stores and 20,000 orders (``CITY``); ``shanghai``: the real Shanghai
+    shops and orders, from ``data``), or a directory holding ``stores``, ``inventory`` and
+    ``orders`` files (CSV or Parquet; orders may be JSON Lines). Orders without an
+    ``arrival_min`` column get arrivals drawn over the day (``scenarios.DAY_PROFILE``) with
+    ``seed``. Files are validated as the other commands validate them (InputError naming
+    file, row, column and value)."""
+    if scenario == "demo":
+        paths = demo_paths()
+        return _from_files("demo", paths["stores"], paths["inventory"], paths["orders"], zones, seed, config,
+                           max_errors)
+    if scenario == "city":
+        return _from_city("city", synthetic_day(seed=seed, city="city", **CITY), zones)
+    if scenario == "shanghai":
+        if not data:
+            raise ValueError("the shanghai scenario is built from the shared data: give --data DIR "
+                             "(the folder holding shanghai_cainiao_lastmile_2016 and completejourney_baskets)")
+        return _from_city("shanghai", shanghai_day(data, seed=seed), zones)
+    d = Path(scenario)
+    if not d.is_dir():
+        raise ValueError(f"--scenario {scenario!r} is neither a built-in scenario ({', '.join(SCENARIOS)}) "
+                         "nor a directory")
+    found = {}
+    for name in ("stores", "inventory", "orders"):
+        hits = [d / f"{name}{ext}" for ext in (".csv", ".parquet", ".jsonl") if (d / f"{name}{ext}").exists()]
+        if not hits:
+            raise ValueError(f"{d}: no {name}.csv or {name}.parquet")
+        found[name] = hits[0]
+    if zones is None and (d / "zones.geojson").exists():
+        zones = str(d / "zones.geojson")
+    return _from_files(d.name, found["stores"], found["inventory"], found["orders"], zones, seed, config,
+                       max_errors)
+
+
+def _from_files(name, stores, inventory, orders, zones, seed, config, max_errors) -> Scenario:
+    # validated as reroute validates them, then kept as tables for the what-ifs
+    net = Network.from_files(stores, inventory, zones, config, max_errors=max_errors)
+    OrderBatch.from_file(orders, net)
+    ot = read_table(orders, allow_jsonl=True)
+    cols = {k: list(v) for k, v in ot.columns.items()}
+    if "arrival_min" in cols:
+        probs = Problems(max_errors)
+        at = float_col(ot, "arrival_min", probs, lo=0, hi=MINUTES_PER_DAY, what="minutes since the day began")
+        first: dict = {}
+        for i, (o, a) in enumerate(zip(cols["order_id"], at)):
+            j = first.setdefault(o, i)
+            if not _same_time(at[j], a):
+                probs.add(ot.problem(i, "arrival_min", cols["arrival_min"][i],
+                                     f"differs from this order's first line (row {j + 1}); an order arrives once"))
+        probs.raise_if_any()
+        cols["arrival_min"] = [float(a) for a in at]
+        city = City(_table(stores), _table(inventory), cols)
+    else:
+        city = with_arrivals(City(_table(stores), _table(inventory), cols), seed, DAY_PROFILE)
+    return Scenario(name, city.stores, city.inventory, city.orders, zones)
+
+
+def _same_time(a, b) -> bool:
+    return (math.isnan(a) and math.isnan(b)) or a == b
+
+
+def _table(path) -> dict:
+    return {k: list(v) for k, v in read_table(path).columns.items()}
+
+
+def _from_city(name, city: City, zones) -> Scenario:
+    return Scenario(name, city.stores, city.inventory, city.orders, zones)
+
+
+# --- what-ifs ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class WhatIf:
+    spec: str  # as given
+    kind: str  # close | open | stock | handling | capacity
+    value: object
+
+
+def parse_what_if(spec: str) -> WhatIf:
+    """``close:ID,...``, ``open:LAT,LON[;LAT,LON...]``, ``stock:xF[:topN]``, ``handling:M``,
+    ``capacity:N`` (the module's docstring). ValueError naming the spec and what is wrong."""
+    kind, sep, rest = spec.partition(":")
+    kind = kind.strip().lower()
+
+    def bad(why):
+        return ValueError(f"--what-if {spec!r}: {why}")
+
+    if not sep or not rest.strip():
+        raise bad("expected KIND:VALUE, KIND one of close, open, stock, handling, capacity")
+    rest = rest.strip()
+    if kind == "close":
+        ids = [s.strip() for s in rest.split(",") if s.strip()]
+        if not ids:
+            raise bad("no store id")
+        return WhatIf(spec, kind, tuple(ids))
+    if kind == "open":
+        pts = []
+        for part in rest.split(";"):
+            try:
+                lat, lon = (float(v) for v in part.split(","))
+            except ValueError:
+                raise bad(f"{part!r} is not LAT,LON") from None
+            if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+                raise bad(f"{part!r} is outside WGS84 degrees")
+            pts.append((lat, lon))
+        return WhatIf(spec, kind, tuple(pts))
+    if kind == "stock":
+        factor, _, top = rest.partition(":")
+        if not factor.lower().startswith("x"):
+            raise bad("expected stock:xFACTOR or stock:xFACTOR:topN, e.g. stock:x2:top500")
+        try:
+            f = float(factor[1:])
+        except ValueError:
+            raise bad(f"{factor[1:]!r} is not a number") from None
+        if not (f >= 0 and math.isfinite(f)):
+            raise bad("the factor must be a finite number >= 0")
+        n_top = None
+        if top:
+            if not top.lower().startswith("top") or not top[3:].isdigit() or int(top[3:]) < 1:
+                raise bad(f"{top!r}: expected topN, N a whole number >= 1")
+            n_top = int(top[3:])
+        return WhatIf(spec, kind, (f, n_top))
+    if kind in ("handling", "capacity"):
+        try:
+            v = float(rest)
+        except ValueError:
+            raise bad(f"{rest!r} is not a number") from None
+        if not (v >= 0 and math.isfinite(v)) or (kind == "capacity" and v != int(v)):
+            raise bad("minutes >= 0" if kind == "handling" else "a whole number of packages per hour >= 0")
+        return WhatIf(spec, kind, v)
+    raise bad(f"unknown kind {kind!r}; one of close, open, stock, handling, capacity")
+
+
+def apply_what_if(sc: Scenario, w: WhatIf) -> Scenario:
+    """The scenario with the network changed as ``w`` says (orders unchanged)."""
+    stores = {k: list(v) for k, v in sc.stores.items()}
+    inv = {k: list(v) for k, v in sc.inventory.items()}
+    orders = sc.orders
+    cap = sc.capacity_per_hour
+    ids = [str(s) for s in stores["store_id"]]
+    kind = stores.get("kind", ["store"] * len(ids))
+    is_store = [str(k or "store") == "store" for k in kind]
+    if w.kind == "close":
+        gone = set(w.value)
+        unknown = sorted(gone - set(ids))
+        if unknown:
+            raise ValueError(f"--what-if {w.spec!r}: no store {', '.join(map(repr, unknown))} in the scenario")
+        for col in ("pickup_store",):
+            named = {str(v) for v in orders.get(col, []) if v not in (None, "")} & gone
+            if named:
+                raise ValueError(f"--what-if {w.spec!r}: orders name {min(named)!r} as their {col}")
+        keep = [i for i, s in enumerate(ids) if s not in gone]
+        stores = {k: [v[i] for i in keep] for k, v in stores.items()}
+        ik = [i for i, s in enumerate(inv["store_id"]) if str(s) not in gone]
+        inv = {k: [v[i] for i in ik] for k, v in inv.items()}
+        orders = {k: list(v) for k, v in orders.items()}
+        for col in ("home_store", "current_store"):
+            if col in orders:
+                orders[col] = [None if str(v) in gone else v for v in orders[col]]
+    elif w.kind == "open":
+        lat = np.asarray(stores["lat"], np.float64)
+        lon = np.asarray(stores["lon"], np.float64)
+        cand = np.flatnonzero(is_store)
+        if not len(cand):
+            raise ValueError(f"--what-if {w.spec!r}: the scenario has no store to copy an assortment from")
+        by_store: dict[str, list[int]] = {}
+        for i, s in enumerate(inv["store_id"]):
+            by_store.setdefault(str(s), []).append(i)
+        for k, (la, lo) in enumerate(w.value, 1):
+            from .geo import haversine_m
+
+            near = int(cand[np.argmin(haversine_m(lat[cand], lon[cand], la, lo))])
+            new_id = f"NEW{k:03d}"
+            while new_id in ids:
+                new_id += "_"
+            ids.append(new_id)
+            for col, vals in stores.items():
+                vals.append({"store_id": new_id, "lat": la, "lon": lo}.get(col, vals[near]))
+            for i in by_store.get(ids[near], []):
+                for col, vals in inv.items():
+                    vals.append(new_id if col == "store_id" else vals[i])
+    elif w.kind == "stock":
+        f, n_top = w.value
+        top = None
+        if n_top is not None:
+            units: dict[str, int] = {}
+            for s, q in zip(orders["sku"], orders["qty"]):
+                units[str(s)] = units.get(str(s), 0) + int(q)
+            top = set(sorted(units, key=lambda s: (-units[s], s))[:n_top])
+        store_set = {ids[i] for i in range(len(ids)) if is_store[i]}
+        inv["on_hand"] = [round(float(q) * f) if str(s) in store_set and (top is None or str(k) in top)
+                          else q for s, k, q in zip(inv["store_id"], inv["sku"], inv["on_hand"])]
+    elif w.kind == "handling":
+        h = stores.get("handling_min", [None] * len(ids))
+        stores["handling_min"] = [w.value if is_store[i] else h[i] for i in range(len(ids))]
+    elif w.kind == "capacity":
+        cap = float(w.value)
+    return Scenario(sc.name, stores, inv, orders, sc.zones, cap, sc.changes + [w.spec])
+
+
+# --- the day -------------------------------------------------------------------------------------
+
+@dataclass
+class DayResult:
+    """One simulated day (or one plan, for ``reroute --report``): per order and per store
+    arrays, and the wall time. ``kpis()`` summarises it."""
+
+    label: str
+    policy: str
+    order_id: np.ndarray
+    lat: np.ndarray
+    lon: np.ndarray
+    promise: np.ndarray
+    arrival: np.ndarray
+    eta: np.ndarray  # the customer's: minutes from arrival to the last package; nan when nothing filled
+    lines: np.ndarray
+    unfilled: np.ndarray
+    packages: np.ndarray
+    transfers: np.ndarray
+    parcels: np.ndarray
+    moved: np.ndarray
+    cost: np.ndarray
+    store_id: np.ndarray
+    store_lat: np.ndarray
+    store_lon: np.ndarray
+    store_kind: np.ndarray
+    store_packages: np.ndarray  # packages delivered or prepared, and transfers sent, per store
+    capacity_per_hour: np.ndarray  # per store (inf: unlimited)
+    hours: float  # hours the day ran (first to last arrival, at least 1)
+    wall_s: float
+    n_replans: int = 0
+
+    @property
+    def on_time(self) -> np.ndarray:
+        # on time: every line filled and the last package within the promise
+        return (self.unfilled == 0) & (self.eta <= self.promise + 1e-9)
+
+    def kpis(self) -> dict:
+        n = len(self.order_id)
+        filled = ~np.isnan(self.eta)
+        eta = self.eta[filled]
+        tiers = {}
+        for p in sorted(set(self.promise.tolist())):
+            sel = self.promise == p
+            tiers[f"{p:g}"] = float(self.on_time[sel].mean()) if sel.any() else None
+        stores = self.store_kind == "store"
+        sp = self.store_packages[stores]
+        cap = self.capacity_per_hour[stores]
+        fin = np.isfinite(cap) & (cap > 0)
+        util = (sp[fin] / (cap[fin] * self.hours)) if fin.any() else np.zeros(0)
+        return {
+            "orders": n,
+            "lines": int(self.lines.sum()),
+            "on_time_rate": float(self.on_time.mean()) if n else None,
+            "on_time_rate_by_tier": tiers,
+            "eta_mean_min": float(eta.mean()) if len(eta) else None,
+            "eta_p90_min": float(np.percentile(eta, 90)) if len(eta) else None,
+            "packages_per_order": float(self.packages.sum() / n) if n else None,
+            "packages": int(self.packages.sum()),
+            "transfers": int(self.transfers.sum()),
+            "parcels": int(self.parcels.sum()),
+            "unfilled_lines": int(self.unfilled.sum()),
+            "unfilled_orders": int((self.unfilled > 0).sum()),
+            "moved": int(self.moved.sum()),
+            "total_cost": float(self.cost.sum()),
+            "cost_per_order": float(self.cost.sum() / n) if n else None,
+            "stores_used": int((sp > 0).sum()),
+            "store_packages_mean": float(sp.mean()) if len(sp) else None,
+            "store_packages_max": int(sp.max()) if len(sp) else None,
+            "store_utilisation_mean": float(util.mean()) if len(util) else None,
+            "store_utilisation_max": float(util.max()) if len(util) else None,
+            "replans": self.n_replans,
+            "wall_s": self.wall_s,
+            "orders_per_second": n / self.wall_s if self.wall_s > 0 else None,
+        }
+
+
+def network_of(sc: Scenario, config: Config | None = None, max_errors: int = 100) -> Network:
+    return Network.from_tables(sc.stores, sc.inventory, sc.zones, config, max_errors=max_errors)
+
+
+def day_orders(sc: Scenario, net: Network) -> tuple[OrderBatch, np.ndarray]:
+    """The scenario's orders as a batch, and each order's arrival minute."""
+    batch = OrderBatch.from_tables({k: v for k, v in sc.orders.items() if k != "arrival_min"}, net)
+    first: dict = {}
+    for o, a in zip(sc.orders["order_id"], sc.orders["arrival_min"]):
+        first.setdefault(str(o), float(a))
+    return batch, np.array([first[str(o)] for o in batch.order_id], np.float64)
+
+
+def simulate(net: Network, batch: OrderBatch, arrival: np.ndarray, config: Config | None = None, *,
+             policy: str = "online", reroute_every: float = 15.0, hold_min: float = 5.0,
+             time_limit_s: float = 2.0, seed: int = 0, capacity_per_hour=None, label: str | None = None,
+             progress=None) -> DayResult:
+    """Simulate the day: ``batch``'s orders arriving at ``arrival`` (minutes), decided by
+    ``policy`` (the module's docstring). ``time_limit_s``: the planner's limit per re-plan
+    or batch. ``capacity_per_hour``: every store's packages per hour (default the
+    network's ``capacity``). Every order line comes out once: the result's orders are the
+    batch's, in its order. progress(done, total) as orders are decided."""
+    if policy not in POLICIES:
+        raise ValueError(f"policy must be one of {', '.join(POLICIES)}, got {policy!r}")
+    cfg = config or net.config
+    cap = np.broadcast_to(np.asarray(net.capacity if capacity_per_hour is None else capacity_per_hour,
+                                     np.float64), (len(net),)).copy()
+    n = len(batch)
+    orders = [Order.from_batch(batch, i, net.store_ids) for i in range(n)]
+    seq = np.lexsort((np.arange(n), arrival))  # arrival order, file order on ties
+    router = Router(net, cfg)
+    router.reset_capacity(cap)
+    st = _Stats(net, n)
+    tick = progress or (lambda *a: None)
+    t0 = time.perf_counter()
+    hour = [-1]
+
+    def clock(t):
+        h = int(t // 60)
+        if h != hour[0]:
+            hour[0] = h
+            router.reset_capacity(cap)
+
+    replans = 0
+    if policy == "online":
+        for done, i in enumerate(seq.tolist()):
+            clock(arrival[i])
+            d = router.route(orders[i])
+            st.record(i, d.rows, 0.0, moved=False)
+            router.complete(orders[i].order_id)
+            if done % 500 == 0:
+                tick(done, n)
+    elif policy == "hold":
+        window = np.floor(arrival / hold_min).astype(np.int64)
+        for w in np.unique(window).tolist():
+            idx = seq[window[seq] == w]
+            t = (w + 1) * hold_min
+            clock(min(t, MINUTES_PER_DAY - 1e-6))
+            rows = _plan_batch(router, net, cfg, [orders[i] for i in idx], t - arrival[idx], None, time_limit_s,
+                               seed)
+            for i, rs in zip(idx.tolist(), rows):
+                st.record(i, rs, t - arrival[i], moved=False)
+            replans += 1
+            tick(int(st.done.sum()), n)
+    else:
+        open_: list[int] = []
+        decided: dict[int, object] = {}
+        k = 0
+        checkpoints = math.ceil((arrival.max() if n else 0.0) / reroute_every) + 1
+        for c in range(1, checkpoints + 1):
+            t = c * reroute_every
+            while k < n and arrival[seq[k]] < t:
+                i = int(seq[k])
+                clock(arrival[i])
+                decided[i] = router.route(orders[i])
+                open_.append(i)
+                k += 1
+            if not open_:
+                continue
+            clock(min(t, MINUTES_PER_DAY - 1e-6))
+            keep, free = [], []
+            for i in open_:
+                d = decided[i]
+                waited = t - arrival[i]
+                (keep if d.eta_min > orders[i].promise_min - waited and _filled(d.rows) else free).append(i)
+            for i in keep:
+                st.record(i, decided[i].rows, 0.0, moved=False)
+                router.complete(orders[i].order_id)
+            if free:
+                current = [_home_of(decided[i].rows) for i in free]
+                for i in free:
+                    router.release(orders[i].order_id)
+                wait = t - arrival[np.array(free)]
+                # the planner's cost has one move penalty; a moved order here also waits, up to
+                # the longest wait of the batch: priced in, so that no move costs more than it gains
+                mcfg = dataclasses.replace(cfg, cost=dataclasses.replace(
+                    cfg.cost, move_penalty=cfg.cost.move_penalty + cfg.cost.per_minute * float(wait.max())))
+                rows = _plan_batch(router, net, mcfg, [orders[i] for i in free], wait, current, time_limit_s, seed)
+                for i, rs, cur, wt in zip(free, rows, current, wait.tolist()):
+                    moved = cur is None or any((r.get("reason") or "").startswith("moved from") for r in rs)
+                    st.record(i, rs, wt if moved else 0.0, moved=cur is not None and moved)
+                replans += 1
+            open_ = []
+            tick(int(st.done.sum()), n)
+    tick(n, n)
+    wall = time.perf_counter() - t0
+    missing = np.flatnonzero(~st.done)
+    if len(missing):  # never: every order is decided once
+        raise RuntimeError(f"the simulation lost {len(missing)} orders, the first {batch.order_id[missing[0]]}")
+    span = (arrival.max() - arrival.min()) / 60.0 if n else 0.0
+    return st.result(label or policy, policy, batch, arrival, cfg, cap, max(1.0, math.ceil(span)), wall, replans)
+
+
+def _filled(rows) -> bool:
+    return any(r["mode"] != "unfilled" for r in rows)
+
+
+def _home_of(rows) -> str | None:
+    # the store an order is at: the one delivering (or preparing) its first package
+    for r in rows:
+        if r["mode"] != "unfilled" and r.get("package") == 1:
+            return r["via_id"] if r["mode"] == "transfer" else r["source_id"]
+    return None
+
+
+def _plan_batch(router: Router, net: Network, cfg: Config, orders: list[Order], waited: np.ndarray,
+                current, time_limit_s: float, seed: int) -> list[list[dict]]:
+    """Plan a batch with the stock and capacity the router has left, each order with the
+    promise it has left (at least 0.1 minute); sell the plan. Rows per order, in order."""
+    from .planner import plan
+
+    cols: dict[str, list] = {"order_id": [], "lat": [], "lon": [], "sku": [], "qty": [], "promise_min": [],
+                             "mode": [], "pickup_store": [], "home_store": [], "city": [], "current_store": []}
+    for j, o in enumerate(orders):
+        left = max(0.1, o.promise_min - float(waited[j]))
+        for sku, q in o.lines:
+            cols["order_id"].append(o.order_id)
+            cols["lat"].append(o.lat)
+            cols["lon"].append(o.lon)
+            cols["sku"].append(sku)
+            cols["qty"].append(int(q))
+            cols["promise_min"].append(left)
+            cols["mode"].append(o.mode)
+            cols["pickup_store"].append(o.pickup_store)
+            cols["home_store"].append(o.home_store)
+            cols["city"].append(o.city)
+            cols["current_store"].append(None if current is None else current[j])
+    now = router.network_now()
+    p = plan(now, OrderBatch.from_tables(cols, now), cfg, time_limit_s=time_limit_s, seed=seed, threads=1)
+    router.sell(p.rows)
+    by: dict[str, list[dict]] = {o.order_id: [] for o in orders}
+    for r in p.rows:
+        by[r["order_id"]].append(r)
+    return [by[o.order_id] for o in orders]
+
+
+class _Stats:
+    """Per order, what its rows say; per store, the packages it sent."""
+
+    def __init__(self, net: Network, n: int):
+        self.net = net
+        self.idx = net.store_index_map()
+        self.done = np.zeros(n, bool)
+        self.eta = np.full(n, np.nan)
+        self.lines = np.zeros(n, np.int64)
+        self.unfilled = np.zeros(n, np.int64)
+        self.packages = np.zeros(n, np.int64)
+        self.transfers = np.zeros(n, np.int64)
+        self.parcels = np.zeros(n, np.int64)
+        self.moved = np.zeros(n, bool)
+        self.store_packages = np.zeros(len(net), np.int64)
+
+    def record(self, i: int, rows, waited: float, *, moved: bool) -> None:
+        if self.done[i]:
+            raise RuntimeError(f"order {rows[0]['order_id'] if rows else i} decided twice")
+        self.done[i] = True
+        self.lines[i] = len(rows)
+        pk, tr = {}, set()
+        eta = -1.0
+        for r in rows:
+            if r["mode"] == "unfilled":
+                self.unfilled[i] += 1
+                continue
+            eta = max(eta, float(r["eta_min"]))
+            s = self.idx[str(r["source_id"])]
+            if r["mode"] == "transfer":
+                a = self.idx[str(r["via_id"])]
+                pk.setdefault(r["package"], (a, "transfer"))
+                tr.add((s, a))
+            else:
+                pk[r["package"]] = (s, r["mode"])
+        self.packages[i] = len(pk)
+        self.parcels[i] = sum(1 for _, m in pk.values() if m == "parcel")
+        self.transfers[i] = len(tr)
+        self.moved[i] = moved
+        self.eta[i] = eta + waited if pk else np.nan
+        for s, _ in pk.values():
+            self.store_packages[s] += 1
+        for s, _ in tr:
+            self.store_packages[s] += 1
+
+    def result(self, label, policy, batch, arrival, cfg, cap, hours, wall, replans) -> DayResult:
+        c = cfg.cost
+        promise = np.asarray(batch.promise_min, np.float64)
+        eta = np.nan_to_num(self.eta, nan=0.0)
+        cost = (c.per_minute * eta + c.per_package * self.packages + c.per_parcel * self.parcels
+                + c.per_transfer * self.transfers + c.late_per_minute * np.maximum(0.0, eta - promise) * (self.packages > 0)
+                + c.unfilled_per_line * self.unfilled + c.move_penalty * self.moved)
+        net = self.net
+        return DayResult(label, policy, np.asarray(batch.order_id, object), np.asarray(batch.lat, np.float64),
+                         np.asarray(batch.lon, np.float64), promise, np.asarray(arrival, np.float64), self.eta.copy(),
+                         self.lines.copy(), self.unfilled.copy(), self.packages.copy(), self.transfers.copy(),
+                         self.parcels.copy(), self.moved.copy(), cost, np.asarray(net.store_ids, object),
+                         net.lat.copy(), net.lon.copy(), np.asarray(net.kind, object), self.store_packages.copy(),
+                         np.asarray(cap, np.float64), float(hours), float(wall), replans)
+
+
+def plan_result(net: Network, batch: OrderBatch, rows, config: Config | None = None, label: str = "plan",
+                wall_s: float = 0.0) -> DayResult:
+    """A plan's rows (``omnifill reroute``) as a DayResult, for ``report``: every order
+    decided at once, with no wait; moved where a row says so."""
+    st = _Stats(net, len(batch))
+    pos = {str(o): i for i, o in enumerate(batch.order_id)}
+    by: dict[int, list] = {}
+    for r in rows:
+        by.setdefault(pos[str(r["order_id"])], []).append(r)
+    for i in range(len(batch)):
+        rs = by.get(i, [])
+        st.record(i, rs, 0.0, moved=any((r.get("reason") or "").startswith("moved from") for r in rs))
+    return st.result(label, "plan", batch, np.zeros(len(batch)), config or net.config, net.capacity, 1.0, wall_s, 0)
+
+
+# --- a bench run ---------------------------------------------------------------------------------
+
+def run_bench(sc: Scenario, out_dir, *, policies=("online",), what_ifs=(), config: Config | None = None,
+              seed: int = 0, reroute_every: float = 15.0, hold_min: float = 5.0, time_limit_s: float = 2.0,
+              max_errors: int = 100, log=None, progress=None) -> dict:
+    """The baseline and every what-if variant, each under every policy, on the same orders
+    with the same seed; writes ``out_dir/kpis.json`` and ``out_dir/report.html`` (each to a
+    temporary file renamed into place; the directory is created). Returns the kpis
+    document. A what-if that does not apply (an unknown store, say) raises ValueError
+    before anything runs."""
+    from . import __version__
+    from .io import atomic_write, json_default
+    from .report import bench_report
+
+    say = log or (lambda *a: None)
+    variants = [("baseline", sc)]
+    for spec in what_ifs:
+        w = parse_what_if(spec) if isinstance(spec, str) else spec
+        variants.append((w.spec, apply_what_if(sc, w)))
+    built = []
+    for name, v in variants:  # every network first: bad input stops the run before any simulation
+        net = network_of(v, config, max_errors)
+        batch, arrival = day_orders(v, net)
+        built.append((name, v, net, batch, arrival))
+    results = []
+    doc = {"scenario": sc.name, "seed": seed, "policies": list(policies),
+           "params": {"reroute_every_min": reroute_every, "hold_min": hold_min, "time_limit_s": time_limit_s},
+           "versions": {"omnifill": __version__}, "runs": []}
+    for name, v, net, batch, arrival in built:
+        for pol in policies:
+            say(f"{name} / {pol}: {len(batch):,} orders, {batch.n_lines:,} lines, {len(net):,} stores")
+            r = simulate(net, batch, arrival, config, policy=pol, reroute_every=reroute_every, hold_min=hold_min,
+                         time_limit_s=time_limit_s, seed=seed, capacity_per_hour=v.capacity_per_hour,
+                         label=name, progress=(lambda d, t, _n=f"{name} / {pol}": progress(_n, d, t))
+                         if progress else None)
+            results.append(r)
+            doc["runs"].append({"variant": name, "policy": pol, "kpis": r.kpis()})
+    base = {run["policy"]: run["kpis"] for run in doc["runs"] if run["variant"] == "baseline"}
+    for run in doc["runs"]:
+        run["vs_baseline"] = _diff(run["kpis"], base[run["policy"]])
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    import json
+
+    text = json.dumps(doc, indent=2, default=json_default) + "\n"
+    html = bench_report(results, doc, title=f"omnifill bench: {sc.name}")
+    for path, body in ((out / "kpis.json", text), (out / "report.html", html)):
+        def _w(tmp, body=body):
+            with open(tmp, "w", encoding="utf-8") as fh:
+                fh.write(body)
+
+        atomic_write(path, _w)
+    return doc
+
+
+DIFF_KEYS = ("on_time_rate", "eta_mean_min", "eta_p90_min", "packages_per_order", "transfers", "parcels",
+             "unfilled_lines", "total_cost", "cost_per_order", "moved")
+
+
+def _diff(k: dict, base: dict) -> dict:
+    out = {}
+    for key in DIFF_KEYS:
+        a, b = k.get(key), base.get(key)
+        if a is None or b is None:
+            continue
+        out[key] = {"delta": a - b, "relative": (a - b) / b if b else None}
+    for tier, v in k.get("on_time_rate_by_tier", {}).items():
+        b = base.get("on_time_rate_by_tier", {}).get(tier)
+        if v is not None and b is not None:
+            out[f"on_time_rate_{tier}"] = {"delta": v - b, "relative": (v - b) / b if b else None}
+    return out
+
+
+__all__ = ["POLICIES", "DayResult", "Scenario", "WhatIf", "apply_what_if", "day_orders", "load_scenario",
+           "network_of", "parse_what_if", "plan_result", "run_bench", "simulate"]

@@ -1,0 +1,81 @@
+"""The day simulator (omnifill.bench): every order line decided once, stock never sold
+twice, the same seed the same day; what-if specs parsed or refused with the spec named."""
+
+import numpy as np
+import pytest
+
+from omnifill import bench
+from omnifill.router import Router
+
+
+@pytest.fixture(scope="module")
+def day():
+    sc = bench.load_scenario("demo")
+    # the first 300 orders of the demo day keep the test short
+    keep = set(list(dict.fromkeys(sc.orders["order_id"]))[:300])
+    rows = [i for i, o in enumerate(sc.orders["order_id"]) if o in keep]
+    sc.orders = {k: [v[i] for i in rows] for k, v in sc.orders.items()}
+    net = bench.network_of(sc)
+    batch, arrival = bench.day_orders(sc, net)
+    return sc, net, batch, arrival
+
+
+@pytest.mark.parametrize("policy", bench.POLICIES)
+def test_every_line_decided_once_and_no_stock_sold_twice(day, policy):
+    _sc, net, batch, arrival = day
+    r = bench.simulate(net, batch, arrival, policy=policy, time_limit_s=0.5, reroute_every=30, hold_min=10)
+    assert list(r.order_id) == list(batch.order_id)
+    assert int(r.lines.sum()) == batch.n_lines
+    k = r.kpis()
+    assert k["orders"] == len(batch) and 0 <= k["on_time_rate"] <= 1
+    # the packages the stores sent are the orders' packages plus the transfers
+    assert r.store_packages.sum() == r.packages.sum() + r.transfers.sum()
+    # waiting never makes an order earlier than its option: hold's ETAs include the wait
+    assert np.all(np.isnan(r.eta) | (r.eta >= 0))
+    again = bench.simulate(net, batch, arrival, policy=policy, time_limit_s=0.5, reroute_every=30, hold_min=10)
+    assert np.array_equal(np.nan_to_num(r.eta), np.nan_to_num(again.eta))
+    assert r.kpis()["total_cost"] == pytest.approx(again.kpis()["total_cost"])
+
+
+def test_sell_takes_stock_once_and_refuses_more_than_is_left(day):
+    _, net, batch, _ = day
+    router = Router(net)
+    d = router.route(bench.Order.from_batch(batch, 0, net.store_ids), reserve=False)
+    filled = [r for r in d.rows if r["mode"] not in ("unfilled", "parcel")]
+    assert filled
+    r0 = filled[0]
+    before = router.available(r0["source_id"], r0["sku"])
+    router.sell(filled)
+    assert router.available(r0["source_id"], r0["sku"]) <= before - r0["qty"]
+    left = router.available(r0["source_id"], r0["sku"])
+    with pytest.raises(ValueError, match="available"):
+        router.sell([dict(r0, qty=left + 1)])
+    assert router.available(r0["source_id"], r0["sku"]) == left  # nothing changed
+
+
+@pytest.mark.parametrize("spec, kind", [("close:S00001,S00002", "close"), ("open:31.2,121.4;31.3,121.5", "open"),
+                                        ("stock:x2", "stock"), ("stock:x1.5:top500", "stock"),
+                                        ("handling:6", "handling"), ("capacity:20", "capacity")])
+def test_what_if_specs_parse(spec, kind):
+    assert bench.parse_what_if(spec).kind == kind
+
+
+@pytest.mark.parametrize("spec", ["close:", "open:31.2", "open:91,0", "stock:2", "stock:x-1", "stock:x2:top0",
+                                  "handling:abc", "capacity:2.5", "grow:1"])
+def test_bad_what_if_specs_are_refused_with_the_spec_named(spec):
+    with pytest.raises(ValueError, match="--what-if"):
+        bench.parse_what_if(spec)
+
+
+def test_what_ifs_change_the_network_not_the_orders(day):
+    sc = day[0]
+    closed = bench.apply_what_if(sc, bench.parse_what_if("close:S00000"))
+    assert "S00000" not in closed.stores["store_id"] and "S00000" not in closed.inventory["store_id"]
+    opened = bench.apply_what_if(sc, bench.parse_what_if("open:31.23,121.47"))
+    assert "NEW001" in opened.stores["store_id"] and "NEW001" in opened.inventory["store_id"]
+    doubled = bench.apply_what_if(sc, bench.parse_what_if("stock:x2"))
+    assert sum(map(int, doubled.inventory["on_hand"])) > sum(map(int, sc.inventory["on_hand"]))
+    for v in (closed, opened, doubled):
+        assert v.orders["order_id"] == sc.orders["order_id"]
+    with pytest.raises(ValueError, match="no store"):
+        bench.apply_what_if(sc, bench.parse_what_if("close:NOPE"))
