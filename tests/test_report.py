@@ -61,3 +61,17 @@ def test_the_report_loads_without_console_errors_and_draws_its_charts(report):
         finally:
             browser.close()
     assert errors == []
+
+
+def test_reroute_writes_a_report_of_its_plan(tmp_path):
+    from omnifill.cli import main
+    from omnifill.scenarios import demo_paths
+
+    d = demo_paths()
+    rc = main(["reroute", "--stores", str(d["stores"]), "--inventory", str(d["inventory"]), "--orders",
+               str(d["orders"]), "--out", str(tmp_path / "plan.csv"), "--report", str(tmp_path / "plan.html"),
+               "--time-limit", "1"])
+    assert rc == 0
+    text = (tmp_path / "plan.html").read_text()
+    assert text.count('class="chart') >= 3 and "objective" in text
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary left

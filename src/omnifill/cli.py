@@ -84,6 +84,9 @@ def _parser() -> argparse.ArgumentParser:
     outs = rr.add_argument_group("outputs")
     outs.add_argument("--out", required=True, metavar="PLAN", help="the plan: .csv, .parquet or .jsonl")
     outs.add_argument("--summary", metavar="SUMMARY.json", help="the summary as JSON")
+    outs.add_argument("--report", metavar="REPORT.html",
+                      help="a self-contained HTML report of the plan (map, ETA histogram, on-time per tier, KPIs); "
+                           "one orders file only")
     solve = rr.add_argument_group("solver")
     solve.add_argument("--time-limit", type=float, default=60.0, metavar="SECONDS", help="default 60")
     solve.add_argument("--seed", type=int, default=0, metavar="N", help="default 0")
@@ -258,6 +261,9 @@ def cmd_reroute(args) -> int:
     check_plan_path(args.out)  # before any work
     cfg = Config.from_toml(args.config) if args.config else None
     partitioned = os.path.isdir(args.orders)
+    if args.report and partitioned:
+        print("omnifill: --report needs one orders file, not a directory partitioned by city", file=sys.stderr)
+        return EXIT_INVALID
     if args.resume and not partitioned:
         print("omnifill: --resume needs --orders to be a directory partitioned by city (city=NAME/...)",
               file=sys.stderr)
@@ -311,6 +317,18 @@ def _reroute_file(args, cfg, ex, progress) -> dict:
     else:
         p = plan(net, orders, cfg, executor=ex, **kw)
     p.write(args.out)
+    if args.report:
+        from .bench import plan_result
+        from .io import atomic_write
+        from .report import plan_report
+
+        page = plan_report(plan_result(net, orders, p.rows, cfg), p.summary, config=cfg or net.config)
+
+        def _w(tmp):
+            with open(tmp, "w", encoding="utf-8") as fh:
+                fh.write(page)
+
+        atomic_write(args.report, _w)
     return p.summary
 
 
