@@ -84,6 +84,20 @@ def _fmt(v, key: str = "") -> str:
 
 # --- charts --------------------------------------------------------------------------------------
 
+def _frame(title: str, width: int, height: int, left: float, top: float, w: float, h: float, vmax: float,
+           tick) -> list[str]:
+    """A chart's opening: the svg element, its title, and five horizontal grid lines from 0
+    to ``vmax`` over the plot area (``left``, ``top``, ``w`` x ``h``), labelled by ``tick``."""
+    out = [(f'<svg class="chart" role="img" aria-label="{_e(title)}" width="{width}" height="{height}" '
+           f'viewBox="0 0 {width} {height}"><text x="{left}" y="16" font-weight="600">{_e(title)}</text>')]
+    for k in range(5):
+        v = vmax * k / 4
+        y = top + h - h * k / 4
+        out.append(f'<line x1="{left}" x2="{left + w}" y1="{y:.1f}" y2="{y:.1f}" stroke="#eee"/>'
+                   f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end">{tick(v)}</text>')
+    return out
+
+
 def _bars(title: str, groups: list[str], series: list[tuple[str, list]], *, pct: bool = False,
           width: int = 560, height: int = 260) -> str:
     """A grouped bar chart: one group per entry of ``groups``, one bar per series."""
@@ -94,14 +108,8 @@ def _bars(title: str, groups: list[str], series: list[tuple[str, list]], *, pct:
     ng, ns = max(1, len(groups)), max(1, len(series))
     gw = w / ng
     bw = gw * 0.8 / ns
-    out = [(f'<svg class="chart" role="img" aria-label="{_e(title)}" width="{width}" height="{height}" '
-           f'viewBox="0 0 {width} {height}"><text x="{left}" y="16" font-weight="600">{_e(title)}</text>')]
-    for k in range(5):
-        v = vmax * k / 4
-        y = top + h - h * k / 4
-        out.append(f'<line x1="{left}" x2="{left + w}" y1="{y:.1f}" y2="{y:.1f}" stroke="#eee"/>'
-                   f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end">'
-                   f'{f"{100 * v:.0f}%" if pct else _fmt(float(v))}</text>')
+    out = _frame(title, width, height, left, top, w, h, vmax,
+                 (lambda v: f"{100 * v:.0f}%") if pct else (lambda v: _fmt(float(v))))
     for gi, g in enumerate(groups):
         x0 = left + gi * gw + gw * 0.1
         for si, (name, vs) in enumerate(series):
@@ -136,13 +144,7 @@ def _histogram(title: str, eta: np.ndarray, *, width: int = 560, height: int = 2
     vmax = max(1, int(counts.max())) * 1.08
     nb = len(counts)
     bw = w / nb
-    out = [(f'<svg class="chart" role="img" aria-label="{_e(title)}" width="{width}" height="{height}" '
-           f'viewBox="0 0 {width} {height}"><text x="{left}" y="16" font-weight="600">{_e(title)}</text>')]
-    for k in range(5):
-        v = vmax * k / 4
-        y = top + h - h * k / 4
-        out.append(f'<line x1="{left}" x2="{left + w}" y1="{y:.1f}" y2="{y:.1f}" stroke="#eee"/>'
-                   f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end">{v:,.0f}</text>')
+    out = _frame(title, width, height, left, top, w, h, vmax, lambda v: f"{v:,.0f}")
     for b, c in enumerate(counts.tolist()):
         lo = b * 5
         label = f"{lo}-{lo + 5} min" if b < nb - 1 else "120 min or later"
