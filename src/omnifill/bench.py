@@ -49,6 +49,7 @@ from .io import Problems, float_col, read_table
 from .model import Network, Order, OrderBatch
 from .router import Router
 from .scenarios import (
+    CITY,
     DAY_PROFILE,
     City,
     demo_paths,
@@ -59,8 +60,6 @@ from .scenarios import (
 
 POLICIES = ("online", "online+reroute", "hold")
 SCENARIOS = ("demo", "city", "shanghai")
-# the built-in generated city of ``--scenario city``: 2,000 stores, a day of 20,000 orders
-CITY = {"n_stores": 2000, "n_orders": 20_000, "n_skus": 5000, "n_clusters": 40, "radius_m": 25_000.0, "assortment": 0.2}
 MINUTES_PER_DAY = 1440.0
 
 

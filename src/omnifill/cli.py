@@ -10,6 +10,7 @@ Nothing imports this module.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import time
@@ -28,6 +29,7 @@ from .io import (
     load_stores,
     load_zones,
 )
+from .scenarios import CITY
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INVALID, EXIT_UNFILLED, EXIT_PARTITION_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 
@@ -131,12 +133,64 @@ def _parser() -> argparse.ArgumentParser:
     _max_errors(b)
     b.set_defaults(func=cmd_bench)
 
-    g = sub.add_parser("generate", help="write a synthetic scenario",
-                       description="Write a synthetic scenario in the DESIGN file formats. national: hundreds of "
-                                   "cities (a few megacities of 1,000-2,000 stores, a long tail of 5-50), one "
-                                   "million orders by default, as Parquet partitioned by city "
-                                   "(see omnifill.national).")
+    g = sub.add_parser("generate", help="write a scenario: a city's day, the Shanghai day, or a national backlog",
+                       description="Write a scenario in the DESIGN file formats, into a new directory written "
+                                   "whole or not at all. city: a synthetic city's day (CSV, orders with "
+                                   "arrival_min; the defaults are bench's built-in `city`). shanghai: the real "
+                                   "Shanghai day from the shared data. national: hundreds of cities (a few "
+                                   "megacities of 1,000-2,000 stores, a long tail of 5-50), one million orders "
+                                   "by default, as Parquet partitioned by city (see omnifill.national). city and "
+                                   "shanghai write scenario.json with every parameter; `omnifill bench "
+                                   "--scenario DIR` runs the result.")
     gk = g.add_subparsers(dest="kind", required=True, metavar="KIND")
+    gc = gk.add_parser("city", help="a synthetic city's day (omnifill.scenarios.synthetic_day)",
+                       description="Stores and customers cluster around the same centres; SKU popularity is "
+                                   "Zipf; each store stocks a popularity-weighted share of the SKUs; orders "
+                                   "arrive over the day by scenarios.DAY_PROFILE (lunch and evening peaks). "
+                                   "Every draw comes from --seed.")
+    gc.add_argument("--out", required=True, metavar="DIR", help="a new directory")
+    gc.add_argument("--seed", type=int, default=0, metavar="N", help="default 0")
+    gc.add_argument("--stores", type=int, default=CITY["n_stores"], metavar="N",
+                    help=f"stores, besides the warehouses (default {CITY['n_stores']:,})")
+    gc.add_argument("--orders", type=int, default=CITY["n_orders"], metavar="N",
+                    help=f"orders in the day (default {CITY['n_orders']:,})")
+    gc.add_argument("--skus", type=int, default=CITY["n_skus"], metavar="N", help=f"default {CITY['n_skus']:,}")
+    gc.add_argument("--warehouses", type=int, default=1, metavar="N",
+                    help="warehouses holding every SKU, 500 units each, 30 min handling (default 1)")
+    gc.add_argument("--centre", type=_lat_lon, default=(31.2304, 121.4737), metavar="LAT,LON",
+                    help="the city's centre (default 31.2304,121.4737, Shanghai)")
+    gc.add_argument("--radius-km", type=float, default=CITY["radius_m"] / 1000, metavar="KM",
+                    help=f"stores within this radius, customers within 1.1 times it (default {CITY['radius_m'] / 1000:g})")
+    gc.add_argument("--clusters", type=int, default=CITY["n_clusters"], metavar="N",
+                    help=f"demand and store centres (default {CITY['n_clusters']})")
+    gc.add_argument("--cluster-sd-m", type=float, default=2500.0, metavar="M",
+                    help="each cluster's standard deviation in metres (default 2,500)")
+    gc.add_argument("--zipf", type=float, default=1.1, metavar="A", help="SKU popularity exponent (default 1.1)")
+    gc.add_argument("--assortment", type=float, default=CITY["assortment"], metavar="SHARE",
+                    help=f"share of the SKUs each store stocks (default {CITY['assortment']})")
+    gc.add_argument("--mean-stock", type=float, default=6.0, metavar="UNITS",
+                    help="mean units of a stocked SKU, scaled by its popularity (default 6)")
+    gc.add_argument("--mean-lines", type=float, default=2.5, metavar="N", help="mean lines per order (default 2.5)")
+    gc.add_argument("--promise-mix", type=_shares, default=(0.4, 0.6), metavar="P30,P60",
+                    help="shares of 30- and 60-minute promises (default 0.4,0.6)")
+    gc.add_argument("--name", default="city", help="the stores' city column (default city)")
+    gs = gk.add_parser("shanghai", help="the real Shanghai day (omnifill.scenarios.shanghai_day)",
+                       description="The 613 real Cainiao shops as stores and one warehouse; the 3,417 real O2O "
+                                   "orders at their customer points and pickup times (or --orders N drawn from "
+                                   "the 9,214 points and the real times); baskets and SKU popularity from the "
+                                   "Complete Journey data. Read from --data, which is not copied beyond the "
+                                   "generated files.")
+    gs.add_argument("--data", required=True, metavar="DIR",
+                    help="the shared data folder (holding shanghai_cainiao_lastmile_2016 and completejourney_baskets)")
+    gs.add_argument("--out", required=True, metavar="DIR", help="a new directory")
+    gs.add_argument("--seed", type=int, default=0, metavar="N", help="default 0")
+    gs.add_argument("--orders", type=int, default=None, metavar="N",
+                    help="draw N orders instead of the 3,417 real ones")
+    gs.add_argument("--skus", type=int, default=5000, metavar="N", help="the most sold products kept (default 5,000)")
+    gs.add_argument("--assortment", type=float, default=0.5, metavar="SHARE",
+                    help="mean share of the SKUs a shop stocks (default 0.5)")
+    gs.add_argument("--mean-stock", type=float, default=4.0, metavar="UNITS", help="default 4")
+    gs.add_argument("--promise-mix", type=_shares, default=(0.3, 0.7), metavar="P30,P60", help="default 0.3,0.7")
     gn = gk.add_parser("national", help="a national backlog, partitioned Parquet")
     gn.add_argument("--out", required=True, metavar="DIR", help="a new directory")
     gn.add_argument("--cities", type=int, default=480, metavar="N", help="default 480")
@@ -405,11 +459,85 @@ def cmd_bench(args) -> int:
 
 
 def cmd_generate(args) -> int:
-    from .national import NationalSpec, write_national
-
     if os.path.exists(args.out):
         print(f"omnifill: {args.out} exists; generate writes a new directory", file=sys.stderr)
         return EXIT_INVALID
+    if args.kind == "national":
+        return _generate_national(args)
+    from .scenarios import shanghai_day, synthetic_day, write_scenario
+
+    t0 = time.perf_counter()
+    if args.kind == "city":
+        params = {"seed": args.seed, "n_stores": args.stores, "n_orders": args.orders, "n_skus": args.skus,
+                  "centre": args.centre, "radius_m": args.radius_km * 1000, "n_clusters": args.clusters,
+                  "cluster_sd_m": args.cluster_sd_m, "n_warehouses": args.warehouses, "zipf_a": args.zipf,
+                  "assortment": args.assortment, "mean_stock": args.mean_stock, "mean_lines": args.mean_lines,
+                  "promise_mix": args.promise_mix, "city": args.name}
+        bad = _bad_city_params(params)
+        if bad:
+            print(f"omnifill generate city: {bad}", file=sys.stderr)
+            return EXIT_INVALID
+        city = synthetic_day(**params)
+        made_by = {"generator": "omnifill.scenarios.synthetic_day"} | params
+    else:
+        if args.skus < 1 or not (0 < args.assortment <= 1) or args.mean_stock < 0 or (
+                args.orders is not None and args.orders < 0):
+            print("omnifill generate shanghai: --skus at least 1, --assortment in (0, 1], --mean-stock and "
+                  "--orders at least 0", file=sys.stderr)
+            return EXIT_INVALID
+        params = {"seed": args.seed, "n_orders": args.orders, "n_skus": args.skus, "assortment": args.assortment,
+                  "mean_stock": args.mean_stock, "promise_mix": args.promise_mix}
+        try:
+            city = shanghai_day(args.data, **params)
+        except FileNotFoundError as e:
+            print(f"omnifill generate shanghai: {e.filename}: not found (is --data the shared data folder?)",
+                  file=sys.stderr)
+            return EXIT_INVALID
+        made_by = {"generator": "omnifill.scenarios.shanghai_day", "data": os.path.abspath(args.data)} | params
+    paths = write_scenario(city, args.out, made_by)
+    n_orders = len(set(city.orders["order_id"]))
+    print(f"omnifill generate {args.kind}: {len(city.stores['store_id']):,} stores and warehouses, "
+          f"{len(city.inventory['store_id']):,} inventory rows, {n_orders:,} orders "
+          f"({len(city.orders['order_id']):,} lines) in {time.perf_counter() - t0:.1f} s: "
+          f"{paths['stores'].parent}/", file=sys.stderr)
+    return EXIT_OK
+
+
+def _bad_city_params(p: dict) -> str | None:
+    if p["n_stores"] < 1 or p["n_skus"] < 1 or p["n_orders"] < 0 or p["n_warehouses"] < 0:
+        return "--stores and --skus must be at least 1, --orders and --warehouses at least 0"
+    if p["radius_m"] <= 0 or p["cluster_sd_m"] < 0 or p["n_clusters"] < 1:
+        return "--radius-km must be above 0, --cluster-sd-m at least 0, --clusters at least 1"
+    if not (0 < p["assortment"] <= 1):
+        return f"--assortment {p['assortment']} is not a share in (0, 1]"
+    if p["zipf_a"] < 0 or p["mean_stock"] < 0 or p["mean_lines"] < 1:
+        return "--zipf and --mean-stock must be at least 0, --mean-lines at least 1"
+    return None
+
+
+def _lat_lon(text: str) -> tuple[float, float]:
+    try:
+        lat, lon = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not LAT,LON") from None
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        raise argparse.ArgumentTypeError(f"{text!r} is outside WGS84 degrees")
+    return lat, lon
+
+
+def _shares(text: str) -> tuple[float, float]:
+    try:
+        a, b = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not two shares P30,P60") from None
+    if a < 0 or b < 0 or a + b <= 0 or not (math.isfinite(a) and math.isfinite(b)):
+        raise argparse.ArgumentTypeError(f"{text!r}: shares must be at least 0 and not both 0")
+    return a, b
+
+
+def _generate_national(args) -> int:
+    from .national import NationalSpec, write_national
+
     spec = NationalSpec(n_cities=args.cities, n_orders=args.orders, n_skus=args.skus, seed=args.seed)
     if args.cities < 1 or args.orders < 0 or args.skus < 1:
         print("omnifill: --cities and --skus must be at least 1, --orders at least 0", file=sys.stderr)

@@ -13,10 +13,12 @@ line is given too.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -841,6 +843,31 @@ def json_default(v):
     raise TypeError(f"not JSON serialisable: {type(v).__name__}")
 
 
+@contextlib.contextmanager
+def new_directory(out_dir):
+    """Yield a temporary directory beside ``out_dir`` to fill; renamed onto ``out_dir`` when
+    the block ends, removed when it raises: an interrupted writer leaves no half-written
+    directory. FileExistsError when ``out_dir`` exists (a writer makes a new directory)."""
+    out = Path(out_dir)
+    if out.exists():
+        raise FileExistsError(f"{out} exists; it is written as a new directory")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        yield tmp
+        tmp.chmod(0o777 & ~_umask())  # mkdtemp makes 0700; give the directory the usual mode
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
 def atomic_write(path, write) -> None:
     """Call ``write(tmp_path)`` then rename the temporary file onto ``path``."""
     path = Path(path)
@@ -849,9 +876,7 @@ def atomic_write(path, write) -> None:
     os.close(fd)
     try:
         write(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual mode
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual mode
         os.replace(tmp, path)
     except BaseException:
         try:

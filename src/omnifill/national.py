@@ -26,14 +26,12 @@ Writing needs pyarrow (``omnifill[io]``). This module makes data; it never route
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .io import new_directory
 from .scenarios import clustered_points
 
 
@@ -153,9 +151,7 @@ def write_national(out_dir, spec: NationalSpec | None = None, *, progress=None) 
     out = Path(out_dir)
     if out.exists():
         raise FileExistsError(f"{out} exists; the national scenario is written to a new directory")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with new_directory(out) as tmp:
         sizes = city_sizes(spec)
         n_ord = orders_per_city(spec, sizes)
         clat, clon = city_centres(spec)
@@ -188,8 +184,4 @@ def write_national(out_dir, spec: NationalSpec | None = None, *, progress=None) 
             if progress:
                 progress(r + 1, spec.n_cities)
         pq.write_table(pa.concat_tables(stores), tmp / "stores.parquet")
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return {"stores": out / "stores.parquet", "inventory": out / "inventory", "orders": out / "orders"}

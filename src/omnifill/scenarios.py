@@ -8,6 +8,7 @@ The bundled demo city (``omnifill/data/demo``) is ``synthetic_city(**DEMO)`` wri
 
 from __future__ import annotations
 
+import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .geo import EARTH_RADIUS_M
-from .io import write_csv
+from .io import new_directory, write_csv
 
 
 @dataclass
@@ -164,24 +165,10 @@ def read_baskets(data_dir) -> tuple[np.ndarray, np.ndarray]:
     return sizes, np.array(sorted(counts.values(), reverse=True), dtype=np.int64)
 
 
-def shanghai_city(data_dir, *, seed: int = 0, n_skus: int = 5000, n_orders: int = 20_000,
-                  assortment: float = 0.5, min_share: float = 0.05, mean_stock: float = 4.0,
-                  promise_mix: tuple[float, float] = (0.3, 0.7), warehouse: bool = True) -> City:
-    """The real Shanghai network: the 613 Cainiao shops as stores (handling 8-12 minutes),
-    plus one warehouse at their centroid holding every SKU when ``warehouse``; ``n_orders``
-    orders at the real customer points (drawn with replacement), promises 30 / 60 minutes
-    in ``promise_mix``.
-
-    SKU popularity is the line count of the ``n_skus`` most sold Complete Journey products
-    (fuel left out); basket sizes are drawn from its baskets (distinct products per basket).
-    A store stocks SKU k with probability c * sqrt(popularity), clipped to [``min_share``,
-    0.98], with c set so that a store carries ``assortment`` of the SKUs on average: the
-    popular ones nearly everywhere, every SKU in about ``min_share`` of the stores at least.
-    Units: 1 + Poisson(``mean_stock`` x a popularity factor of 0.5 to 6).
-    """
-    rng = np.random.default_rng(seed)
-    sh = read_shanghai(data_dir)
-    sizes, counts = read_baskets(data_dir)
+def _shanghai_network(sh: dict, counts: np.ndarray, rng, *, n_skus: int = 5000, assortment: float = 0.5,
+                      min_share: float = 0.05, mean_stock: float = 4.0, warehouse: bool = True) -> tuple[dict, dict, np.ndarray, np.ndarray]:
+    """``shanghai_city``'s stores and inventory (its docstring) from the shops ``sh`` and the
+    product line counts ``counts``: (stores, inventory, SKU names, SKU popularity)."""
     n_skus = min(n_skus, len(counts))
     pop = counts[:n_skus].astype(np.float64)
     pop /= pop.sum()
@@ -215,6 +202,30 @@ def shanghai_city(data_dir, *, seed: int = 0, n_skus: int = 5000, n_orders: int 
         inv["sku"] += skus.tolist()
         inv["on_hand"] += [10_000] * n_skus
         inv["safety_stock"] += [0] * n_skus
+    return stores, inv, skus, pop
+
+
+def shanghai_city(data_dir, *, seed: int = 0, n_skus: int = 5000, n_orders: int = 20_000,
+                  assortment: float = 0.5, min_share: float = 0.05, mean_stock: float = 4.0,
+                  promise_mix: tuple[float, float] = (0.3, 0.7), warehouse: bool = True) -> City:
+    """The real Shanghai network: the 613 Cainiao shops as stores (handling 8-12 minutes),
+    plus one warehouse at their centroid holding every SKU when ``warehouse``; ``n_orders``
+    orders at the real customer points (drawn with replacement), promises 30 / 60 minutes
+    in ``promise_mix``.
+
+    SKU popularity is the line count of the ``n_skus`` most sold Complete Journey products
+    (fuel left out); basket sizes are drawn from its baskets (distinct products per basket).
+    A store stocks SKU k with probability c * sqrt(popularity), clipped to [``min_share``,
+    0.98], with c set so that a store carries ``assortment`` of the SKUs on average: the
+    popular ones nearly everywhere, every SKU in about ``min_share`` of the stores at least.
+    Units: 1 + Poisson(``mean_stock`` x a popularity factor of 0.5 to 6).
+    """
+    rng = np.random.default_rng(seed)
+    sh = read_shanghai(data_dir)
+    sizes, counts = read_baskets(data_dir)
+    stores, inv, skus, pop = _shanghai_network(sh, counts, rng, n_skus=n_skus, assortment=assortment,
+                                               min_share=min_share, mean_stock=mean_stock, warehouse=warehouse)
+    n_skus = len(skus)
     spot = rng.integers(0, len(sh["spot_lat"]), n_orders)
     promise = rng.choice([30, 60], size=n_orders, p=np.asarray(promise_mix) / sum(promise_mix))
     nl = np.minimum(rng.choice(sizes, n_orders), n_skus)
@@ -276,7 +287,10 @@ def shanghai_day(data_dir, *, seed: int = 0, n_orders: int | None = None, **city
     minute of jitter). Baskets and SKU popularity as in ``shanghai_city``."""
     import csv
 
-    base = shanghai_city(data_dir, seed=seed, n_orders=0, **{k: v for k, v in city.items() if k != "promise_mix"})
+    sizes, counts = read_baskets(data_dir)
+    stores, inv, names, pop = _shanghai_network(read_shanghai(data_dir), counts, np.random.default_rng(seed),
+                                                **{k: v for k, v in city.items() if k != "promise_mix"})
+    n_skus = len(names)
     d = Path(data_dir) / SHANGHAI_DIR
     with open(d / "new_2.csv", newline="") as fh:
         spots = {r["Spot_id"]: (float(r["Lat"]), float(r["Lng"])) for r in csv.DictReader(fh)}
@@ -291,17 +305,11 @@ def shanghai_day(data_dir, *, seed: int = 0, n_orders: int | None = None, **city
         pts = list(spots.values())
         where = [pts[i] for i in rng.integers(0, len(pts), n_orders)]
         at = np.round(rng.choice(times, n_orders) + rng.random(n_orders), 1)
-    sizes, counts = read_baskets(data_dir)
-    n_skus = len(set(base.inventory["sku"]) - {None})
-    skus = sorted(set(base.inventory["sku"]))
-    pop = counts[:n_skus].astype(np.float64)
-    pop /= pop.sum()
     mix = np.asarray(city.get("promise_mix", (0.3, 0.7)), np.float64)
     n = len(where)
     promise = rng.choice([30, 60], size=n, p=mix / mix.sum())
     nl = np.minimum(rng.choice(sizes, n), n_skus)
     orders = {"order_id": [], "lat": [], "lon": [], "sku": [], "qty": [], "promise_min": [], "arrival_min": []}
-    names = np.array(skus, dtype=object)
     for o in range(n):
         lines = rng.choice(n_skus, size=int(nl[o]), replace=False, p=pop)
         m = len(lines)
@@ -312,10 +320,12 @@ def shanghai_day(data_dir, *, seed: int = 0, n_orders: int | None = None, **city
         orders["qty"] += (1 + rng.poisson(0.3, m)).tolist()
         orders["promise_min"] += [int(promise[o])] * m
         orders["arrival_min"] += [float(at[o])] * m
-    return City(base.stores, base.inventory, orders)
+    return City(stores, inv, orders)
 
 
 def write_city(city: City, out_dir) -> dict[str, Path]:
+    """The city's stores, inventory and orders as CSV files in ``out_dir`` (each written
+    atomically; the directory may exist)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {name: out / f"{name}.csv" for name in ("stores", "inventory", "orders")}
@@ -324,6 +334,28 @@ def write_city(city: City, out_dir) -> dict[str, Path]:
     return paths
 
 
+def write_scenario(city: City, out_dir, made_by: dict) -> dict[str, Path]:
+    """``write_city`` into a new directory, written whole or not at all (``io.new_directory``),
+    with ``scenario.json``: ``made_by`` (the generator and every parameter, seed included,
+    so the files can be made again) and the counts of stores, SKU rows, orders and lines."""
+    out = Path(out_dir)
+    oid = city.orders["order_id"]
+    doc = {"made_by": made_by,
+           "stores": sum(k == "store" for k in city.stores.get("kind", ["store"] * len(city.stores["store_id"]))),
+           "warehouses": sum(k == "warehouse" for k in city.stores.get("kind", [])),
+           "inventory_rows": len(city.inventory["store_id"]), "orders": len(set(oid)), "order_lines": len(oid)}
+    with new_directory(out) as tmp:
+        write_city(city, tmp)
+        with open(tmp / "scenario.json", "w", encoding="utf-8") as fh:
+            json.dump(doc, fh, indent=2)
+            fh.write("\n")
+    return {name: out / f"{name}.csv" for name in ("stores", "inventory", "orders")} | {
+        "scenario": out / "scenario.json"}
+
+
+# the generated city of ``omnifill bench --scenario city`` and the defaults of ``omnifill
+# generate city``: 2,000 stores, a day of 20,000 orders (``synthetic_day(city="city", **CITY)``)
+CITY = {"n_stores": 2000, "n_orders": 20_000, "n_skus": 5000, "n_clusters": 40, "radius_m": 25_000.0, "assortment": 0.2}
 DEMO = dict(seed=20261123, n_stores=60, n_orders=2000, n_skus=800, city="demo")
 DEMO_DIR = Path(__file__).parent / "data" / "demo"
 
