@@ -483,6 +483,28 @@ def test_orders_beyond_64_skus_get_a_feasible_greedy_decision():
     assert sum(r.reserved().values()) == 70
 
 
+def test_a_big_basket_the_stores_cannot_complete_goes_by_parcel_rather_than_unfilled():
+    # 70 SKUs; each of four stores holds a different 20 of the first 60 (so three delivery
+    # packages fill at most 60 and leave 10 unfilled); the warehouse holds all 70
+    skus = [f"K{i}" for i in range(70)]
+    pts = [destination(LAT0, LON0, 90, d) for d in (1000, 2000, 3000, 4000, 30_000)]
+    inv = {"store_id": [], "sku": [], "on_hand": []}
+    for s in range(4):
+        for k in skus[(s % 3) * 20:(s % 3) * 20 + 20]:
+            inv["store_id"].append(f"S{s}")
+            inv["sku"].append(k)
+            inv["on_hand"].append(1)
+    inv["store_id"] += ["W"] * 70
+    inv["sku"] += skus
+    inv["on_hand"] += [9] * 70
+    net = Network.from_arrays(["S0", "S1", "S2", "S3", "W"], [p[0] for p in pts], [p[1] for p in pts],
+                              kind=["store"] * 4 + ["warehouse"], inventory=inv)
+    d = Router(net).route(order("big", lines=[(s, 1) for s in skus]))
+    assert not d.proven
+    assert not [x for x in d.rows if x["mode"] == "unfilled"]
+    assert len({x["package"] for x in d.rows}) <= net.config.limits.max_packages
+
+
 # ---------------------------------------------------------------------------------------------
 # Threads
 

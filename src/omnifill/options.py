@@ -196,44 +196,49 @@ def option_from_search(found: tuple, n_lines: int, pickup: int, config: Config, 
 
 def greedy_option(search: _core.OptionSearch, config: Config, promise_min: float, line_sku, line_qty,
                   d_store, d_eta, w_store, pickup: int) -> Option:
-    """A feasible option for orders beyond the exact search's 64 distinct SKUs: stores in ETA
-    order each take the open lines they hold, up to max_packages (a pickup store takes what
-    it holds); then warehouses; the rest is unfilled. Not proven optimal."""
+    """A feasible option for orders beyond the exact search's 64 distinct SKUs: up to m
+    packages from stores in ETA order, each taking the open lines it holds, then warehouse
+    parcels in the packages left (up to max_packages); the cheapest over m = max_packages
+    down to 0 (so a basket the stores cannot complete goes by one parcel rather than leave
+    lines unfilled). A pickup store takes what it holds. Not proven optimal."""
     n = len(line_sku)
-    owner = np.full(n, -1, np.int64)
     blocks = [slice(k, min(n, k + 64)) for k in range(0, n, 64)]
+    masks: dict[int, np.ndarray] = {}
 
     def mask_of(store):
-        m = np.zeros(n, bool)
-        for sl in blocks:
-            w = int(search.line_masks([store], line_sku[sl], line_qty[sl])[0])
-            m[sl] = [(w >> j) & 1 for j in range(sl.stop - sl.start)]
-        return m
+        if store not in masks:
+            m = np.zeros(n, bool)
+            for sl in blocks:
+                w = int(search.line_masks([store], line_sku[sl], line_qty[sl])[0])
+                m[sl] = [(w >> j) & 1 for j in range(sl.stop - sl.start)]
+            masks[store] = m
+        return masks[store]
 
-    packages = []
-    if pickup >= 0:
-        m = mask_of(pickup)
-        owner[m] = pickup
-        lines = tuple(np.flatnonzero(m).tolist())
-        if lines:
-            packages.append(Package(pickup, "pickup", float(search.handling_of(pickup)), lines))
-    else:
-        for kind, stores, etas in (("deliver", d_store, d_eta),
-                                   ("parcel", w_store, [config.travel.parcel_lead_min] * len(w_store))):
+    def fill(passes) -> Option:
+        owner = np.full(n, -1, np.int64)
+        packages = []
+        for kind, stores, etas, limit in passes:
             for s, e in zip(stores, etas):
-                if len(packages) >= config.limits.max_packages or (owner >= 0).all():
+                if len(packages) >= limit or (owner >= 0).all():
                     break
-                if not search.is_usable(int(s)):
+                if kind != "pickup" and not search.is_usable(int(s)):
                     continue
                 take = mask_of(int(s)) & (owner < 0)
                 if take.any():
                     owner[take] = s
                     packages.append(Package(int(s), kind, float(e), tuple(np.flatnonzero(take).tolist())))
-    eta = max((p.eta_min for p in packages), default=0.0)
-    unfilled = tuple(np.flatnonzero(owner < 0).tolist())
-    br = cost_breakdown(config, promise_min, eta, len(packages), sum(p.kind == "parcel" for p in packages), 0,
-                        len(unfilled))
-    return Option(br["total"], eta, tuple(packages), unfilled, br)
+        eta = max((p.eta_min for p in packages), default=0.0)
+        unfilled = tuple(np.flatnonzero(owner < 0).tolist())
+        br = cost_breakdown(config, promise_min, eta, len(packages), sum(p.kind == "parcel" for p in packages), 0,
+                            len(unfilled))
+        return Option(br["total"], eta, tuple(packages), unfilled, br)
+
+    if pickup >= 0:
+        return fill([("pickup", [pickup], [float(search.handling_of(pickup))], 1)])
+    k = config.limits.max_packages
+    parcels = ("parcel", w_store, [config.travel.parcel_lead_min] * len(w_store), k)
+    tries = [fill([("deliver", d_store, d_eta, m), parcels]) for m in range(k, -1, -1)]
+    return min(tries, key=lambda x: x.cost)  # the first of equal costs: the most from stores
 
 
 def plan_rows(option: Option, order_id: str, skus, qtys, line_of: list[int], promise_min: float, store_ids,
