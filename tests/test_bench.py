@@ -79,3 +79,18 @@ def test_what_ifs_change_the_network_not_the_orders(day):
         assert v.orders["order_id"] == sc.orders["order_id"]
     with pytest.raises(ValueError, match="no store"):
         bench.apply_what_if(sc, bench.parse_what_if("close:NOPE"))
+
+
+def test_a_replan_that_keeps_an_order_where_it_was_neither_moves_it_nor_makes_it_wait(day):
+    # with stock to spare no re-plan has anything to win: every order keeps its stores, its
+    # ETA and its cost, split orders included (the planner calls every split order "moved")
+    sc, *_ = day
+    rich = bench.apply_what_if(sc, bench.parse_what_if("stock:x50"))
+    net = bench.network_of(rich)
+    batch, arrival = bench.day_orders(rich, net)
+    online = bench.simulate(net, batch, arrival, policy="online")
+    replan = bench.simulate(net, batch, arrival, policy="online+reroute", reroute_every=15)
+    assert replan.n_replans > 0 and (online.packages > 1).any()
+    assert replan.moved.sum() == 0
+    np.testing.assert_array_equal(replan.eta, online.eta)
+    np.testing.assert_allclose(replan.cost, online.cost)

@@ -47,6 +47,7 @@ import numpy as np
 from .config import Config
 from .io import Problems, float_col, read_table
 from .model import Network, Order, OrderBatch
+from .options import row_packages
 from .router import Router
 from .scenarios import (
     CITY,
@@ -458,7 +459,9 @@ def simulate(net: Network, batch: OrderBatch, arrival: np.ndarray, config: Confi
                     cfg.cost, move_penalty=cfg.cost.move_penalty + cfg.cost.per_minute * float(wait.max())))
                 rows = _plan_batch(router, net, mcfg, [orders[i] for i in free], wait, current, time_limit_s, seed)
                 for i, rs, cur, wt in zip(free, rows, current, wait.tolist()):
-                    moved = cur is None or any((r.get("reason") or "").startswith("moved from") for r in rs)
+                    # moved: its packages now go from other stores (not merely re-planned: the
+                    # planner calls every split order "moved", as it has one current store)
+                    moved = cur is None or _sends(rs, st.idx) != _sends(decided[i].rows, st.idx)
                     st.record(i, rs, wt if moved else 0.0, moved=cur is not None and moved)
                 replans += 1
             open_ = []
@@ -474,6 +477,11 @@ def simulate(net: Network, batch: OrderBatch, arrival: np.ndarray, config: Confi
 
 def _filled(rows) -> bool:
     return any(r["mode"] != "unfilled" for r in rows)
+
+
+def _sends(rows, idx) -> set:
+    # where an order's packages go from: (store, mode) per package
+    return set(row_packages(rows, idx)[0].values())
 
 
 def _home_of(rows) -> str | None:
@@ -536,28 +544,17 @@ class _Stats:
             raise RuntimeError(f"order {rows[0]['order_id'] if rows else i} decided twice")
         self.done[i] = True
         self.lines[i] = len(rows)
-        pk, tr = {}, set()
-        eta = -1.0
-        for r in rows:
-            if r["mode"] == "unfilled":
-                self.unfilled[i] += 1
-                continue
-            eta = max(eta, float(r["eta_min"]))
-            s = self.idx[str(r["source_id"])]
-            if r["mode"] == "transfer":
-                a = self.idx[str(r["via_id"])]
-                pk.setdefault(r["package"], (a, "transfer"))
-                tr.add((s, a))
-            else:
-                pk[r["package"]] = (s, r["mode"])
+        self.unfilled[i] = sum(r["mode"] == "unfilled" for r in rows)
+        pk, tr = row_packages(rows, self.idx)
         self.packages[i] = len(pk)
         self.parcels[i] = sum(1 for _, m in pk.values() if m == "parcel")
         self.transfers[i] = len(tr)
         self.moved[i] = moved
+        eta = max((float(r["eta_min"]) for r in rows if r["mode"] != "unfilled"), default=np.nan)
         self.eta[i] = eta + waited if pk else np.nan
         for s, _ in pk.values():
             self.store_packages[s] += 1
-        for s, _ in tr:
+        for _, s, _ in tr:
             self.store_packages[s] += 1
 
     def result(self, label, policy, batch, arrival, cfg, cap, hours, wall, replans) -> DayResult:

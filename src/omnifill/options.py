@@ -272,6 +272,30 @@ def plan_rows(option: Option, order_id: str, skus, qtys, line_of: list[int], pro
     return rows
 
 
+def row_packages(rows, index) -> tuple[dict, set]:
+    """What plan rows send: ``packages`` {(order_id, package): (store, mode)}, each at the
+    store that delivers or prepares it (a transfer's receiving store; mode "transfer" when
+    all its lines came in by transfer), and ``transfers`` {(order_id, sender, receiver)}.
+    ``index`` maps a store id to its position. Unfilled rows send nothing. What a plan
+    spends of each store's capacity (one per package, one per transfer sent) and how a
+    day's KPIs count packages, parcels and transfers."""
+    packages: dict = {}
+    transfers: set = set()
+    for r in rows:
+        mode = r["mode"]
+        if mode == "unfilled":
+            continue
+        s = index[str(r["source_id"])]
+        key = (r["order_id"], r["package"])
+        if mode == "transfer":
+            a = index[str(r["via_id"])]
+            packages.setdefault(key, (a, "transfer"))
+            transfers.add((r["order_id"], s, a))
+        else:
+            packages[key] = (s, mode)
+    return packages, transfers
+
+
 __all__ = [
     "DELIVERY_AREA_MIN",
     "MAX_EXACT_LINES",
@@ -283,4 +307,5 @@ __all__ = [
     "merge_lines",
     "option_from_search",
     "plan_rows",
+    "row_packages",
 ]

@@ -39,6 +39,7 @@ from .options import (
     merge_lines,
     option_from_search,
     plan_rows,
+    row_packages,
 )
 
 # Plan-row reasons for an unfilled line, and what they mean in an explanation.
@@ -494,12 +495,12 @@ class Router:
         idx = self.network.store_index_map()
         take: dict[int, int] = {}
         where: dict[int, tuple[int, int]] = {}
-        stores: list[int] = []
-        seen: set = set()
+        # capacity: a package spends its delivering (or preparing) store's, a transfer its sender's
+        packages, transfers = row_packages(rows, idx)
+        stores = [s for s, _ in packages.values()] + [s for _, s, _ in transfers]
         with self._lock:
             for r in rows:
-                mode = r["mode"]
-                if mode == "unfilled":
+                if r["mode"] == "unfilled":
                     continue
                 s = idx[str(r["source_id"])]
                 code = self._sku_code.get(str(r["sku"]), -1)
@@ -508,13 +509,6 @@ class Router:
                     raise ValueError(f"order {r['order_id']}: store {r['source_id']} holds no {r['sku']}")
                 take[pos] = take.get(pos, 0) + int(r["qty"])
                 where[pos] = (s, code)
-                # capacity: a package spends its delivering (or preparing) store's, a transfer its sender's
-                home = idx[str(r["via_id"])] if mode == "transfer" else s
-                for key, st in (((r["order_id"], "pkg", r["package"]), home),
-                                ((r["order_id"], "tr", s, home), s) if mode == "transfer" else (None, None)):
-                    if key is not None and key not in seen:
-                        seen.add(key)
-                        stores.append(st)
             pos = np.fromiter(take.keys(), np.int64, len(take))
             q = np.fromiter(take.values(), np.int64, len(take))
             short = np.flatnonzero(q > self._avail[pos])
