@@ -32,6 +32,21 @@ def test_bench_writes_kpis_for_the_baseline_and_every_variant(report):
     assert "<script src" not in text and "http://" not in text.replace("http://www.w3.org", "")
 
 
+def test_the_differences_compare_variants_and_policies_never_a_run_with_itself(report):
+    from omnifill.report import diff_table
+
+    _, doc = report
+    html = diff_table(doc["runs"])
+    heads = [h.split("</th>")[0] for h in html.split("<th>")[2:]]
+    assert heads == ["baseline / hold<br><small>against baseline / online</small>",
+                     "stock:x2 / online<br><small>against baseline / online</small>",
+                     "stock:x2 / hold<br><small>against baseline / hold</small>"]
+    hold = next(r for r in doc["runs"] if r["variant"] == "baseline" and r["policy"] == "hold")
+    online = doc["runs"][0]
+    assert hold["vs_first_policy"]["total_cost"]["delta"] == pytest.approx(
+        hold["kpis"]["total_cost"] - online["kpis"]["total_cost"])
+
+
 def test_the_report_loads_without_console_errors_and_draws_its_charts(report):
     if CHROMIUM is None:
         pytest.skip("no Chromium on this machine (Debian: apt-get install chromium)")
@@ -55,6 +70,14 @@ def test_the_report_loads_without_console_errors_and_draws_its_charts(report):
                 })""")
             # four bar charts, four histograms, four maps; each with drawn marks
             assert len(charts) == 12 and all(n > 0 for n in charts), charts
+            # nothing drawn outside its chart (a legend of four runs wraps rather than overflow)
+            outside = page.evaluate("""() => Array.from(document.querySelectorAll('svg.chart')).flatMap(svg => {
+                  const W = svg.viewBox.baseVal.width, H = svg.viewBox.baseVal.height;
+                  return Array.from(svg.querySelectorAll('text')).filter(t => {
+                    const b = t.getBBox(); return b.x < -0.5 || b.y < -0.5 || b.x + b.width > W + 0.5 || b.y + b.height > H + 0.5;
+                  }).map(t => svg.getAttribute('aria-label') + ': ' + t.textContent);
+                })""")
+            assert outside == []
             # the legend hides a map layer
             page.locator("input[data-map=map0][data-layer=on_time]").uncheck()
             assert page.evaluate("getComputedStyle(document.querySelector('#map0 .on_time')).display") == "none"

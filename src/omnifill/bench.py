@@ -626,8 +626,13 @@ def run_bench(sc: Scenario, out_dir, *, policies=("online",), what_ifs=(), confi
             results.append(r)
             doc["runs"].append({"variant": name, "policy": pol, "kpis": r.kpis()})
     base = {run["policy"]: run["kpis"] for run in doc["runs"] if run["variant"] == "baseline"}
+    first = policies[0] if policies else None
     for run in doc["runs"]:
+        # a variant against the baseline under the same policy; the baseline under another
+        # policy against the baseline under the first (the policies compared)
         run["vs_baseline"] = _diff(run["kpis"], base[run["policy"]])
+        if run["variant"] == "baseline" and run["policy"] != first:
+            run["vs_first_policy"] = _diff(run["kpis"], base[first])
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     import json

@@ -84,6 +84,18 @@ def _fmt(v, key: str = "") -> str:
 
 # --- charts --------------------------------------------------------------------------------------
 
+def _nice_max(v: float, *, counts: bool = False) -> float:
+    """The axis top for data up to ``v``: four equal steps of 1, 1.5, 2, 2.5, 3, 4, 5, 6 or 8
+    times a power of ten (whole steps of at least 1 for ``counts``), so grid lines fall on
+    round numbers."""
+    raw = max(float(v), 1e-9) / 4
+    if counts:
+        raw = max(raw, 1.0)
+    mag = 10.0 ** math.floor(math.log10(raw))
+    steps = (1, 2, 3, 4, 5, 6, 8, 10) if counts and mag < 10 else (1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10)
+    return 4 * next(m * mag for m in steps if m * mag >= raw * (1 - 1e-12))
+
+
 def _frame(title: str, width: int, height: int, left: float, top: float, w: float, h: float, vmax: float,
            tick) -> list[str]:
     """A chart's opening: the svg element, its title, and five horizontal grid lines from 0
@@ -100,11 +112,20 @@ def _frame(title: str, width: int, height: int, left: float, top: float, w: floa
 
 def _bars(title: str, groups: list[str], series: list[tuple[str, list]], *, pct: bool = False,
           width: int = 560, height: int = 260) -> str:
-    """A grouped bar chart: one group per entry of ``groups``, one bar per series."""
-    left, right, top, bottom = 48, 12, 26, 52
-    w, h = width - left - right, height - top - bottom
+    """A grouped bar chart: one group per entry of ``groups``, one bar per series; the
+    legend wraps onto as many rows as the series' names need (the chart grows to fit)."""
+    left, right, top, bottom = 48, 12, 26, 36
+    legend, lx, ly = [], left, 0
+    for si, (name, _) in enumerate(series):
+        wd = 14 + 7 * len(str(name)) + 16
+        if lx > left and lx + wd > width - right:
+            lx, ly = left, ly + 16
+        legend.append((lx, ly, si, name))
+        lx += wd
+    height += ly
+    w, h = width - left - right, height - top - bottom - 16 - ly
     vals = [v for _, vs in series for v in vs if v is not None and math.isfinite(v)]
-    vmax = (1.0 if pct else max(vals + [1e-9])) * 1.08
+    vmax = 1.0 if pct else _nice_max(max(vals + [1e-9]) * 1.02)  # a rate's axis ends at 100%
     ng, ns = max(1, len(groups)), max(1, len(series))
     gw = w / ng
     bw = gw * 0.8 / ns
@@ -116,7 +137,7 @@ def _bars(title: str, groups: list[str], series: list[tuple[str, list]], *, pct:
             v = vs[gi]
             if v is None or not math.isfinite(v):
                 continue
-            bh = h * v / vmax
+            bh = h * min(v, vmax) / vmax
             x = x0 + si * bw
             out.append(f'<rect class="mark" x="{x:.1f}" y="{top + h - bh:.1f}" width="{max(bw - 1, 1):.1f}" '
                        f'height="{max(bh, 0.5):.1f}" fill="{SERIES[si % len(SERIES)]}"><title>{_e(name)}, '
@@ -124,11 +145,10 @@ def _bars(title: str, groups: list[str], series: list[tuple[str, list]], *, pct:
         out.append(f'<text x="{left + gi * gw + gw / 2:.1f}" y="{top + h + 14}" text-anchor="middle">'
                    f'{_e(g)}</text>')
     out.append(f'<line x1="{left}" x2="{left + w}" y1="{top + h}" y2="{top + h}" stroke="#999"/>')
-    lx = left
-    for si, (name, _) in enumerate(series):
-        out.append(f'<rect x="{lx}" y="{height - 16}" width="10" height="10" fill="{SERIES[si % len(SERIES)]}"/>'
-                   f'<text x="{lx + 14}" y="{height - 7}">{_e(name)}</text>')
-        lx += 14 + 7 * len(str(name)) + 16
+    y0 = top + h + bottom - 12
+    for lx, ly, si, name in legend:
+        out.append(f'<rect x="{lx}" y="{y0 + ly}" width="10" height="10" fill="{SERIES[si % len(SERIES)]}"/>'
+                   f'<text x="{lx + 14}" y="{y0 + ly + 9}">{_e(name)}</text>')
     out.append("</svg>")
     return "".join(out)
 
@@ -141,7 +161,7 @@ def _histogram(title: str, eta: np.ndarray, *, width: int = 560, height: int = 2
     counts = np.append(np.histogram(eta[eta < 120], bins=edges)[0], later)
     left, right, top, bottom = 48, 12, 26, 34
     w, h = width - left - right, height - top - bottom
-    vmax = max(1, int(counts.max())) * 1.08
+    vmax = _nice_max(int(counts.max()) * 1.02, counts=True)
     nb = len(counts)
     bw = w / nb
     out = _frame(title, width, height, left, top, w, h, vmax, lambda v: f"{v:,.0f}")
@@ -285,21 +305,30 @@ def kpi_table(runs: list[dict]) -> str:
 
 
 def diff_table(runs: list[dict]) -> str:
-    """Each run against the baseline under the same policy: the change and its share."""
-    rows = [r for r in runs if r["variant"] != "baseline" or r["policy"] != _first_policy(runs)]
-    if not rows:
-        return "<p>Only the baseline ran: nothing to compare.</p>"
+    """Each variant against the baseline under the same policy (``vs_baseline``), and the
+    baseline under each further policy against it under the first (``vs_first_policy``):
+    the change and its share. A run is never shown against itself."""
+    first = _first_policy(runs)
+    cols = []  # (run, its differences, what they are against)
+    for r in runs:
+        if r["variant"] != "baseline":
+            cols.append((r, r.get("vs_baseline", {}), f"baseline / {r['policy']}"))
+        elif r["policy"] != first and "vs_first_policy" in r:
+            cols.append((r, r["vs_first_policy"], f"baseline / {first}"))
+    if not cols:
+        return "<p>Only the baseline under one policy ran: nothing to compare.</p>"
     keys = []
-    for r in rows:
-        for k in r.get("vs_baseline", {}):
+    for _, d, _ in cols:
+        for k in d:
             if k not in keys:
                 keys.append(k)
-    head = "".join(f"<th>{_e(r['variant'])}<br><small>{_e(r['policy'])}</small></th>" for r in rows)
+    head = "".join(f"<th>{_e(r['variant'])} / {_e(r['policy'])}<br><small>against {_e(ag)}</small></th>"
+                   for r, _, ag in cols)
     body = []
     for k in keys:
         cells = []
-        for r in rows:
-            d = r.get("vs_baseline", {}).get(k)
+        for _, diffs, _ in cols:
+            d = diffs.get(k)
             if d is None:
                 cells.append("<td>n/a</td>")
                 continue
@@ -312,7 +341,7 @@ def diff_table(runs: list[dict]) -> str:
                 txt += f" ({100 * rel:+.1f}%)"
             cells.append(f'<td class="{cls}">{txt}</td>')
         body.append(f"<tr><td>{_e(k.replace('_', ' '))}</td>{''.join(cells)}</tr>")
-    return (f"<table class=\"diffs\"><thead><tr><th>against the baseline, same policy</th>{head}</tr></thead>"
+    return (f"<table class=\"diffs\"><thead><tr><th>change</th>{head}</tr></thead>"
             f"<tbody>{''.join(body)}</tbody></table>")
 
 
@@ -340,7 +369,7 @@ def bench_report(results, doc: dict, *, title: str = "omnifill bench", config=No
            f"re-plan every {p.get('reroute_every_min')} min, hold {p.get('hold_min')} min, planner limit "
            f"{p.get('time_limit_s')} s per plan; omnifill {doc.get('versions', {}).get('omnifill')}")
     sec.append("<h2>KPIs</h2>" + kpi_table(runs))
-    sec.append("<h2>Against the baseline</h2>" + diff_table(runs))
+    sec.append("<h2>Differences</h2>" + diff_table(runs))
     charts = [
         _bars("On-time rate per promise tier", [f"{t} min" for t in tiers] + ["all"],
               [(nm, [r["kpis"]["on_time_rate_by_tier"].get(t) for t in tiers] + [r["kpis"]["on_time_rate"]])
