@@ -94,3 +94,23 @@ def test_a_replan_that_keeps_an_order_where_it_was_neither_moves_it_nor_makes_it
     assert replan.moved.sum() == 0
     np.testing.assert_array_equal(replan.eta, online.eta)
     np.testing.assert_allclose(replan.cost, online.cost)
+
+
+def test_capacity_caps_every_store_per_clock_hour_and_leaves_the_warehouse_alone(day):
+    sc, *_ = day
+    # the orders arrive from 00:30 to 02:30: three clock hours, three capacities per store
+    oid = sc.orders["order_id"]
+    first = {o: i for i, o in reversed(list(enumerate(dict.fromkeys(oid))))}
+    at = {o: 30.5 + 120.0 * k / len(first) for k, o in enumerate(first)}
+    busy = bench.Scenario("busy", sc.stores, sc.inventory, {**sc.orders, "arrival_min": [at[o] for o in oid]})
+    tight = bench.apply_what_if(busy, bench.parse_what_if("capacity:1"))
+    net = bench.network_of(tight)
+    assert np.isinf(net.capacity[net.kind == "warehouse"]).all() and (net.capacity[net.kind == "store"] == 1).all()
+    batch, arrival = bench.day_orders(tight, net)
+    for policy in bench.POLICIES:
+        r = bench.simulate(net, batch, arrival, policy=policy, time_limit_s=0.5)
+        assert r.hours == 3
+        stores = r.store_kind == "store"
+        assert r.store_packages[stores].max() <= 3, policy  # one package (or transfer) per store per hour
+        assert r.kpis()["store_utilisation_max"] <= 1.0
+        assert r.kpis()["parcels"] > 0  # the warehouse, uncapped, takes what the stores cannot

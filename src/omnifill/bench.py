@@ -28,7 +28,7 @@ What-ifs (``parse_what_if``) change the network, never the orders: ``close:S1,S2
 assortment and stock), ``stock:xF`` or ``stock:xF:topN`` (every store's on-hand times F,
 rounded; with topN only the N SKUs the day orders most units of; warehouses unchanged),
 ``handling:M`` (every store's pick-and-pack minutes), ``capacity:N`` (every store's packages
-per hour).
+per hour; warehouses keep theirs, unlimited unless the stores file gives one).
 
 This module simulates and measures; ``report`` draws. Imports flow cli -> bench -> planner /
 router -> model.
@@ -69,15 +69,14 @@ MINUTES_PER_DAY = 1440.0
 @dataclass
 class Scenario:
     """A network and a day of orders, as tables (the DESIGN columns; ``orders`` one row per
-    line with ``arrival_min``). ``capacity_per_hour``: every store's, when a what-if set it
-    (else the stores' ``capacity`` column, per hour)."""
+    line with ``arrival_min``). A store's ``capacity`` column is its packages per hour in the
+    simulation."""
 
     name: str
     stores: dict
     inventory: dict
     orders: dict
     zones: str | None = None
-    capacity_per_hour: float | None = None
     changes: list = field(default_factory=list)  # the what-ifs applied, as given
 
 
@@ -221,7 +220,6 @@ def apply_what_if(sc: Scenario, w: WhatIf) -> Scenario:
     stores = {k: list(v) for k, v in sc.stores.items()}
     inv = {k: list(v) for k, v in sc.inventory.items()}
     orders = sc.orders
-    cap = sc.capacity_per_hour
     ids = [str(s) for s in stores["store_id"]]
     kind = stores.get("kind", ["store"] * len(ids))
     is_store = [str(k or "store") == "store" for k in kind]
@@ -278,9 +276,10 @@ def apply_what_if(sc: Scenario, w: WhatIf) -> Scenario:
     elif w.kind == "handling":
         h = stores.get("handling_min", [None] * len(ids))
         stores["handling_min"] = [w.value if is_store[i] else h[i] for i in range(len(ids))]
-    elif w.kind == "capacity":
-        cap = float(w.value)
-    return Scenario(sc.name, stores, inv, orders, sc.zones, cap, sc.changes + [w.spec])
+    elif w.kind == "capacity":  # the stores'; a warehouse keeps its own (unlimited when not given)
+        c = stores.get("capacity", [None] * len(ids))
+        stores["capacity"] = [int(w.value) if is_store[i] else c[i] for i in range(len(ids))]
+    return Scenario(sc.name, stores, inv, orders, sc.zones, sc.changes + [w.spec])
 
 
 # --- the day -------------------------------------------------------------------------------------
@@ -311,7 +310,7 @@ class DayResult:
     store_kind: np.ndarray
     store_packages: np.ndarray  # packages delivered or prepared, and transfers sent, per store
     capacity_per_hour: np.ndarray  # per store (inf: unlimited)
-    hours: float  # hours the day ran (first to last arrival, at least 1)
+    hours: float  # the clock hours from the first decision to the last (each renews capacity)
     wall_s: float
     n_replans: int = 0
 
@@ -396,11 +395,13 @@ def simulate(net: Network, batch: OrderBatch, arrival: np.ndarray, config: Confi
     tick = progress or (lambda *a: None)
     t0 = time.perf_counter()
     hour = [-1]
+    first_hour = [None]
 
     def clock(t):
         h = int(t // 60)
         if h != hour[0]:
             hour[0] = h
+            first_hour[0] = h if first_hour[0] is None else first_hour[0]
             router.reset_capacity(cap)
 
     replans = 0
@@ -471,8 +472,9 @@ def simulate(net: Network, batch: OrderBatch, arrival: np.ndarray, config: Confi
     missing = np.flatnonzero(~st.done)
     if len(missing):  # never: every order is decided once
         raise RuntimeError(f"the simulation lost {len(missing)} orders, the first {batch.order_id[missing[0]]}")
-    span = (arrival.max() - arrival.min()) / 60.0 if n else 0.0
-    return st.result(label or policy, policy, batch, arrival, cfg, cap, max(1.0, math.ceil(span)), wall, replans)
+    # the clock hours from the first decision to the last, each with a fresh capacity
+    hours = 1 if first_hour[0] is None else hour[0] - first_hour[0] + 1
+    return st.result(label or policy, policy, batch, arrival, cfg, cap, hours, wall, replans)
 
 
 def _filled(rows) -> bool:
@@ -620,7 +622,7 @@ def run_bench(sc: Scenario, out_dir, *, policies=("online",), what_ifs=(), confi
         for pol in policies:
             say(f"{name} / {pol}: {len(batch):,} orders, {batch.n_lines:,} lines, {len(net):,} stores")
             r = simulate(net, batch, arrival, config, policy=pol, reroute_every=reroute_every, hold_min=hold_min,
-                         time_limit_s=time_limit_s, seed=seed, capacity_per_hour=v.capacity_per_hour,
+                         time_limit_s=time_limit_s, seed=seed,
                          label=name, progress=(lambda d, t, _n=f"{name} / {pol}": progress(_n, d, t))
                          if progress else None)
             results.append(r)
