@@ -114,3 +114,24 @@ def test_capacity_caps_every_store_per_clock_hour_and_leaves_the_warehouse_alone
         assert r.store_packages[stores].max() <= 3, policy  # one package (or transfer) per store per hour
         assert r.kpis()["store_utilisation_max"] <= 1.0
         assert r.kpis()["parcels"] > 0  # the warehouse, uncapped, takes what the stores cannot
+
+
+def test_bench_refuses_bad_files_naming_file_row_column_and_value_and_writes_nothing(tmp_path, capsys):
+    from omnifill.cli import main
+
+    d = tmp_path / "city"
+    assert main(["generate", "city", "--out", str(d), "--stores", "20", "--orders", "50", "--skus", "60"]) == 0
+    lines = (d / "orders.csv").read_text().splitlines()
+    head = lines[0].split(",")
+    row = lines[3].split(",")
+    row[head.index("lat")] = "north"
+    lines[3] = ",".join(row)
+    (d / "orders.csv").write_text("\n".join(lines) + "\n")
+    with open(d / "inventory.csv", "a") as fh:
+        fh.write("NOPE,SKU00001,3,0\n")
+    out = tmp_path / "out"
+    assert main(["bench", "--scenario", str(d), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "orders.csv" in err and "row 3" in err and "lat" in err and "north" in err
+    assert "inventory.csv" in err and "NOPE" in err
+    assert not out.exists()

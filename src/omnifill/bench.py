@@ -45,7 +45,15 @@ from pathlib import Path
 import numpy as np
 
 from .config import Config
-from .io import Problems, float_col, read_table
+from .io import (
+    Problems,
+    float_col,
+    load_inventory_table,
+    load_orders_table,
+    load_stores_table,
+    load_zones,
+    read_table,
+)
 from .model import Network, Order, OrderBatch
 from .options import row_packages
 from .router import Router
@@ -80,8 +88,8 @@ class Scenario:
     changes: list = field(default_factory=list)  # the what-ifs applied, as given
 
 
-def load_scenario(scenario: str, *, data: str | None = None, seed: int = 0, config: Config | None = None,
-                  zones: str | None = None, max_errors: int = 100) -> Scenario:
+def load_scenario(scenario: str, *, data: str | None = None, seed: int = 0, zones: str | None = None,
+                  max_errors: int = 100) -> Scenario:
     """A built-in scenario by name (``demo``: the bundled demo city; ``city``: a generated
     city of 2,000 stores and 20,000 orders (``CITY``); ``shanghai``: the real Shanghai
     shops and orders, from ``data``), or a directory holding ``stores``, ``inventory`` and
@@ -91,8 +99,7 @@ def load_scenario(scenario: str, *, data: str | None = None, seed: int = 0, conf
     file, row, column and value)."""
     if scenario == "demo":
         paths = demo_paths()
-        return _from_files("demo", paths["stores"], paths["inventory"], paths["orders"], zones, seed, config,
-                           max_errors)
+        return _from_files("demo", paths["stores"], paths["inventory"], paths["orders"], zones, seed, max_errors)
     if scenario == "city":
         return _from_city("city", synthetic_day(seed=seed, city="city", **CITY), zones)
     if scenario == "shanghai":
@@ -112,15 +119,23 @@ def load_scenario(scenario: str, *, data: str | None = None, seed: int = 0, conf
         found[name] = hits[0]
     if zones is None and (d / "zones.geojson").exists():
         zones = str(d / "zones.geojson")
-    return _from_files(d.name, found["stores"], found["inventory"], found["orders"], zones, seed, config,
-                       max_errors)
+    return _from_files(d.name, found["stores"], found["inventory"], found["orders"], zones, seed, max_errors)
 
 
-def _from_files(name, stores, inventory, orders, zones, seed, config, max_errors) -> Scenario:
-    # validated as reroute validates them, then kept as tables for the what-ifs
-    net = Network.from_files(stores, inventory, zones, config, max_errors=max_errors)
-    OrderBatch.from_file(orders, net)
+def _from_files(name, stores, inventory, orders, zones, seed, max_errors) -> Scenario:
+    # each file read once, validated as reroute validates it (every problem named by file,
+    # row, column and value), and kept as tables for the what-ifs
+    probs = Problems(max_errors)
+    st = read_table(stores)
+    idx = load_stores_table(st, probs).index()
+    probs.raise_if_any()
+    inv = read_table(inventory)
+    load_inventory_table(inv, idx, probs)
     ot = read_table(orders, allow_jsonl=True)
+    load_orders_table(ot, idx, probs)
+    if zones is not None:
+        load_zones(zones, idx, probs=probs)
+    probs.raise_if_any()
     cols = {k: list(v) for k, v in ot.columns.items()}
     if "arrival_min" in cols:
         probs = Problems(max_errors)
@@ -133,9 +148,9 @@ def _from_files(name, stores, inventory, orders, zones, seed, config, max_errors
                                      f"differs from this order's first line (row {j + 1}); an order arrives once"))
         probs.raise_if_any()
         cols["arrival_min"] = [float(a) for a in at]
-        city = City(_table(stores), _table(inventory), cols)
+        city = City(_columns(st), _columns(inv), cols)
     else:
-        city = with_arrivals(City(_table(stores), _table(inventory), cols), seed, DAY_PROFILE)
+        city = with_arrivals(City(_columns(st), _columns(inv), cols), seed, DAY_PROFILE)
     return Scenario(name, city.stores, city.inventory, city.orders, zones)
 
 
@@ -143,8 +158,8 @@ def _same_time(a, b) -> bool:
     return (math.isnan(a) and math.isnan(b)) or a == b
 
 
-def _table(path) -> dict:
-    return {k: list(v) for k, v in read_table(path).columns.items()}
+def _columns(t) -> dict:
+    return {k: list(v) for k, v in t.columns.items()}
 
 
 def _from_city(name, city: City, zones) -> Scenario:

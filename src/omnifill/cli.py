@@ -436,8 +436,7 @@ def cmd_bench(args) -> int:
         specs = [parse_what_if(w) for w in args.what_if]
         if args.reroute_every <= 0 or args.hold <= 0 or args.time_limit <= 0:
             raise ValueError("--reroute-every, --hold and --time-limit must be above 0")
-        sc = load_scenario(args.scenario, data=args.data, seed=args.seed, config=cfg,
-                           max_errors=max(1, args.max_errors))
+        sc = load_scenario(args.scenario, data=args.data, seed=args.seed, max_errors=max(1, args.max_errors))
         t0 = time.perf_counter()
         with _progress_bar() as progress:
             doc = run_bench(sc, args.out, policies=tuple(args.policy), what_ifs=specs, config=cfg, seed=args.seed,
@@ -445,7 +444,10 @@ def cmd_bench(args) -> int:
                             max_errors=max(1, args.max_errors),
                             log=lambda m: print(f"omnifill bench: {m}", file=sys.stderr),
                             progress=lambda name, d, n: progress(name, d, n))
-    except ValueError as e:
+    except InputError as e:  # every problem of the files, one a line
+        _print_problems(e)
+        return EXIT_INVALID
+    except ValueError as e:  # a bad spec or option
         print(f"omnifill: {e}", file=sys.stderr)
         return EXIT_INVALID
     for r in doc["runs"]:
