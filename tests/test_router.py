@@ -579,3 +579,23 @@ def test_router_and_threads_agree_with_one_thread_when_stock_is_plenty():
         many = [d.rows[0]["source_id"] for d in ex.map(r8.route, orders)]
     assert one == many == ["S1"] * 200
     assert threading.active_count() >= 1
+
+
+def test_searches_over_the_same_rows_share_one_sku_index_and_a_new_row_rebuilds_it():
+    from omnifill import _core
+
+    net = city()
+    r = Router(net)
+    now = r.network_now()
+    assert now.inventory.sku_index() is net.inventory.sku_index()  # the stock left: not sorted again
+    Router(now).route(order())
+    r.update_stock("S1", "C", 4)  # a (store, SKU) row S1 did not have
+    fresh = _core.sku_major(r._indptr, r._sku)
+    after = r.network_now().inventory.sku_index()
+    assert after is not net.inventory.sku_index()
+    for a, b in zip(after, fresh):
+        np.testing.assert_array_equal(a, b)
+    d = r.route(order("o2", lines=[("C", 4)]))
+    assert {x["source_id"] for x in d.rows} == {"S1"}  # the search sees the new row
+    with pytest.raises(ValueError, match="sku_index"):
+        r._search.set_inventory(r._indptr, r._sku, r._avail, net.inventory.sku_index())

@@ -8,6 +8,9 @@ ETA_TOLERANCE_MIN: float
 
 def unit_vectors(lat: npt.ArrayLike, lon: npt.ArrayLike) -> npt.NDArray[np.float64]: ...
 def chord_radius(dist_m: float) -> float: ...
+def sku_major(
+    inv_indptr: npt.ArrayLike, inv_sku: npt.ArrayLike
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int32], npt.NDArray[np.int64], npt.NDArray[np.int32]]: ...
 
 class GridIndex:
     n_stores: int

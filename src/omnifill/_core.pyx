@@ -1345,6 +1345,22 @@ cdef inline void _set_elem(Elem* e, int kind, int32_t a, int32_t b, double eta, 
 # The search's nogil methods read self's typed attributes; a None check there would need the
 # GIL, and self is never None in a method, so the debug build's nonecheck is off for the class.
 @cython.nonecheck(False)
+def sku_major(inv_indptr, inv_sku):
+    """The SKU-major index of a CSR inventory (rows by store, ``inv_sku`` codes): per SKU
+    code its rows (``csc_indptr``), each row's store (``csc_store``) and CSR position
+    (``csc_pos``), and every CSR row's store (``store_of_row``). It depends on which store
+    holds which SKU, not on stock, so the searches over a network and over the same network
+    with other stock (``Network.with_stock``) share one (``Inventory.sku_index``)."""
+    ip = np.ascontiguousarray(inv_indptr, np.int64)
+    sk = np.ascontiguousarray(inv_sku, np.int32)
+    order = np.argsort(sk, kind="stable")
+    n_codes = int(sk.max()) + 1 if sk.shape[0] else 0
+    ci = np.zeros(n_codes + 1, np.int64)
+    np.cumsum(np.bincount(sk, minlength=n_codes), out=ci[1:])
+    store_of_row = np.repeat(np.arange(ip.shape[0] - 1, dtype=np.int32), np.diff(ip))
+    return ci, np.ascontiguousarray(store_of_row[order]), order.astype(np.int64), store_of_row
+
+
 cdef class OptionSearch:
     """The exact minimum-cost option of one order, and its runner-up (see the block comment).
 
@@ -1414,9 +1430,11 @@ cdef class OptionSearch:
                  double transfer_handling_min, double parcel_lead_min, double per_minute,
                  double per_package, double per_parcel, double per_transfer, double late_per_minute,
                  double unfilled_per_line, int max_packages, int max_transfers,
-                 int64_t node_limit=2_000_000, double runner_up_window=-1.0):
+                 int64_t node_limit=2_000_000, double runner_up_window=-1.0, sku_index=None):
         """runner_up_window: the runner-up is searched exactly up to this much above the
-        best cost (default per_package: one more package's worth); -1 for the default."""
+        best cost (default per_package: one more package's worth); -1 for the default.
+        sku_index: ``sku_major(inv_indptr, inv_sku)`` when the caller has it (it depends on
+        which store holds which SKU, not on stock: searches over the same rows share it)."""
         self.handling = _as_f64("handling_min", handling_min)
         n = self.handling.shape[0]
         self.lat = _as_f64("lat", lat, n)
@@ -1451,11 +1469,12 @@ cdef class OptionSearch:
         self.node_limit = node_limit
         self.runner_up_window = per_package if runner_up_window < 0 else runner_up_window
         self.release_gil = False
-        self.set_inventory(inv_indptr, inv_sku, avail)
+        self.set_inventory(inv_indptr, inv_sku, avail, sku_index)
 
-    def set_inventory(self, inv_indptr, inv_sku, avail):
+    def set_inventory(self, inv_indptr, inv_sku, avail, sku_index=None):
         """Point the search at new stock arrays (after a (store, sku) row was added). Builds
-        the SKU-major copy (O(rows log rows))."""
+        the SKU-major copy (O(rows log rows)) unless ``sku_index`` (``sku_major`` of the
+        same indptr and sku) is given."""
         ip = np.asarray(inv_indptr)
         sk = np.asarray(inv_sku)
         av = np.asarray(avail)
@@ -1467,11 +1486,13 @@ cdef class OptionSearch:
             raise ValueError("inventory CSR arrays do not match the stores")
         if sk.shape[0] and sk.min() < 0:
             raise ValueError("negative sku code")
-        order = np.argsort(sk, kind="stable")
-        n_codes = int(sk.max()) + 1 if sk.shape[0] else 0
-        ci = np.zeros(n_codes + 1, np.int64)
-        np.cumsum(np.bincount(sk, minlength=n_codes), out=ci[1:])
-        store_of_row = np.repeat(np.arange(ip.shape[0] - 1, dtype=np.int32), np.diff(ip))
+        if sku_index is None:
+            sku_index = sku_major(ip, sk)
+        ci, csc_store, csc_pos, store_of_row = sku_index
+        n_codes = ci.shape[0] - 1
+        if (store_of_row.shape[0] != sk.shape[0] or csc_pos.shape[0] != sk.shape[0]
+                or (sk.shape[0] and n_codes != int(sk.max()) + 1)):
+            raise ValueError("sku_index is not sku_major of these inventory arrays")
         if not av.flags.writeable:
             raise ValueError("avail must be writeable")
         self.inv_indptr = ip
@@ -1490,8 +1511,8 @@ cdef class OptionSearch:
             self.dense = np.zeros(1, np.uint8)
             self.dense_codes = 0
         self.csc_indptr = ci
-        self.csc_store = np.ascontiguousarray(store_of_row[order])
-        self.csc_pos = order.astype(np.int64)
+        self.csc_store = csc_store
+        self.csc_pos = csc_pos
 
     cdef int _reserve(self, Py_ssize_t n) noexcept nogil:
         cdef Elem* p

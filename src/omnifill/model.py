@@ -144,6 +144,16 @@ class Inventory:
         z = np.zeros(0, np.int64)
         return cls(np.zeros(0, object), np.zeros(n_stores + 1, np.int64), np.zeros(0, np.int32), z, z)
 
+    def sku_index(self) -> tuple:
+        """``_core.sku_major`` of these rows, built once per Inventory and shared by every
+        option search over it (a Router, a planner's Routers). ``Router.network_now`` hands
+        it on to the Inventory of the stock left, whose rows are the same."""
+        idx = self.__dict__.get("_sku_index")
+        if idx is None:  # the dataclass is frozen: cached in its __dict__
+            idx = _core.sku_major(self.indptr, self.sku_code)
+            self.__dict__["_sku_index"] = idx
+        return idx
+
     def codes(self, skus) -> np.ndarray:
         """SKU names to codes; -1 for a SKU that no store stocks."""
         skus = np.asarray(skus, dtype=object).astype(str)

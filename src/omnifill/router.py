@@ -114,6 +114,7 @@ class Router:
         if t != network.config.travel:
             raise ValueError("the router's travel model must be the network's (candidates are searched with it)")
         self._runner_up_window = runner_up_window
+        self._sku_index = inv.sku_index()  # shared with every search over these rows
         self._search = self._make_search()
         self._search.release_gil = bool(release_gil)
         self._single_city = network.cities[0] if len(network.cities) == 1 else None
@@ -141,7 +142,13 @@ class Router:
             per_minute=c.per_minute, per_package=c.per_package, per_parcel=c.per_parcel,
             per_transfer=c.per_transfer, late_per_minute=c.late_per_minute,
             unfilled_per_line=c.unfilled_per_line, max_packages=lim.max_packages, max_transfers=lim.max_transfers,
-            runner_up_window=-1.0 if w is None else float(w))
+            runner_up_window=-1.0 if w is None else float(w), sku_index=self._current_sku_index())
+
+    def _current_sku_index(self) -> tuple:
+        # the SKU-major index of the router's rows (rebuilt once after a row was inserted)
+        if self._sku_index is None:
+            self._sku_index = _core.sku_major(self._indptr, self._sku)
+        return self._sku_index
 
     # --- routing -------------------------------------------------------------------------------
     def route(self, order: Order | dict, *, reserve: bool = True) -> Decision:
@@ -438,7 +445,8 @@ class Router:
         self._reserved = np.insert(self._reserved, pos, 0)
         self._avail = np.insert(self._avail, pos, 0)
         self._indptr[s + 1:] += 1
-        self._search.set_inventory(self._indptr, self._sku, self._avail)
+        self._sku_index = None
+        self._search.set_inventory(self._indptr, self._sku, self._avail, self._current_sku_index())
         return pos
 
     def close_store(self, store_id) -> list[str]:
@@ -545,6 +553,7 @@ class Router:
         with self._lock:
             inv = Inventory(np.asarray(self._skus, object), self._indptr.copy(), self._sku.copy(),
                             self._on_hand - self._reserved, self._safety.copy())
+            inv.__dict__["_sku_index"] = self._current_sku_index()  # the same rows: not sorted again
             return self.network.with_stock(inv, self._cap_left.copy())
 
     def stock_table(self) -> dict[str, np.ndarray]:
