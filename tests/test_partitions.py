@@ -142,6 +142,7 @@ def test_failed_city_comes_out_unfilled_then_resume_completes(national, baseline
     assert s1["solver_status"] == "PARTITION_FAILED"
     # nothing dropped: every line is out, the failed city's unfilled with the reason
     assert t1.num_rows == t0.num_rows and s1["lines_out"] == s0["lines_in"]
+    assert s1["orders_in"] == s1["orders_out"] == s0["orders_in"]  # the failed city's orders counted too
     broken = [r for r in t1.to_pylist() if r["order_id"].startswith(BROKEN + "-")]
     assert broken and all(r["mode"] == "unfilled" and r["reason"] == FAILED for r in broken)
     assert s1["unfilled_lines"] >= len(broken)

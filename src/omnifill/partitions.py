@@ -304,16 +304,17 @@ def plan_partitioned(stores, inventory, orders, out, *, zones=None, config: Conf
             summaries[res.city] = res.summary
             tick("cities", len(summaries), len(parts))
         plan_s = time.perf_counter() - t_plan
+        failed_orders: dict[str, int] = {}  # per failed city, its orders (read once, as written)
         for city, err in failed.items():
             p = next(q for q in parts if q.city == city)
-            _write_failed(work, p, err)
+            failed_orders[city] = _write_failed(work, p, err)
         t_w = time.perf_counter()
         _merge(work, [p.city for p in parts], out)
         write_s = time.perf_counter() - t_w
     finally:
         if own_tmp:
             shutil.rmtree(work, ignore_errors=True)
-    return _national_summary(parts, summaries, failed, done, work if not own_tmp else None,
+    return _national_summary(parts, summaries, failed, failed_orders, done, work if not own_tmp else None,
                              {"plan": plan_s, "write": write_s, "total": time.perf_counter() - t0})
 
 
@@ -403,9 +404,9 @@ def _write_part(work: Path, res: Result) -> None:
     atomic_write(work / f"city={res.city}.json", lambda tmp: Path(tmp).write_text(text))
 
 
-def _write_failed(work: Path, p: Partition, err: str) -> None:
+def _write_failed(work: Path, p: Partition, err: str) -> int:
     """A failed city's orders, every line unfilled with reason partition_failed (not marked
-    finished: a resumed run tries the city again)."""
+    finished: a resumed run tries the city again). Returns how many orders it has."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -422,6 +423,7 @@ def _write_failed(work: Path, p: Partition, err: str) -> None:
             "home_store": [None if v in (None, "") else str(v) for v in col.get("home_store", none)]}
     table = pa.table({k: pa.array(v, plan_schema().field(k).type) for k, v in rows.items()}, schema=plan_schema())
     atomic_write(work / f"failed-city={p.city}.parquet", lambda tmp: pq.write_table(table, tmp))
+    return len(set(rows["order_id"]))
 
 
 def _int_or_none(v):
@@ -471,7 +473,8 @@ def _merge(work: Path, cities: list[str], out) -> None:
     atomic_write(out, _w)
 
 
-def _national_summary(parts, summaries: dict, failed: dict, resumed: set, resume_dir, wall: dict) -> dict:
+def _national_summary(parts, summaries: dict, failed: dict, failed_orders: dict, resumed: set, resume_dir,
+                      wall: dict) -> dict:
     """The cities' summaries added up (objective, bounds, counts; rates weighted by orders),
     the failed cities with their errors, and the time per stage summed over the cities."""
     from .planner import _worst
@@ -512,8 +515,8 @@ def _national_summary(parts, summaries: dict, failed: dict, resumed: set, resume
         "solver_status": ("PARTITION_FAILED" if failed else _worst([s["solver_status"] for s in ok]) if ok
                           else "EMPTY"),
         "greedy_objective": tot("greedy_objective"),
-        "orders_in": n_orders + sum(_orders_in_failed(p) for p in parts if p.city in failed),
-        "orders_out": tot("orders_out") + sum(_orders_in_failed(p) for p in parts if p.city in failed),
+        "orders_in": n_orders + sum(failed_orders.values()),
+        "orders_out": tot("orders_out") + sum(failed_orders.values()),
         "lines_in": sum(p.lines for p in parts), "lines_out": tot("lines_out") + sum(f["lines"] for f in failed_rows),
         "on_time_rate": {k: v[1] / v[0] for k, v in sorted(tiers.items()) if v[0]},
         "orders_per_tier": {k: v[0] for k, v in sorted(tiers.items())},
@@ -536,7 +539,3 @@ def _national_summary(parts, summaries: dict, failed: dict, resumed: set, resume
         "versions": any_s.get("versions", {}),
     }
 
-
-def _orders_in_failed(p: Partition) -> int:
-    t = read_rows(p.files, p.city)
-    return len(set(map(str, t.columns.get("order_id", []))))
