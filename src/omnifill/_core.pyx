@@ -1342,9 +1342,6 @@ cdef inline void _set_elem(Elem* e, int kind, int32_t a, int32_t b, double eta, 
     e.done = 0
 
 
-# The search's nogil methods read self's typed attributes; a None check there would need the
-# GIL, and self is never None in a method, so the debug build's nonecheck is off for the class.
-@cython.nonecheck(False)
 def sku_major(inv_indptr, inv_sku):
     """The SKU-major index of a CSR inventory (rows by store, ``inv_sku`` codes): per SKU
     code its rows (``csc_indptr``), each row's store (``csc_store``) and CSR position
@@ -1361,6 +1358,9 @@ def sku_major(inv_indptr, inv_sku):
     return ci, np.ascontiguousarray(store_of_row[order]), order.astype(np.int64), store_of_row
 
 
+# The search's nogil methods read self's typed attributes; a None check there would need the
+# GIL, and self is never None in a method, so the debug build's nonecheck is off for the class.
+@cython.nonecheck(False)
 cdef class OptionSearch:
     """The exact minimum-cost option of one order, and its runner-up (see the block comment).
 
