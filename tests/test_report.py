@@ -98,3 +98,24 @@ def test_reroute_writes_a_report_of_its_plan(tmp_path):
     text = (tmp_path / "plan.html").read_text()
     assert text.count('class="chart') >= 3 and "objective" in text
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary left
+
+
+def test_eta_histograms_of_a_report_share_one_count_scale():
+    import re
+
+    from omnifill.report import bench_report
+
+    def day(n):  # the demo day's first n orders, online
+        sc = bench.load_scenario("demo")
+        keep = set(list(dict.fromkeys(sc.orders["order_id"]))[:n])
+        rows = [i for i, o in enumerate(sc.orders["order_id"]) if o in keep]
+        sc.orders = {k: [v[i] for i in rows] for k, v in sc.orders.items()}
+        net = bench.network_of(sc)
+        return bench.simulate(net, *bench.day_orders(sc, net), policy="online")
+
+    results = [day(600), day(40)]  # counts of very different size
+    doc = {"runs": [{"variant": v, "policy": "online", "kpis": r.kpis()} for v, r in zip(("all", "few"), results)]}
+    html = bench_report(results, doc)
+    eta = html[html.index("<h2>ETA</h2>"):html.index("<h2>Maps</h2>")]
+    ticks = [re.findall(r'text-anchor="end">([^<]+)</text>', c) for c in eta.split('<svg class="chart"')[1:]]
+    assert len(ticks) == 2 and ticks[0] == ticks[1]

@@ -153,15 +153,21 @@ def _bars(title: str, groups: list[str], series: list[tuple[str, list]], *, pct:
     return "".join(out)
 
 
-def _histogram(title: str, eta: np.ndarray, *, width: int = 560, height: int = 220) -> str:
-    """ETA histogram: 5-minute bins to 120, one bin for later; the 30 and 60 promises marked."""
+def _eta_counts(eta: np.ndarray) -> np.ndarray:
+    # orders per 5-minute bin of ETA up to 120, then one bin for 120 and later
     eta = eta[~np.isnan(eta)]
-    edges = np.arange(0, 125, 5.0)
     later = int((eta >= 120).sum())
-    counts = np.append(np.histogram(eta[eta < 120], bins=edges)[0], later)
+    return np.append(np.histogram(eta[eta < 120], bins=np.arange(0, 125, 5.0))[0], later)
+
+
+def _histogram(title: str, eta: np.ndarray, *, top_count: int | None = None, width: int = 560,
+               height: int = 220) -> str:
+    """ETA histogram: 5-minute bins to 120, one bin for later; the 30 and 60 promises marked.
+    ``top_count``: the count axis reaches at least this (one scale for histograms compared)."""
+    counts = _eta_counts(eta)
     left, right, top, bottom = 48, 12, 26, 34
     w, h = width - left - right, height - top - bottom
-    vmax = _nice_max(int(counts.max()) * 1.02, counts=True)
+    vmax = _nice_max(max(int(counts.max()), top_count or 0) * 1.02, counts=True)
     nb = len(counts)
     bw = w / nb
     out = _frame(title, width, height, left, top, w, h, vmax, lambda v: f"{v:,.0f}")
@@ -383,9 +389,11 @@ def bench_report(results, doc: dict, *, title: str = "omnifill bench", config=No
     ]
     sec.append('<h2>Policies and variants</h2><div class="charts">'
                + "".join(f"<figure>{c}</figure>" for c in charts) + "</div>")
+    top = max((int(_eta_counts(r.eta).max()) for r in results), default=0)  # one count scale for all runs
     sec.append('<h2>ETA</h2><div class="charts">' + "".join(
-        f"<figure>{_histogram(nm, r.eta)}<figcaption>{_e(nm)}: the customer's ETA (minutes from the order's "
-        "arrival to its last package); green within 30 minutes.</figcaption></figure>"
+        f"<figure>{_histogram(nm, r.eta, top_count=top)}<figcaption>{_e(nm)}: the customer's ETA (minutes from "
+        "the order's arrival to its last package); green within 30 minutes; all runs on one scale.</figcaption>"
+        "</figure>"
         for nm, r in zip(names, results)) + "</div>")
     sec.append("<h2>Maps</h2>" + "".join(_map_section(r, nm, f"map{i}", config, open_=i == 0)
                                          for i, (nm, r) in enumerate(zip(names, results))))
