@@ -135,3 +135,22 @@ def test_bench_refuses_bad_files_naming_file_row_column_and_value_and_writes_not
     assert "orders.csv" in err and "row 3" in err and "lat" in err and "north" in err
     assert "inventory.csv" in err and "NOPE" in err
     assert not out.exists()
+
+
+def test_online_counts_from_the_option_what_the_rows_say(day):
+    # record_decision (online's fast path) and record (from the plan rows) agree, order by order
+    _, net, batch, arrival = day
+    from omnifill.model import Order
+
+    router = Router(net)
+    by_option, by_rows = bench._Stats(net, len(batch)), bench._Stats(net, len(batch))
+    for i in np.lexsort((np.arange(len(batch)), arrival)).tolist():
+        o = Order.from_batch(batch, i, net.store_ids)
+        d = router.route(o)
+        by_option.record_decision(i, d, len(o.lines))
+        by_rows.record(i, d.rows, 0.0, moved=False)
+        router.complete(o.order_id)
+    for name in ("lines", "unfilled", "packages", "transfers", "parcels", "store_packages"):
+        np.testing.assert_array_equal(getattr(by_option, name), getattr(by_rows, name), err_msg=name)
+    np.testing.assert_allclose(by_option.eta, by_rows.eta, equal_nan=True)
+    assert by_rows.transfers.sum() > 0 and by_rows.parcels.sum() > 0  # the day has both kinds
