@@ -638,7 +638,7 @@ def run_bench(sc: Scenario, out_dir, *, policies=("online",), what_ifs=(), confi
     document. A what-if that does not apply (an unknown store, say) raises ValueError
     before anything runs."""
     from . import __version__
-    from .io import atomic_write, json_default
+    from .io import json_default, write_text
     from .report import bench_report
 
     say = log or (lambda *a: None)
@@ -678,12 +678,8 @@ def run_bench(sc: Scenario, out_dir, *, policies=("online",), what_ifs=(), confi
 
     text = json.dumps(doc, indent=2, default=json_default) + "\n"
     html = bench_report(results, doc, title=f"omnifill bench: {sc.name}")
-    for path, body in ((out / "kpis.json", text), (out / "report.html", html)):
-        def _w(tmp, body=body):
-            with open(tmp, "w", encoding="utf-8") as fh:
-                fh.write(body)
-
-        atomic_write(path, _w)
+    write_text(out / "kpis.json", text)
+    write_text(out / "report.html", html)
     return doc
 
 

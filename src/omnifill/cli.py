@@ -28,6 +28,7 @@ from .io import (
     load_orders,
     load_stores,
     load_zones,
+    write_text,
 )
 from .scenarios import CITY
 
@@ -308,7 +309,6 @@ def cmd_reroute(args) -> int:
     import json
     import os
 
-    from .io import atomic_write
     from .parallel import SchedulerError, executor_for
     from .planner import check_plan_path
 
@@ -334,13 +334,7 @@ def cmd_reroute(args) -> int:
         print(f"omnifill: {e}", file=sys.stderr)
         return EXIT_INVALID
     if args.summary:
-        text = json.dumps(summary, indent=2, default=json_default) + "\n"
-
-        def _w(tmp):
-            with open(tmp, "w", encoding="utf-8") as fh:
-                fh.write(text)
-
-        atomic_write(args.summary, _w)
+        write_text(args.summary, json.dumps(summary, indent=2, default=json_default) + "\n")
     _print_summary(summary)
     if summary.get("partitions", {}).get("failed"):
         for f in summary["partitions"]["failed"]:
@@ -373,16 +367,10 @@ def _reroute_file(args, cfg, ex, progress) -> dict:
     p.write(args.out)
     if args.report:
         from .bench import plan_result
-        from .io import atomic_write
         from .report import plan_report
 
-        page = plan_report(plan_result(net, orders, p.rows, cfg), p.summary, config=cfg or net.config)
-
-        def _w(tmp):
-            with open(tmp, "w", encoding="utf-8") as fh:
-                fh.write(page)
-
-        atomic_write(args.report, _w)
+        write_text(args.report, plan_report(plan_result(net, orders, p.rows, cfg), p.summary,
+                                            config=cfg or net.config))
     return p.summary
 
 

@@ -886,6 +886,16 @@ def atomic_write(path, write) -> None:
         raise
 
 
+def write_text(path, text: str) -> None:
+    """Write ``text`` to ``path`` as UTF-8, atomically (``atomic_write``)."""
+
+    def _w(tmp):
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+
+    atomic_write(path, _w)
+
+
 def write_csv(path, columns: dict[str, list]) -> None:
     names = list(columns)
     n = len(next(iter(columns.values()))) if names else 0

@@ -56,6 +56,7 @@ from .io import (
     load_stores,
     load_zones,
     read_rows,
+    write_text,
 )
 
 PLAN_TYPES = (("order_id", "string"), ("sku", "string"), ("qty", "int64"), ("source_id", "string"),
@@ -391,7 +392,7 @@ def _open_resume(work: Path, key: str) -> set[str]:
                                       "give a new directory or remove it")])
     else:
         text = json.dumps({"key": key, "format": 1}) + "\n"
-        atomic_write(manifest, lambda tmp: Path(tmp).write_text(text))
+        write_text(manifest, text)
     return {p.name[len("city="):-len(".json")] for p in work.glob("city=*.json")}
 
 
@@ -401,7 +402,7 @@ def _write_part(work: Path, res: Result) -> None:
     atomic_write(work / f"city={res.city}.parquet", lambda tmp: pq.write_table(res.table, tmp))
     text = json.dumps(res.summary, default=json_default)
     # the summary last: it marks the city finished
-    atomic_write(work / f"city={res.city}.json", lambda tmp: Path(tmp).write_text(text))
+    write_text(work / f"city={res.city}.json", text)
 
 
 def _write_failed(work: Path, p: Partition, err: str) -> int:
