@@ -149,9 +149,7 @@ def write_national(out_dir, spec: NationalSpec | None = None, *, progress=None) 
 
     spec = spec or NationalSpec()
     out = Path(out_dir)
-    if out.exists():
-        raise FileExistsError(f"{out} exists; the national scenario is written to a new directory")
-    with new_directory(out) as tmp:
+    with new_directory(out) as tmp:  # FileExistsError when out exists
         sizes = city_sizes(spec)
         n_ord = orders_per_city(spec, sizes)
         clat, clon = city_centres(spec)
