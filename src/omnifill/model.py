@@ -150,9 +150,14 @@ class Inventory:
         it on to the Inventory of the stock left, whose rows are the same."""
         idx = self.__dict__.get("_sku_index")
         if idx is None:  # the dataclass is frozen: cached in its __dict__
-            idx = _core.sku_major(self.indptr, self.sku_code)
-            self.__dict__["_sku_index"] = idx
+            idx = self.share_sku_index(_core.sku_major(self.indptr, self.sku_code))
         return idx
+
+    def share_sku_index(self, index: tuple) -> tuple:
+        """Take ``index`` (``sku_major`` of rows equal to these) as this Inventory's, rather
+        than sorting the rows again."""
+        self.__dict__["_sku_index"] = index
+        return index
 
     def codes(self, skus) -> np.ndarray:
         """SKU names to codes; -1 for a SKU that no store stocks."""
@@ -537,7 +542,6 @@ class Network:
         if capacity is not None:
             other.capacity = np.broadcast_to(np.asarray(capacity, np.float64), self.capacity.shape).copy()
         return other
-
 
     def store_index_map(self) -> dict[str, int]:
         return dict(self._index)

@@ -553,7 +553,7 @@ class Router:
         with self._lock:
             inv = Inventory(np.asarray(self._skus, object), self._indptr.copy(), self._sku.copy(),
                             self._on_hand - self._reserved, self._safety.copy())
-            inv.__dict__["_sku_index"] = self._current_sku_index()  # the same rows: not sorted again
+            inv.share_sku_index(self._current_sku_index())  # the same rows: not sorted again
             return self.network.with_stock(inv, self._cap_left.copy())
 
     def stock_table(self) -> dict[str, np.ndarray]:
