@@ -229,17 +229,29 @@ def shanghai_city(data_dir, *, seed: int = 0, n_skus: int = 5000, n_orders: int 
     spot = rng.integers(0, len(sh["spot_lat"]), n_orders)
     promise = rng.choice([30, 60], size=n_orders, p=np.asarray(promise_mix) / sum(promise_mix))
     nl = np.minimum(rng.choice(sizes, n_orders), n_skus)
-    orders = {"order_id": [], "lat": [], "lon": [], "sku": [], "qty": [], "promise_min": []}
-    for o in range(n_orders):
-        lines = rng.choice(n_skus, size=int(nl[o]), replace=False, p=pop)
+    where = [(sh["spot_lat"][i], sh["spot_lon"][i]) for i in spot]
+    return City(stores, inventory=inv, orders=_basket_orders(rng, where, promise, nl, pop, skus, 6))
+
+
+def _basket_orders(rng, where, promise, n_lines, pop, names, id_width: int, arrival=None) -> dict:
+    """The orders table of the Shanghai scenarios: order o at ``where[o]`` (lat, lon), with
+    ``n_lines[o]`` distinct SKUs drawn by popularity ``pop`` (named ``names``), each qty
+    1 + Poisson(0.3), promise ``promise[o]``, id SH and o padded to ``id_width`` digits; with
+    ``arrival``, its arrival_min on every line. Draws per order: its SKUs, then their qty."""
+    cols = ["order_id", "lat", "lon", "sku", "qty", "promise_min"] + ([] if arrival is None else ["arrival_min"])
+    orders: dict[str, list] = {c: [] for c in cols}
+    for o in range(len(where)):
+        lines = rng.choice(len(names), size=int(n_lines[o]), replace=False, p=pop)
         m = len(lines)
-        orders["order_id"] += [f"SH{o:06d}"] * m
-        orders["lat"] += [round(float(sh["spot_lat"][spot[o]]), 6)] * m
-        orders["lon"] += [round(float(sh["spot_lon"][spot[o]]), 6)] * m
-        orders["sku"] += skus[lines].tolist()
+        orders["order_id"] += [f"SH{o:0{id_width}d}"] * m
+        orders["lat"] += [round(float(where[o][0]), 6)] * m
+        orders["lon"] += [round(float(where[o][1]), 6)] * m
+        orders["sku"] += names[lines].tolist()
         orders["qty"] += (1 + rng.poisson(0.3, m)).tolist()
         orders["promise_min"] += [int(promise[o])] * m
-    return City(stores, inventory=inv, orders=orders)
+        if arrival is not None:
+            orders["arrival_min"] += [float(arrival[o])] * m
+    return orders
 
 
 # --- a day of orders (omnifill bench) -----------------------------------------------------------
@@ -309,18 +321,7 @@ def shanghai_day(data_dir, *, seed: int = 0, n_orders: int | None = None, **city
     n = len(where)
     promise = rng.choice([30, 60], size=n, p=mix / mix.sum())
     nl = np.minimum(rng.choice(sizes, n), n_skus)
-    orders = {"order_id": [], "lat": [], "lon": [], "sku": [], "qty": [], "promise_min": [], "arrival_min": []}
-    for o in range(n):
-        lines = rng.choice(n_skus, size=int(nl[o]), replace=False, p=pop)
-        m = len(lines)
-        orders["order_id"] += [f"SH{o:05d}"] * m
-        orders["lat"] += [round(where[o][0], 6)] * m
-        orders["lon"] += [round(where[o][1], 6)] * m
-        orders["sku"] += names[lines].tolist()
-        orders["qty"] += (1 + rng.poisson(0.3, m)).tolist()
-        orders["promise_min"] += [int(promise[o])] * m
-        orders["arrival_min"] += [float(at[o])] * m
-    return City(stores, inv, orders)
+    return City(stores, inv, _basket_orders(rng, where, promise, nl, pop, names, 5, arrival=at))
 
 
 def write_city(city: City, out_dir) -> dict[str, Path]:
