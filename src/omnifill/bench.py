@@ -136,7 +136,7 @@ def _from_files(name, stores, inventory, orders, zones, seed, max_errors) -> Sce
     if zones is not None:
         load_zones(zones, idx, probs=probs)
     probs.raise_if_any()
-    cols = {k: list(v) for k, v in ot.columns.items()}
+    cols = _columns(ot)
     if "arrival_min" in cols:
         probs = Problems(max_errors)
         at = float_col(ot, "arrival_min", probs, lo=0, hi=MINUTES_PER_DAY, what="minutes since the day began")

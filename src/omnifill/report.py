@@ -12,7 +12,8 @@ What it shows, per run (a policy on the baseline or on a what-if variant):
 - the ETA histogram (5-minute bins to 120 minutes, then one bin for everything later, parcels
   included) with the 30- and 60-minute promises marked;
 - across runs: on-time rate per promise tier, packages per order and transfers, the KPI
-  table and each run's differences from the baseline under the same policy.
+  table and the differences: each variant against the baseline under the same policy, and
+  the baseline under each further policy against it under the first.
 
 Charts are drawn as SVG here, in Python; the page's script only toggles map layers. Every
 number in a chart is also in the KPI table, and every mark has a tooltip (an SVG title).
