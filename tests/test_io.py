@@ -227,7 +227,7 @@ def test_config_keys_are_exactly_the_design_names():
                                 "transfer_handling_min", "parcel_lead_min"}
     assert set(d["cost"]) == {"per_minute", "per_package", "per_parcel", "per_transfer", "late_per_minute",
                               "unfilled_per_line", "move_penalty"}
-    assert set(d["limits"]) == {"max_packages", "max_transfers"}
+    assert set(d["limits"]) == {"max_packages", "max_transfers", "max_courier_min"}
 
 
 def test_config_handling_default_reaches_the_network(tmp_path):

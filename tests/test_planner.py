@@ -6,10 +6,12 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
-from test_router import as_order, assignments, build, instances, rows_cost
+from hypothesis import HealthCheck, assume, event, given, settings
+from hypothesis import strategies as st
+from test_router import as_order, assignments, build, delivery_area, instances, rows_cost
 
-from omnifill import Network, OrderBatch
+from omnifill import InputError, Network, OrderBatch
+from omnifill.geo import haversine_m
 from omnifill.planner import model_options, plan
 from omnifill.scenarios import demo_paths
 
@@ -147,7 +149,9 @@ def test_tiny_instances_beat_or_match_every_combination_of_listed_options(inst):
 def test_locked_orders_keep_their_store_and_moves_cost_the_penalty(tmp_path):
     net = Network.from_files(demo_paths()["stores"], demo_paths()["inventory"])
     batch = OrderBatch.from_file(demo_paths()["orders"], net)
-    # the first 40 orders of the demo, two of them locked at a store, one assigned elsewhere
+    # the first 40 orders of the demo, two of them locked at a store, one assigned elsewhere:
+    # each at the store nearest to it (a store whose delivery area holds it)
+    near = {i: str(net.store_ids[net.candidates_one(batch.lat[i], batch.lon[i], 90.0)[0][0]]) for i in (3, 7, 11)}
     cols = {"order_id": [], "lat": [], "lon": [], "sku": [], "qty": [], "promise_min": [], "current_store": [],
             "locked": []}
     for i in range(40):
@@ -159,19 +163,19 @@ def test_locked_orders_keep_their_store_and_moves_cost_the_penalty(tmp_path):
             cols["sku"].append(s)
             cols["qty"].append(int(q))
             cols["promise_min"].append(batch.promise_min[i])
-            cols["current_store"].append("S00000" if i in (3, 7, 11) else None)
+            cols["current_store"].append(near.get(i))
             cols["locked"].append(i in (3, 7))
     orders = OrderBatch.from_tables(cols, net)
     p = plan(net, orders, time_limit_s=5)
-    for oid in (batch.order_id[3], batch.order_id[7]):
-        filled = [r for r in p.rows if r["order_id"] == oid and r["mode"] != "unfilled"]
-        assert all(r["source_id"] == "S00000" for r in filled)
+    for i in (3, 7):
+        filled = [r for r in p.rows if r["order_id"] == batch.order_id[i] and r["mode"] != "unfilled"]
+        assert filled and all(r["source_id"] == near[i] and r["mode"] == "deliver" for r in filled)
     oid = batch.order_id[11]
     filled = [r for r in p.rows if r["order_id"] == oid and r["mode"] != "unfilled"]
-    moved = {r["via_id"] if r["mode"] == "transfer" else r["source_id"] for r in filled} != {"S00000"}
+    moved = {r["via_id"] if r["mode"] == "transfer" else r["source_id"] for r in filled} != {near[11]}
     assert p.summary["moved"] == int(moved)
     if moved:
-        assert all(r["reason"] == "moved from S00000" for r in filled)
+        assert all(r["reason"] == f"moved from {near[11]}" for r in filled)
     # the plan writes as CSV and JSON Lines, whole
     for name in ("plan.csv", "plan.jsonl"):
         p.write(tmp_path / name)
@@ -193,14 +197,14 @@ def test_tiny_backlogs_match_a_joint_brute_force_over_every_assignment(inst):
     best = math.inf
     for combo in itertools.product(*per_order):
         use, spend = {}, {}
-        for _, u, ss in combo:
+        for _, u, ss, _ in combo:
             for key, q in u.items():
                 use[key] = use.get(key, 0) + q
             for st in ss:
                 spend[st] = spend.get(st, 0) + 1
         if all(q <= stock.get(key, 0) for key, q in use.items()) and all(
                 n <= stores[st]["capacity"] for st, n in spend.items()):
-            best = min(best, sum(cost for cost, _, _ in combo))
+            best = min(best, sum(cost for cost, *_ in combo))
     assert p.summary["objective"] == pytest.approx(best, rel=1e-9, abs=1e-6)
     assert p.summary["lower_bound"] <= best + 1e-6
     if p.summary["model_lower_bound"] is not None:  # with k=256 every option is listed
@@ -254,7 +258,8 @@ def test_contention_needs_an_option_the_full_stock_search_calls_redundant():
     lat0, lon0 = 31.23, 121.47
     pts = {"S1": (270, 4000), "S2": (90, 1000), "S3": (225, 1414), "Y": (90, 9000), "Z": (270, 12000)}
     ll = {k: destination(lat0, lon0, b, d) for k, (b, d) in pts.items()}
-    cfg = Config().with_(limits={"max_transfers": 0})
+    # a 60-minute delivery area keeps the others out of Y's and Z's reach
+    cfg = Config().with_(limits={"max_transfers": 0, "max_courier_min": 60.0})
     net = Network.from_arrays(["S1", "S2", "S3"], [float(ll[s][0]) for s in ("S1", "S2", "S3")],
                               [float(ll[s][1]) for s in ("S1", "S2", "S3")], config=cfg,
                               inventory={"store_id": ["S1", "S1", "S2", "S3"], "sku": ["A", "B", "A", "A"],
@@ -282,7 +287,7 @@ def test_options_around_short_stock_let_the_plan_beat_greedy_beyond_the_k_cheape
     lat0, lon0 = 31.23, 121.47
     pts = {"S1": (90, 500), "S2": (270, 4000), "A": (0, 0), "B": (90, 9000)}
     ll = {key: destination(lat0, lon0, b, d) for key, (b, d) in pts.items()}
-    cfg = Config().with_(limits={"max_transfers": 0})
+    cfg = Config().with_(limits={"max_transfers": 0, "max_courier_min": 60.0})  # S2 beyond B's area
     net = Network.from_arrays(["S1", "S2"], [float(ll[s][0]) for s in ("S1", "S2")],
                               [float(ll[s][1]) for s in ("S1", "S2")], config=cfg,
                               inventory={"store_id": ["S1", "S2"], "sku": ["X", "X"], "on_hand": [1, 1]})
@@ -340,7 +345,7 @@ def test_the_option_table_agrees_with_the_options_it_was_built_from():
     todo = [Order.from_batch(batch, i, net.store_ids) for i in range(300)]
     cfg = net.config
     _, locked, current = planner._orders_of(net, todo)
-    greedy = planner._greedy(net, cfg, todo, locked, current, lambda *a: None)
+    greedy, _ = planner._greedy(net, cfg, todo, locked, current, lambda *a: None)
     md = planner._model(net, cfg, todo, greedy, current, locked, 8, 3, lambda *a: None)
     t = md.table
     assert t.n == len(todo) and (t.greedy >= t.opt_ptr[:-1]).all() and (t.greedy < t.opt_ptr[1:]).all()
@@ -382,7 +387,7 @@ def test_blocks_solved_two_at_a_time_give_the_plan_of_one_at_a_time():
     batch = OrderBatch.from_file(demo_paths()["orders"], net)
     cfg = net.config
     todo, locked, current = planner._orders_of(net, batch)
-    greedy = planner._greedy(net, cfg, todo, locked, current, lambda *a: None)
+    greedy, _ = planner._greedy(net, cfg, todo, locked, current, lambda *a: None)
     md = planner._model(net, cfg, todo, greedy, current, locked, 8, 3, lambda *a: None)
     comps, _ = planner.components(md.table, md.hot, md.hot_cap)
     comp = max(comps, key=len)
@@ -410,3 +415,130 @@ def test_blocks_solved_two_at_a_time_give_the_plan_of_one_at_a_time():
     assert (one[0] == two[0]).all() and (one[1] == two[1]).all()
     greedy_cost = sub.sourced_cost(*sub.own_plan(sub.greedy), cfg.cost.unfilled_per_line).sum()
     assert sub.sourced_cost(one[0], one[1], cfg.cost.unfilled_per_line).sum() < greedy_cost
+
+
+# ---------------------------------------------------------------------------------------------
+# Current stores and locked orders, against a joint brute force written from the rules
+
+
+@st.composite
+def backlogs(draw):
+    """A tiny instance whose orders may have a current store (any store, warehouse or not)
+    and may be locked there."""
+    stores, stock, orders, cfg, _ = draw(instances())
+    cfg = cfg.with_(cost={"move_penalty": draw(st.sampled_from([5.0, 0.0, 300.0]))})
+    for o in orders:
+        how = draw(st.sampled_from(["none", "serves", "serves", "serves", "any"]))
+        o["current"] = None
+        if how == "any":
+            o["current"] = draw(st.integers(0, len(stores) - 1))
+        elif how == "serves":  # mostly a store that can serve it: the interesting cases
+            ok = [s for s in range(len(stores)) if stay(stores, {**o, "current": s}, cfg) is not None]
+            o["current"] = draw(st.sampled_from(ok)) if ok else None
+        o["locked"] = o["current"] is not None and draw(st.booleans())
+    return stores, stock, orders, cfg
+
+
+def stay(stores, o, cfg):
+    """How the order's current store serves it, from the rules: None when it cannot."""
+    s = o["current"]
+    st_ = stores[s]
+    if o["mode"] == "pickup":
+        return ("pickup", st_["handling"]) if s == o["pickup"] and st_["pickup"] else None
+    if st_["kind"] == "warehouse":
+        return ("parcel", cfg.travel.parcel_lead_min) if st_["delivers"] else None
+    t = cfg.travel
+    eta = st_["handling"] + t.circuity * haversine_m(st_["lat"], st_["lon"], o["lat"], o["lon"]) / t.courier_m_per_min
+    return ("deliver", eta) if delivery_area(st_, o, cfg, eta) else None
+
+
+def batch_of(orders, stores, net):
+    cols = {k: [] for k in ("order_id", "lat", "lon", "sku", "qty", "promise_min", "mode", "pickup_store",
+                            "current_store", "locked")}
+    for o in orders:
+        for sku, q in o["lines"]:
+            cols["order_id"].append(o["order_id"])
+            cols["lat"].append(o["lat"])
+            cols["lon"].append(o["lon"])
+            cols["sku"].append(sku)
+            cols["qty"].append(q)
+            cols["promise_min"].append(o["promise"])
+            cols["mode"].append(o["mode"])
+            cols["pickup_store"].append(stores[o["pickup"]]["id"] if o["pickup"] is not None else None)
+            cols["current_store"].append(stores[o["current"]]["id"] if o["current"] is not None else None)
+            cols["locked"].append(bool(o["locked"]))
+    return OrderBatch.from_tables(cols, net)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(backlogs())
+def test_current_stores_and_locked_orders_match_a_joint_brute_force(inst):
+    # staying at the current store is an option like any other (its true mode and ETA); a
+    # locked order keeps it and takes its stock and capacity first, even past a store's
+    # capacity; the rest is optimised around it; a current store that cannot serve the order
+    # at all is an input error naming the column
+    stores, stock, orders, cfg = inst
+    assume(sum(len(o["lines"]) for o in orders) <= 4)
+    net = build(stores, stock, cfg)
+    batch = batch_of(orders, stores, net)
+    bad = [o for o in orders if o["current"] is not None and stay(stores, o, cfg) is None]
+    event("a current store that cannot serve" if bad else
+          f"compared; locked orders: {sum(o['locked'] for o in orders)}, current: "
+          f"{sum(o['current'] is not None for o in orders)}")
+    if bad:
+        with pytest.raises(InputError) as e:
+            plan(net, batch, cfg, time_limit_s=5, k=256)
+        assert {p.column for p in e.value.problems} == {"current_store"}
+        assert len(e.value.problems) == len(bad)
+        return
+    p = plan(net, batch, cfg, time_limit_s=10, k=256)
+    c = cfg.cost
+    left = dict(stock)
+    cap = [s["capacity"] for s in stores]
+    fixed_cost = 0.0
+    for o in orders:  # locked orders first, in file order: what their store holds now
+        if not o["locked"]:
+            continue
+        kind, eta = stay(stores, o, cfg)
+        s = o["current"]
+        held = [(sku, q) for sku, q in o["lines"] if left.get((s, sku), 0) >= q]
+        for sku, q in held:
+            left[(s, sku)] -= q
+        unf = len(o["lines"]) - len(held)
+        if held:
+            cap[s] -= 1
+            fixed_cost += (c.per_minute * eta + c.per_package + (c.per_parcel if kind == "parcel" else 0.0)
+                           + c.late_per_minute * max(0.0, eta - o["promise"]) + c.unfilled_per_line * unf)
+        else:
+            fixed_cost += c.unfilled_per_line * unf
+    free = [o for o in orders if not o["locked"]]
+    usable = [x >= 1 for x in cap]
+    per_order = []
+    for o in free:
+        opts = []
+        for cost, use, spend, homes in assignments(stores, left, o, cfg, usable):
+            moved = o["current"] is not None and homes and homes != {o["current"]}
+            opts.append((cost + (c.move_penalty if moved else 0.0), use, spend))
+        per_order.append(opts)
+    best = math.inf
+    for combo in itertools.product(*per_order):
+        use, spend = {}, {}
+        for _, u, ss in combo:
+            for key, q in u.items():
+                use[key] = use.get(key, 0) + q
+            for s_ in ss:
+                spend[s_] = spend.get(s_, 0) + 1
+        if all(q <= left.get(key, 0) for key, q in use.items()) and all(n <= cap[s_] for s_, n in spend.items()):
+            best = min(best, sum(x[0] for x in combo))
+    best += fixed_cost
+    assert p.summary["objective"] == pytest.approx(best, rel=1e-9, abs=1e-6)
+    assert p.summary["lower_bound"] <= best + 1e-6
+    assert p.summary["solver_status"] in ("OPTIMAL", "FEASIBLE")
+    current = {o["order_id"]: stores[o["current"]]["id"] for o in orders if o["current"] is not None}
+    assert recompute(p.rows, orders, cfg, current) == pytest.approx(p.summary["objective"], rel=1e-9, abs=1e-6)
+    # a locked order's filled lines all come from its store, in its true mode
+    for o in orders:
+        if o["locked"]:
+            kind, _ = stay(stores, o, cfg)
+            filled = [r for r in p.rows if r["order_id"] == o["order_id"] and r["mode"] != "unfilled"]
+            assert all(r["source_id"] == stores[o["current"]]["id"] and r["mode"] == kind for r in filled)

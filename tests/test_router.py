@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+import shapely
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -25,12 +26,12 @@ LAT0, LON0 = 31.23, 121.47
 
 def brute_force(stores, stock, order, cfg: Config, usable):
     """The minimum DESIGN cost over all options, by enumeration (see assignments)."""
-    return min(cost for cost, _, _ in assignments(stores, stock, order, cfg, usable))
+    return min(cost for cost, *_ in assignments(stores, stock, order, cfg, usable))
 
 
 def assignments(stores, stock, order, cfg: Config, usable):
-    """Every valid assignment of the order's lines to sources, from DESIGN's text, as
-    (cost, {(store, sku): qty}, [stores spending a capacity unit]).
+    """Every valid assignment of the order's lines to sources, from the cost model's text, as
+    (cost, {(store, sku): qty}, [stores spending a capacity unit], {stores sending a package}).
 
     stores: list of dicts (id, lat, lon, kind, handling, delivers, pickup, transfers_out);
     stock: {(store, sku): available}; order: dict with lat, lon, promise, lines [(sku, qty)]
@@ -50,16 +51,15 @@ def assignments(stores, stock, order, cfg: Config, usable):
         d = haversine_m(stores[b]["lat"], stores[b]["lon"], stores[a]["lat"], stores[a]["lon"])
         return stores[b]["handling"] + t.transfer_handling_min + t.circuity * d / t.transfer_m_per_min
 
-    # who may do what (DESIGN + README "Decisions"): deliverers are the stores that reach the
-    # customer within the promise or the 60-minute tier, whichever is longer; transfer
-    # sources are stores with transfers_out; parcels come from warehouses that deliver
-    deliverers = [s for s in range(n) if stores[s]["kind"] == "store" and stores[s]["delivers"]
-                  and usable[s] and direct(s) <= max(P, 60.0) + 1e-9]
+    # who may do what (the cost model's rules): deliverers are the stores whose delivery area
+    # holds the customer (delivery_area below); transfer sources are stores with
+    # transfers_out; parcels come from warehouses that deliver
+    deliverers = [s for s in range(n) if usable[s] and delivery_area(stores[s], order, cfg, direct(s))]
     sources = [s for s in range(n) if stores[s]["kind"] == "store" and stores[s]["transfers_out"] and usable[s]]
     warehouses = [s for s in range(n) if stores[s]["kind"] == "warehouse" and stores[s]["delivers"] and usable[s]]
     lines = order["lines"]
     L = len(lines)
-    out = [(c.unfilled_per_line * L, {}, [])]  # nothing filled
+    out = [(c.unfilled_per_line * L, {}, [], frozenset())]  # nothing filled
     if order["mode"] == "pickup":
         p = order["pickup"]
         if not (usable[p] and stores[p]["pickup"]):
@@ -86,7 +86,7 @@ def assignments(stores, stock, order, cfg: Config, usable):
             eta = max([stores[p]["handling"]] + [arrival(b, p) for b in into])
             cost = (c.per_minute * eta + c.per_package + c.per_transfer * len(into)
                     + c.late_per_minute * max(0.0, eta - P) + c.unfilled_per_line * unfilled)
-            out.append((cost, use, [p] + into))
+            out.append((cost, use, [p] + into, frozenset([p])))
             continue
         delivering = {ch[1] for ch in assign if ch[0] == "deliver"} | {ch[2] for ch in assign if ch[0] == "transfer"}
         transfers = {(ch[1], ch[2]) for ch in assign if ch[0] == "transfer"}
@@ -111,8 +111,28 @@ def assignments(stores, stock, order, cfg: Config, usable):
         cost = (c.per_minute * eta + c.per_package * packages + c.per_parcel * len(parcels)
                 + c.per_transfer * len(transfers) + c.late_per_minute * max(0.0, eta - P)
                 + c.unfilled_per_line * unfilled)
-        out.append((cost, use, sorted(delivering) + sorted(parcels) + senders))
+        out.append((cost, use, sorted(delivering) + sorted(parcels) + senders, frozenset(delivering | parcels)))
     return out
+
+
+def delivery_area(store, order, cfg: Config, eta: float) -> bool:
+    """Whether a store may deliver the order by courier, from the rules as written: a store
+    that delivers; the order's tier is its promise (30-minute tier up to 30, else the
+    60-minute tier); a zone of that tier replaces the radius rule (the zone must hold the
+    customer, whatever the ETA); without one, the direct ETA must be within max(promise,
+    max_courier_min); a 30-minute order may also go to a store whose 60-minute zone holds
+    the customer (a late delivery as a 60-minute store)."""
+    if store["kind"] != "store" or not store["delivers"]:
+        return False
+    P = order["promise"]
+    zones = store.get("zones", {})
+    pt = shapely.Point(order["lon"], order["lat"])
+    tier = 30 if P <= 30 else 60
+    if tier in zones:
+        ok = zones[tier].intersects(pt)
+    else:
+        ok = eta <= max(P, cfg.limits.max_courier_min) + 1e-9
+    return ok or (tier == 30 and 60 in zones and zones[60].intersects(pt))
 
 
 def rows_cost(rows, order, cfg: Config):
@@ -133,18 +153,33 @@ def rows_cost(rows, order, cfg: Config):
 # Random small instances
 
 @st.composite
+def zone_sets(draw):
+    """A store's zones, {tier: polygon}: none, or boxes of a few km somewhere in the city
+    (the customers lie within 7 km of the centre, so a box may hold them or not)."""
+    out = {}
+    for tier in (30, 60):
+        if draw(st.integers(0, 3)) == 0:
+            clat, clon = destination(LAT0, LON0, draw(st.floats(0, 360)), draw(st.floats(0, 8000)))
+            half = draw(st.floats(0.005, 0.06))  # degrees: about 0.5 to 6 km
+            out[tier] = shapely.box(clon - half, clat - half, clon + half, clat + half)
+    return out
+
+
+@st.composite
 def instances(draw):
     n = draw(st.integers(2, 5))
     stores = []
     for i in range(n):
         kind = "warehouse" if i == n - 1 and draw(st.booleans()) else "store"
-        dist = draw(st.floats(0, 9000))
-        lat, lon = destination(LAT0, LON0, draw(st.floats(0, 360)), dist)
+        # up to 20 km: direct ETAs up to two hours, across the 30, 60 and 90 minute limits
+        dist = draw(st.sampled_from([9000.0, 20000.0]))
+        lat, lon = destination(LAT0, LON0, draw(st.floats(0, 360)), draw(st.floats(0, dist)))
         stores.append({"id": f"S{i}", "lat": float(lat), "lon": float(lon), "kind": kind,
                        "handling": draw(st.sampled_from([5.0, 10.0, 15.0])),
                        "delivers": draw(st.booleans()) or kind == "warehouse" and draw(st.booleans()),
                        "pickup": draw(st.booleans()), "transfers_out": draw(st.booleans()),
-                       "capacity": draw(st.sampled_from([math.inf, math.inf, 1.0, 2.0, 0.0]))})
+                       "capacity": draw(st.sampled_from([math.inf, math.inf, 1.0, 2.0, 0.0])),
+                       "zones": draw(zone_sets())})
     skus = ["A", "B", "C", "D"]
     stock = {}
     for s in range(n):
@@ -171,6 +206,7 @@ def instances(draw):
               "late_per_minute": draw(st.sampled_from([10.0, 0.0, 1.0])),
               "unfilled_per_line": draw(st.sampled_from([100000.0, 25.0, 60.0]))},
         travel={"parcel_lead_min": draw(st.sampled_from([1440.0, 50.0]))})
+    cfg = cfg.with_(limits={"max_courier_min": draw(st.sampled_from([90.0, 90.0, 60.0, 40.0]))})
     closed = [draw(st.booleans()) and draw(st.booleans()) for _ in range(n)]
     return stores, stock, orders, cfg, closed
 
@@ -181,8 +217,9 @@ def build(stores, stock, cfg):
         inv["store_id"].append(stores[s]["id"])
         inv["sku"].append(k)
         inv["on_hand"].append(v)
+    zones = [(s["id"], tier, geom) for s in stores for tier, geom in s.get("zones", {}).items()]
     return Network.from_arrays(
-        [s["id"] for s in stores], [s["lat"] for s in stores], [s["lon"] for s in stores],
+        [s["id"] for s in stores], [s["lat"] for s in stores], [s["lon"] for s in stores], zones=zones or None,
         kind=[s["kind"] for s in stores], handling_min=[s["handling"] for s in stores],
         capacity=[None if math.isinf(s["capacity"]) else s["capacity"] for s in stores], delivers=[s["delivers"] for s in stores],
         pickup=[s["pickup"] for s in stores], transfers_out=[s["transfers_out"] for s in stores],
@@ -327,7 +364,11 @@ def test_split_when_no_single_store_can_and_max_packages_allows_it():
     d = r.route(order(lines=[("A", 2), ("C", 1)]))  # S1 has A x2, only S2 has C
     assert {(x["sku"], x["source_id"], x["package"]) for x in d.rows} == {("A", "S1", 1), ("C", "S2", 2)}
     assert d.breakdown["packages"] == 40.0
-    assert "no single store within reach holds every line" in d.explanation["bound_by"]
+    # S3 (72 min away, inside the 90-minute delivery area) was not examined: the search
+    # stopped before it, so the explanation claims nothing about it
+    assert ("no store examined holds every line (the 1 not examined are too far to beat the chosen option)"
+            in d.explanation["bound_by"])
+    assert d.explanation["candidates_not_examined"]["count"] == 1
     one = Router(city(Config().with_(limits={"max_packages": 1})))
     one.update_stock("S2", "A", 0)
     d1 = one.route(order(lines=[("A", 2), ("C", 1)]))
@@ -344,13 +385,30 @@ def test_transfer_brings_a_far_stores_line_to_the_delivering_store():
 
 
 def test_parcel_when_no_store_can_and_unfilled_when_nobody_can():
-    r = Router(city(Config().with_(limits={"max_transfers": 0})))
+    # S3, the only store with D, is 72.4 minutes away: beyond a 60-minute delivery area
+    r = Router(city(Config().with_(limits={"max_transfers": 0, "max_courier_min": 60.0})))
     d = r.route(order(lines=[("D", 1), ("Q", 1)]))
     by = {x["sku"]: x for x in d.rows}
     assert by["D"]["mode"] == "parcel" and by["D"]["source_id"] == "W"
     assert by["Q"]["mode"] == "unfilled" and by["Q"]["reason"] == "sku_not_stocked"
     assert by["Q"]["package"] is None and by["Q"]["source_id"] is None
     assert not d.on_time
+
+
+def test_a_store_inside_the_delivery_area_delivers_late_rather_than_a_parcel_tomorrow():
+    # the default area is 90 minutes: S3 (72.4 min) delivers D 12.4 minutes late for a
+    # 60-minute promise, at 72.4 + 20 + 10 x 12.4 = 216.4, not by tomorrow's parcel (1,470)
+    r = Router(city(Config().with_(limits={"max_transfers": 0})))
+    d = r.route(order(lines=[("D", 1)], promise_min=60))
+    assert [(x["source_id"], x["mode"]) for x in d.rows] == [("S3", "deliver")]
+    assert d.eta_min == pytest.approx(72.4, abs=0.05) and not d.on_time
+    assert d.cost == pytest.approx(d.eta_min + 20 + 10 * (d.eta_min - 60))
+    # a 30-minute order's area is 90 minutes too (max(promise, max_courier_min))
+    assert Router(city(Config().with_(limits={"max_transfers": 0}))).route(
+        order(lines=[("D", 1)], promise_min=30)).rows[0]["source_id"] == "S3"
+    # beyond the area: the parcel
+    r = Router(city(Config().with_(limits={"max_transfers": 0, "max_courier_min": 70.0})))
+    assert r.route(order(lines=[("D", 1)], promise_min=60)).rows[0]["mode"] == "parcel"
 
 
 def test_pickup_ready_after_handling_with_missing_lines_by_transfer():
@@ -575,10 +633,16 @@ def test_router_and_threads_agree_with_one_thread_when_stock_is_plenty():
     one = [r1.route(o).rows[0]["source_id"] for o in orders]
     r8 = Router(net)
     r8.update_stock("S1", "A", 10_000)
+    threads = set()
+
+    def route(o):
+        threads.add(threading.get_ident())
+        return r8.route(o)
+
     with ThreadPoolExecutor(8) as ex:
-        many = [d.rows[0]["source_id"] for d in ex.map(r8.route, orders)]
+        many = [d.rows[0]["source_id"] for d in ex.map(route, orders)]
     assert one == many == ["S1"] * 200
-    assert threading.active_count() >= 1
+    assert len(threads) > 1  # the routes really ran on several threads
 
 
 def test_searches_over_the_same_rows_share_one_sku_index_and_a_new_row_rebuilds_it():

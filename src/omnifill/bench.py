@@ -55,7 +55,7 @@ from .io import (
     read_table,
 )
 from .model import Network, Order, OrderBatch
-from .options import row_packages
+from .options import ON_TIME_TOL_MIN, row_packages
 from .router import Router
 from .scenarios import (
     CITY,
@@ -328,11 +328,14 @@ class DayResult:
     hours: float  # the clock hours from the first decision to the last (each renews capacity)
     wall_s: float
     n_replans: int = 0
+    # capacity spent per (store index, clock hour): packages delivered or prepared and
+    # transfers sent in that hour, which capacity_per_hour bounds (store_packages summed by hour)
+    hour_packages: dict = field(default_factory=dict)
 
     @property
     def on_time(self) -> np.ndarray:
-        # on time: every line filled and the last package within the promise
-        return (self.unfilled == 0) & (self.eta <= self.promise + 1e-9)
+        # on time (options.is_on_time): every line filled and the last package within the promise
+        return (self.unfilled == 0) & (self.packages > 0) & (self.eta <= self.promise + ON_TIME_TOL_MIN)
 
     def kpis(self) -> dict:
         n = len(self.order_id)
@@ -418,6 +421,7 @@ def simulate(net: Network, batch: OrderBatch, arrival: np.ndarray, config: Confi
             hour[0] = h
             first_hour[0] = h if first_hour[0] is None else first_hour[0]
             router.reset_capacity(cap)
+        st.hour = h
 
     replans = 0
     if policy == "online":
@@ -443,6 +447,7 @@ def simulate(net: Network, batch: OrderBatch, arrival: np.ndarray, config: Confi
     else:
         open_: list[int] = []
         decided: dict[int, object] = {}
+        routed_hour: dict[int, int] = {}  # the clock hour whose capacity an order's route spent
         k = 0
         checkpoints = math.ceil((arrival.max() if n else 0.0) / reroute_every) + 1
         for c in range(1, checkpoints + 1):
@@ -451,23 +456,27 @@ def simulate(net: Network, batch: OrderBatch, arrival: np.ndarray, config: Confi
                 i = int(seq[k])
                 clock(arrival[i])
                 decided[i] = router.route(orders[i])
+                routed_hour[i] = hour[0]
                 open_.append(i)
                 k += 1
             if not open_:
                 continue
-            clock(min(t, MINUTES_PER_DAY - 1e-6))
             keep, free = [], []
             for i in open_:
                 d = decided[i]
                 waited = t - arrival[i]
                 (keep if d.eta_min > orders[i].promise_min - waited and _filled(d.rows) else free).append(i)
             for i in keep:
-                st.record(i, decided[i].rows, 0.0, moved=False)
+                st.record(i, decided[i].rows, 0.0, moved=False, hour=routed_hour[i])
                 router.complete(orders[i].order_id)
+            # the orders re-planned give back their stock, and their capacity to the hour that
+            # spent it: before the clock moves on (a capacity unit of an hour gone is not
+            # handed to the next hour, which starts full)
+            for i in free:
+                router.release(orders[i].order_id, capacity=routed_hour[i] == hour[0])
+            clock(min(t, MINUTES_PER_DAY - 1e-6))
             if free:
                 current = [_home_of(decided[i].rows) for i in free]
-                for i in free:
-                    router.release(orders[i].order_id)
                 wait = t - arrival[np.array(free)]
                 # the planner's cost has one move penalty; a moved order here also waits, up to
                 # the longest wait of the batch: priced in, so that no move costs more than it gains
@@ -555,8 +564,16 @@ class _Stats:
         self.parcels = np.zeros(n, np.int64)
         self.moved = np.zeros(n, bool)
         self.store_packages = np.zeros(len(net), np.int64)
+        self.hour = 0  # the clock hour decisions are recorded in (the simulator's clock sets it)
+        self.hour_packages: dict[tuple[int, int], int] = {}
 
-    def record(self, i: int, rows, waited: float, *, moved: bool) -> None:
+    def _spend(self, store: int, hour: int | None) -> None:
+        self.store_packages[store] += 1
+        key = (int(store), self.hour if hour is None else int(hour))
+        self.hour_packages[key] = self.hour_packages.get(key, 0) + 1
+
+    def record(self, i: int, rows, waited: float, *, moved: bool, hour: int | None = None) -> None:
+        """Order i's rows; ``hour``: the clock hour whose capacity they spent (default now)."""
         if self.done[i]:
             raise RuntimeError(f"order {rows[0]['order_id'] if rows else i} decided twice")
         self.done[i] = True
@@ -570,9 +587,9 @@ class _Stats:
         eta = max((float(r["eta_min"]) for r in rows if r["mode"] != "unfilled"), default=np.nan)
         self.eta[i] = eta + waited if pk else np.nan
         for s, _ in pk.values():
-            self.store_packages[s] += 1
+            self._spend(s, hour)
         for _, s, _ in tr:
-            self.store_packages[s] += 1
+            self._spend(s, hour)
 
     def record_decision(self, i: int, d, n_lines: int) -> None:
         """``record(i, d.rows, 0, moved=False)`` read from the decision's option, without
@@ -592,9 +609,9 @@ class _Stats:
         self.transfers[i] = opt.n_transfers
         self.eta[i] = max(p.eta_min for p in pk) if pk else np.nan
         for p in pk:
-            self.store_packages[p.store] += 1
+            self._spend(p.store, None)
             for b, _ in p.transfers:
-                self.store_packages[b] += 1
+                self._spend(b, None)
 
     def result(self, label, policy, batch, arrival, cfg, cap, hours, wall, replans) -> DayResult:
         c = cfg.cost
@@ -609,7 +626,7 @@ class _Stats:
                          self.lines.copy(), self.unfilled.copy(), self.packages.copy(), self.transfers.copy(),
                          self.parcels.copy(), self.moved.copy(), cost, np.asarray(net.store_ids, object),
                          net.lat.copy(), net.lon.copy(), np.asarray(net.kind, object), self.store_packages.copy(),
-                         np.asarray(cap, np.float64), float(hours), float(wall), replans)
+                         np.asarray(cap, np.float64), float(hours), float(wall), replans, dict(self.hour_packages))
 
 
 def plan_result(net: Network, batch: OrderBatch, rows, config: Config | None = None, label: str = "plan",

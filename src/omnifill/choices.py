@@ -527,7 +527,7 @@ def touches(t: OptionTable, rows: np.ndarray, hot: np.ndarray, hot_cap: np.ndarr
 
 
 def components(t: OptionTable, hot: np.ndarray, hot_cap: np.ndarray):
-    """Orders whose cheapest option touches nothing hot (not locked): fixed to it; the rest
+    """Locked orders, and orders whose cheapest option touches nothing hot: fixed to it; the rest
     in components linked by the hot resources and stores any of their options touch.
     Returns (components, each an ascending array of orders, ordered by their first; fixed)."""
     from scipy.sparse import coo_matrix
@@ -535,7 +535,9 @@ def components(t: OptionTable, hot: np.ndarray, hot_cap: np.ndarray):
 
     n = t.n
     best = t.opt_ptr[:-1]
-    free = ~t.locked & ~touches(t, best, hot, hot_cap)
+    # a locked order has one option, its stay: fixed to it whatever it touches (the
+    # components are solved with what the fixed orders leave)
+    free = t.locked | ~touches(t, best, hot, hot_cap)
     fixed = np.flatnonzero(free)
     rest = np.flatnonzero(~free)
     if not len(rest):

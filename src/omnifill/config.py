@@ -40,9 +40,19 @@ class Cost:
 class Limits:
     max_packages: int = 3
     max_transfers: int = 1
+    # the delivery area: a store's direct ETA beyond which (and beyond the promise) only
+    # warehouse parcels serve an order; within it a late delivery is allowed and charged
+    max_courier_min: float = 90.0
 
 
-# (section, key) -> rule: "pos" > 0, "nonneg" >= 0, "int>=1", "int>=0"
+# The option search keeps an option's elements in a fixed array (max_packages + max_transfers
+# + 1 of them, at most 66): the limits it takes, checked here so that a config the search
+# cannot run is refused when it is read, naming the key, not deep inside a reroute.
+MAX_PACKAGES_LIMIT = 32
+MAX_TRANSFERS_LIMIT = 32
+
+# (section, key) -> rule: "pos" > 0, "nonneg" >= 0, "int1..32" an integer in 1..32,
+# "int0..32" one in 0..32
 _RULES = {
     ("travel", "circuity"): "pos",
     ("travel", "courier_m_per_min"): "pos",
@@ -50,8 +60,9 @@ _RULES = {
     ("travel", "transfer_m_per_min"): "pos",
     ("travel", "transfer_handling_min"): "nonneg",
     ("travel", "parcel_lead_min"): "nonneg",
-    ("limits", "max_packages"): "int>=1",
-    ("limits", "max_transfers"): "int>=0",
+    ("limits", "max_packages"): "int1..32",
+    ("limits", "max_transfers"): "int0..32",
+    ("limits", "max_courier_min"): "pos",
 }
 
 
@@ -136,8 +147,8 @@ def _check(sec: str, key: str, v) -> str | None:
         return "must be > 0"
     if rule == "nonneg" and not v >= 0:
         return "must be >= 0"
-    if rule == "int>=1" and not (isinstance(v, int) and v >= 1):
-        return "must be an integer >= 1"
-    if rule == "int>=0" and not (isinstance(v, int) and v >= 0):
-        return "must be an integer >= 0"
+    if rule.startswith("int"):
+        lo, hi = (int(x) for x in rule[3:].split(".."))
+        if not (isinstance(v, int) and lo <= v <= hi):
+            return f"must be an integer from {lo} to {hi}"
     return None

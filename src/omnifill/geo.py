@@ -60,18 +60,27 @@ def morton_keys(lat, lon) -> np.ndarray:
     return spread(q(lat)) | (spread(q(lon)) << np.uint64(1))
 
 
-def tier_bits(max_eta_min):
-    """The zone tier bit of each ETA limit: 1 for (0, 30], 2 for (30, 60], 0 above 60.
+def tier_bits(promise_min):
+    """The tier of each order, as the bit of the zones that replace the radius rule for it:
+    1 (the 30-minute tier) for a promise <= 30 minutes, 2 (the 60-minute tier) above.
 
-    A store's 30-minute zone replaces its radius rule for orders whose limit is in the
-    30-minute tier, its 60-minute zone for those in the 60-minute tier; limits above 60
-    minutes (same-day promises) use the radius rule.
+    The tier comes from the promise, never from the delivery area an order is searched in.
+    A store with a zone for the order's tier is a candidate only where that zone holds the
+    customer; a store without one is a candidate by the radius rule (direct ETA within the
+    delivery area). Promises above 60 minutes take the 60-minute tier's rule: a store's
+    60-minute zone bounds where it delivers by courier.
     """
-    m = np.asarray(max_eta_min, dtype=np.float64)
-    out = np.zeros(m.shape, dtype=np.uint8)
-    out[m <= ZONE_TIERS[0]] = 1
-    out[(m > ZONE_TIERS[0]) & (m <= ZONE_TIERS[1])] = 2
-    return out
+    m = np.asarray(promise_min, dtype=np.float64)
+    return np.where(m <= ZONE_TIERS[0], 1, 2).astype(np.uint8)
+
+
+def zone_tier_bits(promise_min):
+    """The tiers whose zones make a store a candidate for each order wherever its ETA: both
+    (bits 1 | 2) for a promise <= 30 minutes, since a store that is no 30-minute store for a
+    customer may still deliver the order late as a 60-minute store whose 60-minute zone holds
+    the customer; the 60-minute tier (bit 2) alone above."""
+    m = np.asarray(promise_min, dtype=np.float64)
+    return np.where(m <= ZONE_TIERS[0], 3, 2).astype(np.uint8)
 
 
 @dataclass(frozen=True)

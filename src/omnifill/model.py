@@ -26,7 +26,7 @@ from scipy.spatial import cKDTree
 from . import _core
 from .config import Config
 from .errors import InputError, Problem
-from .geo import LocalProjection, ZoneIndex, tier_bits
+from .geo import LocalProjection, ZoneIndex, haversine_m, tier_bits, zone_tier_bits
 from .io import (
     DEFAULT_PROMISE_MIN,
     ORDER_MODES,
@@ -198,6 +198,7 @@ class OrderBatch:
     line_sku: np.ndarray  # object str
     line_qty: np.ndarray  # int64
     line_row: np.ndarray  # int64: the line's 1-based row in the source file
+    source: str = "<orders>"  # the file (or table) the orders came from, for errors
 
     def __len__(self) -> int:
         return self.order_id.shape[0]
@@ -212,7 +213,8 @@ class OrderBatch:
         indptr = np.zeros(len(t.order_id) + 1, dtype=np.int64)
         np.cumsum(np.bincount(t.order_of_row, minlength=len(t.order_id)), out=indptr[1:])
         return cls(t.order_id, t.lat, t.lon, t.promise_min, t.city, t.mode, t.pickup_store,
-                   t.home_store, t.current_store, t.locked, indptr, t.sku[rows], t.qty[rows], rows + 1)
+                   t.home_store, t.current_store, t.locked, indptr, t.sku[rows], t.qty[rows], rows + 1,
+                   str(t.path))
 
     @classmethod
     def from_file(cls, path, network: Network | None = None) -> OrderBatch:
@@ -437,6 +439,12 @@ class Decision:
     def explanation(self) -> dict[str, Any]:
         return self._snap.explain()
 
+    @property
+    def examined_lines(self) -> int:
+        """The lines (a mask over the order's merged lines) that some store the search read
+        could fill: what the unfilled reasons tell "cheaper unfilled" from "no stock" by."""
+        return self._snap.examined_lines()
+
     def to_dict(self) -> dict:
         """JSON-ready: the fields, the cost breakdown, the rows and the explanation."""
         return {"order_id": self.order_id, "cost": self.cost, "eta_min": self.eta_min,
@@ -628,7 +636,7 @@ class Network:
         return g
 
     def candidates_one(self, lat: float, lon: float, max_eta_min: float, max_candidates: int | None = None,
-                       *, city: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+                       *, city: str | None = None, promise_min: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         """One order's candidates, (store_index, eta_min), by ETA then store index: the same
         answer as ``candidates`` for a batch of one, on the order service's short path."""
         k = -1 if max_candidates is None else int(max_candidates)
@@ -638,7 +646,8 @@ class Network:
         if not (abs(lat) <= 90.0 and abs(lon) <= 180.0):
             raise ValueError(f"({lat!r}, {lon!r}) is not a valid coordinate")
         if len(self.zones) or (len(self.cities) > 1):
-            c = self.candidates([lat], [lon], me, max_candidates, city=None if city is None else [city])
+            c = self.candidates([lat], [lon], me, max_candidates, city=None if city is None else [city],
+                                promise_min=promise_min)
             return c.store_index, c.eta_min
         if city is not None and city not in self._city_code:
             raise ValueError(f"city {city!r} has no stores in this network")
@@ -647,12 +656,16 @@ class Network:
                                                    courier_m_per_min=t.courier_m_per_min, max_candidates=k)
 
     def candidates(self, lat, lon, max_eta_min, max_candidates: int | None = None, *, city=None,
-                   workers: int = 1) -> Candidates:
+                   workers: int = 1, promise_min=None) -> Candidates:
         """For every order, the eligible stores of its city whose direct ETA fits its limit.
 
         lat, lon: order coordinates (arrays, WGS84 degrees). max_eta_min: a scalar or one limit
-        per order. A store with a zone for the order's tier (30 or 60 minutes) is a candidate
-        when the order lies in the zone, whatever its ETA, and not by the radius rule.
+        per order. promise_min: the orders' promises, which give their zone tier (default:
+        max_eta_min itself; the router and planner search the delivery area, a wider limit,
+        and pass the promise apart). A store with a zone for the order's tier (30 minutes for
+        a promise up to 30, else 60) is a candidate only where that zone holds the order,
+        whatever its ETA, and not by the radius rule; for a 30-minute order a store whose
+        60-minute zone holds it is a candidate too (it may deliver late as a 60-minute store).
         max_candidates keeps the nearest K by ETA. city: per order (None: nearest store's).
         workers: threads for a large batch (-1: one per core); the kernel releases the GIL, so
         several threads may also call this at once. The result does not depend on workers.
@@ -686,8 +699,14 @@ class Network:
         # each order's city, once: the zone filter and the per-city split both use it
         codes = None if (len(self.cities) == 1 and city is None) else self.order_cities(lat, lon, city)
         if len(self.zones):
-            tb = tier_bits(me)
-            zi, zs = self._zone_csr(lat, lon, tb, n, codes)
+            if promise_min is None:
+                promise = me
+            else:
+                promise = np.broadcast_to(np.asarray(promise_min, dtype=np.float64), (n,))
+                if np.isnan(promise).any():
+                    raise ValueError("promise_min contains NaN")
+            tb = tier_bits(promise)
+            zi, zs = self._zone_csr(lat, lon, zone_tier_bits(promise), n, codes)
         else:
             tb = zi = zs = None
         t = self.config.travel
@@ -756,7 +775,8 @@ class Network:
         return r
 
     def _zone_csr(self, lat, lon, tb, n, codes):
-        # per order, the eligible stores of its city whose zone for its tier contains it
+        # per order, the eligible stores of its city with a zone of its tiers (tb, bits)
+        # containing it
         o, s = self.zones.containing(lat, lon, tb)
         ok = self.eligible[s]
         o, s = o[ok], s[ok]
@@ -766,6 +786,30 @@ class Network:
         zi = np.zeros(n + 1, np.int64)
         np.cumsum(np.bincount(o, minlength=n), out=zi[1:])
         return zi, s.astype(np.int32)
+
+    def delivery_area(self, store, lat, lon, promise_min, city=None) -> tuple[np.ndarray, np.ndarray]:
+        """For (store, customer) pairs (arrays, or scalars broadcast): the store's direct ETA
+        (handling plus the courier leg) and whether the customer lies in the store's delivery
+        area for that promise, by the rule ``candidates`` applies (kind store, delivers, of
+        the customer's city, and a zone of the order's tiers holding it or, where the store
+        has no zone for the order's tier, the ETA within max(promise, max_courier_min)). For
+        checking a single assignment (an order's ``current_store``), not for search. city: per
+        customer, its city name (None: the nearest store's)."""
+        store = np.atleast_1d(np.asarray(store, np.int64))
+        n = store.shape[0]
+        lat = np.broadcast_to(np.asarray(lat, np.float64), (n,))
+        lon = np.broadcast_to(np.asarray(lon, np.float64), (n,))
+        promise = np.broadcast_to(np.asarray(promise_min, np.float64), (n,))
+        t, lim = self.config.travel, self.config.limits
+        eta = self.handling_min[store] + t.circuity * haversine_m(self.lat[store], self.lon[store], lat,
+                                                                    lon) / t.courier_m_per_min
+        reach = np.maximum(promise, lim.max_courier_min)
+        zoned = (self.zones.store_bits(len(self))[store] & tier_bits(promise)) != 0
+        ok = ~zoned & (eta <= reach + _core.ETA_TOLERANCE_MIN)
+        if len(self.zones):
+            o, s = self.zones.containing(lat, lon, zone_tier_bits(promise))
+            ok |= np.isin(np.arange(n) * len(self) + store, o * len(self) + s)
+        return eta, ok & self.eligible[store] & (self.city_code[store] == self.order_cities(lat, lon, city))
 
     def coverage(self, candidates: Candidates, orders: OrderBatch) -> Coverage:
         """For each (order, candidate), the lines that store can fill alone; see Coverage."""

@@ -10,9 +10,10 @@ warehouse parcel, or nobody (unfilled). Its cost is the DESIGN order cost:
 
 The option space (what the router and the planner choose from; README "Decisions"):
 - a delivery order is served by at most ``max_packages`` packages, each a store of its
-  candidates (the stores whose direct ETA is within max(promise, 60 minutes), or whose zone
-  for that tier holds it) delivering the lines it holds, or a warehouse of its city shipping
-  a parcel;
+  delivery area (``delivery_reach``: a zone of the order's tiers holds the customer, or the
+  store has no zone for one of them and its direct ETA is within max(promise,
+  ``limits.max_courier_min``)) delivering the lines it holds, or a warehouse of its city
+  shipping a parcel;
 - a delivering store may receive one transfer (lines from one other store of the city that
   sends transfers), at most ``max_transfers`` per order;
 - a pickup order is one package prepared by its pickup store: the lines that store holds,
@@ -36,18 +37,26 @@ from . import _core
 from .config import Config
 
 MAX_EXACT_LINES = _core.MAX_LINES  # distinct SKUs per order the exact search takes
-# A store may deliver an order when its direct ETA is within the order's promise or within
-# the widest delivery tier, whichever is longer: a 30-minute order may be served late by a
-# store of the 60-minute tier rather than by tomorrow's parcel. Beyond it, only parcels.
-DELIVERY_AREA_MIN = 60.0
+ON_TIME_TOL_MIN = 1e-9  # an ETA this close above the promise is on time (float noise)
 
 
-def delivery_reach(promise_min):
-    """The direct-ETA limit of the stores that may deliver an order (see DELIVERY_AREA_MIN):
-    a float for one promise (the router's path, no numpy call), an array for an array."""
+def delivery_reach(promise_min, max_courier_min: float):
+    """The delivery area's radius rule: the direct-ETA limit of the stores that may deliver
+    an order by courier, max(promise, ``limits.max_courier_min``). Within it a late delivery
+    is allowed (and charged ``late_per_minute``); beyond it only warehouse parcels serve, so
+    a 60-minute order whose only stock is 62 minutes away is delivered 2 minutes late, not
+    by tomorrow's parcel. A float for one promise (the router's path, no numpy call), an
+    array for an array."""
     if isinstance(promise_min, (int, float)):
-        return max(float(promise_min), DELIVERY_AREA_MIN)
-    return np.maximum(promise_min, DELIVERY_AREA_MIN)
+        return max(float(promise_min), float(max_courier_min))
+    return np.maximum(promise_min, float(max_courier_min))
+
+
+def is_on_time(filled_any: bool, unfilled: int, eta_min: float, promise_min: float) -> bool:
+    """The one definition of "on time", used by the router, the planner's rows and summary
+    and the simulator alike: every line filled and the order's ETA (its last package's)
+    within the promise. An order with an unfilled line is never on time."""
+    return bool(filled_any) and unfilled == 0 and eta_min <= promise_min + ON_TIME_TOL_MIN
 
 
 @dataclass(frozen=True)
@@ -73,6 +82,10 @@ class Option:
     # per store taking part: the lines it could supply (its available stock at search
     # time); the planner may source a line from any store of the option that holds it
     holds: tuple[tuple[int, int], ...] = ()
+
+    def on_time(self, promise_min: float) -> bool:
+        """Every line filled and the ETA within the promise (``is_on_time``)."""
+        return is_on_time(bool(self.packages), len(self.unfilled), self.eta_min, promise_min)
 
     @property
     def n_transfers(self) -> int:
@@ -125,6 +138,53 @@ def cost_breakdown(config: Config, promise_min: float, eta_min: float, packages:
     }
     terms["total"] = sum(terms.values())
     return terms
+
+
+# Why a plan row is unfilled: the one list of reasons, shared by the router's decisions and
+# the planner's plans (``unfilled_reasons`` picks one per line), and what each means.
+REASONS = {
+    "sku_not_stocked": "no store in the network stocks this SKU",
+    "pickup_not_offered": "the pickup store does not offer pickup",
+    "pickup_store_closed": "the pickup store is closed",
+    "pickup_store_at_capacity": "the pickup store has no capacity left",
+    "no_store_in_reach": "no store's delivery area holds the customer and no warehouse of the city ships parcels",
+    "locked_at_store": "the order is locked at its current store, which does not hold enough of it",
+    "stock_contended": "with the whole stock the order would have had it; other orders of the plan took it",
+    "cheaper_unfilled": "the stores holding it could only add it at a cost above unfilled_per_line, "
+                        "or beyond max_packages / max_transfers",
+    "no_stock_in_reach": "no store that could serve this order holds enough of it",
+}
+
+
+def unfilled_reasons(unfilled, codes, *, pickup_state=None, in_reach: bool = True, locked: bool = False,
+                     contended: int = 0, seen: int = 0) -> dict[int, str]:
+    """Why each unfilled (merged) line of an order is unfilled, the first rule that holds:
+    no store stocks its SKU (``codes[j] < 0``); the pickup store (``pickup_state``: offers
+    pickup, closed, capacity left; None for a delivery) cannot prepare it; nothing can serve
+    the customer (``in_reach`` False: no store's delivery area holds it, no warehouse); the
+    order is locked at a store without it; its best option under the whole stock fills it
+    (``contended``, a line mask: other orders took the units); some store the search looked
+    at holds it (``seen``, a line mask) but adding it costs more; else nobody in reach holds
+    enough."""
+    out = {}
+    for j in unfilled:
+        if codes[j] < 0:
+            out[j] = "sku_not_stocked"
+        elif pickup_state is not None and (not pickup_state[0] or pickup_state[1] or pickup_state[2] < 1):
+            offers, closed, _ = pickup_state
+            out[j] = ("pickup_not_offered" if not offers else "pickup_store_closed" if closed
+                      else "pickup_store_at_capacity")
+        elif not in_reach:
+            out[j] = "no_store_in_reach"
+        elif locked:
+            out[j] = "locked_at_store"
+        elif (contended >> j) & 1:
+            out[j] = "stock_contended"
+        elif (seen >> j) & 1:
+            out[j] = "cheaper_unfilled"
+        else:
+            out[j] = "no_stock_in_reach"
+    return out
 
 
 def merge_lines(skus, qtys) -> tuple[list[str], list[int], list[int]]:
@@ -194,6 +254,18 @@ def option_from_search(found: tuple, n_lines: int, pickup: int, config: Config, 
     return Option(br["total"], eta if packages else 0.0, tuple(packages), unfilled, br, tuple(sorted(holds.items())))
 
 
+def line_holds(search: _core.OptionSearch, store: int, line_sku, line_qty) -> np.ndarray:
+    """Per line of an order (any number of lines, in blocks of the kernel's 64), whether
+    ``store`` can fill it whole from its available stock now."""
+    n = len(line_sku)
+    out = np.zeros(n, bool)
+    for k in range(0, n, MAX_EXACT_LINES):
+        sl = slice(k, min(n, k + MAX_EXACT_LINES))
+        w = int(search.line_masks([store], line_sku[sl], line_qty[sl])[0])
+        out[sl] = [(w >> j) & 1 for j in range(sl.stop - sl.start)]
+    return out
+
+
 def greedy_option(search: _core.OptionSearch, config: Config, promise_min: float, line_sku, line_qty,
                   d_store, d_eta, w_store, pickup: int) -> Option:
     """A feasible option for orders beyond the exact search's 64 distinct SKUs: up to m
@@ -202,16 +274,11 @@ def greedy_option(search: _core.OptionSearch, config: Config, promise_min: float
     down to 0 (so a basket the stores cannot complete goes by one parcel rather than leave
     lines unfilled). A pickup store takes what it holds. Not proven optimal."""
     n = len(line_sku)
-    blocks = [slice(k, min(n, k + 64)) for k in range(0, n, 64)]
     masks: dict[int, np.ndarray] = {}
 
     def mask_of(store):
         if store not in masks:
-            m = np.zeros(n, bool)
-            for sl in blocks:
-                w = int(search.line_masks([store], line_sku[sl], line_qty[sl])[0])
-                m[sl] = [(w >> j) & 1 for j in range(sl.stop - sl.start)]
-            masks[store] = m
+            masks[store] = line_holds(search, store, line_sku, line_qty)
         return masks[store]
 
     def fill(passes) -> Option:
@@ -221,7 +288,7 @@ def greedy_option(search: _core.OptionSearch, config: Config, promise_min: float
             for s, e in zip(stores, etas):
                 if len(packages) >= limit or (owner >= 0).all():
                     break
-                if kind != "pickup" and not search.is_usable(int(s)):
+                if not search.is_usable(int(s)):  # closed or at capacity, the pickup store too
                     continue
                 take = mask_of(int(s)) & (owner < 0)
                 if take.any():
@@ -246,8 +313,11 @@ def plan_rows(option: Option, order_id: str, skus, qtys, line_of: list[int], pro
     """The order's input lines in the DESIGN plan format, in input order.
 
     ``line_of[k]`` is input line k's merged position; ``reasons`` the unfilled reason per
-    merged line. Packages are numbered 1..n by ETA, then store.
+    merged line. Packages are numbered 1..n by ETA, then store. A row's ``on_time`` is its
+    order's (``Option.on_time``): a line delivered in time in an order that is late, or
+    that leaves a line unfilled, is not on time.
     """
+    order_on_time = option.on_time(promise_min)
     where: dict[int, tuple] = {}
     for n, p in enumerate(option.packages, start=1):
         mode = {"deliver": "deliver", "pickup": "pickup", "parcel": "parcel"}[p.kind]
@@ -268,7 +338,7 @@ def plan_rows(option: Option, order_id: str, skus, qtys, line_of: list[int], pro
             src, mode, via, n, eta = w
             rows.append({"order_id": order_id, "sku": s, "qty": int(q), "source_id": src, "mode": mode,
                          "via_id": via, "package": n, "eta_min": float(eta), "promise_min": promise_min,
-                         "on_time": bool(eta <= promise_min + 1e-9), "reason": None, "home_store": home_store})
+                         "on_time": order_on_time, "reason": None, "home_store": home_store})
     return rows
 
 
@@ -297,15 +367,19 @@ def row_packages(rows, index) -> tuple[dict, set]:
 
 
 __all__ = [
-    "DELIVERY_AREA_MIN",
     "MAX_EXACT_LINES",
+    "REASONS",
+    "ON_TIME_TOL_MIN",
     "Option",
     "Package",
     "cost_breakdown",
     "delivery_reach",
     "greedy_option",
+    "is_on_time",
+    "line_holds",
     "merge_lines",
     "option_from_search",
     "plan_rows",
     "row_packages",
+    "unfilled_reasons",
 ]

@@ -478,7 +478,7 @@ def _national_summary(parts, summaries: dict, failed: dict, failed_orders: dict,
                       wall: dict) -> dict:
     """The cities' summaries added up (objective, bounds, counts; rates weighted by orders),
     the failed cities with their errors, and the time per stage summed over the cities."""
-    from .planner import _worst
+    from .planner import worst_status
 
     ok = [summaries[p.city] for p in parts if p.city in summaries]
     tot = (lambda k: sum(s[k] for s in ok))
@@ -513,7 +513,7 @@ def _national_summary(parts, summaries: dict, failed: dict, failed_orders: dict,
         "gap": None if lb is None or objective <= 0 else max(0.0, (objective - lb) / objective),
         "model_lower_bound": mlb,
         "model_gap": None if mlb is None or objective <= 0 else max(0.0, (objective - mlb) / objective),
-        "solver_status": ("PARTITION_FAILED" if failed else _worst([s["solver_status"] for s in ok]) if ok
+        "solver_status": ("PARTITION_FAILED" if failed else worst_status([s["solver_status"] for s in ok]) if ok
                           else "EMPTY"),
         "greedy_objective": tot("greedy_objective"),
         "orders_in": n_orders + sum(failed_orders.values()),

@@ -63,7 +63,7 @@ from .choices import (
 )
 from .config import Config
 from .errors import InputError, Problem
-from .geo import haversine_m, morton_keys
+from .geo import morton_keys
 from .io import atomic_write, file_format, write_csv
 from .milp import LinearModel, linear_model, solve
 from .model import Network, Order, OrderBatch
@@ -72,9 +72,11 @@ from .options import (
     Option,
     Package,
     cost_breakdown,
+    delivery_reach,
     merge_lines,
     option_from_search,
     plan_rows,
+    unfilled_reasons,
 )
 from .router import Router
 
@@ -168,6 +170,7 @@ class _Model:
     sources: list
     pickup: np.ndarray
     promise: np.ndarray
+    proven: np.ndarray  # per order: its option search finished (False beyond 64 SKUs or the budget)
 
     def option(self, row: int, cfg: Config) -> Option:
         """The ``Option`` of one row of the table."""
@@ -226,13 +229,16 @@ def plan(network: Network, orders, config: Config | None = None, *, time_limit_s
         pool = ThreadPoolExecutor(1)
         first = pool.submit(_search, network, cfg, todo, locked, k, search_threads)
         pool.shutdown(wait=False)
-    greedy_opts = _greedy(network, cfg, todo, locked, current, tick)
+    greedy_opts, greedy_seen = _greedy(network, cfg, todo, locked, current, tick)
     timings["greedy"] = time.perf_counter() - t
 
     status = "greedy"
     bound = model_bound = None
     choice = list(greedy_opts)
-    had: list = [None] * n
+    # per order, line masks: the lines its best option fills under the whole stock, and the
+    # lines any of its options holds (for the unfilled reasons; greedy's: from the router)
+    had = [0] * n
+    seen = list(greedy_seen)
     n_solver = n_components = largest = 0
     if policy == "optimal" and n:
         t = time.perf_counter()
@@ -240,15 +246,19 @@ def plan(network: Network, orders, config: Config | None = None, *, time_limit_s
                     first.result() if first is not None else None)
         tb = md.table
         best = tb.opt_ptr[:-1]
-        had = [set(tb.l_line[tb.l_ptr[b]:tb.l_ptr[b + 1]].tolist()) for b in best.tolist()]
+        had = [_mask(tb.l_line[tb.l_ptr[b]:tb.l_ptr[b + 1]]) for b in best.tolist()]
+        seen = [_mask(tb.l_line[tb.l_ptr[a]:tb.l_ptr[b]]) for a, b in zip(tb.opt_ptr[:-1].tolist(),
+                                                                          tb.opt_ptr[1:].tolist())]
         timings["options"] = time.perf_counter() - t
         t = time.perf_counter()
         comps, fixed = components(tb, md.hot, md.hot_cap)
-        # what the fixed orders take is gone before the components are solved
+        # what the fixed and locked orders take is gone before the components are solved:
+        # locked orders keep their store and take their stock and capacity first, even past a
+        # store's capacity (it then has none left), so no component is infeasible for them
         rows, srcs = tb.own_plan(best[fixed])
         used_r, used_c = tb.usage(rows, srcs)
-        avail = md.avail - used_r
-        cap = md.cap - np.bincount(used_c, minlength=len(md.cap))
+        avail = np.maximum(md.avail - used_r, 0)
+        cap = np.maximum(md.cap - np.bincount(used_c, minlength=len(md.cap)), 0)
         timings["decompose"] = time.perf_counter() - t
         t = time.perf_counter()
         # two bounds for the whole option space (the module's docstring): each order's
@@ -257,16 +267,22 @@ def plan(network: Network, orders, config: Config | None = None, *, time_limit_s
         # and components share no short resource, so each has its own (smaller) LP
         cheapest = np.minimum(tb.other, tb.cost[best])
         bound = float(cheapest.sum())
+        # a fixed order pays its best listed option in the plan; in the bound, its cheapest
+        # possible (below the best listed when its search did not finish); a locked order
+        # pays its stay option in every plan
         fixed_cost = float(tb.cost[best[fixed]].sum())
+        fixed_bound = float(np.where(tb.locked[fixed], tb.cost[best[fixed]], cheapest[fixed]).sum())
         # GLOP gets a quarter of the time limit, shared by size; a component whose LP does not
         # finish in its share has no bound
         in_comps = max(1, sum(len(c) for c in comps))
         lp_time = [LP_SHARE * time_limit_s * len(c) / in_comps for c in comps]
         subs = [tb.subset(c) for c in comps]
-        comp_lp = [_lp_bound(sub, md.avail[res], md.cap, md.hot[res], c_unf, True, lp_time[c])
+        # (the stock and capacity the fixed and locked orders leave: a fixed order's option
+        # touches no short resource, and a locked order's takes what it takes in every plan)
+        comp_lp = [_lp_bound(sub, avail[res], cap, md.hot[res], c_unf, True, lp_time[c])
                    if len(comp) <= LP_MAX_ORDERS else -math.inf
                    for c, (comp, (sub, _, _, _, res)) in enumerate(zip(comps, subs))]
-        full_bound = fixed_cost + sum(comp_lp)
+        full_bound = fixed_bound + sum(comp_lp)
         if math.isfinite(full_bound):
             bound = max(bound, full_bound)
         # the bound on the model (the listed options only), added as the components are
@@ -301,21 +317,24 @@ def plan(network: Network, orders, config: Config | None = None, *, time_limit_s
             sub, orows, slots, hs, res = subs[c]
             statuses.append(st)
             if not math.isfinite(cp_bound) and len(comp) <= LP_MAX_ORDERS:
-                cp_bound = _lp_bound(sub, md.avail[res], md.cap, md.hot[res], c_unf, False, lp_time[c])
+                cp_bound = _lp_bound(sub, avail[res], cap, md.hot[res], c_unf, False, lp_time[c])
             model_bound += cp_bound if math.isfinite(cp_bound) else -math.inf
             g_src = np.full(len(tb.l_line), -2, np.int64)
             g_src[slots] = np.where(lsrc >= 0, hs[np.maximum(lsrc, 0)], lsrc)
             for i, row in zip(comp.tolist(), orows[pick].tolist()):
                 choice[i] = _resourced(md.option(row, cfg), md.sourcing(row, g_src), todo[i].promise_min, cfg)
         tick("solve", len(comps), len(comps))
-        status = _worst(statuses) if statuses else "OPTIMAL"
+        # what was proven: the components' statuses, and for the orders fixed to their best
+        # option, whether their option search finished (else the plan is feasible, not proven)
+        unproven = (~md.proven & ~tb.locked).any()
+        status = worst_status(statuses + (["FEASIBLE"] if unproven else []))
         timings["solve"] = time.perf_counter() - t
     choice_costs = [_cost_with_move(c, o_cur, cfg) for c, o_cur in zip(choice, current)]
 
     t = time.perf_counter()
     rows_out = []
     for i, o in enumerate(todo):
-        rows_out.extend(_rows_of(o, choice[i], current[i], network, cfg, had[i]))
+        rows_out.extend(_rows_of(o, choice[i], current[i], network, cfg, bool(locked[i]), had[i], seen[i]))
     timings["rows"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
     greedy_cost = sum(_cost_with_move(g, c, cfg) for g, c in zip(greedy_opts, current))
@@ -331,7 +350,7 @@ def model_options(network: Network, orders, config: Config | None = None, *, k: 
     for it), the greedy router's, the one keeping the current store, nothing."""
     cfg = config or network.config
     todo, locked, current = _orders_of(network, orders)
-    greedy_opts = _greedy(network, cfg, todo, locked, current, lambda *a: None)
+    greedy_opts, _ = _greedy(network, cfg, todo, locked, current, lambda *a: None)
     md = _model(network, cfg, todo, greedy_opts, current, locked, k, k_avoid, lambda *a: None)
     p = md.table.opt_ptr
     return [[md.option(r, cfg) for r in range(int(p[i]), int(p[i + 1]))] for i in range(len(todo))]
@@ -345,7 +364,7 @@ def export_model(network: Network, orders, config: Config | None = None, *, k: i
     Its optimum plus that cost is the best plan of the model."""
     cfg = config or network.config
     todo, locked, current = _orders_of(network, orders)
-    greedy_opts = _greedy(network, cfg, todo, locked, current, lambda *a: None)
+    greedy_opts, _ = _greedy(network, cfg, todo, locked, current, lambda *a: None)
     md = _model(network, cfg, todo, greedy_opts, current, locked, k, k_avoid, lambda *a: None)
     tb = md.table
     comps, fixed = components(tb, md.hot, md.hot_cap)
@@ -353,7 +372,8 @@ def export_model(network: Network, orders, config: Config | None = None, *, k: i
     used_r, used_c = tb.usage(*tb.own_plan(best[fixed]))
     inside = np.concatenate(comps) if comps else np.zeros(0, np.int64)
     sub, _, _, _, res = tb.subset(inside)
-    lm = linear_model(sub, (md.avail - used_r)[res], md.cap - np.bincount(used_c, minlength=len(md.cap)),
+    lm = linear_model(sub, np.maximum(md.avail - used_r, 0)[res],
+                      np.maximum(md.cap - np.bincount(used_c, minlength=len(md.cap)), 0),
                       md.hot[res], True, cfg.cost.unfilled_per_line)
     return lm, float(tb.cost[best[fixed]].sum())
 
@@ -450,7 +470,7 @@ def _model(network: Network, cfg: Config, todo, greedy_opts, current, locked, k:
     best = tb.opt_ptr[:-1]
     tb.other = np.where(tb.locked, np.inf, np.minimum(tb.other, tb.cost[best]))
     tick("options", n, n)
-    return _Model(tb, avail, cap, hot, hot_cap, sources, pickup, promise)
+    return _Model(tb, avail, cap, hot, hot_cap, sources, pickup, promise, proven)
 
 
 def _avoiding(full: Router, tb: OptionTable, hot: np.ndarray, todo, pickup, k: int, threads: int, src: int):
@@ -484,25 +504,43 @@ def _avoiding(full: Router, tb: OptionTable, hot: np.ndarray, todo, pickup, k: i
     return piece_from_bulk(flat, pickup, src, 2000), bulk
 
 
-def _greedy(network: Network, cfg: Config, todo, locked, current, tick) -> list[Option]:
+def _greedy(network: Network, cfg: Config, todo, locked, current, tick) -> tuple[list[Option], list[int]]:
     """The greedy baseline: the router in file order, locked orders first (they keep their
-    current store and take their stock first)."""
+    current store and take their stock first). Returns each order's option, and the lines
+    (a mask) the stores its search examined hold (for the unfilled reasons)."""
     n = len(todo)
     router = Router(network, cfg)
     out: list = [None] * n
+    seen = [0] * n
     for done, i in enumerate([i for i in range(n) if locked[i]] + [i for i in range(n) if not locked[i]]):
         if done % 500 == 0:
             tick("greedy", done, n)
-        out[i] = (_stay_option(router, todo[i], current[i], cfg, reserve=True) if locked[i]
-                  else router.route(todo[i]).option)
+        if locked[i]:
+            out[i] = _stay_option(router, todo[i], current[i], cfg, reserve=True)
+        else:
+            d = router.route(todo[i])
+            out[i] = d.option
+            if out[i].unfilled:
+                seen[i] = d.examined_lines
     tick("greedy", n, n)
-    return out
+    return out, seen
+
+
+def _mask(lines) -> int:
+    """A line mask (a Python int: any number of lines) of line positions."""
+    m = 0
+    for j in set(np.asarray(lines).tolist()):
+        m |= 1 << int(j)
+    return m
 
 
 # --- inputs -----------------------------------------------------------------------------------
 
 def _orders_of(network: Network, orders):
     if isinstance(orders, OrderBatch):
+        probs = current_store_problems(network, orders)
+        if probs:
+            raise InputError(probs)
         todo = [Order.from_batch(orders, i, network.store_ids) for i in range(len(orders))]
         locked = [bool(v) for v in orders.locked]
         current = [int(v) for v in orders.current_store]
@@ -518,30 +556,84 @@ def _orders_of(network: Network, orders):
 
 # --- options ------------------------------------------------------------------------------------
 
+def stay_mode(network: Network, o: Order, store: int, promise_min: float | None = None) -> str | None:
+    """How ``store`` would serve order o if the order stays there (its ``current_store``),
+    by the rules every option follows: "pickup" when o is a pickup order and the store is
+    its pickup store and offers pickup; "parcel" from a warehouse of the order's city that
+    ships parcels; "deliver" from a store whose delivery area holds the customer. None when
+    the store cannot serve the order at all (an input error: ``current_store_problems``)."""
+    if o.mode == "pickup":
+        ok = o.pickup_store is not None and network.index_of(o.pickup_store) == store and bool(network.pickup[store])
+        return "pickup" if ok else None
+    city = network.order_cities([o.lat], [o.lon], None if o.city is None else [o.city])[0]
+    if network.kind[store] == "warehouse":
+        ok = bool(network.delivers[store]) and int(network.city_code[store]) == int(city)
+        return "parcel" if ok else None
+    _, inside = network.delivery_area(store, o.lat, o.lon, o.promise_min if promise_min is None else promise_min,
+                                      None if o.city is None else [o.city])
+    return "deliver" if bool(inside[0]) else None
+
+
+def current_store_problems(network: Network, orders: OrderBatch) -> list[Problem]:
+    """One Problem (file, row of the order's first line, column ``current_store``) per order
+    whose current store cannot serve it under the model (``stay_mode``): a pickup order kept
+    at another store than its pickup store, a store that does not deliver or whose delivery
+    area does not hold the customer, a warehouse that ships no parcels or is of another
+    city. Checked before any planning."""
+    out = []
+    cur = np.asarray(orders.current_store)
+    for i in np.flatnonzero(cur >= 0).tolist():
+        o = Order.from_batch(orders, i, network.store_ids)
+        store = int(cur[i])
+        if stay_mode(network, o, store) is not None:
+            continue
+        sid = str(network.store_ids[store])
+        if o.mode == "pickup":
+            why = (f"a pickup order is prepared only at its pickup_store ({o.pickup_store})"
+                   if network.index_of(o.pickup_store) != store else "the pickup store does not offer pickup")
+        elif network.kind[store] == "warehouse":
+            why = ("the warehouse ships no parcels (delivers is false)" if not network.delivers[store]
+                   else "the warehouse is of another city than the order")
+        elif not network.delivers[store]:
+            why = "the store does not deliver (delivers is false)"
+        else:
+            why = "the customer is beyond the store's delivery area (its zones, or max(promise_min, max_courier_min))"
+        row = int(orders.line_row[orders.line_indptr[i]])
+        out.append(Problem(orders.source, row, "current_store", sid,
+                           f"order {o.order_id!r} cannot stay at this store: {why}"))
+    return out
+
+
 def _stay_option(router: Router, o: Order, store: int, cfg: Config, *, reserve: bool) -> Option:
-    """The option that keeps order o at ``store``: the lines it holds, in its one package
-    (a pickup there when the order is a pickup); the rest unfilled. Reserved when asked."""
-    skus, qtys, _ = merge_lines([s for s, _ in o.lines], [q for _, q in o.lines])
-    codes = np.array([router._sku_code.get(s, -1) for s in skus], np.int32)
-    q = np.array(qtys, np.int64)
+    """The option that keeps order o at ``store``, with its true mode, ETA and cost
+    (``stay_mode``): a delivery at the store's direct ETA, a warehouse parcel at
+    ``parcel_lead_min``, or a pickup there ready at its handling time; its package holds the
+    lines the store holds now (any number of lines), the rest unfilled. With ``reserve`` its
+    stock and one unit of the store's capacity are taken at once, beyond the capacity if
+    need be (a locked order keeps its store; the store then has none left)."""
     net = router.network
-    if o.mode == "pickup" or not (net.kind[store] == "store" and net.delivers[store]):
+    kind = stay_mode(net, o, store)
+    if kind is None:  # refused up front by current_store_problems; a caller's own Order
+        raise InputError([Problem("<orders>", None, "current_store", str(net.store_ids[store]),
+                                  f"order {o.order_id!r} cannot stay at this store")])
+    skus, qtys, _ = merge_lines([s for s, _ in o.lines], [q for _, q in o.lines])
+    codes = router.line_codes(skus)
+    q = np.array(qtys, np.int64)
+    if kind == "pickup":
         eta = float(net.handling_min[store])
+    elif kind == "parcel":
+        eta = float(cfg.travel.parcel_lead_min)
     else:
-        d = haversine_m(net.lat[store], net.lon[store], o.lat, o.lon)
-        eta = float(net.handling_min[store] + cfg.travel.circuity * d / cfg.travel.courier_m_per_min)
-    mask = int(router._search.line_masks([store], codes, q)[0]) if len(skus) <= 64 else 0
-    lines = tuple(j for j in range(len(skus)) if (mask >> j) & 1)
-    kind = "pickup" if o.mode == "pickup" else "deliver"
+        eta = float(net.delivery_area(store, o.lat, o.lon, o.promise_min)[0][0])
+    holds = router.line_holds(store, codes, q)
+    lines = tuple(np.flatnonzero(holds).tolist())
     pk = (Package(store, kind, eta, lines),) if lines else ()
-    unfilled = tuple(j for j in range(len(skus)) if j not in lines)
-    br = cost_breakdown(cfg, o.promise_min, eta if pk else 0.0, len(pk), 0, 0, len(unfilled))
+    unfilled = tuple(np.flatnonzero(~holds).tolist())
+    br = cost_breakdown(cfg, o.promise_min, eta if pk else 0.0, len(pk), int(kind == "parcel" and bool(pk)), 0,
+                        len(unfilled))
     opt = Option(br["total"], eta if pk else 0.0, pk, unfilled, br)
     if reserve and lines:
-        src = np.array([store if j in lines else -1 for j in range(len(skus))], np.int32)
-        with router._lock:
-            router._search.take(src, codes, q, router._reserved, 1)
-            router._search.spend([store], router._cap_left, router._closed_u8, router._status, 1)
+        router.take_option(opt, codes, q)
     return opt
 
 
@@ -578,6 +670,7 @@ def _solve(sub: OptionTable, avail: np.ndarray, cap: np.ndarray, hot: np.ndarray
     best_cost = float(sub.sourced_cost(*best, c_unf).sum())
     statuses = []
     bound = -math.inf
+    proven = False
     for how, flex, share in stages or STAGES:
         if how == "mip" and time_limit * share < MIP_MIN_TIME:
             continue
@@ -600,9 +693,19 @@ def _solve(sub: OptionTable, avail: np.ndarray, cap: np.ndarray, hot: np.ndarray
             if cost < best_cost - 1e-9:
                 best, best_cost = found, cost
         if flex and st == "OPTIMAL":
+            proven = True
             break  # proven: no later stage can do better
-    name = "OPTIMAL" if statuses[-1] == "OPTIMAL" else ("FEASIBLE" if "FEASIBLE" in statuses or
-                                                       "OPTIMAL" in statuses else statuses[-1])
+    # proven only by a stage over the whole model (sources free); a stage that found the
+    # model infeasible or invalid says so (the greedy plan is kept, feasible by construction);
+    # otherwise a plan was found (FEASIBLE) or nothing was (UNKNOWN)
+    if proven:
+        name = "OPTIMAL"
+    elif any(st in ("INFEASIBLE", "MODEL_INVALID") for st in statuses):
+        name = worst_status(statuses)
+    elif any(st in ("OPTIMAL", "FEASIBLE") for st in statuses):
+        name = "FEASIBLE"
+    else:
+        name = "UNKNOWN"
     return best[0], best[1], name, bound
 
 
@@ -705,7 +808,7 @@ def _solve_blocks(sub: OptionTable, avail: np.ndarray, cap: np.ndarray, hot: np.
         if pool is not None:
             pool.shutdown()
     return rows, srcs, ("FEASIBLE" if any(x in ("FEASIBLE", "OPTIMAL") for x in statuses)
-                        else _worst(statuses)), -math.inf
+                        else worst_status(statuses)), -math.inf
 
 
 def _cheapest(sub: OptionTable) -> np.ndarray:
@@ -740,25 +843,42 @@ def _resourced(x: Option, src: dict, promise: float, cfg: Config) -> Option:
     return Option(br["total"], x.eta_min, tuple(pk), unfilled, br, x.holds)
 
 
-def _worst(statuses: list[str]) -> str:
-    for s in ("MODEL_INVALID", "UNKNOWN", "FEASIBLE"):
-        if s in statuses:
-            return s
-    return "OPTIMAL"
+# solver statuses from the most to the least alarming; a name OR-Tools may give that is not
+# here (ABNORMAL, NOT_SOLVED, ...) counts as UNKNOWN: nothing was proven
+STATUS_ORDER = ("MODEL_INVALID", "INFEASIBLE", "UNKNOWN", "FEASIBLE", "OPTIMAL")
+
+
+def worst_status(statuses: list[str]) -> str:
+    """The summary's ``solver_status`` of several components or cities: the most alarming
+    of theirs (STATUS_ORDER), so a plan is OPTIMAL only when every part was proven so;
+    OPTIMAL for none (nothing to solve)."""
+    rank = {s: k for k, s in enumerate(STATUS_ORDER)}
+    return min((s if s in rank else "UNKNOWN" for s in statuses), key=rank.__getitem__, default="OPTIMAL")
 
 
 # --- rows and summary --------------------------------------------------------------------------------
 
-def _rows_of(o: Order, x: Option, cur: int, network: Network, cfg: Config, had: set | None) -> list[dict]:
-    """The order's rows. Unfilled lines say why: no store stocks the SKU; the stock went to
-    other orders (the order alone, with the full stock, would have had it); or no store that
-    could serve the order holds enough."""
+def _rows_of(o: Order, x: Option, cur: int, network: Network, cfg: Config, locked: bool, contended: int,
+             seen: int) -> list[dict]:
+    """The order's rows. Unfilled lines say why, by the router's rules
+    (``options.unfilled_reasons``): ``contended``, the lines the order's best option fills
+    under the whole stock (other orders took them); ``seen``, the lines some option of the
+    order holds (line masks)."""
     skus, _, line_of = merge_lines([s for s, _ in o.lines], [q for _, q in o.lines])
-    codes = network.inventory.codes(skus)
-    # had: the lines the order's best option fills with the full stock
-    had = had or set()
-    reasons = {j: ("sku_not_stocked" if codes[j] < 0 else "stock_contended" if j in had else "no_stock_in_reach")
-               for j in x.unfilled}
+    reasons = {}
+    if x.unfilled:
+        codes = network.inventory.codes(skus)
+        pickup_state = in_reach = None
+        if o.mode == "pickup":
+            p = network.index_of(o.pickup_store)
+            pickup_state = (bool(network.pickup[p]), False, float(network.capacity[p]))
+        else:
+            city = network.cities[int(network.order_cities([o.lat], [o.lon], None if o.city is None else [o.city])[0])]
+            reach = delivery_reach(o.promise_min, cfg.limits.max_courier_min)
+            in_reach = bool(len(network.warehouses(city))) or bool(len(network.candidates_one(
+                o.lat, o.lon, reach, city=o.city, promise_min=o.promise_min)[0]))
+        reasons = unfilled_reasons(x.unfilled, codes, pickup_state=pickup_state, in_reach=in_reach is not False,
+                                   locked=locked, contended=contended, seen=seen)
     rows = plan_rows(x, o.order_id, [s for s, _ in o.lines], [q for _, q in o.lines], line_of, o.promise_min,
                      network.store_ids, o.home_store, reasons)
     if _moved(x, cur):
@@ -780,7 +900,7 @@ def _summary(todo, rows, choice, costs, current, cfg, bound, model_bound, status
     for o, x in zip(todo, choice):
         t = tiers.setdefault(f"{o.promise_min:g}", [0, 0])
         t[0] += 1
-        t[1] += bool(x.packages) and x.eta_min <= o.promise_min + 1e-9
+        t[1] += x.on_time(o.promise_min)
     gap = model_gap = None
     if bound is not None and math.isfinite(bound) and objective > 0:
         gap = max(0.0, (objective - bound) / objective)
@@ -811,4 +931,5 @@ def _summary(todo, rows, choice, costs, current, cfg, bound, model_bound, status
     }
 
 
-__all__ = ["LinearModel", "Plan", "check_plan_path", "export_model", "linear_model", "model_options", "plan"]
+__all__ = ["LinearModel", "Plan", "check_plan_path", "current_store_problems", "export_model", "linear_model",
+           "model_options", "plan", "stay_mode"]

@@ -32,28 +32,19 @@ from .errors import InputError, Problem
 from .model import Decision, Network, Order
 from .options import (
     MAX_EXACT_LINES,
+    REASONS,
     Option,
     cost_breakdown,
     delivery_reach,
     greedy_option,
+    is_on_time,
+    line_holds,
     merge_lines,
     option_from_search,
     plan_rows,
     row_packages,
+    unfilled_reasons,
 )
-
-# Plan-row reasons for an unfilled line, and what they mean in an explanation.
-REASONS = {
-    "sku_not_stocked": "no store in the network stocks this SKU",
-    "no_stock_in_reach": "no store that could serve this order holds enough of it",
-    "no_store_in_reach": "no store reaches the customer within the promise and no warehouse ships parcels here",
-    "pickup_not_offered": "the pickup store does not offer pickup",
-    "pickup_store_closed": "the pickup store is closed",
-    "pickup_store_at_capacity": "the pickup store has no capacity left",
-    "cheaper_unfilled": "the stores holding it could only add it at a cost above unfilled_per_line, "
-                        "or beyond max_packages / max_transfers",
-}
-
 
 @dataclass
 class _Held:
@@ -104,7 +95,9 @@ class Router:
         self._safety = inv.safety_stock.astype(np.int64, copy=True)
         # np.full, not np.zeros: write every page now, so no order pays a first-touch fault
         self._reserved = np.full(self._on_hand.shape, 0, np.int64)
-        self._avail = self._on_hand - self._safety
+        # available = max(0, on_hand - safety_stock) - reserved: safety stock above on-hand
+        # leaves nothing to sell, never a negative count
+        self._avail = np.maximum(self._on_hand - self._safety, 0)
         n = len(network)
         self._cap_left = np.asarray(network.capacity, dtype=np.float64).copy()
         self._closed = np.zeros(n, dtype=bool)
@@ -121,6 +114,7 @@ class Router:
         self._grid_one = network.grid(self._single_city).query_one if self._single_city is not None else None
         self._circuity, self._courier = t.circuity, t.courier_m_per_min
         self._max_transfers = lim.max_transfers
+        self._area_min = lim.max_courier_min
         self._tgrids: dict = {}
         self._status = np.where(self._usable == 1, 0, 2).astype(np.uint8)  # 0 usable, 1 closed, 2 full
         self._no_stores = np.zeros(0, np.int32)
@@ -187,9 +181,10 @@ class Router:
             snap = _Snapshot(o, skus, line_of, codes, pickup, cand_idx, cand_eta, self._status[cand_idx],
                              None if pickup < 0 else (bool(net.pickup[pickup]), bool(self._closed[pickup]),
                                                      float(self._cap_left[pickup])),
-                             res, elements, eta, self.config, self._store_ids)
-            decision = Decision(o.order_id, cost, eta, bool(elements) and eta <= o.promise_min + 1e-9, bool(proven),
-                                reserve, snap)
+                             res, elements, eta, self.config, self._store_ids, len(wh) > 0)
+            decision = Decision(o.order_id, cost, eta,
+                                is_on_time(bool(elements) and (src >= 0).any(), int((src < 0).sum()), eta,
+                                           o.promise_min), bool(proven), reserve, snap)
             if reserve:
                 self._search.take(src, codes, qty, self._reserved, 1)
                 stores = res["stores"] if res is not None else _stores_of(elements)
@@ -216,7 +211,7 @@ class Router:
         else:
             skus, qtys, line_of = merge_lines(skus, [ln[1] for ln in lines])
         city = self._single_city if (self._single_city is not None and o.city is None) else self._city_of(o, pickup)
-        reach = delivery_reach(o.promise_min)
+        reach = delivery_reach(o.promise_min, self._area_min)
         if pickup >= 0:
             cand_idx, cand_eta, wh = self._no_stores, self._no_etas, self._no_stores
         elif self._single_city is not None and not len(net.zones):
@@ -226,7 +221,8 @@ class Router:
             wh = self._warehouses[city]
         else:
             cand_idx, cand_eta = net.candidates_one(o.lat, o.lon, reach,
-                                                    city=None if self._single_city is not None else city)
+                                                    city=None if self._single_city is not None else city,
+                                                    promise_min=o.promise_min)
             wh = self._warehouses[city]
         tgrid = self._tgrids.get(city) if self._max_transfers else None
         if tgrid is None and self._max_transfers:
@@ -304,8 +300,8 @@ class Router:
         city = net.order_cities(lat, lon, None if len(net.cities) == 1 else [o.city for o in orders])
         city[pickup >= 0] = net.city_code[pickup[pickup >= 0]]
         deliver = pickup < 0
-        cand = net.candidates(lat, lon, delivery_reach(promise), city=None if len(net.cities) == 1 else
-                              [net.cities[c] for c in city])
+        cand = net.candidates(lat, lon, delivery_reach(promise, self._area_min), promise_min=promise,
+                              city=None if len(net.cities) == 1 else [net.cities[c] for c in city])
         counts = np.where(deliver, np.diff(cand.indptr), 0)
         keep = np.repeat(deliver, np.diff(cand.indptr))
         cip = np.zeros(n + 1, np.int64)
@@ -388,16 +384,42 @@ class Router:
                                       f"no stores in this city (order {o.order_id!r})")]) from None
         return net.cities[int(code)]
 
+    def line_codes(self, skus) -> np.ndarray:
+        """The router's SKU codes of an order's (merged) SKUs; -1 for a SKU nobody stocks."""
+        get = self._sku_code.get
+        return np.array([get(str(s), -1) for s in skus], dtype=np.int32)
+
+    def line_holds(self, store: int, codes, qty) -> np.ndarray:
+        """Per line (codes and quantities, any number of lines): whether ``store`` can fill it
+        whole from the stock available now."""
+        with self._lock:
+            return line_holds(self._search, int(store), np.asarray(codes, np.int32), np.asarray(qty, np.int64))
+
+    def take_option(self, option: Option, codes, qty) -> None:
+        """Reserve an option chosen elsewhere (a locked order's stay option): its lines'
+        units at their sources and one capacity unit per store taking part, even beyond the
+        store's capacity (it then has none left for anyone else). Not recorded as a held
+        order: the caller owns what it took. ``codes``, ``qty``: the option's merged lines."""
+        src = np.full(len(codes), -1, np.int32)
+        for store, j in option.sources():
+            src[j] = store
+        with self._lock:
+            self._search.take(src, np.asarray(codes, np.int32), np.asarray(qty, np.int64), self._reserved, 1)
+            self._search.spend(option.stores(), self._cap_left, self._closed_u8, self._status, 1)
+
     # --- the reservation life cycle ----------------------------------------------------------------
-    def release(self, order_id: str) -> bool:
+    def release(self, order_id: str, *, capacity: bool = True) -> bool:
         """Cancel an order's reservation: its units and capacity come back. False when the
-        order holds none (already released, completed, or never reserved)."""
+        order holds none (already released, completed, or never reserved). capacity=False:
+        the units come back, the capacity not (it belonged to a planning window that has
+        ended since: ``reset_capacity`` gave the stores a fresh one)."""
         with self._lock:
             held = self._held.pop(str(order_id), None)
             if held is None:
                 return False
             self._search.take(held.src, held.codes, held.qty, self._reserved, -1)
-            self._search.spend(held.stores, self._cap_left, self._closed_u8, self._status, -1)
+            if capacity:
+                self._search.spend(held.stores, self._cap_left, self._closed_u8, self._status, -1)
             return True
 
     def complete(self, order_id: str) -> bool:
@@ -431,7 +453,7 @@ class Router:
             if pos < 0:
                 pos = self._insert(s, code)
             self._on_hand[pos] = int(on_hand)
-            self._avail[pos] = self._on_hand[pos] - self._safety[pos] - self._reserved[pos]
+            self._avail[pos] = max(0, self._on_hand[pos] - self._safety[pos]) - self._reserved[pos]
             self._search.refresh(s, pos)
             return int(self._avail[pos])
 
@@ -467,7 +489,8 @@ class Router:
 
     # --- inspection ----------------------------------------------------------------------------
     def available(self, store_id, sku: str) -> int:
-        """Units a new order could take: on_hand - safety_stock - reserved (may be negative)."""
+        """Units a new order could take: max(0, on_hand - safety_stock) - reserved; negative
+        only when ``update_stock`` lowered on_hand below what is already reserved."""
         s = self.network.index_of(store_id)
         with self._lock:
             code = self._sku_code.get(str(sku))
@@ -674,6 +697,7 @@ class _Snapshot:
         "config",
         "elements",
         "eta",
+        "has_warehouse",
         "line_of",
         "order",
         "pickup",
@@ -684,13 +708,14 @@ class _Snapshot:
     )
 
     def __init__(self, order, skus, line_of, codes, pickup, cand_idx, cand_eta, cand_status, pickup_state, res,
-                 elements, eta, config, store_ids):
+                 elements, eta, config, store_ids, has_warehouse=True):
         self.order, self.skus, self.line_of, self.codes, self.pickup = order, skus, line_of, codes, pickup
         self.cand_idx, self.cand_eta, self.cand_status = cand_idx, cand_eta, cand_status
         self.pickup_state = pickup_state  # (offers pickup, closed, capacity left)
         self.res = res  # the search's answer (None: greedy, or a pickup store that offers none)
         self.elements = elements  # the search's element list, or an Option (greedy)
         self.eta, self.config, self.store_ids = eta, config, store_ids
+        self.has_warehouse = has_warehouse  # the order's city has a warehouse shipping parcels
         self._opt = None
         self._examined = None
 
@@ -723,28 +748,20 @@ class _Snapshot:
             self._examined = dict(zip(st.tolist(), m.tolist()))
         return self._examined
 
-    def reasons(self) -> dict[int, str]:
-        """Why each unfilled (merged) line is unfilled."""
-        out = {}
-        examined = self.examined
+    def examined_lines(self) -> int:
         seen = 0
-        for m in examined.values():
+        for m in self.examined.values():
             seen |= int(m)
-        for j in self.opt.unfilled:
-            if self.codes[j] < 0:
-                out[j] = "sku_not_stocked"
-            elif self.pickup >= 0 and self.pickup_state is not None and (
-                    not self.pickup_state[0] or self.pickup_state[1] or self.pickup_state[2] < 1):
-                offers, closed, _ = self.pickup_state
-                out[j] = ("pickup_not_offered" if not offers else "pickup_store_closed" if closed
-                          else "pickup_store_at_capacity")
-            elif self.pickup < 0 and len(self.cand_idx) == 0 and not examined:
-                out[j] = "no_store_in_reach"
-            elif (seen >> j) & 1:
-                out[j] = "cheaper_unfilled"
-            else:
-                out[j] = "no_stock_in_reach"
-        return out
+        return seen
+
+    def reasons(self) -> dict[int, str]:
+        """Why each unfilled (merged) line is unfilled (``options.unfilled_reasons``)."""
+        examined = self.examined
+        seen = self.examined_lines()
+        in_reach = self.pickup >= 0 or len(self.cand_idx) > 0 or bool(examined) or self.has_warehouse
+        return unfilled_reasons(self.opt.unfilled, self.codes,
+                                pickup_state=self.pickup_state if self.pickup >= 0 else None,
+                                in_reach=in_reach, seen=seen)
 
     def explain(self) -> dict:
         ids, config = self.store_ids, self.config
@@ -788,7 +805,8 @@ class _Snapshot:
             elif cap < 1:
                 bound.append(f"{o.pickup_store} has no capacity left")
         elif not len(self.cand_idx):
-            bound.append(f"no store reaches the customer within {delivery_reach(o.promise_min):g} minutes")
+            bound.append(f"no store reaches the customer within "
+                         f"{delivery_reach(o.promise_min, config.limits.max_courier_min):g} minutes")
         else:
             for c, s in zip(cands, cand_store):
                 if s in chosen_stores or c["eta_min"] > opt.eta_min:
@@ -803,14 +821,21 @@ class _Snapshot:
                                      f"{', '.join(lack[:5])}{' ...' if len(lack) > 5 else ''}")
                 if len(bound) >= 5:
                     break
+            # what the search read says nothing of the candidates it did not examine (it
+            # stopped before them: farther than any option that could still win), so a claim
+            # about every store in reach is made only when it examined them all
             full = (1 << len(sku_of)) - 1
             if len(opt.packages) > 1 and not any(examined.get(s, 0) == full for s in cand_list):
-                bound.append("no single store within reach holds every line")
+                bound.append("no single store within reach holds every line" if not skipped else
+                             f"no store examined holds every line (the {len(skipped)} not examined are too far "
+                             "to beat the chosen option)")
         if opt.packages and opt.eta_min > o.promise_min + 1e-9:
             full = (1 << len(sku_of)) - 1
-            in_time = [s for s, e in zip(cand_list, self.cand_eta.tolist()) if e <= o.promise_min + 1e-9]
-            if o.mode != "pickup" and not any(examined.get(s, 0) == full for s in in_time):
-                bound.append(f"no store within {o.promise_min:g} minutes holds every line")
+            in_time = [k for k, e in enumerate(self.cand_eta.tolist()) if e <= o.promise_min + 1e-9]
+            if o.mode != "pickup" and not any(examined.get(cand_list[k], 0) == full for k in in_time):
+                unexamined = sum(status_of[k] == 0 and cand_list[k] not in examined for k in in_time)
+                bound.append(f"no store within {o.promise_min:g} minutes holds every line" if not unexamined else
+                             f"no store examined within {o.promise_min:g} minutes holds every line")
             bound.append(f"late by {opt.eta_min - o.promise_min:.1f} min: no option within the promise costs less")
         reasons = self.reasons()
         for j, r in reasons.items():
