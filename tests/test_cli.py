@@ -1,8 +1,10 @@
 """The omnifill command: exit codes, messages, no tracebacks for user mistakes, nothing written."""
 
 import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import DATA
@@ -21,8 +23,17 @@ def test_demo_runs_and_summarises(capsys):
     assert "demo city: 60 stores" in out and "30-minute promise" in out and "60-minute promise" in out
 
 
+def console_script() -> str:
+    """The installed ``omnifill`` command: next to this Python (an unactivated virtual
+    environment's bin/ is not on PATH), else on PATH."""
+    here = Path(sys.executable).parent / ("omnifill.exe" if os.name == "nt" else "omnifill")
+    found = str(here) if here.exists() else shutil.which("omnifill")
+    assert found, "the omnifill console script is not installed"
+    return found
+
+
 def test_console_script_demo():
-    r = subprocess.run(["omnifill", "demo"], capture_output=True, text=True, timeout=120)
+    r = subprocess.run([console_script(), "demo"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert "2,000 orders" in r.stdout
 
@@ -165,3 +176,75 @@ def test_reroute_invalid_input_writes_nothing(tmp_path):
     assert "o.csv, row 1 (line 2), column 'qty': value '0'" in r.stderr
     assert not out.exists() and not (tmp_path / "s.json").exists()
     assert list(tmp_path.iterdir()) == [tmp_path / "o.csv"]
+
+
+@pytest.mark.parametrize("qty", ["1e999", "NaN", "-Infinity", "1e20", "0", "2.5"])
+def test_a_bad_quantity_in_json_lines_exits_2_naming_the_line(tmp_path, qty):
+    p = demo_paths()
+    orders = tmp_path / "orders.jsonl"
+    orders.write_text('{"order_id": "A", "lat": 31.23, "lon": 121.47, "lines": [{"sku": "SKU00001", "qty": %s}]}\n'
+                      % qty)
+    for cmd in (["route", str(orders)], ["reroute", "--orders", str(orders), "--out", str(tmp_path / "plan.csv")]):
+        r = run(*cmd, "--stores", str(p["stores"]), "--inventory", str(p["inventory"]))
+        assert r.returncode == 2, r.stderr
+        assert "Traceback" not in r.stderr and "row 1" in r.stderr and "qty" in r.stderr
+        assert r.stdout == ""
+    assert not (tmp_path / "plan.csv").exists()
+
+
+def test_config_ranges_flags_and_output_folders_are_checked_before_any_work(tmp_path):
+    p = demo_paths()
+    files = ["--stores", str(p["stores"]), "--inventory", str(p["inventory"]), "--orders", str(p["orders"])]
+    bad = tmp_path / "omnifill.toml"
+    bad.write_text("[limits]\nmax_packages = 40\n")
+    r = run("validate", *files, "--config", str(bad))
+    assert r.returncode == 2 and "limits.max_packages" in r.stderr and "40" in r.stderr
+    out = tmp_path / "plan.csv"
+    r = run("reroute", *files, "--config", str(bad), "--out", str(out))
+    assert r.returncode == 2 and "Traceback" not in r.stderr and not out.exists()
+    r = run("reroute", *files, "--out", str(out), "--time-limit", "-5")
+    assert r.returncode == 2 and "--time-limit" in r.stderr and not out.exists()
+    # a summary into a folder that does not exist: refused before the re-plan, nothing written
+    r = run("reroute", *files, "--out", str(out), "--summary", str(tmp_path / "nowhere" / "s.json"))
+    assert r.returncode == 2 and "--summary" in r.stderr and "does not exist" in r.stderr
+    assert "omnifill reroute:" not in r.stderr  # no work began
+    assert not out.exists()
+    r = run("reroute", *files, "--out", str(tmp_path / "nowhere" / "plan.csv"))
+    assert r.returncode == 2 and "--out" in r.stderr
+
+
+def test_the_plan_and_the_summary_are_written_together_or_not_at_all(tmp_path, monkeypatch):
+    # the summary's write fails after the plan's: neither file appears
+    from omnifill import cli, io
+
+    p = demo_paths()
+    real = io.write_text
+
+    def failing(path, text):
+        if str(path).endswith("s.json"):
+            raise OSError("disk full")
+        real(path, text)
+
+    monkeypatch.setattr(cli, "write_text", failing)
+    with pytest.raises(OSError):
+        main(["reroute", "--stores", str(p["stores"]), "--inventory", str(p["inventory"]), "--orders",
+              str(p["orders"]), "--out", str(tmp_path / "plan.csv"), "--summary", str(tmp_path / "s.json"),
+              "--time-limit", "1", "--policy", "greedy"])
+    assert sorted(x.name for x in tmp_path.iterdir()) == []
+
+
+def test_validate_checks_every_orders_city_and_current_store_as_reroute_would(tmp_path):
+    p = demo_paths()
+    orders = tmp_path / "orders.csv"
+    orders.write_text("order_id,lat,lon,sku,qty,city,current_store\n"
+                      "A,31.23,121.47,SKU00001,1,Atlantis,\n"
+                      "B,31.23,121.47,SKU00001,1,,W00\n"
+                      "C,35.00,121.47,SKU00001,1,,S00001\n")
+    files = ["--stores", str(p["stores"]), "--inventory", str(p["inventory"]), "--orders", str(orders)]
+    r = run("validate", *files)
+    assert r.returncode == 2
+    assert "orders.csv, row 1, column 'city': value 'Atlantis'" in r.stderr
+    assert "orders.csv, row 3, column 'current_store': value 'S00001'" in r.stderr and "delivery area" in r.stderr
+    assert "row 2 " not in r.stderr  # staying at the warehouse is a parcel: fine
+    r = run("reroute", *files, "--out", str(tmp_path / "plan.csv"))
+    assert r.returncode == 2 and "current_store" in r.stderr and not (tmp_path / "plan.csv").exists()

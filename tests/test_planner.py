@@ -542,3 +542,113 @@ def test_current_stores_and_locked_orders_match_a_joint_brute_force(inst):
             kind, _ = stay(stores, o, cfg)
             filled = [r for r in p.rows if r["order_id"] == o["order_id"] and r["mode"] != "unfilled"]
             assert all(r["source_id"] == stores[o["current"]]["id"] and r["mode"] == kind for r in filled)
+
+
+# ---------------------------------------------------------------------------------------------
+# The stay option, locked orders and reasons on small named cities
+
+
+def named_city(**over):
+    # S1 (1 km from the customer) and S2 (2 km) hold A; N (1.5 km) holds A but does not
+    # deliver; W is a warehouse with A; P offers pickup and holds A
+    from omnifill.geo import destination
+
+    lat0, lon0 = 31.23, 121.47
+    ids = ["S1", "S2", "N", "W", "P"]
+    pts = [destination(lat0, lon0, 90, d) for d in (1000, 2000, 1500, 15000, 1200)]
+    kw = {"kind": ["store", "store", "store", "warehouse", "store"], "delivers": [True, True, False, True, True],
+          "inventory": {"store_id": ids, "sku": ["A"] * 5, "on_hand": [9] * 5}}
+    kw.update(over)
+    return Network.from_arrays(ids, [p[0] for p in pts], [p[1] for p in pts], **kw), (lat0, lon0)
+
+
+def one_order_batch(net, ll, **cols):
+    base = {"order_id": ["O1"], "lat": [ll[0]], "lon": [ll[1]], "sku": ["A"], "qty": [1], "promise_min": [60]}
+    base.update({k: [v] for k, v in cols.items()})
+    return OrderBatch.from_tables(base, net)
+
+
+def test_staying_at_a_warehouse_is_a_parcel_with_its_lead_time():
+    net, ll = named_city()
+    p = plan(net, one_order_batch(net, ll, current_store="W", locked=True), time_limit_s=2)
+    r = p.rows[0]
+    assert (r["source_id"], r["mode"], r["eta_min"]) == ("W", "parcel", 1440.0)
+    assert p.summary["objective"] == pytest.approx(1440 + 20 + 10 + 10 * (1440 - 60))
+    # not locked: the plan moves it to the nearest store, paying the move penalty
+    p = plan(net, one_order_batch(net, ll, current_store="W"), time_limit_s=2)
+    assert p.rows[0]["source_id"] == "S1" and p.summary["moved"] == 1
+    assert p.summary["objective"] == pytest.approx(p.rows[0]["eta_min"] + 20 + 5)
+
+
+def test_a_current_store_that_cannot_serve_the_order_is_an_input_error():
+    net, ll = named_city()
+    cases = [({"current_store": "N"}, "does not deliver"),
+             ({"current_store": "S1", "mode": "pickup", "pickup_store": "P"}, "pickup_store"),
+             ({"current_store": "P", "mode": "pickup", "pickup_store": "P"}, None)]
+    for cols, why in cases:
+        batch = one_order_batch(net, ll, **cols)
+        if why is None:  # P offers pickup and is the pickup store: fine
+            assert plan(net, batch, time_limit_s=1).rows[0]["mode"] == "pickup"
+            continue
+        with pytest.raises(InputError) as e:
+            plan(net, batch, time_limit_s=1)
+        (prob,) = e.value.problems
+        assert (prob.row, prob.column, prob.value) == (1, "current_store", cols["current_store"])
+        assert why in prob.message
+
+
+def test_locked_orders_beyond_a_stores_capacity_leave_it_none_and_the_rest_is_optimised():
+    # S1 sends one package per plan and two orders are locked there: both keep it, and S1
+    # has none left. O2 (at the centre) can use P or S2; O3 (3 km west) only P, since S2's
+    # 60-minute zone holds the centre alone. Greedy gives O2 the nearer P and O3 only a
+    # detour (a transfer or a parcel); the plan must give O2 S2 and O3 P, and prove it
+    import shapely
+
+    from omnifill.geo import destination
+
+    net, ll = named_city(capacity=[1, None, None, None, None],
+                         inventory={"store_id": ["S1", "S2", "P", "W"], "sku": ["A"] * 4, "on_hand": [9, 1, 1, 9]},
+                         zones=[("S2", 60, shapely.box(121.46, 31.22, 121.48, 31.24))])
+    west = destination(ll[0], ll[1], 270, 3000)
+    cols = {k: [] for k in ("order_id", "lat", "lon", "sku", "qty", "promise_min", "current_store", "locked")}
+    for k, (at, cur, lk) in enumerate([(ll, "S1", True), (ll, "S1", True), (ll, None, False), (west, None, False)]):
+        for c, v in zip(cols, (f"O{k}", float(at[0]), float(at[1]), "A", 1, 60, cur, lk)):
+            cols[c].append(v)
+    batch = OrderBatch.from_tables(cols, net)
+    greedy = plan(net, batch, policy="greedy")
+    assert {r["order_id"]: r["mode"] for r in greedy.rows}["O3"] in ("transfer", "parcel")
+    p = plan(net, batch, time_limit_s=5)
+    src = {r["order_id"]: (r["source_id"], r["mode"]) for r in p.rows}
+    assert src == {"O0": ("S1", "deliver"), "O1": ("S1", "deliver"), "O2": ("S2", "deliver"),
+                   "O3": ("P", "deliver")}
+    assert p.summary["solver_status"] == "OPTIMAL"
+    assert p.summary["lower_bound"] <= p.summary["objective"] + 1e-6
+    assert p.summary["objective"] < greedy.summary["objective"]
+
+
+def test_a_locked_order_beyond_64_skus_keeps_every_line_its_store_holds():
+    skus = [f"K{i}" for i in range(70)]
+    net, ll = named_city(inventory={"store_id": ["S2"] * 70, "sku": skus, "on_hand": [1] * 70})
+    cols = {"order_id": ["B"] * 70, "lat": [ll[0]] * 70, "lon": [ll[1]] * 70, "sku": skus, "qty": [1] * 70,
+            "current_store": ["S2"] * 70, "locked": [True] * 70}
+    p = plan(net, OrderBatch.from_tables(cols, net), time_limit_s=2)
+    assert all(r["source_id"] == "S2" and r["mode"] == "deliver" for r in p.rows)
+    assert p.summary["unfilled_lines"] == 0
+
+
+def test_the_planner_gives_the_routers_reasons_for_unfilled_lines():
+    from omnifill.router import Router
+
+    net, ll = named_city(pickup=[True, True, True, True, False],
+                         kind=["store"] * 5)  # no warehouse: nothing can reach a far customer
+    far = (ll[0] + 1.0, ll[1])  # 111 km north
+    orders = [{"order_id": "pk", "lat": ll[0], "lon": ll[1], "lines": [{"sku": "A", "qty": 1}], "mode": "pickup",
+               "pickup_store": "P"},
+              {"order_id": "far", "lat": far[0], "lon": far[1], "lines": [{"sku": "A", "qty": 1}]},
+              {"order_id": "none", "lat": ll[0], "lon": ll[1], "lines": [{"sku": "ZZ", "qty": 1}]}]
+    want = {"pk": "pickup_not_offered", "far": "no_store_in_reach", "none": "sku_not_stocked"}
+    router = Router(net)
+    assert {o["order_id"]: router.route(o, reserve=False).rows[0]["reason"] for o in orders} == want
+    for policy in ("greedy", "optimal"):
+        p = plan(net, orders, time_limit_s=1, policy=policy)
+        assert {r["order_id"]: r["reason"] for r in p.rows} == want

@@ -563,6 +563,61 @@ def test_a_big_basket_the_stores_cannot_complete_goes_by_parcel_rather_than_unfi
     assert len({x["package"] for x in d.rows}) <= net.config.limits.max_packages
 
 
+def test_a_big_basket_at_a_closed_or_full_pickup_store_is_not_prepared_there():
+    skus = [f"K{i}" for i in range(70)]
+    inv = {"store_id": ["P"] * 70, "sku": skus, "on_hand": [9] * 70}
+    net = Network.from_arrays(["P"], [LAT0], [LON0], capacity=[1], inventory=inv)
+    big = [(s, 1) for s in skus]
+    r = Router(net)
+    first = r.route(order("b1", lines=big, mode="pickup", pickup_store="P"))
+    assert all(x["mode"] == "pickup" for x in first.rows) and first.on_time
+    for oid in ("b2", "b3"):  # the store's one package is spent: nothing more there
+        d = r.route(order(oid, lines=big, mode="pickup", pickup_store="P"))
+        assert {x["reason"] for x in d.rows} == {"pickup_store_at_capacity"}
+        assert not d.on_time  # nothing filled is never on time
+    assert r.capacity_left("P") == 0
+    r.open_store("P")
+    r.close_store("P")
+    r.release("b1")
+    d = r.route(order("b4", lines=big, mode="pickup", pickup_store="P"))
+    assert {x["reason"] for x in d.rows} == {"pickup_store_closed"} and not d.on_time
+    assert sum(r.reserved().values()) == 0
+
+
+def test_a_thirty_minute_zone_holding_the_customer_is_used_whatever_the_eta():
+    # the only store with the SKU is 20 km away (ETA 114 min, beyond the 90-minute area)
+    # but its 30-minute zone holds the customer: it delivers, late, at 114 + 20 + 10 x 84
+    far = destination(LAT0, LON0, 90, 20_000)
+    zone = shapely.box(LON0 - 0.01, LAT0 - 0.01, LON0 + 0.01, LAT0 + 0.01)
+    net = Network.from_arrays(["F"], [far[0]], [far[1]], inventory={"store_id": ["F"], "sku": ["A"], "on_hand": [1]},
+                              zones=[("F", 30, zone)])
+    d = Router(net).route(order(lines=[("A", 1)], promise_min=30))
+    assert d.rows[0]["source_id"] == "F" and d.rows[0]["mode"] == "deliver"
+    assert d.cost == pytest.approx(d.eta_min + 20 + 10 * (d.eta_min - 30)) and d.eta_min > 110
+    # a 60-minute order is in the 60-minute tier: F has no zone there, and 114 minutes is
+    # beyond its area, so nobody can deliver it
+    d60 = Router(net).route(order(lines=[("A", 1)], promise_min=60))
+    assert d60.rows[0]["mode"] == "unfilled" and d60.rows[0]["reason"] == "no_store_in_reach"
+    # a zone that excludes the customer: F is no 30-minute store for it, not even nearby
+    net.set_zone("F", 30, shapely.box(far[1] - 0.01, far[0] - 0.01, far[1] + 0.01, far[0] + 0.01))
+    near = destination(far[0], far[1], 0, 5000)  # 5 km from F, outside its zone
+    d = Router(net).route(order(lines=[("A", 1)], promise_min=30, lat=float(near[0]), lon=float(near[1])))
+    assert d.rows[0]["mode"] == "unfilled"
+    # ... but it may still deliver late as a 60-minute store whose 60-minute zone holds it
+    net.set_zone("F", 60, shapely.box(near[1] - 0.01, near[0] - 0.01, near[1] + 0.01, near[0] + 0.01))
+    d = Router(net).route(order(lines=[("A", 1)], promise_min=30, lat=float(near[0]), lon=float(near[1])))
+    assert d.rows[0]["source_id"] == "F"
+
+
+def test_safety_stock_above_on_hand_leaves_nothing_available_never_less():
+    net = Network.from_arrays(["S"], [LAT0], [LON0], inventory={"store_id": ["S"], "sku": ["A"], "on_hand": [1],
+                                                               "safety_stock": [3]})
+    r = Router(net)
+    assert r.available("S", "A") == 0
+    assert r.update_stock("S", "A", 2) == 0
+    assert r.update_stock("S", "A", 5) == 2
+
+
 # ---------------------------------------------------------------------------------------------
 # Threads
 

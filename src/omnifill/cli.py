@@ -23,16 +23,47 @@ from .errors import InputError
 from .io import (
     DEFAULT_MAX_ERRORS,
     Problems,
+    check_output_path,
     json_default,
     load_inventory,
     load_orders,
     load_stores,
     load_zones,
     write_text,
+    written_together,
 )
 from .scenarios import CITY
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INVALID, EXIT_UNFILLED, EXIT_PARTITION_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
+
+
+def _seconds(text: str) -> float:
+    """A flag's time in seconds (or minutes): a finite number >= 0; argparse names the flag."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(v) and v >= 0):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number >= 0")
+    return v
+
+
+def _positive(text: str) -> float:
+    v = _seconds(text)
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be > 0")
+    return v
+
+
+def _count(text: str) -> int:
+    """A flag's count: a whole number >= 1."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be >= 1")
+    return v
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -46,7 +77,7 @@ def _parser() -> argparse.ArgumentParser:
                                    "the online router, re-plan them as one backlog with OR-Tools, and print a "
                                    "summary.")
     d.add_argument("--max-candidates", type=int, default=None, metavar="K", help="keep the nearest K stores")
-    d.add_argument("--time-limit", type=float, default=5.0, metavar="SECONDS",
+    d.add_argument("--time-limit", type=_seconds, default=5.0, metavar="SECONDS",
                    help="the re-plan's solver time limit (default 5)")
     d.set_defaults(func=cmd_demo)
 
@@ -91,10 +122,10 @@ def _parser() -> argparse.ArgumentParser:
                       help="a self-contained HTML report of the plan (map, ETA histogram, on-time per tier, KPIs); "
                            "one orders file only")
     solve = rr.add_argument_group("solver")
-    solve.add_argument("--time-limit", type=float, default=60.0, metavar="SECONDS", help="default 60")
+    solve.add_argument("--time-limit", type=_seconds, default=60.0, metavar="SECONDS", help="default 60")
     solve.add_argument("--seed", type=int, default=0, metavar="N", help="default 0")
     solve.add_argument("--policy", choices=("optimal", "greedy"), default="optimal")
-    solve.add_argument("--workers", type=int, default=1, metavar="N",
+    solve.add_argument("--workers", type=_count, default=1, metavar="N",
                        help="threads searching options and processes solving independent components at once "
                             "(default 1); each runs CP-SAT with one worker, so the same seed gives the same plan")
     par = rr.add_argument_group("parallel and national runs")
@@ -127,9 +158,9 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--out", required=True, metavar="DIR")
     b.add_argument("--config", metavar="C", help="omnifill.toml")
     b.add_argument("--seed", type=int, default=0, metavar="N")
-    b.add_argument("--reroute-every", type=float, default=15.0, metavar="MIN", help="default 15")
-    b.add_argument("--hold", type=float, default=5.0, metavar="MIN", help="default 5")
-    b.add_argument("--time-limit", type=float, default=2.0, metavar="SECONDS",
+    b.add_argument("--reroute-every", type=_positive, default=15.0, metavar="MIN", help="default 15")
+    b.add_argument("--hold", type=_positive, default=5.0, metavar="MIN", help="default 5")
+    b.add_argument("--time-limit", type=_seconds, default=2.0, metavar="SECONDS",
                    help="the planner's limit per re-plan or batch (default 2)")
     _max_errors(b)
     b.set_defaults(func=cmd_bench)
@@ -215,7 +246,7 @@ def _input_files(parser, *, orders: bool) -> None:
 
 
 def _max_errors(parser) -> None:
-    parser.add_argument("--max-errors", type=int, default=DEFAULT_MAX_ERRORS, metavar="N",
+    parser.add_argument("--max-errors", type=_count, default=DEFAULT_MAX_ERRORS, metavar="N",
                         help=f"stop listing after N problems (default {DEFAULT_MAX_ERRORS})")
 
 
@@ -243,9 +274,10 @@ def _print_problems(e: InputError) -> None:
 
 def cmd_validate(args) -> int:
     probs = Problems(max(1, args.max_errors))
+    cfg = None
     if args.config:
         try:
-            Config.from_toml(args.config)
+            cfg = Config.from_toml(args.config)
         except InputError as e:
             probs.extend(e.problems)
     index = None
@@ -264,6 +296,16 @@ def cmd_validate(args) -> int:
         try:
             t = fn(path, index, probs=probs)
             counts[name] = len(t) if isinstance(t, list) else (len(t.order_id) if name == "orders" else len(t.sku))
+        except InputError as e:
+            probs.extend(e.problems)
+    if not probs and args.orders is not None:
+        # what reroute checks before planning: every order's city, every current store
+        from .model import Network, OrderBatch
+        from .planner import backlog_problems
+
+        try:
+            net = Network.from_files(args.stores, args.inventory, args.zones, cfg, max_errors=max(1, args.max_errors))
+            probs.extend(backlog_problems(net, OrderBatch.from_file(args.orders, net)))
         except InputError as e:
             probs.extend(e.problems)
     if probs:
@@ -312,7 +354,11 @@ def cmd_reroute(args) -> int:
     from .parallel import SchedulerError, executor_for
     from .planner import check_plan_path
 
-    check_plan_path(args.out)  # before any work
+    # every output and the config before any work: a mistake there must not cost a re-plan
+    check_plan_path(args.out)
+    for flag, path in (("--out", args.out), ("--summary", args.summary), ("--report", args.report)):
+        if path is not None:
+            check_output_path(path, flag)
     cfg = Config.from_toml(args.config) if args.config else None
     partitioned = os.path.isdir(args.orders)
     if args.report and partitioned:
@@ -323,18 +369,19 @@ def cmd_reroute(args) -> int:
               file=sys.stderr)
         return EXIT_INVALID
     try:
-        with _progress_bar() as progress, executor_for(
+        # the plan, the summary and the report appear together, or none of them
+        with written_together(args.out, args.summary, args.report), _progress_bar() as progress, executor_for(
                 args.scheduler, args.scheduler_file,
                 args.workers if args.workers > 1 else None) as ex:
             if partitioned:
                 summary = _reroute_partitioned(args, cfg, ex, progress)
             else:
                 summary = _reroute_file(args, cfg, ex, progress)
+            if args.summary:
+                write_text(args.summary, json.dumps(summary, indent=2, default=json_default) + "\n")
     except SchedulerError as e:
         print(f"omnifill: {e}", file=sys.stderr)
         return EXIT_INVALID
-    if args.summary:
-        write_text(args.summary, json.dumps(summary, indent=2, default=json_default) + "\n")
     _print_summary(summary)
     if summary.get("partitions", {}).get("failed"):
         for f in summary["partitions"]["failed"]:

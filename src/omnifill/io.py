@@ -20,6 +20,7 @@ import math
 import os
 import shutil
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -424,7 +425,10 @@ def float_col(t: Table, name: str, probs: Problems, *, default=None, lo=-math.in
         for i in np.flatnonzero(np.isnan(out))[: probs.cap + 1]:
             probs.add(t.problem(int(i), name, raw[i], "is NaN" if not _missing(raw[i]) else f"is missing; expected {what}"))
     ok = ~np.isnan(out)
-    bad = given & ok & ((out <= lo if lo_open else out < lo) | (out > hi) | np.isinf(out))
+    inf = given & ok & np.isinf(out)
+    for i in np.flatnonzero(inf)[: probs.cap + 1]:
+        probs.add(t.problem(int(i), name, raw[i], f"is infinite; expected {what}"))
+    bad = given & ok & ~inf & ((out <= lo if lo_open else out < lo) | (out > hi))
     for i in np.flatnonzero(bad)[: probs.cap + 1]:
         rng = f"{'>' if lo_open else '>='} {lo:g}" + (f" and <= {hi:g}" if hi != math.inf else "")
         probs.add(t.problem(int(i), name, raw[i], f"is out of range; expected {what} {rng}"))
@@ -868,8 +872,56 @@ def _umask() -> int:
     return umask
 
 
+def check_output_path(path, flag: str) -> None:
+    """An InputError naming ``flag`` unless a file can be written at ``path``: its folder
+    exists and is a folder, and the path is not a folder itself. For checking every output
+    of a command before any work starts."""
+    p = Path(path)
+    parent = p.parent if str(p.parent) else Path(".")
+    why = None
+    if p.is_dir():
+        why = "is a folder; expected a file name"
+    elif not parent.exists():
+        why = f"its folder {str(parent)!r} does not exist"
+    elif not parent.is_dir():
+        why = f"{str(parent)!r} is not a folder"
+    elif not os.access(parent, os.W_OK):
+        why = f"its folder {str(parent)!r} is not writable"
+    if why:
+        raise InputError([Problem(flag, None, None, str(path), why)])
+
+
+# The group atomic_write is writing into, when inside ``written_together`` (one per thread)
+_group = threading.local()
+
+
+@contextlib.contextmanager
+def written_together(*paths):
+    """Inside this block an ``atomic_write`` (and so ``write_text``, ``write_csv`` and
+    ``Plan.write``) to one of ``paths`` writes its temporary file but renames it only when
+    the block ends, and removes it when the block raises: a command's outputs (the plan, the
+    summary, the report) appear together or not at all. Writes to other paths (a partitioned
+    run's own work files) go through at once."""
+    staged: list[tuple[str, Path]] = []
+    outer = getattr(_group, "state", None)
+    _group.state = (staged, {os.path.abspath(p) for p in paths if p is not None})
+    try:
+        yield
+        for tmp, path in staged:
+            os.replace(tmp, path)
+        staged.clear()
+    finally:
+        _group.state = outer
+        for tmp, _ in staged:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+
+
 def atomic_write(path, write) -> None:
-    """Call ``write(tmp_path)`` then rename the temporary file onto ``path``."""
+    """Call ``write(tmp_path)`` then rename the temporary file onto ``path`` (inside
+    ``written_together``: when the whole group has been written)."""
     path = Path(path)
     d = path.parent if str(path.parent) else Path(".")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=d)
@@ -877,6 +929,10 @@ def atomic_write(path, write) -> None:
     try:
         write(tmp)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual mode
+        state = getattr(_group, "state", None)
+        if state is not None and os.path.abspath(path) in state[1]:
+            state[0].append((tmp, path))
+            return
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -230,6 +230,10 @@ class OrderBatch:
         return cls.from_table(t)
 
 
+# The largest quantity of a line: what a float64 holds exactly (the files' columns are read
+# as floats), so that sums of quantities never overflow the kernel's int64 counts.
+MAX_QTY = 2**53
+
 ORDER_FIELDS = ("order_id", "lat", "lon", "promise_min", "lines", "mode", "pickup_store", "home_store", "city")
 
 
@@ -287,8 +291,12 @@ class Order:
             sku, qty = item["sku"], item["qty"]
             if not isinstance(sku, (str, int)) or isinstance(sku, bool) or str(sku) == "":
                 raise bad(f"lines[{k}].sku", sku, "must be a non-empty string")
-            if isinstance(qty, bool) or not isinstance(qty, (int, float)) or qty != int(qty) or qty < 1:
-                raise bad(f"lines[{k}].qty", qty, "must be a whole quantity >= 1")
+            # (NaN and infinities are floats that are no whole number: refused here, not
+            # by an int() that raises)
+            if (isinstance(qty, bool) or not isinstance(qty, (int, float))
+                    or (isinstance(qty, float) and not (math.isfinite(qty) and qty.is_integer()))
+                    or not 1 <= qty <= MAX_QTY):
+                raise bad(f"lines[{k}].qty", qty, f"must be a whole quantity from 1 to {MAX_QTY:,}")
             lines.append((str(sku), int(qty)))
         kw = {}
         for k in ("promise_min", "mode", "pickup_store", "home_store", "city"):

@@ -538,7 +538,7 @@ def _mask(lines) -> int:
 
 def _orders_of(network: Network, orders):
     if isinstance(orders, OrderBatch):
-        probs = current_store_problems(network, orders)
+        probs = backlog_problems(network, orders)
         if probs:
             raise InputError(probs)
         todo = [Order.from_batch(orders, i, network.store_ids) for i in range(len(orders))]
@@ -561,7 +561,7 @@ def stay_mode(network: Network, o: Order, store: int, promise_min: float | None 
     by the rules every option follows: "pickup" when o is a pickup order and the store is
     its pickup store and offers pickup; "parcel" from a warehouse of the order's city that
     ships parcels; "deliver" from a store whose delivery area holds the customer. None when
-    the store cannot serve the order at all (an input error: ``current_store_problems``)."""
+    the store cannot serve the order at all (an input error: ``backlog_problems``)."""
     if o.mode == "pickup":
         ok = o.pickup_store is not None and network.index_of(o.pickup_store) == store and bool(network.pickup[store])
         return "pickup" if ok else None
@@ -574,15 +574,30 @@ def stay_mode(network: Network, o: Order, store: int, promise_min: float | None 
     return "deliver" if bool(inside[0]) else None
 
 
-def current_store_problems(network: Network, orders: OrderBatch) -> list[Problem]:
-    """One Problem (file, row of the order's first line, column ``current_store``) per order
-    whose current store cannot serve it under the model (``stay_mode``): a pickup order kept
-    at another store than its pickup store, a store that does not deliver or whose delivery
-    area does not hold the customer, a warehouse that ships no parcels or is of another
-    city. Checked before any planning."""
+def backlog_problems(network: Network, orders: OrderBatch) -> list[Problem]:
+    """What makes a backlog unplannable on this network, checked before any planning (by
+    ``plan`` and ``omnifill validate``), one Problem each naming the file, the row of the
+    order's first line, the column and the value: a ``city`` with no stores; a
+    ``current_store`` that cannot serve its order under the model (``stay_mode``): a pickup
+    order kept at another store than its pickup store, a store that does not deliver or
+    whose delivery area does not hold the customer, a warehouse that ships no parcels or is
+    of another city."""
     out = []
+
+    def row_of(i):
+        return int(orders.line_row[orders.line_indptr[i]])
+
+    known = set(network.cities)
+    bad_city = set()
+    for i, c in enumerate(orders.city.tolist()):
+        if c is not None and c not in known:
+            bad_city.add(i)
+            out.append(Problem(orders.source, row_of(i), "city", c,
+                               f"order {orders.order_id[i]!r}: no store of the network is in this city"))
     cur = np.asarray(orders.current_store)
     for i in np.flatnonzero(cur >= 0).tolist():
+        if i in bad_city:
+            continue
         o = Order.from_batch(orders, i, network.store_ids)
         store = int(cur[i])
         if stay_mode(network, o, store) is not None:
@@ -598,8 +613,7 @@ def current_store_problems(network: Network, orders: OrderBatch) -> list[Problem
             why = "the store does not deliver (delivers is false)"
         else:
             why = "the customer is beyond the store's delivery area (its zones, or max(promise_min, max_courier_min))"
-        row = int(orders.line_row[orders.line_indptr[i]])
-        out.append(Problem(orders.source, row, "current_store", sid,
+        out.append(Problem(orders.source, row_of(i), "current_store", sid,
                            f"order {o.order_id!r} cannot stay at this store: {why}"))
     return out
 
@@ -613,7 +627,7 @@ def _stay_option(router: Router, o: Order, store: int, cfg: Config, *, reserve: 
     need be (a locked order keeps its store; the store then has none left)."""
     net = router.network
     kind = stay_mode(net, o, store)
-    if kind is None:  # refused up front by current_store_problems; a caller's own Order
+    if kind is None:  # refused up front by backlog_problems; a caller's own Order
         raise InputError([Problem("<orders>", None, "current_store", str(net.store_ids[store]),
                                   f"order {o.order_id!r} cannot stay at this store")])
     skus, qtys, _ = merge_lines([s for s, _ in o.lines], [q for _, q in o.lines])
@@ -931,5 +945,5 @@ def _summary(todo, rows, choice, costs, current, cfg, bound, model_bound, status
     }
 
 
-__all__ = ["LinearModel", "Plan", "check_plan_path", "current_store_problems", "export_model", "linear_model",
+__all__ = ["LinearModel", "Plan", "backlog_problems", "check_plan_path", "export_model", "linear_model",
            "model_options", "plan", "stay_mode"]
