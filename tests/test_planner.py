@@ -652,3 +652,101 @@ def test_the_planner_gives_the_routers_reasons_for_unfilled_lines():
     for policy in ("greedy", "optimal"):
         p = plan(net, orders, time_limit_s=1, policy=policy)
         assert {r["order_id"]: r["reason"] for r in p.rows} == want
+
+
+@st.composite
+def big_backlogs(draw):
+    """Stores and orders of up to 70 SKUs (beyond the exact search's 64: the greedy path),
+    pickups, current stores, locked orders, capacities and closed stores."""
+    from omnifill.geo import destination
+
+    n = draw(st.integers(2, 4))
+    skus = [f"K{i}" for i in range(70)]
+    stores = []
+    for i in range(n):
+        kind = "warehouse" if i == n - 1 and draw(st.booleans()) else "store"
+        lat, lon = destination(31.23, 121.47, draw(st.floats(0, 360)), draw(st.floats(0, 8000)))
+        stores.append({"id": f"S{i}", "lat": float(lat), "lon": float(lon), "kind": kind, "handling": 10.0,
+                       "delivers": True, "pickup": draw(st.booleans()), "transfers_out": True,
+                       "capacity": draw(st.sampled_from([math.inf, 1.0, 2.0, 0.0]))})
+    stock = {(s, k): 1 for s in range(n) for k in skus if draw(st.integers(0, 2)) > 0}
+    orders = []
+    for k in range(draw(st.integers(1, 3))):
+        size = draw(st.sampled_from([2, 65, 70]))
+        mode = draw(st.sampled_from(["deliver", "deliver", "pickup"]))
+        o = {"order_id": f"O{k}", "lat": 31.23, "lon": 121.47, "promise": 60.0,
+             "lines": [(s, 1) for s in skus[:size]], "mode": mode,
+             "pickup": draw(st.integers(0, n - 1)) if mode == "pickup" else None, "home": None}
+        o["current"] = o["pickup"] if mode == "pickup" and draw(st.booleans()) else (
+            draw(st.none() | st.integers(0, n - 1)) if mode == "deliver" else None)
+        o["locked"] = o["current"] is not None and draw(st.booleans())
+        orders.append(o)
+    closed = [draw(st.booleans()) and draw(st.booleans()) for _ in range(n)]
+    return stores, stock, orders, closed
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(big_backlogs())
+def test_big_baskets_follow_the_stock_capacity_closed_pickup_and_locked_rules(inst):
+    from omnifill.config import Config
+    from omnifill.router import Router
+
+    stores, stock, orders, closed = inst
+    cfg = Config()
+    net = build(stores, stock, cfg)
+    assume(all(o["current"] is None or stay(stores, o, cfg) is not None for o in orders))
+    # the router: closed stores and stores at capacity are never used, capacity never below 0
+    router = Router(net)
+    for s, c in enumerate(closed):
+        if c:
+            router.close_store(stores[s]["id"])
+    left = dict(stock)
+    for o in orders:
+        d = router.route(as_order(o, stores))
+        used = set()
+        for r in d.rows:
+            if r["mode"] == "unfilled":
+                continue
+            s = int(r["source_id"][1:])
+            assert not closed[s]
+            left[(s, r["sku"])] -= r["qty"]
+            assert left[(s, r["sku"])] >= 0
+            used.add(s)
+            if o["mode"] == "pickup":
+                assert r["mode"] in ("pickup", "transfer")
+                assert (r["via_id"] if r["mode"] == "transfer" else r["source_id"]) == stores[o["pickup"]]["id"]
+        assert d.on_time == (bool(used) and all(r["mode"] != "unfilled" for r in d.rows)
+                             and d.eta_min <= o["promise"] + 1e-9)
+        if len(o["lines"]) > 64 and (o["mode"] != "pickup" or stores[o["pickup"]]["pickup"]):
+            assert not d.proven  # the greedy path proves nothing
+    assert all(router.capacity_left(s["id"]) >= 0 for s in stores if not math.isinf(s["capacity"]))
+    # the planner: complete, within stock, within capacity (locked orders take theirs first,
+    # past it if need be), locked orders at their store, the objective recomputed from rows,
+    # a bound below it, and never "OPTIMAL" when a big basket's option was not proven
+    p = plan(net, batch_of(orders, stores, net), cfg, time_limit_s=2)
+    want = sorted((o["order_id"], s_, q) for o in orders for s_, q in o["lines"])
+    assert sorted((r["order_id"], r["sku"], r["qty"]) for r in p.rows) == want
+    used = {}
+    spend = {}
+    for o in orders:
+        rs = [r for r in p.rows if r["order_id"] == o["order_id"] and r["mode"] != "unfilled"]
+        for r in rs:
+            used[(r["source_id"], r["sku"])] = used.get((r["source_id"], r["sku"]), 0) + r["qty"]
+            if o["locked"]:
+                assert r["source_id"] == stores[o["current"]]["id"]
+        pk = {(r["package"], r["via_id"] if r["mode"] == "transfer" else r["source_id"]) for r in rs}
+        for _, sid in pk:
+            spend.setdefault(sid, [0, 0])[int(o["locked"])] += 1
+        for r in rs:
+            if r["mode"] == "transfer":
+                spend.setdefault(r["source_id"], [0, 0])[int(o["locked"])] += 1
+    for (sid, sku), q in used.items():
+        assert q <= stock.get((int(sid[1:]), sku), 0)
+    for sid, (free_n, locked_n) in spend.items():
+        assert free_n <= max(0.0, stores[int(sid[1:])]["capacity"] - locked_n)
+    current = {o["order_id"]: stores[o["current"]]["id"] for o in orders if o["current"] is not None}
+    assert recompute(p.rows, orders, cfg, current) == pytest.approx(p.summary["objective"], rel=1e-9, abs=1e-6)
+    assert p.summary["lower_bound"] is None or p.summary["lower_bound"] <= p.summary["objective"] + 1e-6
+    if any(len(o["lines"]) > 64 and not o["locked"] and (o["mode"] != "pickup" or stores[o["pickup"]]["pickup"])
+           for o in orders):
+        assert p.summary["solver_status"] != "OPTIMAL"
