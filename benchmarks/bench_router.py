@@ -10,7 +10,7 @@ p99 decision latency, throughput, and the ratio of p50 decision to p50 bare look
 
 Needs ../shared/data (skips with a message when it is absent).
 
-Run:  python benchmarks/bench_router.py [--orders 20000] [--data ../shared/data]
+Run:  python benchmarks/bench_router.py [--orders 20000] [--data ../shared/data] [--max-courier-min 60]
 """
 
 from __future__ import annotations
@@ -59,13 +59,18 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--orders", type=int, default=20_000)
     ap.add_argument("--data", default=str(DATA))
+    ap.add_argument("--max-courier-min", type=float, default=None,
+                    help="the delivery area's [limits] max_courier_min (default the config's, 90)")
     args = ap.parse_args(argv)
     if not (Path(args.data) / "shanghai_cainiao_lastmile_2016").is_dir():
         print(f"skipped: the real data folder {args.data} is absent")
         return 0
     t0 = time.perf_counter()
     city = shanghai_city(args.data, n_orders=args.orders)
-    net = omnifill.Network.from_tables(city.stores, city.inventory)
+    cfg = omnifill.Config()
+    if args.max_courier_min is not None:
+        cfg = cfg.with_(limits={"max_courier_min": args.max_courier_min})
+    net = omnifill.Network.from_tables(city.stores, city.inventory, config=cfg)
     orders = orders_of(city, net)
     print(f"# omnifill {omnifill.__version__}; {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} cores, Python {sys.version.split()[0]}")

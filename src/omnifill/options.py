@@ -37,6 +37,7 @@ from . import _core
 from .config import Config
 
 MAX_EXACT_LINES = _core.MAX_LINES  # distinct SKUs per order the exact search takes
+GREEDY_CHUNK = 8  # stores whose lines greedy_option reads in one kernel call
 ON_TIME_TOL_MIN = 1e-9  # an ETA this close above the promise is on time (float noise)
 
 
@@ -254,15 +255,20 @@ def option_from_search(found: tuple, n_lines: int, pickup: int, config: Config, 
     return Option(br["total"], eta if packages else 0.0, tuple(packages), unfilled, br, tuple(sorted(holds.items())))
 
 
-def line_holds(search: _core.OptionSearch, store: int, line_sku, line_qty) -> np.ndarray:
-    """Per line of an order (any number of lines, in blocks of the kernel's 64), whether
-    ``store`` can fill it whole from its available stock now."""
+def line_holds(search: _core.OptionSearch, stores, line_sku, line_qty) -> np.ndarray:
+    """Per store of ``stores`` and line of an order (any number of lines, in blocks of the
+    kernel's 64), whether the store can fill the line whole from its available stock now:
+    a bool array (stores x lines), one kernel call per block of lines for all the stores."""
+    stores = np.asarray(stores, np.int32).reshape(-1)
     n = len(line_sku)
-    out = np.zeros(n, bool)
+    out = np.zeros((len(stores), n), bool)
+    if not len(stores):
+        return out
     for k in range(0, n, MAX_EXACT_LINES):
         sl = slice(k, min(n, k + MAX_EXACT_LINES))
-        w = int(search.line_masks([store], line_sku[sl], line_qty[sl])[0])
-        out[sl] = [(w >> j) & 1 for j in range(sl.stop - sl.start)]
+        w = np.asarray(search.line_masks(stores, line_sku[sl], line_qty[sl]), np.uint64)
+        bits = np.arange(sl.stop - sl.start, dtype=np.uint64)
+        out[:, sl] = ((w[:, None] >> bits[None, :]) & np.uint64(1)).astype(bool)
     return out
 
 
@@ -274,11 +280,20 @@ def greedy_option(search: _core.OptionSearch, config: Config, promise_min: float
     down to 0 (so a basket the stores cannot complete goes by one parcel rather than leave
     lines unfilled). A pickup store takes what it holds. Not proven optimal."""
     n = len(line_sku)
-    masks: dict[int, np.ndarray] = {}
+    # the stores' lines, read as the walk reaches them, GREEDY_CHUNK stores a kernel call
+    # (per 64 lines): a walk usually ends after a few stores, but one over a basket nobody
+    # completes reads them all; closed or full stores take no part, the pickup store too
+    every = [int(x) for x in np.concatenate([np.asarray(d_store, np.int32), np.asarray(w_store, np.int32),
+                                             np.asarray([pickup] if pickup >= 0 else [], np.int32)])]
+    at = {st: i for i, st in enumerate(every)}
+    masks: dict[int, np.ndarray | None] = {}
 
     def mask_of(store):
         if store not in masks:
-            masks[store] = line_holds(search, store, line_sku, line_qty)
+            i = at[store]
+            chunk = [x for x in every[i:i + GREEDY_CHUNK] if x not in masks]
+            for st, row in zip(chunk, line_holds(search, chunk, line_sku, line_qty)):
+                masks[st] = row if (search.is_usable(st) and row.any()) else None
         return masks[store]
 
     def fill(passes) -> Option:
@@ -288,9 +303,10 @@ def greedy_option(search: _core.OptionSearch, config: Config, promise_min: float
             for s, e in zip(stores, etas):
                 if len(packages) >= limit or (owner >= 0).all():
                     break
-                if not search.is_usable(int(s)):  # closed or at capacity, the pickup store too
+                m = mask_of(int(s))
+                if m is None:
                     continue
-                take = mask_of(int(s)) & (owner < 0)
+                take = m & (owner < 0)
                 if take.any():
                     owner[take] = s
                     packages.append(Package(int(s), kind, float(e), tuple(np.flatnonzero(take).tolist())))
