@@ -522,12 +522,17 @@ def _plan_batch(router: Router, net: Network, cfg: Config, orders: list[Order], 
                 current, time_limit_s: float, seed: int) -> list[list[dict]]:
     """Plan a batch with the stock and capacity the router has left, each order with the
     promise it has left (at least 0.1 minute); sell the plan. Rows per order, in order."""
-    from .planner import plan
+    from .planner import plan, stay_mode
 
     cols: dict[str, list] = {"order_id": [], "lat": [], "lon": [], "sku": [], "qty": [], "promise_min": [],
                              "mode": [], "pickup_store": [], "home_store": [], "city": [], "current_store": []}
     for j, o in enumerate(orders):
         left = max(0.1, o.promise_min - float(waited[j]))
+        cur = None if current is None else current[j]
+        # the promise left may put the order in a shorter tier, whose zone its store lacks:
+        # then staying is no option the planner has, and the order is planned afresh
+        if cur is not None and stay_mode(net, o, net.index_of(cur), left) is None:
+            cur = None
         for sku, q in o.lines:
             cols["order_id"].append(o.order_id)
             cols["lat"].append(o.lat)
@@ -539,7 +544,7 @@ def _plan_batch(router: Router, net: Network, cfg: Config, orders: list[Order], 
             cols["pickup_store"].append(o.pickup_store)
             cols["home_store"].append(o.home_store)
             cols["city"].append(o.city)
-            cols["current_store"].append(None if current is None else current[j])
+            cols["current_store"].append(cur)
     now = router.network_now()
     p = plan(now, OrderBatch.from_tables(cols, now), cfg, time_limit_s=time_limit_s, seed=seed, threads=1)
     router.sell(p.rows)
