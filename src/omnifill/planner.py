@@ -556,22 +556,25 @@ def _orders_of(network: Network, orders):
 
 # --- options ------------------------------------------------------------------------------------
 
-def stay_mode(network: Network, o: Order, store: int, promise_min: float | None = None) -> str | None:
+def stay_mode(network: Network, o: Order, store: int, promise_min: float | None = None) -> tuple[str, float] | None:
     """How ``store`` would serve order o if the order stays there (its ``current_store``),
-    by the rules every option follows: "pickup" when o is a pickup order and the store is
-    its pickup store and offers pickup; "parcel" from a warehouse of the order's city that
-    ships parcels; "deliver" from a store whose delivery area holds the customer. None when
-    the store cannot serve the order at all (an input error: ``backlog_problems``)."""
+    by the rules every option follows, as (mode, ETA): ("pickup", its handling) when o is a
+    pickup order and the store is its pickup store and offers pickup; ("parcel",
+    parcel_lead_min) from a warehouse of the order's city that ships parcels; ("deliver",
+    its direct ETA) from a store whose delivery area holds the customer. None when the store
+    cannot serve the order at all (an input error: ``backlog_problems``). promise_min: the
+    promise to judge the delivery area by (default the order's)."""
     if o.mode == "pickup":
         ok = o.pickup_store is not None and network.index_of(o.pickup_store) == store and bool(network.pickup[store])
-        return "pickup" if ok else None
-    city = network.order_cities([o.lat], [o.lon], None if o.city is None else [o.city])[0]
+        return ("pickup", float(network.handling_min[store])) if ok else None
+    city = None if o.city is None else [o.city]
     if network.kind[store] == "warehouse":
-        ok = bool(network.delivers[store]) and int(network.city_code[store]) == int(city)
-        return "parcel" if ok else None
-    _, inside = network.delivery_area(store, o.lat, o.lon, o.promise_min if promise_min is None else promise_min,
-                                      None if o.city is None else [o.city])
-    return "deliver" if bool(inside[0]) else None
+        ok = bool(network.delivers[store]) and int(network.city_code[store]) == int(
+            network.order_cities([o.lat], [o.lon], city)[0])
+        return ("parcel", float(network.config.travel.parcel_lead_min)) if ok else None
+    eta, inside = network.delivery_area(store, o.lat, o.lon, o.promise_min if promise_min is None else promise_min,
+                                        city)
+    return ("deliver", float(eta[0])) if bool(inside[0]) else None
 
 
 def backlog_problems(network: Network, orders: OrderBatch) -> list[Problem]:
@@ -626,19 +629,14 @@ def _stay_option(router: Router, o: Order, store: int, cfg: Config, *, reserve: 
     stock and one unit of the store's capacity are taken at once, beyond the capacity if
     need be (a locked order keeps its store; the store then has none left)."""
     net = router.network
-    kind = stay_mode(net, o, store)
-    if kind is None:  # refused up front by backlog_problems; a caller's own Order
+    how = stay_mode(net, o, store)
+    if how is None:  # refused up front by backlog_problems; a caller's own Order
         raise InputError([Problem("<orders>", None, "current_store", str(net.store_ids[store]),
                                   f"order {o.order_id!r} cannot stay at this store")])
+    kind, eta = how
     skus, qtys, _ = merge_lines([s for s, _ in o.lines], [q for _, q in o.lines])
     codes = router.line_codes(skus)
     q = np.array(qtys, np.int64)
-    if kind == "pickup":
-        eta = float(net.handling_min[store])
-    elif kind == "parcel":
-        eta = float(cfg.travel.parcel_lead_min)
-    else:
-        eta = float(net.delivery_area(store, o.lat, o.lon, o.promise_min)[0][0])
     holds = router.line_holds(store, codes, q)
     lines = tuple(np.flatnonzero(holds).tolist())
     pk = (Package(store, kind, eta, lines),) if lines else ()
