@@ -10,7 +10,7 @@ units. For each, in one run:
   independent MIP solver, with ten times the time. Its best solution and its dual bound.
 
 Prints the plan against the reference (goal: within 1%), against its reported lower bound
-(over every option of the DESIGN model) and model bound (the LP of the listed options), and
+(over every option of the cost model) and model bound (the LP of the listed options), and
 against greedy; and in Xu, Allgor and Graves' terms the share of greedy's extra packages
 (beyond one per order) and of its late orders that the plan removes (literature: 40-50%).
 

@@ -17,7 +17,7 @@ from omnifill.scenarios import demo_paths
 
 
 def recompute(rows, orders, cfg, current=None):
-    """The DESIGN objective from plan rows and the inputs alone: each order's cost (as the
+    """The objective from plan rows and the inputs alone: each order's cost (as the
     router test recomputes it), plus move_penalty where it left its current store."""
     by_order = {}
     for r in rows:
@@ -186,7 +186,7 @@ def test_locked_orders_keep_their_store_and_moves_cost_the_penalty(tmp_path):
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(instances())
 def test_tiny_backlogs_match_a_joint_brute_force_over_every_assignment(inst):
-    # the DESIGN model itself: every order's lines assigned to sources jointly, under the
+    # the cost model itself: every order's lines assigned to sources jointly, under the
     # shared stock and capacity; the planner's objective must be its minimum
     stores, stock, orders, cfg, _ = inst
     assume(sum(len(o["lines"]) for o in orders) <= 4)
@@ -240,7 +240,7 @@ def test_a_bound_proven_by_highs_is_never_above_a_plan_the_model_holds():
                  limits=Limits(max_packages=1, max_transfers=0))
     net = build(stores, stock, cfg)
     p = plan(net, [as_order(o, stores) for o in orders], cfg, time_limit_s=10, k=256)
-    # O0 whole from S1 (C x2, D) and O1, O2 unfilled: the optimum of the DESIGN model
+    # O0 whole from S1 (C x2, D) and O1, O2 unfilled: the optimum of the cost model
     assert p.summary["objective"] == pytest.approx(recompute(p.rows, orders, cfg))
     assert p.summary["objective"] < 200000 + 20
     assert p.summary["model_lower_bound"] <= p.summary["objective"] + 1e-6

@@ -1,4 +1,4 @@
-"""The online router: exact decisions (against a brute force written from DESIGN), stock and
+"""The online router: exact decisions (against a brute force written from the cost model's text), stock and
 capacity never oversold, the reservation life cycle, explanations, threads."""
 
 import itertools
@@ -21,11 +21,11 @@ LAT0, LON0 = 31.23, 121.47
 
 
 # ---------------------------------------------------------------------------------------------
-# The brute force: every assignment of lines to sources, checked and costed from DESIGN's text
+# The brute force: every assignment of lines to sources, checked and costed from the cost model's text (docs/cost-model.md)
 
 
 def brute_force(stores, stock, order, cfg: Config, usable):
-    """The minimum DESIGN cost over all options, by enumeration (see assignments)."""
+    """The minimum cost over all options, by enumeration (see assignments)."""
     return min(cost for cost, *_ in assignments(stores, stock, order, cfg, usable))
 
 
@@ -136,7 +136,7 @@ def delivery_area(store, order, cfg: Config, eta: float) -> bool:
 
 
 def rows_cost(rows, order, cfg: Config):
-    """An order's cost recomputed from its plan rows and the inputs alone (DESIGN)."""
+    """An order's cost recomputed from its plan rows and the inputs alone (the cost model)."""
     c = cfg.cost
     filled = [r for r in rows if r["mode"] != "unfilled"]
     packages = {r["package"] for r in filled}

@@ -20,7 +20,7 @@ Stock falls as orders are decided (units leave for good: ``Router.complete`` and
 ``Router.sell``); a store's ``capacity`` is packages per hour in the simulation (its column
 in the stores file, or ``capacity:N``), renewed at every hour; a plan in hour h spends hour
 h's. The day's KPIs (``kpis``) are computed from the decisions' plan rows, each order's
-cost by the DESIGN formula with the ETA the customer sees and the promise the customer was
+cost by the omnifill cost model (docs/cost-model.md) with the ETA the customer sees and the promise the customer was
 given.
 
 What-ifs (``parse_what_if``) change the network, never the orders: ``close:S1,S2``,
@@ -76,7 +76,7 @@ MINUTES_PER_DAY = 1440.0
 
 @dataclass
 class Scenario:
-    """A network and a day of orders, as tables (the DESIGN columns; ``orders`` one row per
+    """A network and a day of orders, as tables (the columns of docs/file-formats.md; ``orders`` one row per
     line with ``arrival_min``). A store's ``capacity`` column is its packages per hour in the
     simulation."""
 

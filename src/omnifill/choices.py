@@ -5,7 +5,7 @@ may still take each filled line from any store of the option that holds it. ``Op
 keeps, for all orders at once:
 
 - per option (rows ``opt_ptr[i]:opt_ptr[i+1]`` of order i, cheapest first): ``cost`` (its
-  DESIGN cost with every line it covers filled, plus ``move_penalty`` when it takes the
+  cost (the omnifill cost model) with every line it covers filled, plus ``move_penalty`` when it takes the
   order off its current store) and where it came from (``src``, ``ref``: a kernel answer or
   an ``Option``);
 - per slot (a line the option fills, ``l_ptr``): the line, its quantity and its own source

@@ -105,10 +105,10 @@ def _parser() -> argparse.ArgumentParser:
 
     rr = sub.add_parser("reroute", help="re-plan a backlog of open orders with OR-Tools; write the plan",
                         description="Re-plan a backlog: one option per order (the router's options), subject to "
-                                    "stock and store capacity, minimising the DESIGN cost with CP-SAT from the "
+                                    "stock and store capacity, minimising the omnifill cost model's cost with CP-SAT from the "
                                     "greedy plan; never worse than greedy. Writes the plan (CSV, Parquet or JSON "
                                     "Lines by extension) and optionally the summary JSON. --orders may be a "
-                                    "directory partitioned by city (city=NAME/*.parquet): each city is then planned "
+                                    "directory partitioned by city (one folder city=NAME of Parquet or CSV files a city): each city is then planned "
                                     "as its own task, in-process or on Dask (--scheduler), without the whole "
                                     "backlog ever in memory. Exit 0 done, 2 invalid input (nothing written), 1 "
                                     "internal error, 3 done with unfilled lines when --fail-on-unfilled, 4 done but "
@@ -166,7 +166,7 @@ def _parser() -> argparse.ArgumentParser:
     b.set_defaults(func=cmd_bench)
 
     g = sub.add_parser("generate", help="write a scenario: a city's day, the Shanghai day, or a national backlog",
-                       description="Write a scenario in the DESIGN file formats, into a new directory written "
+                       description="Write a scenario in omnifill's file formats, into a new directory written "
                                    "whole or not at all. city: a synthetic city's day (CSV, orders with "
                                    "arrival_min; the defaults are bench's built-in `city`). shanghai: the real "
                                    "Shanghai day from the shared data. national: hundreds of cities (a few "

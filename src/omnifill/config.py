@@ -1,6 +1,6 @@
-"""Configuration: the travel and cost model of DESIGN.md, loadable from ``omnifill.toml``.
+"""Configuration: the travel and cost model (docs/cost-model.md), loadable from ``omnifill.toml``.
 
-The section and key names are exactly DESIGN's; an unknown key is an error (a typo in a
+The section and key names are those of docs/cost-model.md; an unknown key is an error (a typo in a
 cost must not silently fall back to a default). This module holds values only; the code that
 uses them lives in geo (travel) and options (cost).
 """

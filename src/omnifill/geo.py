@@ -1,6 +1,6 @@
 """Geography: great-circle distance, local projections, the travel model, delivery zones.
 
-Everything here works on arrays. The travel model is the DESIGN default (haversine times
+Everything here works on arrays. The travel model is omnifill's default (haversine times
 circuity over a courier speed, plus the store's handling); the zone index keeps one store's
 zone replaceable without a rebuild. This module never reads files (io does) and never decides
 who ships what (options and the router do).

@@ -1,4 +1,4 @@
-"""Loaders and writers for the DESIGN file contracts, with row-level validation.
+"""Loaders and writers for omnifill's file formats (docs/file-formats.md), with row-level validation.
 
 Reading is two steps. ``read_table`` turns a CSV, Parquet or JSON Lines file into raw
 columns (values as the file has them) plus the physical line of each row. The ``load_*``
@@ -529,7 +529,7 @@ def _index_lookup(t: Table, name: str, values: np.ndarray, index: dict[str, int]
 
 
 # ---------------------------------------------------------------------------------------------
-# The DESIGN contracts
+# The file contracts (docs/file-formats.md)
 
 STORE_KINDS = ("store", "warehouse")
 ORDER_MODES = ("deliver", "pickup")

@@ -412,8 +412,8 @@ def _order_problems(o: Order, source, row, line) -> list[Problem]:
 class Decision:
     """The router's answer for one order.
 
-    cost: the DESIGN order cost of the chosen option; ``breakdown`` splits it by term.
-    rows: the order's lines in the DESIGN plan format, one dict per input line, in input
+    cost: the order cost of the chosen option (the omnifill cost model); ``breakdown`` splits it by term.
+    rows: the order's lines in the plan format, one dict per input line, in input
     order. explanation: the candidates considered, the runner-up and what bound the choice.
     breakdown, rows, option and explanation are built on first access, from a snapshot taken
     when the decision was made (so the order service pays for them only when it reads them).
@@ -445,7 +445,7 @@ class Decision:
 
     @cached_property
     def breakdown(self) -> dict:
-        """The cost by DESIGN term (minutes, packages, parcels, transfers, late, unfilled,
+        """The cost by the cost model's terms (minutes, packages, parcels, transfers, late, unfilled,
         moved) and their ``total``, recomputed from the option."""
         return self.option.breakdown
 

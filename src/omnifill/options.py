@@ -1,8 +1,8 @@
-"""Fulfilment options of one order under the DESIGN model, their costs and their plan rows.
+"""Fulfilment options of one order under the omnifill cost model (docs/cost-model.md), their costs and their plan rows.
 
 An option says who fills each of an order's lines: a store's own delivery package, a line
 sent by transfer from store b to the store a that delivers it (or to the pickup store), a
-warehouse parcel, or nobody (unfilled). Its cost is the DESIGN order cost:
+warehouse parcel, or nobody (unfilled). Its cost is the order cost:
 
     per_minute * eta + per_package * packages + per_parcel * parcels
     + per_transfer * transfers + late_per_minute * max(0, eta - promise_min)
@@ -73,7 +73,7 @@ class Package:
 
 @dataclass(frozen=True)
 class Option:
-    """A way to fulfil one order, with its DESIGN cost split by term."""
+    """A way to fulfil one order, with its cost split by term."""
 
     cost: float
     eta_min: float
@@ -125,7 +125,7 @@ class Option:
 
 def cost_breakdown(config: Config, promise_min: float, eta_min: float, packages: int, parcels: int,
                    transfers: int, unfilled: int, moved: int = 0) -> dict:
-    """The DESIGN order cost, term by term; ``total`` is their sum."""
+    """The order cost of the cost model, term by term; ``total`` is their sum."""
     c = config.cost
     late = max(0.0, eta_min - promise_min) if packages else 0.0
     terms = {
@@ -326,7 +326,7 @@ def greedy_option(search: _core.OptionSearch, config: Config, promise_min: float
 
 def plan_rows(option: Option, order_id: str, skus, qtys, line_of: list[int], promise_min: float, store_ids,
               home_store: str | None, reasons: dict[int, str]) -> list[dict]:
-    """The order's input lines in the DESIGN plan format, in input order.
+    """The order's input lines in the plan format (docs/file-formats.md), in input order.
 
     ``line_of[k]`` is input line k's merged position; ``reasons`` the unfilled reason per
     merged line. Packages are numbered 1..n by ETA, then store. A row's ``on_time`` is its

@@ -1,11 +1,11 @@
 """The batch planner: one option per order for a whole backlog, chosen with OR-Tools.
 
 ``plan(network, orders)`` re-plans a backlog of open orders. Its options are the router's:
-for each order, the k cheapest options of the DESIGN model under the full stock (the same
+for each order, the k cheapest options of the cost model under the full stock (the same
 exact search, the same costs), plus the option the greedy router gave it, the option that
 keeps it at its ``current_store``, and "nothing filled". The model picks one option per
 order subject to the available stock of every (store, SKU) and the capacity of every store,
-minimising the sum of the orders' DESIGN costs (``move_penalty`` added to options that take
+minimising the sum of the orders' costs (``move_penalty`` added to options that take
 an order off its current store).
 
 Why two solvers, both through OR-Tools: the model is a pure 0-1 program (one choice per order
@@ -27,7 +27,7 @@ takes that store's units they are the ones that still work (a test builds such a
 Bounds. Every option not listed costs at least the k-th listed one (the search returns the
 k cheapest, or says it did not finish), so the LP relaxation of the model with one more
 column per order, "another option" at that cost and using nothing, bounds every plan of the
-DESIGN model; so does the sum of each order's cheapest option. ``lower_bound`` is the larger
+model; so does the sum of each order's cheapest option. ``lower_bound`` is the larger
 (GLOP solves the LP); ``gap = (objective - lower_bound) / objective``.
 
 Decomposition: a (store, SKU) or a store's capacity is contended when the options of all
@@ -115,7 +115,7 @@ PLAN_COLUMNS = ("order_id", "sku", "qty", "source_id", "mode", "via_id", "packag
 
 @dataclass
 class Plan:
-    """A plan: ``rows`` in the DESIGN plan format (one per order line, orders in input
+    """A plan: ``rows`` in the plan format (one per order line, orders in input
     order) and ``summary`` (objective, bound, gap, status, KPIs, timings, versions)."""
 
     rows: list[dict]

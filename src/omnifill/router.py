@@ -1,7 +1,7 @@
 """The online Router: route one order at a time, reserve its stock, explain the decision.
 
 An order service keeps one Router per network and calls ``route`` from as many threads as it
-likes. Each decision is the minimum-cost option of the DESIGN model (options.py) given the
+likes. Each decision is the minimum-cost option of the omnifill cost model (options.py) given the
 stock and store capacity left at that moment, found by the exact search in ``_core``.
 
 Reservation life cycle (README, "The router"):
@@ -261,7 +261,7 @@ class Router:
         within this much of the cheapest. all_subsets: also options in which a store's lines
         are all held by other stores of the option too (the planner's lists: under contention
         either store's units may be the ones left). Each Option carries its ETA, its cost by
-        DESIGN term, and the stock (``sources``, ``holds``) and capacity (``stores``) it uses."""
+        cost model term, and the stock (``sources``, ``holds``) and capacity (``stores``) it uses."""
         o = order if isinstance(order, Order) else Order.from_dict(order)
         pickup, home, skus, _, _, cand_idx, cand_eta, wh, tgrid, qty = self._inputs(o)
         if len(skus) > MAX_EXACT_LINES:
@@ -545,7 +545,7 @@ class Router:
         """Take a batch plan's filled lines out of stock for good (what ``complete`` does for
         a routed order): each line's units leave on_hand at its source, and each store spends
         one unit of capacity per package it delivers or prepares and per transfer it sends.
-        ``rows``: plan rows (DESIGN plan format) of orders holding no reservation here.
+        ``rows``: plan rows (the plan format) of orders holding no reservation here.
         Checks every line first and changes nothing when one asks for more than is available
         (ValueError naming the order, store and SKU): stock is never sold twice."""
         idx = self.network.store_index_map()

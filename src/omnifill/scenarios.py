@@ -21,9 +21,9 @@ from .io import new_directory, write_csv
 
 @dataclass
 class City:
-    stores: dict[str, list]  # DESIGN stores columns
-    inventory: dict[str, list]  # DESIGN inventory columns
-    orders: dict[str, list]  # DESIGN orders columns, one row per line
+    stores: dict[str, list]  # the stores file's columns
+    inventory: dict[str, list]  # the inventory file's columns
+    orders: dict[str, list]  # the orders file's columns, one row per line
 
 
 def clustered_points(rng, n, centre, radius_m, n_clusters, cluster_sd_m, spread=0.25):
