@@ -70,7 +70,17 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="omnifill", description="Route a retail chain's online orders to its stores.")
     p.add_argument("--version", action="version", version=f"omnifill {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_demo(sub)
+    _add_validate(sub)
+    _add_route(sub)
+    _add_reroute(sub)
+    _add_bench(sub)
+    _add_generate(sub)
+    return p
 
+
+def _add_demo(sub) -> None:
+    # omnifill demo: the demo city, end to end
     d = sub.add_parser("demo", help="load the bundled demo city, route every order, re-plan the backlog",
                        description="Load the bundled demo city (60 stores, 2,000 orders), find each order's "
                                    "candidate stores within its promise, route the orders one at a time with "
@@ -81,6 +91,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="the re-plan's solver time limit (default 5)")
     d.set_defaults(func=cmd_demo)
 
+
+def _add_validate(sub) -> None:
+    # omnifill validate: check files against the file formats
     v = sub.add_parser("validate", help="check input files against the omnifill contracts",
                        description="Check stores, inventory, orders, zones and config files. Lists every "
                                    "problem found (up to --max-errors); exit 2 when any, 0 when valid.")
@@ -88,6 +101,9 @@ def _parser() -> argparse.ArgumentParser:
     _max_errors(v)
     v.set_defaults(func=cmd_validate)
 
+
+def _add_route(sub) -> None:
+    # omnifill route: route orders one at a time
     r = sub.add_parser("route", help="route orders one at a time, as the online router does; decisions as JSON Lines",
                        description="Route each order of ORDERS with the online router and print one decision "
                                    "per order as JSON Lines on stdout, in input order. By default orders are "
@@ -103,6 +119,9 @@ def _parser() -> argparse.ArgumentParser:
     _max_errors(r)
     r.set_defaults(func=cmd_route)
 
+
+def _add_reroute(sub) -> None:
+    # omnifill reroute: re-plan a backlog
     rr = sub.add_parser("reroute", help="re-plan a backlog of open orders with OR-Tools; write the plan",
                         description="Re-plan a backlog: one option per order (the router's options), subject to "
                                     "stock and store capacity, minimising the omnifill cost model's cost with CP-SAT from the "
@@ -141,6 +160,9 @@ def _parser() -> argparse.ArgumentParser:
     _max_errors(rr)
     rr.set_defaults(func=cmd_reroute)
 
+
+def _add_bench(sub) -> None:
+    # omnifill bench: simulate a day
     b = sub.add_parser("bench", help="simulate a city's day under policies and what-if variants; KPIs and a report",
                        description="Simulate a day of orders arriving over time (omnifill.bench): the baseline "
                                    "and each --what-if variant, each under each --policy, on the same orders "
@@ -165,6 +187,9 @@ def _parser() -> argparse.ArgumentParser:
     _max_errors(b)
     b.set_defaults(func=cmd_bench)
 
+
+def _add_generate(sub) -> None:
+    # omnifill generate: write a scenario
     g = sub.add_parser("generate", help="write a scenario: a city's day, the Shanghai day, or a national backlog",
                        description="Write a scenario in omnifill's file formats, into a new directory written "
                                    "whole or not at all. city: a synthetic city's day (CSV, orders with "
@@ -230,7 +255,6 @@ def _parser() -> argparse.ArgumentParser:
     gn.add_argument("--skus", type=int, default=5000, metavar="N", help="default 5,000")
     gn.add_argument("--seed", type=int, default=0, metavar="N", help="default 0")
     g.set_defaults(func=cmd_generate)
-    return p
 
 
 def _input_files(parser, *, orders: bool) -> None:
