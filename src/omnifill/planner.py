@@ -83,30 +83,27 @@ from .router import Router
 # The solver's stages and their shares of the time limit: line sources fixed to the search's,
 # then free where stock is short (see _solve)
 STAGES = (("cp-sat", False, 0.3), ("mip", True, 0.5), ("cp-sat", True, 0.2))
-# The option search's budget per order in the planner (the router's is 2,000,000 nodes): the
-# planner's "all subsets" lists grow fast with an order's lines, and on thin stock one 31-line
-# Shanghai basket took 29 s at the router's budget; at this one 300 such orders take 2.6 s,
-# 7 of them unproven (their options are still options; the bound then takes their cheapest)
+# The planner's constants are measured choices; the measurements behind each are in
+# benchmarks/README.md, "The planner's constants".
+# The option search's budget per order (the router's is 2,000,000 nodes): the planner's "all
+# subsets" lists grow fast with an order's lines, and an order that runs out keeps the options
+# found (unproven: the bound then takes its cheapest as 0)
 PLAN_NODE_LIMIT = 200_000
 # A component's whole model above this many columns is left to CP-SAT: HiGHS would not prove
 # it optimal in its share of the time, and building it costs seconds
 MIP_MAX_COLUMNS = 200_000
 # The share of the time limit the LP bounds may take (GLOP, time-limited)
 LP_SHARE = 0.25
-# A component of more orders than this gets no LP bound: building GLOP's model alone took 19 s
-# for one of 18,915 orders, and the LP did not finish in its share
+# A component of more orders than this gets no LP bound: GLOP's model alone takes longer to
+# build than its share of the time
 LP_MAX_ORDERS = 4000
 # Components of more orders than this are solved a block of this many orders at a time
 # (_solve_blocks), each block in BLOCK_STAGES with CP-SAT's presolve off; HiGHS takes part
-# only where a stage has at least MIP_MIN_TIME seconds. Measured on 20,000 orders of the
-# scale benchmark with a 12 s limit (benchmarks/README.md): blocks of 400 in STAGES saved
-# 3.4% over greedy in 43 s of solving; one stage with sources fixed and no presolve, 4.4% in
-# 15 s; with blocks of 800, 5.5% in 27 s (of 1,600: 0.2%, too little time per block)
+# only where a stage has at least MIP_MIN_TIME seconds
 BLOCK = 800
 BLOCK_STAGES = (("cp-sat", False, 1.0),)
-# A block's solve costs about 0.2 s of setup whatever its limit (measured on the national
-# scenario: 19 blocks given 0.06 s each took 3.5 s); below this share of the limit per block
-# only the blocks that could gain most are solved, each with at least this much
+# A block's solve has a fixed set-up cost whatever its limit; below this share of the limit
+# per block only the blocks that could gain most are solved, each with at least this much
 MIN_BLOCK_S = 0.5
 MIP_MIN_TIME = 1.0
 PLAN_COLUMNS = ("order_id", "sku", "qty", "source_id", "mode", "via_id", "package", "eta_min", "promise_min",
