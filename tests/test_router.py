@@ -718,3 +718,34 @@ def test_searches_over_the_same_rows_share_one_sku_index_and_a_new_row_rebuilds_
     assert {x["source_id"] for x in d.rows} == {"S1"}  # the search sees the new row
     with pytest.raises(ValueError, match="sku_index"):
         r._search.set_inventory(r._indptr, r._sku, r._avail, net.inventory.sku_index())
+
+
+def test_the_kernels_element_kinds_are_the_python_enum():
+    # one spelling of the element kinds: each element the kernel returns carries the number
+    # ElementKind gives its shape (who sends, who delivers), and _core.ELEMENT_KINDS names
+    # the numbers in ElementKind's order
+    from omnifill import _core
+    from omnifill.options import ElementKind as K
+
+    assert tuple(k.label for k in K) == _core.ELEMENT_KINDS
+    net = city()
+    wh = set(np.flatnonzero(net.kind == "warehouse").tolist())
+    cases = [order(lines=[("A", 1)]), order(lines=[("A", 1), ("D", 1)]),
+             order(lines=[("A", 1)], mode="pickup", pickup_store="S1"),
+             order(lines=[("A", 1), ("D", 1)], mode="pickup", pickup_store="S1")]
+    flat = Router(net).options_bulk(cases, k=16, all_subsets=True).flat(16)
+    seen = set()
+    for kind, a, b in zip(flat["kind"].tolist(), flat["a"].tolist(), flat["b"].tolist()):
+        k = K(kind)
+        seen.add(k)
+        if k is K.DELIVER:
+            assert a >= 0 and b < 0 and a not in wh
+        elif k is K.PARCEL:
+            assert a in wh and b < 0
+        elif k is K.TRANSFER:
+            assert a >= 0 and b >= 0
+        elif k is K.INTO_PICKUP:
+            assert a < 0 and b >= 0
+        else:
+            assert k is K.PICKUP and a == net.index_of("S1") and b < 0
+    assert seen == set(K)

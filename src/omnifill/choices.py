@@ -31,11 +31,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .options import Option
+from .options import ElementKind, Option
 
 _I64 = np.int64
-# element kinds, as the kernel numbers them (_core.ELEMENT_KINDS)
-DELIVER, TRANSFER, PARCEL, INTO_PICKUP, PICKUP = range(5)
+DELIVER, TRANSFER, PARCEL, INTO_PICKUP, PICKUP = ElementKind
 
 
 def csr_take(indptr: np.ndarray, sel: np.ndarray) -> np.ndarray:

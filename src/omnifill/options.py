@@ -30,11 +30,32 @@ never changes it: reserving is the router's job.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import IntEnum
 
 import numpy as np
 
 from . import _core
 from .config import Config
+
+class ElementKind(IntEnum):
+    """The kinds of the option search's elements, numbered as the kernel numbers them (its
+    ``EL_*`` enum; ``_core.ELEMENT_KINDS`` names them in this order, and a test holds the two
+    together): the one spelling the options, the planner's tables and the plan rows use."""
+
+    DELIVER = 0  # a store delivers the lines it holds, in its own package
+    TRANSFER = 1  # a store delivers its own lines plus those another store sends it
+    PARCEL = 2  # a warehouse ships the lines it holds
+    INTO_PICKUP = 3  # a store sends lines to the pickup store
+    PICKUP = 4  # the pickup store's own package
+
+    @property
+    def label(self) -> str:
+        """The kernel's name of the kind (``_core.ELEMENT_KINDS``): deliver, transfer, ..."""
+        return self.name.lower()
+
+
+# the kernel's answers name an element's kind by its label (OptionSearch.search, BulkOptions.found)
+_DELIVER, _TRANSFER, _PARCEL, _INTO_PICKUP, _PICKUP = (k.label for k in ElementKind)
 
 MAX_EXACT_LINES = _core.MAX_LINES  # distinct SKUs per order the exact search takes
 GREEDY_CHUNK = 8  # stores whose lines greedy_option reads in one kernel call
@@ -235,13 +256,13 @@ def option_from_search(found: tuple, n_lines: int, pickup: int, config: Config, 
                 holds[a] = holds.get(a, 0) | int(full[0])
             if b >= 0:
                 holds[b] = holds.get(b, 0) | int(full[1])
-        if kind == "deliver":
+        if kind == _DELIVER:
             packages.append(Package(a, "deliver", e_eta, _bits(from_a)))
-        elif kind == "parcel":
+        elif kind == _PARCEL:
             packages.append(Package(a, "parcel", e_eta, _bits(from_a)))
-        elif kind == "transfer":
+        elif kind == _TRANSFER:
             packages.append(Package(a, "deliver", e_eta, _bits(from_a), ((b, _bits(from_b)),)))
-        elif kind == "pickup":
+        elif kind == _PICKUP:
             pickup_lines = _bits(from_a)
         else:  # into_pickup
             into_pickup.append((b, _bits(from_b)))
@@ -383,6 +404,7 @@ def row_packages(rows, index) -> tuple[dict, set]:
 
 
 __all__ = [
+    "ElementKind",
     "MAX_EXACT_LINES",
     "REASONS",
     "ON_TIME_TOL_MIN",
