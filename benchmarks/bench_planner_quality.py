@@ -99,7 +99,8 @@ def main(argv=None):
               f"cheaper, {wall:.1f} s wall, {s['orders_in_solver']} orders in the solver, status "
               f"{s['solver_status']})")
         print(f"reference (HiGHS, {ref_wall:.0f} s, {ref_status}): {ref:,.0f}, its bound {ref_bound:,.0f}; "
-              f"plan vs reference {s['objective'] / ref - 1:+.2%}; greedy vs reference {gs['objective'] / ref - 1:+.2%}")
+              f"plan vs reference {s['objective'] / ref - 1:+.2%}; "
+              f"greedy vs reference {gs['objective'] / ref - 1:+.2%}")
         print(f"plan's lower bound {s['lower_bound']:,.0f} (gap {s['gap']:.2%}); model bound "
               f"{s['model_lower_bound']:,.0f} (model gap {s['model_gap']:.2%})")
         print(f"extra packages beyond one per order: greedy {g_extra}, plan {o_extra} "

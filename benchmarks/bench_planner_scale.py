@@ -2,7 +2,8 @@
 
 ``omnifill.scenarios.synthetic_city`` with ``--stores`` stores (clustered), 5,000 SKUs (Zipf
 popularity), thin stock and ``--orders`` orders, planned twice in one run:
-greedy (the router in file order, the peer) and optimal (``--time-limit`` seconds). Prints the saving over greedy, the gap, time per stage, wall time and
+greedy (the router in file order, the peer) and optimal (``--time-limit`` seconds). Prints the
+saving over greedy, the gap, time per stage, wall time and
 the process's peak memory.
 
 Stock scales with the backlog (``--stock``, default: 1 unit per stocked SKU, on average, per
@@ -42,7 +43,8 @@ def main(argv=None):
     args = ap.parse_args(argv)
     print(f"# omnifill {omnifill.__version__}; {platform.machine()}, {os.cpu_count()} cores, "
           f"Python {sys.version.split()[0]}; {args.stores:,} stores, {args.skus:,} SKUs, mean stock "
-          f"{'orders / 10,000' if args.stock is None else format(args.stock, 'g')}; time limit {args.time_limit:g} s", flush=True)
+          f"{'orders / 10,000' if args.stock is None else format(args.stock, 'g')}; "
+          f"time limit {args.time_limit:g} s", flush=True)
     for n in args.orders:
         t0 = time.perf_counter()
         city = synthetic_city(seed=1, n_stores=args.stores, n_orders=n, n_skus=args.skus,

@@ -77,7 +77,8 @@ def main(argv=None):
     sizes = np.array([len(o.lines) for o in orders])
     print(f"# Shanghai: {int((net.kind == 'store').sum())} shops + 1 warehouse, {len(net.inventory.skus):,} SKUs, "
           f"{len(net.inventory.sku_code):,} stock rows; {len(orders):,} orders, lines per order mean "
-          f"{sizes.mean():.1f}, median {np.median(sizes):.0f}, max {sizes.max()}; set-up {time.perf_counter() - t0:.1f} s")
+          f"{sizes.mean():.1f}, median {np.median(sizes):.0f}, max {sizes.max()}; "
+          f"set-up {time.perf_counter() - t0:.1f} s")
 
     t = net.config.travel
     stores = net.kind == "store"

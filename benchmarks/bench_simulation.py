@@ -122,7 +122,8 @@ def policies_table(name, sc, args) -> None:
     bound = p.summary.get("model_lower_bound") or p.summary.get("lower_bound")
     print(f"(hindsight plan: {hind.wall_s:.1f} s, objective {p.summary['objective']:,.0f}, lower bound over "
           f"every option {_num(p.summary.get('lower_bound'))}, over the listed options "
-          f"{_num(p.summary.get('model_lower_bound'))}, solver status {p.summary.get('solver_status')}; the day's cost formula gives {hind.cost.sum():,.0f})",
+          f"{_num(p.summary.get('model_lower_bound'))}, solver status {p.summary.get('solver_status')}; "
+          f"the day's cost formula gives {hind.cost.sum():,.0f})",
           flush=True)
     runs["hindsight plan"] = hind
     k = {n: r.kpis() for n, r in runs.items()}
@@ -141,7 +142,8 @@ def policies_table(name, sc, args) -> None:
     late_on = round((1 - on["on_time_rate"]) * on["orders"])
     hc = k["hindsight plan"]["total_cost"]
     print("\n| run | cost vs online | extra packages removed (Xu: 40-50%) | late orders removed | "
-          "gap to the hindsight plan (Xie: 7.4% -> under 4%) | gap to the hindsight bound |\n|---|---:|---:|---:|---:|---:|")
+          "gap to the hindsight plan (Xie: 7.4% -> under 4%) | gap to the hindsight bound |\n"
+          "|---|---:|---:|---:|---:|---:|")
     for n, v in k.items():
         late = round((1 - v["on_time_rate"]) * v["orders"])
         removed = (extra_on - (v["packages"] - v["orders"])) / extra_on if extra_on else None

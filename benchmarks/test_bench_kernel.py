@@ -9,7 +9,6 @@ filter and sort, and both must give the same CSR.
 
 import numpy as np
 import pytest
-
 from bench_candidates import LIMIT, make_city, make_network, run_ckdtree, run_omnifill, same
 
 

@@ -182,8 +182,8 @@ def test_reroute_invalid_input_writes_nothing(tmp_path):
 def test_a_bad_quantity_in_json_lines_exits_2_naming_the_line(tmp_path, qty):
     p = demo_paths()
     orders = tmp_path / "orders.jsonl"
-    orders.write_text('{"order_id": "A", "lat": 31.23, "lon": 121.47, "lines": [{"sku": "SKU00001", "qty": %s}]}\n'
-                      % qty)
+    orders.write_text('{"order_id": "A", "lat": 31.23, "lon": 121.47, "lines": [{"sku": "SKU00001", "qty": '
+                      + qty + '}]}\n')
     for cmd in (["route", str(orders)], ["reroute", "--orders", str(orders), "--out", str(tmp_path / "plan.csv")]):
         r = run(*cmd, "--stores", str(p["stores"]), "--inventory", str(p["inventory"]))
         assert r.returncode == 2, r.stderr

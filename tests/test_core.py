@@ -5,6 +5,7 @@ import threading
 import numpy as np
 import pytest
 import shapely
+from conftest import DATA, assert_same_candidates
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -12,8 +13,6 @@ import omnifill
 from omnifill import _core
 from omnifill.geo import destination, haversine_m
 from omnifill.reference import candidates_reference, coverage_reference
-
-from conftest import DATA, assert_same_candidates
 
 CIRC, SPEED = 1.3, 250.0
 
@@ -273,7 +272,8 @@ def test_coverage_matches_reference(seed, max_lines):
     inv_rows = [(s, k, int(rng.integers(0, 4)), int(rng.integers(0, 2)))
                 for s in range(n_stores) for k in range(n_skus) if rng.random() < 0.6]
     net = omnifill.Network.from_arrays(
-        [f"S{i}" for i in range(n_stores)], 31.2 + rng.uniform(0, 0.01, n_stores), 121.4 + rng.uniform(0, 0.01, n_stores),
+        [f"S{i}" for i in range(n_stores)], 31.2 + rng.uniform(0, 0.01, n_stores),
+        121.4 + rng.uniform(0, 0.01, n_stores),
         inventory={"store_id": [f"S{r[0]}" for r in inv_rows], "sku": [f"K{r[1]}" for r in inv_rows],
                    "on_hand": [r[2] for r in inv_rows], "safety_stock": [r[3] for r in inv_rows]})
     nl = rng.integers(1, max_lines + 1, n_orders)
@@ -281,8 +281,8 @@ def test_coverage_matches_reference(seed, max_lines):
     qty = rng.integers(1, 3, nl.sum())
     cols = {"order_id": np.repeat([f"o{i}" for i in range(n_orders)], nl).tolist(),
             "lat": [31.205] * int(nl.sum()), "lon": [121.405] * int(nl.sum()), "sku": skus, "qty": qty.tolist()}
-    from omnifill.io import OrdersTable, Problems, Table, load_orders  # noqa: F401
     import omnifill.io as io
+    from omnifill.io import OrdersTable, Problems, Table, load_orders  # noqa: F401
 
     t = io.Table("<orders>", {k: list(map(str, v)) for k, v in cols.items()}, int(nl.sum()))
     probs = io.Problems()

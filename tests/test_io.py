@@ -265,7 +265,8 @@ def test_network_and_orders_from_in_memory_tables():
 
 
 def test_booleans_are_not_numbers(tmp_path):
-    p = write(tmp_path, "orders.jsonl", json.dumps({"order_id": "o", "lat": True, "lon": 121.4, "sku": "x", "qty": 1}) + "\n")
+    p = write(tmp_path, "orders.jsonl",
+              json.dumps({"order_id": "o", "lat": True, "lon": 121.4, "sku": "x", "qty": 1}) + "\n")
     with pytest.raises(InputError) as e:
         load_orders(p, None)
     assert (one(e).row, one(e).column, one(e).value) == (1, "lat", True)

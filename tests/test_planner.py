@@ -130,14 +130,14 @@ def test_tiny_instances_beat_or_match_every_combination_of_listed_options(inst):
         use, spend = {}, {}
         ok = True
         for o, x in zip(orders, combo):
-            for st, j in x.sources():
-                key = (st, o["lines"][j][0])
+            for store, j in x.sources():
+                key = (store, o["lines"][j][0])
                 use[key] = use.get(key, 0) + o["lines"][j][1]
                 if use[key] > stock.get(key, 0):
                     ok = False
-            for st in x.stores():
-                spend[st] = spend.get(st, 0) + 1
-                if spend[st] > stores[st]["capacity"]:
+            for store in x.stores():
+                spend[store] = spend.get(store, 0) + 1
+                if spend[store] > stores[store]["capacity"]:
                     ok = False
         if ok:
             best = min(best, sum(x.cost for x in combo))
@@ -200,8 +200,8 @@ def test_tiny_backlogs_match_a_joint_brute_force_over_every_assignment(inst):
         for _, u, ss, _ in combo:
             for key, q in u.items():
                 use[key] = use.get(key, 0) + q
-            for st in ss:
-                spend[st] = spend.get(st, 0) + 1
+            for store in ss:
+                spend[store] = spend.get(store, 0) + 1
         if all(q <= stock.get(key, 0) for key, q in use.items()) and all(
                 n <= stores[st]["capacity"] for st, n in spend.items()):
             best = min(best, sum(cost for cost, *_ in combo))
@@ -229,8 +229,8 @@ def test_a_bound_proven_by_highs_is_never_above_a_plan_the_model_holds():
     stores = [dict(at, id="S0", delivers=False, capacity=math.inf), dict(at, id="S1", delivers=True, capacity=2.0),
               dict(at, id="S2", delivers=False, capacity=math.inf)]
     stock = {(1, "C"): 2, (1, "D"): 1}
-    orders = [{"order_id": oid, "lat": lat, "lon": 121.47, "promise": 30.0, "lines": lines, "mode": "deliver", "pickup": None,
-                   "home": None}
+    orders = [{"order_id": oid, "lat": lat, "lon": 121.47, "promise": 30.0, "lines": lines, "mode": "deliver",
+               "pickup": None, "home": None}
               for oid, lat, lines in (("O0", 31.23, [("C", 2), ("D", 1)]), ("O1", 31.23, [("C", 1)]),
                                       ("O2", 31.23001, [("C", 1)]))]
     cfg = Config(travel=Travel(circuity=1.3, courier_m_per_min=250.0, handling_min=10.0, transfer_m_per_min=400.0,

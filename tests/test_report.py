@@ -74,7 +74,8 @@ def test_the_report_loads_without_console_errors_and_draws_its_charts(report):
             outside = page.evaluate("""() => Array.from(document.querySelectorAll('svg.chart')).flatMap(svg => {
                   const W = svg.viewBox.baseVal.width, H = svg.viewBox.baseVal.height;
                   return Array.from(svg.querySelectorAll('text')).filter(t => {
-                    const b = t.getBBox(); return b.x < -0.5 || b.y < -0.5 || b.x + b.width > W + 0.5 || b.y + b.height > H + 0.5;
+                    const b = t.getBBox();
+                    return b.x < -0.5 || b.y < -0.5 || b.x + b.width > W + 0.5 || b.y + b.height > H + 0.5;
                   }).map(t => svg.getAttribute('aria-label') + ': ' + t.textContent);
                 })""")
             assert outside == []

@@ -21,7 +21,8 @@ LAT0, LON0 = 31.23, 121.47
 
 
 # ---------------------------------------------------------------------------------------------
-# The brute force: every assignment of lines to sources, checked and costed from the cost model's text (docs/cost-model.md)
+# The brute force: every assignment of lines to sources, checked and costed from the cost
+# model's text (docs/cost-model.md)
 
 
 def brute_force(stores, stock, order, cfg: Config, usable):
@@ -42,7 +43,8 @@ def assignments(stores, stock, order, cfg: Config, usable):
     P = order["promise"]
 
     def leg(s):  # courier minutes from store s to the customer
-        return t.circuity * haversine_m(stores[s]["lat"], stores[s]["lon"], order["lat"], order["lon"]) / t.courier_m_per_min
+        d = haversine_m(stores[s]["lat"], stores[s]["lon"], order["lat"], order["lon"])
+        return t.circuity * d / t.courier_m_per_min
 
     def direct(s):
         return stores[s]["handling"] + leg(s)
@@ -145,7 +147,8 @@ def rows_cost(rows, order, cfg: Config):
     eta = max((r["eta_min"] for r in filled), default=0.0)
     unfilled = sum(r["mode"] == "unfilled" for r in rows)
     return (c.per_minute * eta + c.per_package * len(packages) + c.per_parcel * len(parcels)
-            + c.per_transfer * len(transfers) + c.late_per_minute * (max(0.0, eta - order["promise"]) if packages else 0)
+            + c.per_transfer * len(transfers)
+            + c.late_per_minute * (max(0.0, eta - order["promise"]) if packages else 0)
             + c.unfilled_per_line * unfilled)
 
 
@@ -221,7 +224,8 @@ def build(stores, stock, cfg):
     return Network.from_arrays(
         [s["id"] for s in stores], [s["lat"] for s in stores], [s["lon"] for s in stores], zones=zones or None,
         kind=[s["kind"] for s in stores], handling_min=[s["handling"] for s in stores],
-        capacity=[None if math.isinf(s["capacity"]) else s["capacity"] for s in stores], delivers=[s["delivers"] for s in stores],
+        capacity=[None if math.isinf(s["capacity"]) else s["capacity"] for s in stores],
+        delivers=[s["delivers"] for s in stores],
         pickup=[s["pickup"] for s in stores], transfers_out=[s["transfers_out"] for s in stores],
         inventory=inv if inv["sku"] else None, config=cfg)
 
@@ -633,7 +637,8 @@ def test_eight_threads_on_scarce_stock_never_oversell():
             inv["sku"].append(f"K{k}")
             inv["on_hand"].append(int(rng.integers(1, 4)))
             inv["safety_stock"].append(int(rng.integers(0, 2)))
-    net = Network.from_arrays(ids, lat, lon, capacity=[None if c < 0 else int(c) for c in rng.choice([5, 20, -1], n_st)], inventory=inv)
+    caps = [None if c < 0 else int(c) for c in rng.choice([5, 20, -1], n_st)]
+    net = Network.from_arrays(ids, lat, lon, capacity=caps, inventory=inv)
     r = Router(net)
     start = r.stock_table()
     olat, olon = destination(LAT0, LON0, rng.uniform(0, 360, 3000), rng.uniform(0, 6000, 3000))

@@ -1,8 +1,8 @@
 """omnifill: route a retail chain's online orders to its stores.
 
 The public surface: Network (stores, stock, zones; candidate search and coverage), OrderBatch,
-Order, the online Router and its Decision, Config, and the error type InputError. See README.md for the tour and docs/ for the
-file formats and the cost model.
+Order, the online Router and its Decision, Config, and the error type InputError. See README.md
+for the tour and docs/ for the file formats and the cost model.
 """
 
 import logging

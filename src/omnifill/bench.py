@@ -10,8 +10,9 @@ Policies (``POLICIES``):
   has waited) is not re-planned: it keeps its decision. The others are released and planned
   with their current store and the promise they have left; moving one costs
   ``move_penalty`` plus ``per_minute`` times the longest wait in the batch (the planner has
-  one move penalty; the longest wait keeps a move from costing more than it gains); one the plan keeps at its store keeps its ETA (its picking went on), one the plan
-  moves waits: its ETA is the minutes since it arrived plus the new option's.
+  one move penalty; the longest wait keeps a move from costing more than it gains); one the
+  plan keeps at its store keeps its ETA (its picking went on), one the plan moves waits: its
+  ETA is the minutes since it arrived plus the new option's.
 - ``hold``: orders are held and planned in batches every ``hold_min`` minutes (the orders
   that arrived in the window, planned at its end, with the promise they have left); each
   order's ETA is the minutes it waited plus its option's.
@@ -623,7 +624,8 @@ class _Stats:
         promise = np.asarray(batch.promise_min, np.float64)
         eta = np.nan_to_num(self.eta, nan=0.0)
         cost = (c.per_minute * eta + c.per_package * self.packages + c.per_parcel * self.parcels
-                + c.per_transfer * self.transfers + c.late_per_minute * np.maximum(0.0, eta - promise) * (self.packages > 0)
+                + c.per_transfer * self.transfers
+                + c.late_per_minute * np.maximum(0.0, eta - promise) * (self.packages > 0)
                 + c.unfilled_per_line * self.unfilled + c.move_penalty * self.moved)
         net = self.net
         return DayResult(label, policy, np.asarray(batch.order_id, object), np.asarray(batch.lat, np.float64),
@@ -677,7 +679,7 @@ def run_bench(sc: Scenario, out_dir, *, policies=("online",), what_ifs=(), confi
     doc = {"scenario": sc.name, "seed": seed, "policies": list(policies),
            "params": {"reroute_every_min": reroute_every, "hold_min": hold_min, "time_limit_s": time_limit_s},
            "versions": {"omnifill": __version__}, "runs": []}
-    for name, v, net, batch, arrival in built:
+    for name, _, net, batch, arrival in built:
         for pol in policies:
             say(f"{name} / {pol}: {len(batch):,} orders, {batch.n_lines:,} lines, {len(net):,} stores")
             r = simulate(net, batch, arrival, config, policy=pol, reroute_every=reroute_every, hold_min=hold_min,

@@ -124,10 +124,12 @@ def _add_reroute(sub) -> None:
     # omnifill reroute: re-plan a backlog
     rr = sub.add_parser("reroute", help="re-plan a backlog of open orders with OR-Tools; write the plan",
                         description="Re-plan a backlog: one option per order (the router's options), subject to "
-                                    "stock and store capacity, minimising the omnifill cost model's cost with CP-SAT from the "
+                                    "stock and store capacity, minimising the omnifill cost model's cost with "
+                                    "CP-SAT from the "
                                     "greedy plan; never worse than greedy. Writes the plan (CSV, Parquet or JSON "
                                     "Lines by extension) and optionally the summary JSON. --orders may be a "
-                                    "directory partitioned by city (one folder city=NAME of Parquet or CSV files a city): each city is then planned "
+                                    "directory partitioned by city (one folder city=NAME of Parquet or CSV files "
+                                    "a city): each city is then planned "
                                     "as its own task, in-process or on Dask (--scheduler), without the whole "
                                     "backlog ever in memory. Exit 0 done, 2 invalid input (nothing written), 1 "
                                     "internal error, 3 done with unfilled lines when --fail-on-unfilled, 4 done but "
@@ -217,7 +219,8 @@ def _add_generate(sub) -> None:
     gc.add_argument("--centre", type=_lat_lon, default=(31.2304, 121.4737), metavar="LAT,LON",
                     help="the city's centre (default 31.2304,121.4737, Shanghai)")
     gc.add_argument("--radius-km", type=float, default=CITY["radius_m"] / 1000, metavar="KM",
-                    help=f"stores within this radius, customers within 1.1 times it (default {CITY['radius_m'] / 1000:g})")
+                    help="stores within this radius, customers within 1.1 times it "
+                         f"(default {CITY['radius_m'] / 1000:g})")
     gc.add_argument("--clusters", type=int, default=CITY["n_clusters"], metavar="N",
                     help=f"demand and store centres (default {CITY['n_clusters']})")
     gc.add_argument("--cluster-sd-m", type=float, default=2500.0, metavar="M",
@@ -658,7 +661,8 @@ def cmd_demo(args) -> int:
     for tier in np.unique(orders.promise_min):
         sel = orders.promise_min == tier
         c = cnt[sel]
-        print(f"  {int(tier):>3}-minute promise: {sel.sum():>5,} orders; stores in time per order: mean {c.mean():.1f}, "
+        print(f"  {int(tier):>3}-minute promise: {sel.sum():>5,} orders; stores in time per order: "
+              f"mean {c.mean():.1f}, "
               f"median {np.median(c):.0f}, p90 {np.percentile(c, 90):.0f}; "
               f"{(c > 0).mean():.1%} have at least one; {cov.full[sel].mean():.1%} have one store holding every line")
     first = cand.eta_min[cand.indptr[:-1][cnt > 0]]
@@ -695,7 +699,8 @@ def cmd_demo(args) -> int:
 
     p = plan(net, orders, time_limit_s=args.time_limit)
     s = p.summary
-    print(f"  re-planned as one backlog (OR-Tools, {args.time_limit:g} s limit): objective {s['objective']:,.0f} against "
+    print(f"  re-planned as one backlog (OR-Tools, {args.time_limit:g} s limit): "
+          f"objective {s['objective']:,.0f} against "
           f"greedy {s['greedy_objective']:,.0f} ({1 - s['objective'] / s['greedy_objective']:.1%} cheaper); "
           f"lower bound {s['lower_bound']:,.0f} (gap {s['gap']:.1%}); on time "
           + ", ".join(f"{k} min {v:.1%}" for k, v in s["on_time_rate"].items())

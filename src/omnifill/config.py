@@ -84,7 +84,7 @@ class Config:
             raise InputError(problems)
 
     @classmethod
-    def from_toml(cls, path) -> "Config":
+    def from_toml(cls, path) -> Config:
         """Read ``omnifill.toml``; every key is optional, unknown keys are errors."""
         path = Path(path)
         try:
@@ -97,7 +97,7 @@ class Config:
         return cls.from_dict(data, source=str(path))
 
     @classmethod
-    def from_dict(cls, data: dict, source: str = "<config>") -> "Config":
+    def from_dict(cls, data: dict, source: str = "<config>") -> Config:
         problems = []
         parts = {}
         for sec, klass in (("travel", Travel), ("cost", Cost), ("limits", Limits)):
@@ -134,7 +134,7 @@ class Config:
     def to_dict(self) -> dict:
         return asdict(self)
 
-    def with_(self, **sections) -> "Config":
+    def with_(self, **sections) -> Config:
         """A copy with some values changed: ``cfg.with_(travel={"circuity": 1.4})``."""
         return replace(self, **{k: replace(getattr(self, k), **v) for k, v in sections.items()})
 

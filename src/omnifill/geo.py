@@ -95,7 +95,7 @@ class LocalProjection:
     lon0: float
 
     @classmethod
-    def around(cls, lat, lon) -> "LocalProjection":
+    def around(cls, lat, lon) -> LocalProjection:
         lat = np.asarray(lat, dtype=np.float64)
         lon = np.asarray(lon, dtype=np.float64)
         if lat.size == 0:

@@ -332,7 +332,8 @@ def _read_jsonl(p: str) -> Table:
             head = {k: v for k, v in obj.items() if k != "lines"}
             for item in sub:
                 if not isinstance(item, dict):
-                    problems.add(Problem(p, len(rows) + 1, "lines", item, "each line must be an object {sku, qty}", lineno))
+                    problems.add(Problem(p, len(rows) + 1, "lines", item, "each line must be an object {sku, qty}",
+                                         lineno))
                     continue
                 rows.append({**head, **item})
                 lines.append(lineno)
@@ -423,7 +424,8 @@ def float_col(t: Table, name: str, probs: Problems, *, default=None, lo=-math.in
                 probs.add(t.problem(i, name, v, "is NaN"))
     else:
         for i in np.flatnonzero(np.isnan(out))[: probs.cap + 1]:
-            probs.add(t.problem(int(i), name, raw[i], "is NaN" if not _missing(raw[i]) else f"is missing; expected {what}"))
+            probs.add(t.problem(int(i), name, raw[i],
+                                "is NaN" if not _missing(raw[i]) else f"is missing; expected {what}"))
     ok = ~np.isnan(out)
     inf = given & ok & np.isinf(out)
     for i in np.flatnonzero(inf)[: probs.cap + 1]:
@@ -470,7 +472,8 @@ def str_col(t: Table, name: str, probs: Problems, *, required: bool = True,
             probs.add(t.problem(i, name, v, "must be a text value"))
             out[i] = default
         else:
-            out[i] = v.strip() if isinstance(v, str) else (str(int(v)) if isinstance(v, float) and v.is_integer() else str(v))
+            out[i] = (v.strip() if isinstance(v, str)
+                      else str(int(v)) if isinstance(v, float) and v.is_integer() else str(v))
     return out
 
 
@@ -749,7 +752,8 @@ def load_zones(path, store_index: dict[str, int] | None, *, probs: Problems | No
             data = json.load(fh)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise InputError([Problem(p, None, None, None, f"not valid JSON: {e}")]) from None
-    if not isinstance(data, dict) or data.get("type") != "FeatureCollection" or not isinstance(data.get("features"), list):
+    if (not isinstance(data, dict) or data.get("type") != "FeatureCollection"
+            or not isinstance(data.get("features"), list)):
         raise InputError([Problem(p, None, "type", data.get("type") if isinstance(data, dict) else None,
                                   "expected a GeoJSON FeatureCollection with a features list")])
     out: list[ZoneFeature] = []

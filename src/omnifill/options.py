@@ -37,6 +37,7 @@ import numpy as np
 from . import _core
 from .config import Config
 
+
 class ElementKind(IntEnum):
     """The kinds of the option search's elements, numbered as the kernel numbers them (its
     ``EL_*`` enum; ``_core.ELEMENT_KINDS`` names them in this order, and a test holds the two

@@ -82,7 +82,7 @@ def _stores_of(elements) -> list[int]:
     if isinstance(elements, Option):
         return elements.stores()
     out = []
-    for kind, a, b, *_ in elements:
+    for _, a, b, *_ in elements:
         if a >= 0:
             out.append(a)
         if b >= 0:
@@ -880,7 +880,8 @@ class _Snapshot:
             "cost": round(opt.cost, 6),
             "candidates": cands,
             "candidates_not_examined": {"count": len(skipped),
-                                        "eta_min": [round(min(skipped), 3), round(max(skipped), 3)] if skipped else None},
+                                        "eta_min": ([round(min(skipped), 3), round(max(skipped), 3)] if skipped
+                                                    else None)},
             "transfer_sources_examined": len(set(examined) - set(cand_list)),
             "runner_up": runner,
             "bound_by": bound,

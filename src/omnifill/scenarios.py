@@ -139,8 +139,10 @@ def read_shanghai(data_dir) -> dict[str, np.ndarray]:
     with open(d / "new_2.csv", newline="") as fh:
         spots = list(csv.DictReader(fh))
     return {"shop_id": np.array([r["Shop_id"] for r in shops], dtype=object),
-            "shop_lat": np.array([float(r["Lat"]) for r in shops]), "shop_lon": np.array([float(r["Lng"]) for r in shops]),
-            "spot_lat": np.array([float(r["Lat"]) for r in spots]), "spot_lon": np.array([float(r["Lng"]) for r in spots])}
+            "shop_lat": np.array([float(r["Lat"]) for r in shops]),
+            "shop_lon": np.array([float(r["Lng"]) for r in shops]),
+            "spot_lat": np.array([float(r["Lat"]) for r in spots]),
+            "spot_lon": np.array([float(r["Lng"]) for r in spots])}
 
 
 def read_baskets(data_dir) -> tuple[np.ndarray, np.ndarray]:
@@ -166,7 +168,8 @@ def read_baskets(data_dir) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _shanghai_network(sh: dict, counts: np.ndarray, rng, *, n_skus: int = 5000, assortment: float = 0.5,
-                      min_share: float = 0.05, mean_stock: float = 4.0, warehouse: bool = True) -> tuple[dict, dict, np.ndarray, np.ndarray]:
+                      min_share: float = 0.05, mean_stock: float = 4.0,
+                      warehouse: bool = True) -> tuple[dict, dict, np.ndarray, np.ndarray]:
     """``shanghai_city``'s stores and inventory (its docstring) from the shops ``sh`` and the
     product line counts ``counts``: (stores, inventory, SKU names, SKU popularity)."""
     n_skus = min(n_skus, len(counts))
