@@ -407,3 +407,23 @@ def test_zones_follow_the_city_the_order_names():
     c = net.candidates([31.20, 31.20], [121.40, 121.40], 30.0, city=["B", None])
     assert c.of(0)[0].tolist() == [1]
     assert c.of(1)[0].tolist() == [0]  # nearest city A: the zone of B's store does not apply
+
+
+def test_the_stubs_cover_every_public_kernel_function_and_method():
+    # _core.pyi is the kernel's typed surface: a def added to _core.pyx without its stub fails
+    from pathlib import Path
+
+    from omnifill import _core
+
+    stub = (Path(_core.__file__).parent / "_core.pyi").read_text()
+    for name in dir(_core):
+        obj = getattr(_core, name)
+        if name.startswith("_") or name in ("np",) or getattr(obj, "__module__", "omnifill._core") != "omnifill._core":
+            continue
+        if isinstance(obj, type):
+            assert f"class {name}" in stub, name
+            for m in dir(obj):
+                if not m.startswith("_") and callable(getattr(obj, m)):
+                    assert f"def {m}(" in stub, f"{name}.{m}"
+        elif callable(obj):
+            assert f"def {name}(" in stub, name

@@ -76,3 +76,131 @@ def coverage(
     inv_sku: npt.ArrayLike,
     inv_avail: npt.ArrayLike,
 ) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.int64], npt.NDArray[np.int32], npt.NDArray[np.bool_]]: ...
+
+ELEMENT_KINDS: tuple[str, ...]
+MAX_LINES: int
+DENSE_MAX_BYTES: int
+
+# one element of an option, as ``OptionSearch.search`` gives it: (kind label, a, b, eta,
+# lines from a, lines from b, lines a holds, lines b holds)
+_Element = tuple[str, int, int, float, int, int, int, int]
+# an option: (cost, eta, elements)
+_Found = tuple[float, float, list[_Element]]
+
+class OptionSearch:
+    circuity: float
+    courier: float
+    transfer_speed: float
+    transfer_handling: float
+    parcel_lead: float
+    c_min: float
+    c_pkg: float
+    c_parcel: float
+    c_tr: float
+    c_late: float
+    c_unf: float
+    max_pk: int
+    max_tr: int
+    h_lo: float
+    h_hi: float
+    node_limit: int
+    runner_up_window: float
+    release_gil: bool
+    def __init__(
+        self,
+        inv_indptr: npt.ArrayLike,
+        inv_sku: npt.ArrayLike,
+        avail: npt.NDArray[np.int64],
+        usable: npt.NDArray[np.uint8],
+        handling_min: npt.ArrayLike,
+        lat: npt.ArrayLike,
+        lon: npt.ArrayLike,
+        *,
+        circuity: float,
+        courier_m_per_min: float,
+        transfer_m_per_min: float,
+        transfer_handling_min: float,
+        parcel_lead_min: float,
+        per_minute: float,
+        per_package: float,
+        per_parcel: float,
+        per_transfer: float,
+        late_per_minute: float,
+        unfilled_per_line: float,
+        max_packages: int,
+        max_transfers: int,
+        node_limit: int = ...,
+        runner_up_window: float = ...,
+        sku_index: tuple[npt.NDArray[np.int64], npt.NDArray[np.int32], npt.NDArray[np.int64], npt.NDArray[np.int32]]
+        | None = ...,
+    ) -> None: ...
+    def set_inventory(
+        self,
+        inv_indptr: npt.ArrayLike,
+        inv_sku: npt.ArrayLike,
+        avail: npt.NDArray[np.int64],
+        sku_index: tuple | None = ...,
+    ) -> None: ...
+    def take(
+        self,
+        line_src: npt.ArrayLike,
+        line_sku: npt.ArrayLike,
+        line_qty: npt.ArrayLike,
+        reserved: npt.NDArray[np.int64],
+        sign: int = ...,
+    ) -> None: ...
+    def spend(
+        self,
+        stores: list[int] | npt.ArrayLike,
+        cap_left: npt.NDArray[np.float64],
+        closed: npt.NDArray[np.uint8],
+        status: npt.NDArray[np.uint8],
+        sign: int = ...,
+    ) -> None: ...
+    def refresh(self, store: int, pos: int) -> None: ...
+    def search(
+        self,
+        line_sku: npt.ArrayLike,
+        line_qty: npt.ArrayLike,
+        promise_min: float,
+        d_store: npt.ArrayLike,
+        d_eta: npt.ArrayLike,
+        w_store: npt.ArrayLike,
+        *,
+        lat: float,
+        lon: float,
+        tgrid: GridIndex | None = ...,
+        pickup: int = ...,
+        home: int = ...,
+        k: int = ...,
+        window: float | None = ...,
+        all_subsets: bool = ...,
+    ) -> dict: ...
+    def search_many(
+        self,
+        line_indptr: npt.ArrayLike,
+        line_sku: npt.ArrayLike,
+        line_qty: npt.ArrayLike,
+        promise_min: npt.ArrayLike,
+        lat: npt.ArrayLike,
+        lon: npt.ArrayLike,
+        pickup: npt.ArrayLike,
+        home: npt.ArrayLike,
+        cand_indptr: npt.ArrayLike,
+        cand_store: npt.ArrayLike,
+        cand_eta: npt.ArrayLike,
+        w_store: npt.ArrayLike,
+        tgrid: GridIndex | None = ...,
+        *,
+        k: int = ...,
+        window: float = ...,
+        all_subsets: bool = ...,
+        chunk: int = ...,
+    ) -> dict: ...
+    def line_masks(
+        self, stores: list[int] | npt.ArrayLike, line_sku: npt.ArrayLike, line_qty: npt.ArrayLike
+    ) -> npt.NDArray[np.uint64]: ...
+    def is_usable(self, store: int) -> bool: ...
+    def handling_of(self, store: int) -> float: ...
+    def stock_position(self, store: int, sku: int) -> int: ...
+    def transfer_arrival(self, b: int, a: int) -> float: ...
