@@ -26,7 +26,7 @@ from scipy.spatial import cKDTree
 from . import _core
 from .config import Config
 from .errors import InputError, Problem
-from .geo import LocalProjection, ZoneIndex, haversine_m, tier_bits, zone_tier_bits
+from .geo import LocalProjection, ZoneIndex, tier_bits, zone_tier_bits
 from .io import (
     DEFAULT_PROMISE_MIN,
     ORDER_MODES,
@@ -47,6 +47,7 @@ from .io import (
     table_of,
     zones_from_triples,
 )
+from .travel import model_of
 
 # Cells of a city's grid are this fraction of the chord radius of the GRID_TIER_MIN promise
 # (with the fastest handling): measured on the 10,000-store benchmark city (benchmarks/
@@ -476,6 +477,7 @@ class Network:
     def __init__(self, stores: StoresTable, inventory: Inventory, zones: list[ZoneFeature] | None = None,
                  config: Config | None = None):
         self.config = config or Config()
+        self.travel = model_of(self.config.travel)  # every travel time asked in Python comes from it
         self._stores = stores
         self.store_ids = np.asarray(stores.store_id, dtype=object)
         self.lat = np.asarray(stores.lat, dtype=np.float64)
@@ -642,8 +644,7 @@ class Network:
             with self._lock:
                 g = self._grids.get((city, role))
                 if g is None:
-                    t = self.config.travel
-                    reach = max(GRID_TIER_MIN - float(self.handling_min.min()), 1.0) * t.courier_m_per_min / t.circuity
+                    reach = float(self.travel.reach_m(max(GRID_TIER_MIN - float(self.handling_min.min()), 1.0)))
                     who = self.eligible if role == "deliver" else (self.kind == "store") & self.transfers_out
                     sel = np.flatnonzero(who & (self.city == city))
                     zb = self.zones.store_bits(len(self)) if role == "deliver" else np.zeros(len(self), np.uint8)
@@ -818,9 +819,8 @@ class Network:
         lat = np.broadcast_to(np.asarray(lat, np.float64), (n,))
         lon = np.broadcast_to(np.asarray(lon, np.float64), (n,))
         promise = np.broadcast_to(np.asarray(promise_min, np.float64), (n,))
-        t, lim = self.config.travel, self.config.limits
-        eta = self.handling_min[store] + t.circuity * haversine_m(self.lat[store], self.lon[store], lat,
-                                                                    lon) / t.courier_m_per_min
+        lim = self.config.limits
+        eta = self.travel.direct_eta(self.handling_min[store], self.lat[store], self.lon[store], lat, lon)
         reach = np.maximum(promise, lim.max_courier_min)
         zoned = (self.zones.store_bits(len(self))[store] & tier_bits(promise)) != 0
         ok = ~zoned & (eta <= reach + _core.ETA_TOLERANCE_MIN)

@@ -28,6 +28,7 @@ import math
 import numpy as np
 
 from .geo import LocalProjection
+from .travel import model_of
 
 MAX_ORDER_DOTS = 6000
 MAX_REACH_CIRCLES = 2000
@@ -215,8 +216,7 @@ def _map(r, map_id: str, cfg=None, *, size: int = 620, seed: int = 0) -> tuple[s
     # reach circles: the 30-minute tier's radius around each store (handling plus the courier leg)
     reach_m = None
     if cfg is not None and len(stores) <= MAX_REACH_CIRCLES:
-        t = cfg.travel
-        reach_m = max(0.0, 30 - t.handling_min) * t.courier_m_per_min / t.circuity
+        reach_m = float(model_of(cfg.travel).reach_m(max(0.0, 30 - cfg.travel.handling_min)))
         out.append('<g class="reach">')
         for s in stores.tolist():
             if r.store_kind[s] != "store":
