@@ -11,9 +11,8 @@ import pytest
 
 from omnifill import Config
 from omnifill.cli import _parser
-from omnifill.io import ORDER_COLUMNS, STORE_COLUMNS
+from omnifill.io import ORDER_COLUMNS, PLAN_COLUMNS, STORE_COLUMNS
 from omnifill.options import REASONS
-from omnifill.planner import PLAN_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"

@@ -1098,3 +1098,42 @@ def arrow_orders(tbl, path: str, store_index: dict[str, int]) -> OrdersTable | N
         mode=np.full(n_orders, "deliver", dtype=object), pickup_store=none, home_store=none.copy(),
         current_store=none.copy(), locked=np.zeros(n_orders, bool),
         sku=np.asarray(sku.to_pylist(), dtype=object), qty=qty, extra={})
+
+
+# --- the plan (docs/file-formats.md, "The plan") ---------------------------------------------
+
+PLAN_COLUMNS = ("order_id", "sku", "qty", "source_id", "mode", "via_id", "package", "eta_min", "promise_min",
+                "on_time", "reason", "home_store")
+
+
+def check_plan_path(path) -> None:
+    """An InputError unless the plan can be written to ``path`` (by its extension)."""
+    if file_format(path) not in ("csv", "parquet", "jsonl", "json"):
+        raise InputError([Problem(str(path), None, None, None, "the plan is written as .csv, .parquet or .jsonl")])
+
+
+def write_plan(path, rows: list[dict]) -> None:
+    """Plan rows to ``path``: CSV, Parquet or JSON Lines by the extension, the columns of
+    PLAN_COLUMNS in that order; a temporary file renamed into place (``atomic_write``)."""
+    check_plan_path(path)
+    fmt = file_format(path)
+    cols = {k: [r.get(k) for r in rows] for k in PLAN_COLUMNS}
+    if fmt == "csv":
+        write_csv(path, {k: ["" if v is None else v for v in vals] for k, vals in cols.items()})
+    elif fmt == "parquet":
+        try:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise InputError([Problem(str(path), None, None, None,
+                                      "writing Parquet needs pyarrow: pip install 'omnifill[io]'")]) from None
+
+        table = pa.table(cols)
+        atomic_write(path, lambda tmp: pq.write_table(table, tmp))
+    else:
+
+        def _w(tmp):
+            with open(tmp, "w", encoding="utf-8") as fh:
+                fh.writelines(json.dumps({k: r.get(k) for k in PLAN_COLUMNS}) + "\n" for r in rows)
+
+        atomic_write(path, _w)

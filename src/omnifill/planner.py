@@ -64,7 +64,7 @@ from .choices import (
 from .config import Config
 from .errors import InputError, Problem
 from .geo import morton_keys
-from .io import atomic_write, file_format, write_csv
+from .io import PLAN_COLUMNS, check_plan_path, write_plan
 from .milp import LinearModel, linear_model, solve
 from .model import Network, Order, OrderBatch
 from .options import (
@@ -106,10 +106,6 @@ BLOCK_STAGES = (("cp-sat", False, 1.0),)
 # per block only the blocks that could gain most are solved, each with at least this much
 MIN_BLOCK_S = 0.5
 MIP_MIN_TIME = 1.0
-PLAN_COLUMNS = ("order_id", "sku", "qty", "source_id", "mode", "via_id", "package", "eta_min", "promise_min",
-                "on_time", "reason", "home_store")
-
-
 @dataclass
 class Plan:
     """A plan: ``rows`` in the plan format (one per order line, orders in input
@@ -120,37 +116,9 @@ class Plan:
     choices: list[Option] = field(repr=False, default_factory=list)
 
     def write(self, path) -> None:
-        """CSV, Parquet or JSON Lines by the extension; a temporary file renamed into place."""
-        fmt = file_format(path)
-        cols = {k: [r.get(k) for r in self.rows] for k in PLAN_COLUMNS}
-        if fmt == "csv":
-            write_csv(path, {k: ["" if v is None else v for v in vals] for k, vals in cols.items()})
-        elif fmt == "parquet":
-            try:
-                import pyarrow as pa
-                import pyarrow.parquet as pq
-            except ImportError:
-                raise InputError([Problem(str(path), None, None, None,
-                                          "writing Parquet needs pyarrow: pip install 'omnifill[io]'")]) from None
-
-            table = pa.table(cols)
-            atomic_write(path, lambda tmp: pq.write_table(table, tmp))
-        elif fmt in ("jsonl", "json"):
-            import json
-
-            def _w(tmp):
-                with open(tmp, "w", encoding="utf-8") as fh:
-                    fh.writelines(json.dumps({k: r.get(k) for k in PLAN_COLUMNS}) + "\n" for r in self.rows)
-
-            atomic_write(path, _w)
-        else:
-            check_plan_path(path)
-
-
-def check_plan_path(path) -> None:
-    """An InputError unless the plan can be written to ``path`` (by its extension)."""
-    if file_format(path) not in ("csv", "parquet", "jsonl", "json"):
-        raise InputError([Problem(str(path), None, None, None, "the plan is written as .csv, .parquet or .jsonl")])
+        """CSV, Parquet or JSON Lines by the extension; a temporary file renamed into place
+        (``io.write_plan``)."""
+        write_plan(path, self.rows)
 
 
 @dataclass
@@ -940,5 +908,5 @@ def _summary(todo, rows, choice, costs, current, cfg, bound, model_bound, status
     }
 
 
-__all__ = ["LinearModel", "Plan", "backlog_problems", "check_plan_path", "export_model", "linear_model",
+__all__ = ["PLAN_COLUMNS", "LinearModel", "Plan", "backlog_problems", "check_plan_path", "export_model", "linear_model",
            "model_options", "plan", "stay_mode"]
