@@ -365,7 +365,6 @@ def _model(network: Network, cfg: Config, todo, greedy_opts, current, locked, k:
     tick("options", n // 2, n)
     # every order's merged lines (the bulk's, where it searched the order)
     codes_l, qty_l = [], []
-    get = full._sku_code.get
     pos = np.full(n, -1, np.int64)
     pos[free] = np.arange(len(free))
     for i, o in enumerate(todo):
@@ -375,7 +374,7 @@ def _model(network: Network, cfg: Config, todo, greedy_opts, current, locked, k:
             qty_l.append(bulk.qty(p))
         else:
             skus, q, _ = merge_lines([s for s, _ in o.lines], [q for _, q in o.lines])
-            codes_l.append(np.array([get(s, -1) for s in skus], np.int64))
+            codes_l.append(full.line_codes(skus).astype(np.int64))
             qty_l.append(np.array(q, np.int64))
     n_lines = np.array([len(c) for c in codes_l], np.int64)
     line_ptr = np.zeros(n + 1, np.int64)
@@ -415,12 +414,13 @@ def _model(network: Network, cfg: Config, todo, greedy_opts, current, locked, k:
         p = int(pos[i])
         proven[i] = bool(bulk.proven[p]) if bulk.searched[p] else int(n_lines[i]) <= MAX_EXACT_LINES
     other[free] = np.where(proven[free], flat["kth_cost"], 0.0)
-    n_codes = len(full._skus)
+    n_codes = full.n_skus
+    stock_rows = full.stock_rows()
     mk = (lambda: build_table(pieces, n, line_ptr, line_code, line_qty, current, cfg.cost.move_penalty, 1,
                               other, locked, n_codes))
     tb = mk()
-    avail = stock_of(tb, full._indptr, full._sku, full._avail, n_codes)
-    cap = full._cap_left.astype(np.float64).copy()
+    avail = stock_of(tb, *stock_rows, n_codes)
+    cap = full.capacity_left_all()
     hot, hot_cap = contention(tb, avail, cap)
     # the ways around short stock: they add demand elsewhere, so contention is worked out
     # again with them
@@ -430,7 +430,7 @@ def _model(network: Network, cfg: Config, todo, greedy_opts, current, locked, k:
             pieces.append(piece[0])
             sources.append(piece[1])
             tb = mk()
-            avail = stock_of(tb, full._indptr, full._sku, full._avail, n_codes)
+            avail = stock_of(tb, *stock_rows, n_codes)
             hot, hot_cap = contention(tb, avail, cap)
     best = tb.opt_ptr[:-1]
     tb.other = np.where(tb.locked, np.inf, np.minimum(tb.other, tb.cost[best]))
@@ -444,26 +444,13 @@ def _avoiding(full: Router, tb: OptionTable, hot: np.ndarray, todo, pickup, k: i
     The k cheapest under the full stock all compete for the same nearby units when stock is
     thin; these are the ways out (a farther store, a split, a parcel) that greedy finds only
     for the orders routed last. Returns (piece, its BulkOptions), or None."""
-    no_cap = np.zeros(len(full._cap_left), bool)
+    no_cap = np.zeros(len(full.network), bool)
     idx = np.flatnonzero(~tb.locked & touches(tb, tb.opt_ptr[:-1], hot, no_cap))
     if not len(idx):
         return None
     hr = np.flatnonzero(hot)
-    saved = []
-    with full._lock:
-        for st, code in zip(tb.res_store[hr].tolist(), tb.res_code[hr].tolist()):
-            p = full._search.stock_position(st, code)
-            if p >= 0:
-                saved.append((st, p, int(full._avail[p])))
-                full._avail[p] = 0
-                full._search.refresh(st, p)
-        try:
-            bulk = full.options_bulk([todo[i] for i in idx.tolist()], k, threads=threads,
-                                     node_limit=PLAN_NODE_LIMIT)
-        finally:
-            for st, p, v in saved:
-                full._avail[p] = v
-                full._search.refresh(st, p)
+    with full.withholding(zip(tb.res_store[hr].tolist(), tb.res_code[hr].tolist())):
+        bulk = full.options_bulk([todo[i] for i in idx.tolist()], k, threads=threads, node_limit=PLAN_NODE_LIMIT)
     flat = bulk.flat(k)
     flat["order"] = idx[flat["order"].astype(np.int64)]
     return piece_from_bulk(flat, pickup, src, 2000), bulk

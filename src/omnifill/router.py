@@ -20,6 +20,7 @@ threads never both take the last unit; the candidate search before it runs outsi
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from dataclasses import dataclass
 
@@ -419,6 +420,46 @@ class Router:
         whole from the stock available now."""
         with self._lock:
             return line_holds(self._search, [int(store)], np.asarray(codes, np.int32), np.asarray(qty, np.int64))[0]
+
+    @property
+    def n_skus(self) -> int:
+        """How many SKU codes the router knows (the inventory's, and those update_stock added)."""
+        return len(self._skus)
+
+    def stock_rows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The stock as the next decision sees it, read-only: (indptr per store, SKU code per
+        row, available units per row) (the planner reads its model's stock from them)."""
+        views = []
+        for a in (self._indptr, self._sku, self._avail):
+            v = a.view()
+            v.flags.writeable = False
+            views.append(v)
+        return views[0], views[1], views[2]
+
+    def capacity_left_all(self) -> np.ndarray:
+        """Every store's capacity left (a copy; inf: unlimited)."""
+        with self._lock:
+            return self._cap_left.astype(np.float64, copy=True)
+
+    @contextlib.contextmanager
+    def withholding(self, pairs):
+        """Inside the block, the (store index, SKU code) ``pairs`` have nothing available to
+        any search of this router (the planner's search for the ways around short stock);
+        their stock comes back when the block ends, however it ends. Holds the lock."""
+        saved = []
+        with self._lock:
+            for store, code in pairs:
+                pos = self._search.stock_position(int(store), int(code))
+                if pos >= 0:
+                    saved.append((int(store), pos, int(self._avail[pos])))
+                    self._avail[pos] = 0
+                    self._search.refresh(int(store), pos)
+            try:
+                yield
+            finally:
+                for store, pos, v in saved:
+                    self._avail[pos] = v
+                    self._search.refresh(store, pos)
 
     def take_option(self, option: Option, codes, qty) -> None:
         """Reserve an option chosen elsewhere (a locked order's stay option): its lines'
