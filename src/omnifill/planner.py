@@ -508,35 +508,58 @@ def _orders_of(network: Network, orders):
 
 # --- options ------------------------------------------------------------------------------------
 
+def stay_modes(network: Network, store, mode, pickup, lat, lon, promise_min, city) -> tuple[np.ndarray, np.ndarray]:
+    """How each ``store`` would serve its order if the order stays there (its
+    ``current_store``), by the rules every option follows, for arrays of orders at once:
+    (mode per order, ETA per order). A pickup order (``mode`` "pickup", ``pickup`` its store
+    index) is prepared at its pickup store when that is the store and it offers pickup
+    (ETA: its handling); a warehouse of the order's city that ships parcels ships one
+    ("parcel", ``parcel_lead_min``); a store whose delivery area holds the customer delivers
+    ("deliver", its direct ETA). Mode None: the store cannot serve the order at all (an
+    input error: ``backlog_problems``). ``city``: per order its city name or None."""
+    store = np.asarray(store, np.int64)
+    n = store.shape[0]
+    is_pickup = np.asarray(mode, dtype=object) == "pickup"
+    pickup = np.asarray(pickup, np.int64)
+    kinds = np.full(n, None, dtype=object)
+    eta = np.zeros(n)
+    ok = is_pickup & (pickup == store) & network.pickup[store]
+    kinds[ok] = "pickup"
+    eta[ok] = network.handling_min[store[ok]]
+    rest = np.flatnonzero(~is_pickup)
+    if len(rest):
+        st = store[rest]
+        cities = [city[i] for i in rest.tolist()]
+        wh = network.kind[st] == "warehouse"
+        home_city = network.order_cities(np.asarray(lat)[rest], np.asarray(lon)[rest], cities)
+        parcel = wh & network.delivers[st] & (network.city_code[st] == home_city)
+        kinds[rest[parcel]] = "parcel"
+        eta[rest[parcel]] = network.config.travel.parcel_lead_min
+        d_eta, inside = network.delivery_area(st, np.asarray(lat)[rest], np.asarray(lon)[rest],
+                                              np.asarray(promise_min, np.float64)[rest], cities)
+        deliver = ~wh & inside
+        kinds[rest[deliver]] = "deliver"
+        eta[rest[deliver]] = d_eta[deliver]
+    return kinds, eta
+
+
 def stay_mode(network: Network, o: Order, store: int, promise_min: float | None = None) -> tuple[str, float] | None:
-    """How ``store`` would serve order o if the order stays there (its ``current_store``),
-    by the rules every option follows, as (mode, ETA): ("pickup", its handling) when o is a
-    pickup order and the store is its pickup store and offers pickup; ("parcel",
-    parcel_lead_min) from a warehouse of the order's city that ships parcels; ("deliver",
-    its direct ETA) from a store whose delivery area holds the customer. None when the store
-    cannot serve the order at all (an input error: ``backlog_problems``). promise_min: the
-    promise to judge the delivery area by (default the order's)."""
-    if o.mode == "pickup":
-        ok = o.pickup_store is not None and network.index_of(o.pickup_store) == store and bool(network.pickup[store])
-        return ("pickup", float(network.handling_min[store])) if ok else None
-    city = None if o.city is None else [o.city]
-    if network.kind[store] == "warehouse":
-        ok = bool(network.delivers[store]) and int(network.city_code[store]) == int(
-            network.order_cities([o.lat], [o.lon], city)[0])
-        return ("parcel", float(network.config.travel.parcel_lead_min)) if ok else None
-    eta, inside = network.delivery_area(store, o.lat, o.lon, o.promise_min if promise_min is None else promise_min,
-                                        city)
-    return ("deliver", float(eta[0])) if bool(inside[0]) else None
+    """``stay_modes`` for one order: (mode, ETA), or None when ``store`` cannot serve it.
+    promise_min: the promise to judge the delivery area by (default the order's)."""
+    pickup = network.index_of(o.pickup_store) if o.mode == "pickup" and o.pickup_store is not None else -1
+    kinds, eta = stay_modes(network, [store], [o.mode], [pickup], [o.lat], [o.lon],
+                            [o.promise_min if promise_min is None else promise_min], [o.city])
+    return None if kinds[0] is None else (str(kinds[0]), float(eta[0]))
 
 
 def backlog_problems(network: Network, orders: OrderBatch) -> list[Problem]:
     """What makes a backlog unplannable on this network, checked before any planning (by
     ``plan`` and ``omnifill validate``), one Problem each naming the file, the row of the
     order's first line, the column and the value: a ``city`` with no stores; a
-    ``current_store`` that cannot serve its order under the model (``stay_mode``): a pickup
-    order kept at another store than its pickup store, a store that does not deliver or
-    whose delivery area does not hold the customer, a warehouse that ships no parcels or is
-    of another city."""
+    ``current_store`` that cannot serve its order under the model (``stay_modes``, for all
+    the orders at once): a pickup order kept at another store than its pickup store, a
+    store that does not deliver or whose delivery area does not hold the customer, a
+    warehouse that ships no parcels or is of another city."""
     out = []
 
     def row_of(i):
@@ -550,17 +573,17 @@ def backlog_problems(network: Network, orders: OrderBatch) -> list[Problem]:
             out.append(Problem(orders.source, row_of(i), "city", c,
                                f"order {orders.order_id[i]!r}: no store of the network is in this city"))
     cur = np.asarray(orders.current_store)
-    for i in np.flatnonzero(cur >= 0).tolist():
-        if i in bad_city:
-            continue
-        o = Order.from_batch(orders, i, network.store_ids)
+    idx = np.array([i for i in np.flatnonzero(cur >= 0).tolist() if i not in bad_city], np.int64)
+    if not len(idx):
+        return out
+    kinds, _ = stay_modes(network, cur[idx], orders.mode[idx], orders.pickup_store[idx], orders.lat[idx],
+                          orders.lon[idx], orders.promise_min[idx], orders.city[idx].tolist())
+    for i in idx[np.array([k is None for k in kinds], bool)].tolist():
         store = int(cur[i])
-        if stay_mode(network, o, store) is not None:
-            continue
         sid = str(network.store_ids[store])
-        if o.mode == "pickup":
-            why = (f"a pickup order is prepared only at its pickup_store ({o.pickup_store})"
-                   if network.index_of(o.pickup_store) != store else "the pickup store does not offer pickup")
+        if orders.mode[i] == "pickup":
+            why = (f"a pickup order is prepared only at its pickup_store ({network.store_ids[orders.pickup_store[i]]})"
+                   if orders.pickup_store[i] != store else "the pickup store does not offer pickup")
         elif network.kind[store] == "warehouse":
             why = ("the warehouse ships no parcels (delivers is false)" if not network.delivers[store]
                    else "the warehouse is of another city than the order")
@@ -569,7 +592,7 @@ def backlog_problems(network: Network, orders: OrderBatch) -> list[Problem]:
         else:
             why = "the customer is beyond the store's delivery area (its zones, or max(promise_min, max_courier_min))"
         out.append(Problem(orders.source, row_of(i), "current_store", sid,
-                           f"order {o.order_id!r} cannot stay at this store: {why}"))
+                           f"order {orders.order_id[i]!r} cannot stay at this store: {why}"))
     return out
 
 
@@ -896,4 +919,4 @@ def _summary(todo, rows, choice, costs, current, cfg, bound, model_bound, status
 
 
 __all__ = ["PLAN_COLUMNS", "LinearModel", "Plan", "backlog_problems", "check_plan_path", "export_model", "linear_model",
-           "model_options", "plan", "stay_mode"]
+           "model_options", "plan", "stay_mode", "stay_modes"]
