@@ -200,10 +200,7 @@ def plan(network: Network, orders, config: Config | None = None, *, time_limit_s
     status = "greedy"
     bound = model_bound = None
     choice = list(greedy_opts)
-    # per order, line masks: the lines its best option fills under the whole stock, and the
-    # lines any of its options holds (for the unfilled reasons; greedy's: from the router)
-    had = [0] * n
-    seen = list(greedy_seen)
+    tb = None  # the model's option table (policy "optimal")
     n_solver = n_components = largest = 0
     if policy == "optimal" and n:
         t = time.perf_counter()
@@ -211,9 +208,6 @@ def plan(network: Network, orders, config: Config | None = None, *, time_limit_s
                     first.result() if first is not None else None)
         tb = md.table
         best = tb.opt_ptr[:-1]
-        had = [_mask(tb.l_line[tb.l_ptr[b]:tb.l_ptr[b + 1]]) for b in best.tolist()]
-        seen = [_mask(tb.l_line[tb.l_ptr[a]:tb.l_ptr[b]]) for a, b in zip(tb.opt_ptr[:-1].tolist(),
-                                                                          tb.opt_ptr[1:].tolist())]
         timings["options"] = time.perf_counter() - t
         t = time.perf_counter()
         comps, fixed = components(tb, md.hot, md.hot_cap)
@@ -299,7 +293,12 @@ def plan(network: Network, orders, config: Config | None = None, *, time_limit_s
     t = time.perf_counter()
     rows_out = []
     for i, o in enumerate(todo):
-        rows_out.extend(_rows_of(o, choice[i], current[i], network, cfg, bool(locked[i]), had[i], seen[i]))
+        # an order with an unfilled line: the lines its best option fills under the whole
+        # stock, and the lines any of its options holds (greedy's: what its search examined)
+        had, seen = 0, 0
+        if choice[i].unfilled:
+            had, seen = _lines_held(tb, i) if tb is not None else (0, greedy_seen[i])
+        rows_out.extend(_rows_of(o, choice[i], current[i], network, cfg, bool(locked[i]), had, seen))
     timings["rows"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
     greedy_cost = sum(_cost_with_move(g, c, cfg) for g, c in zip(greedy_opts, current))
@@ -484,6 +483,13 @@ def _mask(lines) -> int:
     for j in set(np.asarray(lines).tolist()):
         m |= 1 << int(j)
     return m
+
+
+def _lines_held(tb: OptionTable, i: int) -> tuple[int, int]:
+    """Order i's line masks in the table: the lines its best (first) option fills, and the
+    lines any of its options holds."""
+    a, b = int(tb.opt_ptr[i]), int(tb.opt_ptr[i + 1])
+    return (_mask(tb.l_line[tb.l_ptr[a]:tb.l_ptr[a + 1]]), _mask(tb.l_line[tb.l_ptr[a]:tb.l_ptr[b]]))
 
 
 # --- inputs -----------------------------------------------------------------------------------
@@ -859,7 +865,7 @@ def _rows_of(o: Order, x: Option, cur: int, network: Network, cfg: Config, locke
         if o.mode == "pickup":
             p = network.index_of(o.pickup_store)
             pickup_state = (bool(network.pickup[p]), False, float(network.capacity[p]))
-        else:
+        elif not locked and any(codes[j] >= 0 for j in x.unfilled):  # (else no line asks)
             city = network.cities[int(network.order_cities([o.lat], [o.lon], None if o.city is None else [o.city])[0])]
             reach = delivery_reach(o.promise_min, cfg.limits.max_courier_min)
             in_reach = bool(len(network.warehouses(city))) or bool(len(network.candidates_one(
