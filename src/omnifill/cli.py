@@ -316,25 +316,24 @@ def cmd_validate(args) -> int:
     except InputError as e:
         probs.extend(e.problems)
     # a stores file too broken to index still lets the other files be checked on their own
+    loaded = {}
     for name, fn in (("inventory", load_inventory), ("orders", load_orders), ("zones", load_zones)):
         path = getattr(args, name)
         if path is None:
             continue
         try:
-            t = fn(path, index, probs=probs)
+            t = loaded[name] = fn(path, index, probs=probs)
             counts[name] = len(t) if isinstance(t, list) else (len(t.order_id) if name == "orders" else len(t.sku))
         except InputError as e:
             probs.extend(e.problems)
-    if not probs and args.orders is not None:
-        # what reroute checks before planning: every order's city, every current store
+    if not probs and "orders" in loaded:
+        # what reroute checks before planning: every order's city, every current store (on
+        # the tables just read, not read again)
         from .model import Network, OrderBatch
         from .planner import backlog_problems
 
-        try:
-            net = Network.from_files(args.stores, args.inventory, args.zones, cfg, max_errors=max(1, args.max_errors))
-            probs.extend(backlog_problems(net, OrderBatch.from_file(args.orders, net)))
-        except InputError as e:
-            probs.extend(e.problems)
+        net = Network.from_loaded(st, loaded.get("inventory"), loaded.get("zones"), cfg)
+        probs.extend(backlog_problems(net, OrderBatch.from_table(loaded["orders"])))
     if probs:
         _print_problems(InputError(probs.sorted(), truncated=probs.truncated))
         return EXIT_INVALID

@@ -517,10 +517,12 @@ class Network:
         inv = load_inventory(inventory, idx, probs=probs) if inventory is not None else None
         zs = load_zones(zones, idx, probs=probs) if zones is not None else None
         probs.raise_if_any()
-        return cls._from_loaded(st, inv, zs, cfg)
+        return cls.from_loaded(st, inv, zs, cfg)
 
     @classmethod
-    def _from_loaded(cls, st: StoresTable, inv: InventoryTable | None, zones, cfg) -> Network:
+    def from_loaded(cls, st: StoresTable, inv: InventoryTable | None, zones, cfg) -> Network:
+        """From tables the ``io`` loaders already read and checked (stores, inventory or
+        None, zones or None, a Config or None): nothing is read again."""
         n = len(st.store_id)
         return cls(st, Inventory.from_table(inv, n) if inv is not None else Inventory.empty(n), zones, cfg)
 
@@ -541,7 +543,7 @@ class Network:
         else:
             zs = zones_from_triples(zones, idx, probs)
         probs.raise_if_any()
-        return cls._from_loaded(st, inv_t, zs, cfg)
+        return cls.from_loaded(st, inv_t, zs, cfg)
 
     @classmethod
     def from_arrays(cls, store_id, lat, lon, *, city=None, kind=None, handling_min=None, capacity=None,

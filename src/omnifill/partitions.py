@@ -154,7 +154,7 @@ def plan_city(job: Job) -> Result:
     orders.city[:] = job.city
     del fast
     cfg = job.config
-    net = Network._from_loaded(st, inv, zones, cfg)
+    net = Network.from_loaded(st, inv, zones, cfg)
     batch = OrderBatch.from_table(orders)
     del orders
     read_s = time.perf_counter() - t0
