@@ -1,0 +1,1156 @@
+# omnifill._core, option_search: The OptionSearch class: stock state, the def layer (search, search_many), the phases.
+# Included by _core.pyx (one extension module: the inner loops stay inlined).
+
+def sku_major(inv_indptr, inv_sku):
+    """The SKU-major index of a CSR inventory (rows by store, ``inv_sku`` codes): per SKU
+    code its rows (``csc_indptr``), each row's store (``csc_store``) and CSR position
+    (``csc_pos``), and every CSR row's store (``store_of_row``). It depends on which store
+    holds which SKU, not on stock, so the searches over a network and over the same network
+    with other stock (``Network.with_stock``) share one (``Inventory.sku_index``)."""
+    ip = np.ascontiguousarray(inv_indptr, np.int64)
+    sk = np.ascontiguousarray(inv_sku, np.int32)
+    order = np.argsort(sk, kind="stable")
+    n_codes = int(sk.max()) + 1 if sk.shape[0] else 0
+    ci = np.zeros(n_codes + 1, np.int64)
+    np.cumsum(np.bincount(sk, minlength=n_codes), out=ci[1:])
+    store_of_row = np.repeat(np.arange(ip.shape[0] - 1, dtype=np.int32), np.diff(ip))
+    return ci, np.ascontiguousarray(store_of_row[order]), order.astype(np.int64), store_of_row
+
+
+# The search's nogil methods read self's typed attributes; a None check there would need the
+# GIL, and self is never None in a method, so the debug build's nonecheck is off for the class.
+@cython.nonecheck(False)
+cdef class OptionSearch:
+    """The exact minimum-cost option of one order, and its runner-up (see the block comment).
+
+    Reads the stock (``avail``, aligned with the inventory CSR) and ``usable`` (a store open
+    and below capacity) in place at each search: the owner keeps them current and serialises
+    searches against its writes. Not for two threads at once (it reuses its scratch).
+    """
+
+    cdef const int64_t[::1] inv_indptr
+    cdef const int32_t[::1] inv_sku
+    cdef const int64_t[::1] avail
+    cdef int64_t[::1] avail_w             # the same array, for take()
+    cdef uint8_t[::1] dense               # SKU-major available units, saturated at 255
+    cdef Py_ssize_t dense_codes           # SKU codes the dense copy covers (0: no dense copy)
+    cdef const int64_t[::1] csc_indptr    # per SKU code: its rows in csc_store / csc_pos
+    cdef const int32_t[::1] csc_store
+    cdef const int64_t[::1] csc_pos       # the row's position in the CSR (for avail)
+    cdef const uint8_t[::1] usable
+    cdef uint8_t[::1] usable_w          # the same array, for spend()
+    cdef const double[::1] handling, lat, lon
+    cdef const double[:, ::1] xyz
+    cdef readonly double circuity, courier, transfer_speed, transfer_handling, parcel_lead
+    cdef readonly double c_min, c_pkg, c_parcel, c_tr, c_late, c_unf
+    cdef readonly int max_pk, max_tr
+    cdef readonly double h_lo, h_hi
+    cdef public int64_t node_limit
+    cdef public double runner_up_window
+    cdef public bint release_gil    # let other threads run Python during a search
+    cdef Elem* el
+    cdef Py_ssize_t el_cap
+    cdef Opt* opts    # k + 1 option buffers: the k cheapest and a scratch
+    cdef Opt** top
+    cdef int k_alloc
+    # per-search state
+    cdef uint64_t[::1] smask        # per store: its mask, valid where stamp == cur
+    cdef int32_t[::1] stamp
+    cdef int32_t[::1] seen          # per store: examined in the search numbered cur
+    cdef int32_t cur
+    cdef bint oom
+    cdef bint bulk                  # every store's mask is known (stamp != cur means 0)
+    cdef int64_t lazy_work, bulk_work
+    cdef const int32_t* skp
+    cdef const int64_t* qtp
+    cdef Py_ssize_t nl
+    cdef int32_t* ex_store          # stores whose stock was read, in order
+    cdef Py_ssize_t n_ex, ex_cap
+    cdef GridIndex tgrid
+    cdef double cust_lat, cust_lon
+
+    def __cinit__(self):
+        self.el = NULL
+        self.el_cap = 0
+        self.ex_store = NULL
+        self.n_ex = self.ex_cap = 0
+        self.opts = NULL
+        self.top = NULL
+        self.k_alloc = 0
+
+    def __dealloc__(self):
+        free(self.el)
+        free(self.opts)
+        free(self.top)
+        free(self.ex_store)
+
+    def __init__(self, inv_indptr, inv_sku, avail, usable, handling_min, lat, lon, *,
+                 double circuity, double courier_m_per_min, double transfer_m_per_min,
+                 double transfer_handling_min, double parcel_lead_min, double per_minute,
+                 double per_package, double per_parcel, double per_transfer, double late_per_minute,
+                 double unfilled_per_line, int max_packages, int max_transfers,
+                 int64_t node_limit=2_000_000, double runner_up_window=-1.0, sku_index=None):
+        """runner_up_window: the runner-up is searched exactly up to this much above the
+        best cost (default per_package: one more package's worth); -1 for the default.
+        sku_index: ``sku_major(inv_indptr, inv_sku)`` when the caller has it (it depends on
+        which store holds which SKU, not on stock: searches over the same rows share it)."""
+        self.handling = _as_f64("handling_min", handling_min)
+        n = self.handling.shape[0]
+        self.lat = _as_f64("lat", lat, n)
+        self.lon = _as_f64("lon", lon, n)
+        self.xyz = np.ascontiguousarray(unit_vectors(self.lat, self.lon))
+        self.smask = np.zeros(n, np.uint64)
+        self.stamp = np.zeros(n, np.int32)
+        self.seen = np.zeros(n, np.int32)
+        self.cur = 0
+        u = np.asarray(usable)
+        if u.dtype != np.uint8 or u.shape != (n,) or not u.flags.c_contiguous:
+            raise ValueError("usable must be a contiguous uint8 array, one per store")
+        if not u.flags.writeable:
+            raise ValueError("usable must be writeable")
+        self.usable = u
+        self.usable_w = u
+        if not (circuity > 0 and courier_m_per_min > 0 and transfer_m_per_min > 0):
+            raise ValueError("circuity and speeds must be positive")
+        if not (1 <= max_packages <= 32 and 0 <= max_transfers <= 32):
+            raise ValueError("the option search takes max_packages 1..32 and max_transfers 0..32")
+        for v in (per_minute, per_package, per_parcel, per_transfer, late_per_minute, unfilled_per_line,
+                  transfer_handling_min, parcel_lead_min):
+            if not (v >= 0 and isfinite(v)):
+                raise ValueError("costs and times must be finite and >= 0")
+        self.circuity, self.courier, self.transfer_speed = circuity, courier_m_per_min, transfer_m_per_min
+        self.transfer_handling, self.parcel_lead = transfer_handling_min, parcel_lead_min
+        self.c_min, self.c_pkg, self.c_parcel, self.c_tr = per_minute, per_package, per_parcel, per_transfer
+        self.c_late, self.c_unf = late_per_minute, unfilled_per_line
+        self.max_pk, self.max_tr = max_packages, max_transfers
+        self.h_lo = float(np.min(self.handling)) if n else 0.0
+        self.h_hi = float(np.max(self.handling)) if n else 0.0
+        self.node_limit = node_limit
+        self.runner_up_window = per_package if runner_up_window < 0 else runner_up_window
+        self.release_gil = False
+        self.set_inventory(inv_indptr, inv_sku, avail, sku_index)
+
+    def set_inventory(self, inv_indptr, inv_sku, avail, sku_index=None):
+        """Point the search at new stock arrays (after a (store, sku) row was added). Builds
+        the SKU-major copy (O(rows log rows)) unless ``sku_index`` (``sku_major`` of the
+        same indptr and sku) is given."""
+        ip = np.asarray(inv_indptr)
+        sk = np.asarray(inv_sku)
+        av = np.asarray(avail)
+        if ip.dtype != np.int64 or sk.dtype != np.int32 or av.dtype != np.int64:
+            raise ValueError("inventory arrays must be int64 indptr, int32 sku, int64 avail")
+        if not (ip.flags.c_contiguous and sk.flags.c_contiguous and av.flags.c_contiguous):
+            raise ValueError("inventory arrays must be contiguous")
+        if ip.shape[0] != self.handling.shape[0] + 1 or ip[ip.shape[0] - 1] != sk.shape[0] or sk.shape != av.shape:
+            raise ValueError("inventory CSR arrays do not match the stores")
+        if sk.shape[0] and sk.min() < 0:
+            raise ValueError("negative sku code")
+        if sku_index is None:
+            sku_index = sku_major(ip, sk)
+        ci, csc_store, csc_pos, store_of_row = sku_index
+        n_codes = ci.shape[0] - 1
+        if (store_of_row.shape[0] != sk.shape[0] or csc_pos.shape[0] != sk.shape[0]
+                or (sk.shape[0] and n_codes != int(sk.max()) + 1)):
+            raise ValueError("sku_index is not sku_major of these inventory arrays")
+        if not av.flags.writeable:
+            raise ValueError("avail must be writeable")
+        self.inv_indptr = ip
+        self.inv_sku = sk
+        self.avail = av
+        self.avail_w = av
+        n_st = ip.shape[0] - 1
+        if 0 < n_codes * n_st <= DENSE_MAX_BYTES:
+            # a (sku, store) table of available units: one byte per pair, a line's stores
+            # together, so a mask is one load per (store, line) instead of a binary search
+            d = np.full(n_codes * n_st, 0, np.uint8)   # every page written now, not by an order
+            d[sk.astype(np.int64) * n_st + store_of_row] = np.clip(av, 0, 255)
+            self.dense = d
+            self.dense_codes = n_codes
+        else:
+            self.dense = np.zeros(1, np.uint8)
+            self.dense_codes = 0
+        self.csc_indptr = ci
+        self.csc_store = csc_store
+        self.csc_pos = csc_pos
+
+    cdef int _reserve(self, Py_ssize_t n) noexcept nogil:
+        cdef Elem* p
+        if n <= self.el_cap:
+            return OK
+        if n < 2 * self.el_cap:
+            n = 2 * self.el_cap
+        p = <Elem*>realloc(self.el, n * sizeof(Elem))
+        if p == NULL:
+            return ERR_NOMEM
+        self.el = p
+        self.el_cap = n
+        return OK
+
+    # --- masks -----------------------------------------------------------------------------
+    cdef void _start(self, const int32_t* skp, const int64_t* qtp, Py_ssize_t nl) noexcept nogil:
+        cdef Py_ssize_t j
+        cdef int32_t k
+        self.skp, self.qtp, self.nl = skp, qtp, nl
+        self.cur += 1
+        if self.cur == 2147483647:
+            memset(&self.stamp[0], 0, self.stamp.shape[0] * sizeof(int32_t))
+            memset(&self.seen[0], 0, self.seen.shape[0] * sizeof(int32_t))
+            self.cur = 1
+        self.bulk = False
+        self.oom = False
+        self.n_ex = 0
+        self.lazy_work = 0
+        # the bulk pass reads each line's postings once
+        self.bulk_work = self.handling.shape[0] // 8
+        for j in range(nl):
+            k = skp[j]
+            if 0 <= k < self.csc_indptr.shape[0] - 1:
+                self.bulk_work += self.csc_indptr[k + 1] - self.csc_indptr[k]
+
+    cdef int _note(self, int32_t s) noexcept nogil:
+        cdef int32_t* p
+        cdef Py_ssize_t cap
+        if self.n_ex == self.ex_cap:
+            cap = 2 * self.ex_cap + 64
+            p = <int32_t*>realloc(self.ex_store, cap * sizeof(int32_t))
+            if p == NULL:
+                return ERR_NOMEM
+            self.ex_store = p
+            self.ex_cap = cap
+        self.ex_store[self.n_ex] = s
+        self.n_ex += 1
+        return OK
+
+    cdef void _bulk_masks(self) noexcept nogil:
+        # every store's mask from the order's lines' postings
+        cdef Py_ssize_t j, p
+        cdef int32_t k, s
+        cdef int32_t cur = self.cur
+        cdef uint64_t bit
+        for j in range(self.nl):
+            k = self.skp[j]
+            if not (0 <= k < self.csc_indptr.shape[0] - 1):
+                continue
+            bit = (<uint64_t>1) << j
+            for p in range(self.csc_indptr[k], self.csc_indptr[k + 1]):
+                if self.avail[self.csc_pos[p]] >= self.qtp[j]:
+                    s = self.csc_store[p]
+                    if self.stamp[s] != cur:
+                        self.stamp[s] = cur
+                        self.smask[s] = 0
+                    self.smask[s] |= bit
+        self.bulk = True
+
+    cdef uint64_t _mask_of(self, int32_t s) noexcept nogil:
+        # the lines store s can fill alone (cached for the search); notes s as examined
+        cdef uint64_t m = 0
+        cdef Py_ssize_t j
+        if self.seen[s] != self.cur:
+            self.seen[s] = self.cur
+            if self._note(s) != OK:
+                self.oom = True
+        if self.dense_codes:
+            return self._dense_mask(s)
+        if self.bulk:
+            return self.smask[s] if self.stamp[s] == self.cur else 0
+        if self.stamp[s] == self.cur:
+            return self.smask[s]
+        self.lazy_work += 8 * self.nl
+        if self.lazy_work > self.bulk_work:
+            self._bulk_masks()
+            return self.smask[s] if self.stamp[s] == self.cur else 0
+        if self.inv_sku.shape[0]:
+            for j in range(self.nl):
+                if self.skp[j] >= 0 and _available(&self.inv_indptr[0], &self.inv_sku[0], &self.avail[0],
+                                                   s, self.skp[j]) >= self.qtp[j]:
+                    m |= (<uint64_t>1) << j
+        self.stamp[s] = self.cur
+        self.smask[s] = m
+        return m
+
+    cdef uint64_t _dense_mask(self, int32_t s) noexcept nogil:
+        cdef uint64_t m = 0
+        cdef Py_ssize_t j, n_st = self.handling.shape[0]
+        cdef int32_t k
+        cdef int64_t q
+        for j in range(self.nl):
+            k = self.skp[j]
+            if 0 <= k < self.dense_codes:
+                q = self.qtp[j]
+                if q < 255:
+                    if self.dense[k * n_st + s] >= q:
+                        m |= (<uint64_t>1) << j
+                elif _available(&self.inv_indptr[0], &self.inv_sku[0], &self.avail[0], s, k) >= q:
+                    m |= (<uint64_t>1) << j
+            elif k >= 0 and _available(&self.inv_indptr[0], &self.inv_sku[0], &self.avail[0], s, k) >= self.qtp[j]:
+                m |= (<uint64_t>1) << j
+        self.stamp[s] = self.cur
+        self.smask[s] = m
+        return m
+
+    cdef int64_t _pos(self, Py_ssize_t store, int32_t sku) noexcept nogil:
+        cdef int64_t lo = self.inv_indptr[store], hi = self.inv_indptr[store + 1], mid
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            if self.inv_sku[mid] < sku:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo < self.inv_indptr[store + 1] and self.inv_sku[lo] == sku:
+            return lo
+        return -1
+
+    cdef inline void _set_avail(self, Py_ssize_t store, int64_t pos, int64_t v) noexcept nogil:
+        cdef int32_t k = self.inv_sku[pos]
+        self.avail_w[pos] = v
+        if k < self.dense_codes:
+            self.dense[k * self.handling.shape[0] + store] = <uint8_t>(0 if v < 0 else (255 if v > 255 else v))
+
+    def take(self, line_src, line_sku, line_qty, int64_t[::1] reserved, int sign=1):
+        """Reserve (sign 1) or give back (sign -1) each line's qty at its source store
+        (line_src: store per line, -1 for none). ``reserved`` is the owner's array, aligned
+        with avail. Checks every line first and changes nothing unless all can be taken."""
+        src = np.ascontiguousarray(line_src, dtype=np.int32)
+        ls = np.ascontiguousarray(line_sku, dtype=np.int32)
+        lq = np.ascontiguousarray(line_qty, dtype=np.int64)
+        if not (src.shape == ls.shape == lq.shape) or reserved.shape[0] != self.avail.shape[0]:
+            raise ValueError("one source, sku and qty per line; reserved aligned with avail")
+        if sign not in (1, -1):
+            raise ValueError("sign is 1 (take) or -1 (give back)")
+        cdef const int32_t[::1] sv = src
+        cdef const int32_t[::1] kv = ls
+        cdef const int64_t[::1] qv = lq
+        cdef Py_ssize_t j, n = sv.shape[0], n_st = self.handling.shape[0]
+        cdef int64_t pos
+        for j in range(n):
+            if sv[j] < 0:
+                continue
+            if sv[j] >= n_st:
+                raise ValueError(f"line {j}: store {sv[j]} outside the network")
+            pos = self._pos(sv[j], kv[j])
+            if pos < 0 or (sign > 0 and self.avail[pos] < qv[j]):
+                raise ValueError(f"line {j}: store {sv[j]} does not have {qv[j]} of sku code {kv[j]} available")
+        for j in range(n):
+            if sv[j] < 0:
+                continue
+            pos = self._pos(sv[j], kv[j])
+            self._set_avail(sv[j], pos, self.avail[pos] - sign * qv[j])
+            reserved[pos] += sign * qv[j]
+
+    def spend(self, stores, double[::1] cap_left, const uint8_t[::1] closed, uint8_t[::1] status, int sign=1):
+        """Each store in ``stores`` spends (sign 1) or gets back (sign -1) one unit of
+        capacity; ``usable`` and the owner's ``status`` (0 usable, 1 closed, 2 at capacity)
+        follow."""
+        cdef Py_ssize_t n_st = self.handling.shape[0]
+        if cap_left.shape[0] != n_st or closed.shape[0] != n_st or status.shape[0] != n_st:
+            raise ValueError("cap_left, closed and status need one entry per store")
+        if sign not in (1, -1):
+            raise ValueError("sign is 1 (spend) or -1 (give back)")
+        cdef Py_ssize_t st
+        for x in stores:
+            st = x
+            if not 0 <= st < n_st:
+                raise ValueError(f"store {st} outside the network")
+            cap_left[st] -= sign
+            status[st] = 1 if closed[st] else (2 if cap_left[st] < 1 else 0)
+            self.usable_w[st] = status[st] == 0
+
+    def refresh(self, Py_ssize_t store, int64_t pos):
+        """The owner changed avail[pos] (of this store) in place: bring the dense copy along."""
+        if not (0 <= store < self.handling.shape[0] and self.inv_indptr[store] <= pos < self.inv_indptr[store + 1]):
+            raise IndexError("position outside the store's rows")
+        self._set_avail(store, pos, self.avail[pos])
+
+    cdef inline double _transfer_arrival(self, Py_ssize_t b, Py_ssize_t a) noexcept nogil:
+        # when b's lines are at a: h_b + transfer_handling + circuity * d(b, a) / transfer speed
+        cdef double dx = self.xyz[b, 0] - self.xyz[a, 0]
+        cdef double dy = self.xyz[b, 1] - self.xyz[a, 1]
+        cdef double dz = self.xyz[b, 2] - self.xyz[a, 2]
+        cdef double d = 2.0 * EARTH_RADIUS_M * _asin_small(0.5 * sqrt(dx * dx + dy * dy + dz * dz))
+        return self.handling[b] + self.transfer_handling + self.circuity * d / self.transfer_speed
+
+    cdef double _e_max(self, Ctx* c, double base) noexcept nogil:
+        # the latest eta at which an option of this base can still cost no more than _thr
+        cdef double thr = _thr(c), P = c.promise, budget, slope
+        if thr >= 1e299:
+            return 1e300
+        budget = thr - base
+        if budget < 0.0:
+            return -1.0
+        if c.c_min > 0.0 and c.c_min * P >= budget:
+            return budget / c.c_min
+        slope = c.c_min + c.c_late
+        if slope <= 0.0:
+            return 1e300
+        return P + (budget - c.c_min * P) / slope
+
+    cdef int _sources(self, double lat, double lon, double gmax, Block* b_idx, Block* b_eta,
+                      int64_t* n_out) noexcept nogil:
+        # the transfer grid's stores whose grid eta (h_b + courier leg) from (lat, lon) is
+        # within gmax, by that eta
+        cdef int64_t ip[2]
+        cdef uint8_t tb = 0
+        cdef int64_t zi[2]
+        zi[0] = zi[1] = 0
+        return self.tgrid._query(&lat, &lon, &gmax, &tb, zi, NULL, 0, 1, self.circuity, self.courier, -1, ip,
+                                 b_idx, b_eta, n_out, 64)
+
+    # --- the search --------------------------------------------------------------------------
+    cdef int _alloc_top(self, int k) noexcept nogil:
+        cdef Opt* o
+        cdef Opt** t
+        if k <= self.k_alloc:
+            return OK
+        o = <Opt*>realloc(self.opts, (k + 1) * sizeof(Opt))
+        if o == NULL:
+            return ERR_NOMEM
+        self.opts = o
+        t = <Opt**>realloc(self.top, (k + 1) * sizeof(Opt*))
+        if t == NULL:
+            return ERR_NOMEM
+        self.top = t
+        self.k_alloc = k
+        return OK
+
+    def search(self, line_sku, line_qty, double promise_min, d_store, d_eta, w_store, *,
+               double lat, double lon, GridIndex tgrid=None, int pickup=-1, int home=-1, int k=2,
+               window=None, bint all_subsets=False):
+        """The best option and the runner-up for one order.
+
+        line_sku (int32; -1: no store stocks it), line_qty: the order's lines (at most 64).
+        d_store, d_eta: the delivery candidates by ETA (ignored for a pickup order).
+        w_store: the warehouses that may ship it a parcel. lat, lon: the customer. tgrid: the
+        grid of the stores that may send transfers (None: no transfers). pickup: the pickup
+        store, or -1 for a delivery. home: the home store (preferred on ties), or -1.
+        k: how many of the cheapest options to keep (2: the best and the runner-up); window:
+        keep only options within this much of the best (default runner_up_window; pass
+        float("inf") with k > 2 for the k cheapest whatever their cost). all_subsets: keep
+        options in which an element's lines are all held by other elements too (the planner
+        needs them when stock is short; the router's best never is one).
+        Returns a dict: ``line_src``: the store each line's stock comes from in the best
+        option (-1: unfilled); ``stores``: the stores the best option uses, one capacity unit
+        each; ``best`` and ``runner_up`` as (cost, eta, elements), elements a list
+        of (kind, a, b, eta, lines_from_a, lines_from_b, lines_a_holds, lines_b_holds); ``runner_up_exact``: the runner-up
+        is the cheapest other option (else every other option costs more than best +
+        ``window`` and runner_up is the cheapest one the search met); ``proven`` (False when
+        the node budget ran out); ``examined``: (stores, masks) for every store whose stock
+        was read.
+        """
+        ls = np.ascontiguousarray(line_sku, dtype=np.int32)
+        lq = np.ascontiguousarray(line_qty, dtype=np.int64)
+        ds = np.ascontiguousarray(d_store, dtype=np.int32)
+        de = np.ascontiguousarray(d_eta, dtype=np.float64)
+        ws = np.ascontiguousarray(w_store, dtype=np.int32)
+        cdef Py_ssize_t nl = ls.shape[0]
+        if nl > MAX_LINES or lq.shape[0] != nl:
+            raise ValueError("the option search takes at most 64 lines, one qty per line")
+        if de.shape[0] != ds.shape[0]:
+            raise ValueError("d_store and d_eta differ in length")
+        if isnan(promise_min) or not (fabs(lat) <= 90.0 and fabs(lon) <= 180.0):
+            raise ValueError("promise_min is NaN or the customer's coordinate is invalid")
+        cdef Py_ssize_t n_st = self.handling.shape[0]
+        if pickup >= n_st:
+            raise ValueError("pickup store outside the network")
+        if tgrid is not None and tgrid.n_network != n_st:
+            raise ValueError("tgrid indexes another network")
+        cdef const int32_t[::1] lsv = ls
+        cdef const int64_t[::1] lqv = lq
+        cdef const int32_t[::1] dsv = ds
+        cdef const double[::1] dev = de
+        cdef const int32_t[::1] wsv = ws
+        cdef const int32_t* skp = &lsv[0] if nl else NULL
+        cdef const int64_t* qtp = &lqv[0] if nl else NULL
+        cdef const int32_t* dsp = &dsv[0] if ds.shape[0] else NULL
+        cdef const double* dep = &dev[0] if ds.shape[0] else NULL
+        cdef const int32_t* wsp = &wsv[0] if ws.shape[0] else NULL
+        cdef Py_ssize_t nd = ds.shape[0], nw = ws.shape[0], i
+        for i in range(nd):
+            if not 0 <= dsp[i] < n_st:
+                raise ValueError(f"d_store[{i}] = {dsp[i]} is outside the network")
+        for i in range(nw):
+            if not 0 <= wsp[i] < n_st:
+                raise ValueError(f"w_store[{i}] = {wsp[i]} is outside the network")
+        if not 1 <= k <= 4096:
+            raise ValueError(f"k must be 1..4096, got {k}")
+        if self._alloc_top(k) != OK:
+            raise MemoryError()
+        cdef Ctx c
+        cdef int code
+        cdef double win = self.runner_up_window if window is None else float(window)
+        if not win >= 0:
+            raise ValueError("window must be >= 0")
+        self._init_ctx(&c, nl, promise_min, k, win, all_subsets, pickup, home)
+        self.tgrid = tgrid if self.max_tr > 0 else None
+        self.cust_lat, self.cust_lon = lat, lon
+        cdef bint use_t = self.tgrid is not None
+        if self.release_gil:
+            with nogil:
+                code = self._run(&c, skp, qtp, nl, pickup, dsp, dep, nd, wsp, nw, home, use_t)
+        else:
+            code = self._run(&c, skp, qtp, nl, pickup, dsp, dep, nd, wsp, nw, home, use_t)
+        self.tgrid = None
+        if self.oom:
+            code = ERR_NOMEM
+        _raise_for(code)
+        ex_store = np.empty(self.n_ex, np.int32)
+        ex_mask = np.empty(self.n_ex, np.uint64)
+        cdef int32_t[::1] exs = ex_store
+        cdef uint64_t[::1] exm = ex_mask
+        cdef int32_t s
+        for i in range(self.n_ex):
+            s = self.ex_store[i]
+            exs[i] = s
+            exm[i] = self.smask[s] if self.stamp[s] == self.cur else 0
+        cdef Opt* best = c.top[0]   # the all-unfilled option is always recorded first
+        within = c.n_top > 1 and c.top[1].cost <= best.cost + c.window + COST_TOL
+        line_src = np.full(nl, -1, np.int32)
+        cdef int32_t[::1] lsrc = line_src
+        cdef Elem* e
+        cdef int kk
+        cdef Py_ssize_t j
+        stores = []
+        for kk in range(best.n):
+            e = &best.el[kk]
+            if e.a >= 0:
+                stores.append(e.a)
+            if e.b >= 0:
+                stores.append(e.b)
+            for j in range(nl):
+                if (best.new[kk] >> j) & 1:
+                    lsrc[j] = e.a if (e.own >> j) & 1 else e.b
+        return {
+            "line_src": line_src,
+            "stores": stores,
+            "best": self._opt_tuple(best),
+            "runner_up": self._opt_tuple(c.top[1]) if c.n_top > 1 else None,
+            "runner_up_exact": within or c.n_top < 2,
+            "options": [self._opt_tuple(c.top[i]) for i in range(c.n_top)] if k > 2 else None,
+            "window": c.window,
+            "proven": not c.aborted,
+            "examined": (ex_store, ex_mask),
+            "nodes": c.nodes,
+        }
+
+    cdef void _init_ctx(self, Ctx* c, Py_ssize_t nl, double promise, int k, double window, bint all_subsets,
+                        int32_t pickup, int32_t home) noexcept nogil:
+        # a fresh search state for one order (the top-k buffers emptied)
+        cdef int i
+        for i in range(k + 1):
+            self.opts[i].set = False
+            self.top[i] = &self.opts[i]
+        c.top, c.n_top, c.k = self.top, 0, k
+        c.cand = &self.opts[k]
+        c.full = ((<uint64_t>1) << nl) - 1 if nl < 64 else ~(<uint64_t>0)
+        c.window = window
+        c.promise, c.c_min, c.c_late, c.c_unf = promise, self.c_min, self.c_late, self.c_unf
+        c.max_pk, c.max_tr = self.max_pk, self.max_tr
+        c.home = home
+        c.nodes, c.node_limit, c.aborted = 0, self.node_limit, False
+        c.depth = 0
+        c.need_transfer = False
+        c.all_subsets = all_subsets
+        c.pickup = pickup >= 0
+        c.E = 0.0
+        c.dead_cost = 0.0
+        c.el = NULL
+
+    def search_many(self, line_indptr, line_sku, line_qty, promise_min, lat, lon, pickup, home,
+                    cand_indptr, cand_store, cand_eta, w_store, GridIndex tgrid=None, *, int k=8,
+                    double window=1e300, bint all_subsets=False, Py_ssize_t chunk=4096):
+        """The k cheapest options of many orders in one call: ``search`` for each order in
+        turn, without the GIL and without a Python object per order or option (the planner's
+        bulk path). Nothing is reserved; every order sees the same stock.
+
+        Per order i: lines line_indptr[i]:line_indptr[i+1] of line_sku (int32; -1: no store
+        stocks it) and line_qty (at most 64 lines, merged by SKU); promise_min, lat, lon;
+        pickup (the pickup store or -1) and home (-1: none); delivery candidates
+        cand_indptr[i]:cand_indptr[i+1] of cand_store / cand_eta, sorted by eta. w_store: the
+        warehouses that may ship a parcel, the same for every order (call once per city);
+        tgrid as in ``search``.
+
+        Returns a dict of arrays: ``opt_indptr`` (n + 1) into the options, cheapest first per
+        order; per option ``cost``, ``eta`` and ``el_indptr`` (n_options + 1) into the
+        elements; per element ``kind`` (int8, an index into ELEMENT_KINDS), ``a``, ``b``
+        (int32, -1: none), ``el_eta``, and uint64 line masks ``from_a``, ``from_b`` (the lines
+        it supplies from a and from b) and ``a_holds``, ``b_holds`` (all a and b could);
+        ``proven`` (bool per order) and ``nodes``.
+        """
+        lip = np.ascontiguousarray(line_indptr, dtype=np.int64)
+        ls = np.ascontiguousarray(line_sku, dtype=np.int32)
+        lq = np.ascontiguousarray(line_qty, dtype=np.int64)
+        cdef Py_ssize_t n = lip.shape[0] - 1
+        pr = _as_f64("promise_min", promise_min, n)
+        la = _as_f64("lat", lat, n)
+        lo = _as_f64("lon", lon, n)
+        pk = np.ascontiguousarray(pickup, dtype=np.int32)
+        hm = np.ascontiguousarray(home, dtype=np.int32)
+        cip = np.ascontiguousarray(cand_indptr, dtype=np.int64)
+        cs = np.ascontiguousarray(cand_store, dtype=np.int32)
+        ce = np.ascontiguousarray(cand_eta, dtype=np.float64)
+        ws = np.ascontiguousarray(w_store, dtype=np.int32)
+        cdef Py_ssize_t n_st = self.handling.shape[0]
+        if n < 0 or lip[0] != 0 or np.any(np.diff(lip) < 0) or lip[n] != ls.shape[0] or lq.shape != ls.shape:
+            raise ValueError("line_indptr, line_sku and line_qty do not form a CSR")
+        if n and int(np.diff(lip).max()) > MAX_LINES:
+            raise ValueError("the option search takes at most 64 lines per order")
+        if pk.shape[0] != n or hm.shape[0] != n or cip.shape[0] != n + 1:
+            raise ValueError("pickup, home and cand_indptr must have one entry per order (+1 for cand_indptr)")
+        if cip[0] != 0 or np.any(np.diff(cip) < 0) or cip[n] != cs.shape[0] or ce.shape != cs.shape:
+            raise ValueError("cand_indptr, cand_store and cand_eta do not form a CSR")
+        if np.any(np.isnan(pr)) or np.any(~(np.abs(la) <= 90.0)) or np.any(~(np.abs(lo) <= 180.0)):
+            raise ValueError("a promise_min is NaN or a customer's coordinate is invalid")
+        for name, arr in (("cand_store", cs), ("w_store", ws)):
+            if arr.shape[0] and not (0 <= arr.min() and arr.max() < n_st):
+                raise ValueError(f"{name} has a store outside the network")
+        if pk.shape[0] and (pk.max() >= n_st or hm.max() >= n_st):
+            raise ValueError("a pickup or home store is outside the network")
+        if tgrid is not None and tgrid.n_network != n_st:
+            raise ValueError("tgrid indexes another network")
+        if not 1 <= k <= 4096:
+            raise ValueError(f"k must be 1..4096, got {k}")
+        if not window >= 0:
+            raise ValueError("window must be >= 0")
+        if self._alloc_top(k) != OK:
+            raise MemoryError()
+        cdef const int64_t[::1] lipv = lip
+        cdef const int32_t[::1] lsv = ls
+        cdef const int64_t[::1] lqv = lq
+        cdef const double[::1] prv = pr, lav = la, lov = lo, cev = ce
+        cdef const int32_t[::1] pkv = pk, hmv = hm, csv = cs, wsv = ws
+        cdef const int64_t[::1] cipv = cip
+        cdef const int32_t* wsp = &wsv[0] if ws.shape[0] else NULL
+        cdef Py_ssize_t nw = ws.shape[0]
+        cdef Py_ssize_t per_opt = self.max_pk + self.max_tr + 1
+        cdef Py_ssize_t c0, c1, i, j, no, ne, l0, nl, d0, nd
+        cdef Ctx c
+        cdef Opt* o
+        cdef Elem* e
+        cdef int code = OK, t
+        cdef uint64_t own
+        cdef int64_t nodes = 0
+        cdef bint use_t = tgrid is not None and self.max_tr > 0
+        cdef double[::1] cost_v, eta_v, eeta_v
+        cdef int64_t[::1] oip_v, eip_v
+        cdef int8_t[::1] kind_v
+        cdef int32_t[::1] a_v, b_v
+        cdef uint64_t[::1] fa_v, fb_v, ha_v, hb_v
+        cdef uint8_t[::1] prov_v
+        proven = np.zeros(n, np.uint8)
+        prov_v = proven
+        opt_count = np.zeros(n, np.int64)
+        oip_v = opt_count
+        parts = []
+        self.tgrid = tgrid if use_t else None
+        try:
+            for c0 in range(0, n, chunk if chunk > 0 else 4096):
+                c1 = min(n, c0 + (chunk if chunk > 0 else 4096))
+                cost = np.empty((c1 - c0) * k, np.float64)
+                eta = np.empty((c1 - c0) * k, np.float64)
+                eip = np.empty((c1 - c0) * k + 1, np.int64)
+                kind = np.empty((c1 - c0) * k * per_opt, np.int8)
+                a = np.empty((c1 - c0) * k * per_opt, np.int32)
+                b = np.empty((c1 - c0) * k * per_opt, np.int32)
+                el_eta = np.empty((c1 - c0) * k * per_opt, np.float64)
+                fa = np.empty((c1 - c0) * k * per_opt, np.uint64)
+                fb = np.empty((c1 - c0) * k * per_opt, np.uint64)
+                ha = np.empty((c1 - c0) * k * per_opt, np.uint64)
+                hb = np.empty((c1 - c0) * k * per_opt, np.uint64)
+                cost_v, eta_v, eip_v, kind_v, a_v, b_v = cost, eta, eip, kind, a, b
+                eeta_v, fa_v, fb_v, ha_v, hb_v = el_eta, fa, fb, ha, hb
+                no = ne = 0
+                eip_v[0] = 0
+                with nogil:
+                    for i in range(c0, c1):
+                        l0, nl = lipv[i], lipv[i + 1] - lipv[i]
+                        d0, nd = cipv[i], cipv[i + 1] - cipv[i]
+                        self._init_ctx(&c, nl, prv[i], k, window, all_subsets, pkv[i], hmv[i])
+                        self.cust_lat, self.cust_lon = lav[i], lov[i]
+                        code = self._run(&c, &lsv[l0] if nl else NULL, &lqv[l0] if nl else NULL, nl, pkv[i],
+                                         &csv[d0] if nd else NULL, &cev[d0] if nd else NULL, nd, wsp, nw, hmv[i],
+                                         use_t)
+                        if self.oom:
+                            code = ERR_NOMEM
+                        if code != OK:
+                            break
+                        nodes += c.nodes
+                        prov_v[i] = not c.aborted
+                        oip_v[i] = c.n_top
+                        for t in range(c.n_top):
+                            o = c.top[t]
+                            if o.n > per_opt:   # never: an option has max_packages + max_transfers + 1 elements at most
+                                code = ERR_BOUNDS
+                                break
+                            cost_v[no] = o.cost
+                            eta_v[no] = o.eta
+                            for j in range(o.n):
+                                e = &o.el[j]
+                                own = o.new[j] & e.own
+                                kind_v[ne] = <int8_t>e.kind
+                                a_v[ne] = e.a
+                                b_v[ne] = e.b
+                                eeta_v[ne] = e.eta
+                                fa_v[ne] = own
+                                fb_v[ne] = o.new[j] & ~own
+                                ha_v[ne] = e.own
+                                hb_v[ne] = e.src
+                                ne += 1
+                            no += 1
+                            eip_v[no] = ne
+                        if code != OK:
+                            break
+                _raise_for(code)
+                parts.append((cost[:no], eta[:no], eip[1:no + 1], kind[:ne], a[:ne], b[:ne], el_eta[:ne],
+                              fa[:ne], fb[:ne], ha[:ne], hb[:ne]))
+        finally:
+            self.tgrid = None
+        # element offsets were per chunk: shift them by the elements before the chunk
+        shift = 0
+        eips = [np.zeros(1, np.int64)]
+        for part in parts:
+            eips.append(part[2] + shift)
+            shift += part[3].shape[0]
+        cat = (lambda col, dt: np.concatenate([p[col] for p in parts]) if parts else np.zeros(0, dt))
+        opt_indptr = np.zeros(n + 1, np.int64)
+        np.cumsum(opt_count, out=opt_indptr[1:])
+        return {
+            "opt_indptr": opt_indptr,
+            "cost": cat(0, np.float64), "eta": cat(1, np.float64),
+            "el_indptr": np.concatenate(eips),
+            "kind": cat(3, np.int8), "a": cat(4, np.int32), "b": cat(5, np.int32), "el_eta": cat(6, np.float64),
+            "from_a": cat(7, np.uint64), "from_b": cat(8, np.uint64),
+            "a_holds": cat(9, np.uint64), "b_holds": cat(10, np.uint64),
+            "proven": proven.view(bool),
+            "nodes": nodes,
+        }
+
+    cdef int _run(self, Ctx* c, const int32_t* skp, const int64_t* qtp, Py_ssize_t nl, int32_t pickup,
+                  const int32_t* dsp, const double* dep, Py_ssize_t nd, const int32_t* wsp, Py_ssize_t nw,
+                  int32_t home, bint use_t) noexcept nogil:
+        self._start(skp, qtp, nl)
+        _record(c, self.c_unf * nl)   # the all-unfilled option: no package, eta 0
+        if c.pickup:
+            return self._search_pickup(c, pickup, use_t)
+        return self._search_delivery(c, dsp, dep, nd, wsp, nw, home, use_t)
+
+    cdef int _element_mask(self, Elem* e) noexcept nogil:
+        if not e.done:
+            e.own = e.mask = self._mask_of(e.a)
+            e.done = 1
+        return ERR_NOMEM if self.oom else OK
+
+    cdef int _search_delivery(self, Ctx* c, const int32_t* dsp, const double* dep, Py_ssize_t nd,
+                              const int32_t* wsp, Py_ssize_t nw, int32_t home, bint use_t) noexcept nogil:
+        cdef Py_ssize_t i, n_el = 0, g
+        cdef int32_t s
+        cdef uint64_t cov
+        cdef int code
+        if self._reserve(nd + nw + 1) != OK:
+            return ERR_NOMEM
+        for i in range(nd):
+            s = dsp[i]
+            if self.usable[s]:
+                _set_elem(&self.el[n_el], EL_DELIVER, s, -1, dep[i], self.c_pkg, 1, 0, -1 if s == home else s)
+                n_el += 1
+        for i in range(nw):
+            s = wsp[i]
+            if self.usable[s]:
+                _set_elem(&self.el[n_el], EL_PARCEL, s, -1, self.parcel_lead, self.c_pkg + self.c_parcel, 1, 0,
+                          -1 if s == home else s)
+                n_el += 1
+        _sort_elems(self.el, n_el)
+        c.el = self.el
+        c.min_add = self.c_pkg
+        # seeds: each warehouse alone; the nearest stores greedily, alone and with each warehouse
+        for i in range(n_el):
+            if c.el[i].kind == EL_PARCEL:
+                code = self._element_mask(&c.el[i])
+                if code != OK:
+                    return code
+                c.depth = 0
+                _push(c, i, 0)
+                _record_path(c)
+        c.depth = 0
+        cov = 0
+        g = 0
+        for i in range(n_el):
+            if c.depth >= c.max_pk or cov == c.full or g >= 4 * c.max_pk + 4:
+                break
+            if c.el[i].kind != EL_DELIVER:
+                continue
+            code = self._element_mask(&c.el[i])
+            if code != OK:
+                return code
+            g += 1
+            if c.el[i].mask & ~cov:
+                cov |= c.el[i].mask
+                _push(c, i, 0)
+                _record_path(c)
+        if c.depth and c.depth < c.max_pk and cov != c.full:
+            for i in range(n_el):
+                if c.el[i].kind == EL_PARCEL and c.el[i].mask & ~cov:
+                    _push(c, i, 0)
+                    _record_path(c)
+                    c.depth -= 1
+        c.depth = 0
+        cov = 0
+        code = self._scan(c, 0, n_el, 1e300, &cov, &g)
+        if code != OK or c.aborted:
+            return code
+        if use_t:
+            return self._phase_transfers(c, n_el)
+        return OK
+
+    cdef int _scan(self, Ctx* c, Py_ssize_t t0, Py_ssize_t n_el, double eta_below, uint64_t* union,
+                   Py_ssize_t* t_next) noexcept nogil:
+        # every option whose latest element is t, for t = t0 .. in eta order while eta_t <
+        # eta_below, until the bound stops it. t_next: where to resume, or -1 when the bound
+        # (or the node budget) ended the scan for good. union: the masks of elements 0..t.
+        cdef Py_ssize_t t
+        cdef Elem* e
+        cdef int code
+        t_next[0] = -1
+        for t in range(t0, n_el):
+            e = &c.el[t]
+            if e.eta >= eta_below:
+                t_next[0] = t   # elements still to come may sort before this one
+                return OK
+            if _f(c, e.eta) + c.min_add + c.dead_cost > _thr(c):
+                return OK
+            code = self._element_mask(e)
+            if code != OK:
+                return code
+            union[0] |= e.mask
+            if e.mask == 0:
+                continue
+            # lines no element up to t holds stay unfilled in every option ending at t
+            if _f(c, e.eta) + e.base + c.c_unf * _popcount(c.full & ~union[0]) > _thr(c):
+                continue
+            c.E = e.eta
+            c.depth = 0
+            _push(c, t, e.mask)
+            if c.all_subsets:
+                _complete_all(c, 0, t, e.mask, e.npk, e.ntr, e.base)
+            else:
+                _complete(c, 0, t, e.mask, 0, e.npk, e.ntr, e.base)
+            c.depth = 0
+            if c.aborted:
+                return OK
+        t_next[0] = n_el
+        return OK
+
+    cdef int _phase_transfers(self, Ctx* c, Py_ssize_t n_a) noexcept nogil:
+        # phase B: packages that receive one transfer. Sources are taken in the order of a
+        # lower bound on their transfers' eta; the pairs of a batch of sources join the
+        # element list and the scan goes on up to the next source's bound, so the elements
+        # before the scan position are always all there are. Records only options with a
+        # transfer (the others were seen in phase A).
+        cdef double emax = self._e_max(c, self.c_pkg + self.c_tr)
+        cdef double vmax = self.transfer_speed if self.transfer_speed > self.courier else self.courier
+        cdef double gmax, eta, ha, lb, lb_p, frontier
+        cdef Py_ssize_t i, j, k, n_el, na = 0, n_ok = 0, t = 0, batch_end
+        cdef Elem* ea
+        cdef int32_t b
+        cdef uint64_t mb, union = 0
+        cdef int code, top_sum, pa, skipped
+        cdef Py_ssize_t i2
+        cdef bint has_parcel = False
+        cdef int top[MAX_OPT]
+        cdef int n_top = c.max_pk - 1 if c.max_pk - 1 < MAX_OPT - 1 else MAX_OPT - 1
+        cdef uint64_t u_d = 0, u_p = 0, u_s = 0
+        cdef Block b_idx, b_eta
+        cdef int64_t n_src = 0
+        cdef const int32_t* src
+        cdef const double* src_eta
+        cdef Src* ok = NULL
+        if emax < self.h_lo + self.transfer_handling:
+            return OK
+        # with one transfer per order, the other packages are deliveries (a parcel makes the
+        # eta parcel_lead_min): lines that neither the deliverers (u_d) nor the source hold
+        # stay unfilled, and the other packages add at most the largest max_packages - 1
+        # deliverer masks
+        for i in range(n_top + 1):
+            top[i] = 0
+        for i in range(n_a):
+            ea = &c.el[i]
+            if ea.eta <= emax:
+                code = self._element_mask(ea)
+                if code != OK:
+                    return code
+                if ea.kind == EL_PARCEL:
+                    has_parcel = True
+                    u_p |= ea.mask
+                if ea.kind == EL_DELIVER:
+                    na += 1
+                    u_d |= ea.mask
+                    pa = _popcount(ea.mask)
+                    j = n_top
+                    while j > 0 and top[j - 1] < pa:
+                        top[j] = top[j - 1]
+                        j -= 1
+                    top[j] = pa
+        if na == 0:
+            return OK
+        # b -> a -> customer is no shorter than b -> customer at the faster of the two speeds:
+        # eta >= h_b + transfer_handling + (grid eta of b - h_b) * courier / vmax
+        gmax = self.h_lo + (emax - self.h_lo - self.transfer_handling) * vmax / self.courier
+        b_idx.ptr = b_eta.ptr = NULL
+        b_idx.cap = b_eta.cap = 0
+        b_idx.mapped = b_eta.mapped = False
+        code = self._sources(self.cust_lat, self.cust_lon, gmax if gmax < 1e7 else 1e7, &b_idx, &b_eta, &n_src)
+        if code == OK and n_src:
+            ok = <Src*>malloc(n_src * sizeof(Src))
+            if ok == NULL:
+                code = ERR_NOMEM
+        if code != OK:
+            _block_free(&b_idx)
+            _block_free(&b_eta)
+            return code
+        src = <const int32_t*>b_idx.ptr
+        src_eta = <const double*>b_eta.ptr
+        for k in range(n_src):
+            b = src[k]
+            if not self.usable[b]:
+                continue
+            mb = self._mask_of(b)
+            if not mb:
+                continue
+            eta = self.handling[b] + self.transfer_handling + (src_eta[k] - self.handling[b]) * self.courier / vmax
+            ok[n_ok].lb = eta
+            ok[n_ok].b = b
+            ok[n_ok].mask = mb
+            u_s |= mb
+            n_ok += 1
+        _block_free(&b_idx)
+        _block_free(&b_eta)
+        qsort(ok, n_ok, sizeof(Src), _src_cmp)
+        # the elements the first scan never reached lie beyond emax: no option with a
+        # transfer uses them
+        j = 0
+        for i in range(n_a):
+            if c.el[i].done:
+                if j != i:
+                    c.el[j] = c.el[i]
+                j += 1
+        n_a = j
+        n_el = n_a
+        c.need_transfer = True
+        # every option of this phase is made of deliverers within emax, parcels and these
+        # sources: the lines none of them holds are unfilled in all of them, a cost the scan's
+        # stopping rule may count (on a network whose stock has run out it is what stops it)
+        c.dead_cost = c.c_unf * _popcount(c.full & ~(u_d | u_p | u_s))
+        k = 0
+        while True:
+            frontier = ok[k].lb if k < n_ok else 1e300
+            code = self._scan(c, t, n_el, frontier, &union, &t)
+            if code != OK or t < 0 or k >= n_ok:
+                break
+            # the next sources (up to 8, or all with the same bound) join the elements
+            batch_end = k + 8 if k + 8 < n_ok else n_ok
+            while batch_end < n_ok and ok[batch_end].lb <= ok[batch_end - 1].lb:
+                batch_end += 1
+            j = n_el
+            for k in range(k, batch_end):
+                b, mb = ok[k].b, ok[k].mask
+                if self.max_tr == 1:
+                    # the source's eta bound and the lines neither it nor any deliverer holds
+                    lb = _f(c, ok[k].lb) + self.c_pkg + self.c_tr
+                    pa = _popcount(c.full & ~(u_d | mb))
+                    if pa > 0:
+                        lb_p = (_f(c, ok[k].lb if ok[k].lb > self.parcel_lead else self.parcel_lead)
+                                + 2 * self.c_pkg + self.c_parcel + self.c_tr)
+                        lb += self.c_unf * pa
+                        if has_parcel and lb_p < lb:
+                            lb = lb_p
+                    if lb > _thr(c):
+                        continue
+                for i in range(n_a):
+                    ea = &c.el[i]
+                    if ea.kind != EL_DELIVER or ea.eta > emax or ea.a == b or not (c.all_subsets or mb & ~ea.own):
+                        continue
+                    ha = self.handling[ea.a]
+                    eta = self._transfer_arrival(b, ea.a)
+                    eta = (eta if eta > ha else ha) + (ea.eta - ha)
+                    lb = _f(c, eta) + self.c_pkg + self.c_tr
+                    if self.max_tr == 1:
+                        top_sum = 0
+                        pa = _popcount(ea.own)
+                        skipped = 0
+                        for i2 in range(n_top + 1):
+                            if top[i2] == pa and skipped == 0:
+                                skipped = 1      # a's own mask is one of the top: skip it once
+                                continue
+                            if i2 - skipped < n_top:
+                                top_sum += top[i2]
+                        pa = _popcount(c.full & ~(ea.own | mb)) - top_sum
+                        i2 = _popcount(c.full & ~(u_d | mb))
+                        if i2 > pa:
+                            pa = <int>i2
+                        if pa > 0:
+                            lb_p = (_f(c, eta if eta > self.parcel_lead else self.parcel_lead) + 2 * self.c_pkg
+                                    + self.c_parcel + self.c_tr)   # or a parcel takes part
+                            lb += self.c_unf * pa
+                            if has_parcel and lb_p < lb:
+                                lb = lb_p
+                    if lb > _thr(c):
+                        continue
+                    if self._reserve(n_el + 1) != OK:
+                        free(ok)
+                        return ERR_NOMEM
+                    c.el = self.el
+                    ea = &c.el[i]
+                    _set_elem(&c.el[n_el], EL_TRANSFER, ea.a, b, eta, self.c_pkg + self.c_tr, 1, 1, ea.rank)
+                    c.el[n_el].own = ea.own
+                    c.el[n_el].src = mb
+                    c.el[n_el].mask = ea.own | mb
+                    c.el[n_el].done = 1
+                    n_el += 1
+            k = batch_end
+            # the new pairs' etas are all >= the bound the scan stopped at: merge them into
+            # the (sorted) elements not scanned yet
+            if n_el > j:
+                _merge_new(&c.el[t], j - t, n_el - j)
+        c.need_transfer = False
+        c.dead_cost = 0.0
+        free(ok)
+        return code
+
+    cdef int _search_pickup(self, Ctx* c, int32_t p, bint use_t) noexcept nogil:
+        # one package at p: p's own lines, ready at h_p, plus up to max_transfers transfers in
+        cdef uint64_t mp, mb
+        cdef double hp = self.handling[p], emax = -1.0, gmax, eta
+        cdef Py_ssize_t n_el, t, k
+        cdef int32_t b
+        cdef Elem* e
+        cdef Block b_idx, b_eta
+        cdef int64_t n_src = 0
+        cdef const int32_t* src = NULL
+        cdef int code = OK
+        b_eta.ptr = NULL
+        b_eta.cap = 0
+        b_eta.mapped = False
+        if not self.usable[p]:
+            return OK
+        mp = self._mask_of(p)
+        if self.oom or self._reserve(1) != OK:
+            return ERR_NOMEM
+        c.min_add = self.c_tr
+        c.max_pk = 1
+        c.el = self.el
+        # element 0 is p's own package, kept out of the scan; alone, it is the first seed
+        _set_elem(&c.el[0], EL_PICKUP, p, -1, hp, self.c_pkg, 1, 0, -2)
+        c.el[0].own = c.el[0].mask = mp
+        c.el[0].done = 1
+        if mp:
+            c.depth = 0
+            _push(c, 0, mp)
+            _record_path(c)
+        c.depth = 0
+        b_idx.ptr = NULL
+        b_idx.cap = 0
+        b_idx.mapped = False
+        if use_t and mp != c.full:
+            emax = self._e_max(c, self.c_pkg + self.c_tr)
+            if emax >= self.h_lo + self.transfer_handling:
+                # arrival h_b + th + c d / vt <= emax  =>  grid eta h_b + c d / vc <= gmax
+                if self.transfer_speed >= self.courier:
+                    gmax = self.h_lo + (emax - self.transfer_handling - self.h_lo) * self.transfer_speed / self.courier
+                else:
+                    gmax = self.h_hi + (emax - self.transfer_handling - self.h_hi) * self.transfer_speed / self.courier
+                code = self._sources(self.lat[p], self.lon[p], gmax if gmax < 1e7 else 1e7, &b_idx, &b_eta,
+                                     &n_src)
+                _block_free(&b_eta)
+                src = <const int32_t*>b_idx.ptr
+        if code != OK or self._reserve(n_src + 1) != OK:
+            _block_free(&b_idx)
+            return code if code != OK else ERR_NOMEM
+        c.el = self.el
+        n_el = 1
+        for k in range(n_src):
+            b = src[k]
+            if b == p or not self.usable[b]:
+                continue
+            mb = self._mask_of(b)
+            if not (mb & ~mp) and not (c.all_subsets and mb):
+                continue
+            eta = self._transfer_arrival(b, p)
+            if eta > emax:
+                continue
+            _set_elem(&c.el[n_el], EL_INTO_PICKUP, -1, b, eta, self.c_tr, 0, 1, -1 if b == c.home else b)
+            c.el[n_el].src = c.el[n_el].mask = mb
+            c.el[n_el].done = 1
+            n_el += 1
+        _block_free(&b_idx)
+        _sort_elems(&c.el[1], n_el - 1)
+        for t in range(1, n_el):
+            e = &c.el[t]
+            eta = e.eta if e.eta > hp else hp
+            if _f(c, eta) + self.c_pkg + self.c_tr > _thr(c):
+                break
+            c.E = eta
+            c.depth = 0
+            _push(c, 0, mp)
+            _push(c, t, e.mask & ~mp)
+            # the completion draws on transfers 1 .. t-1; element 0 is never drawn again
+            if c.all_subsets:
+                _complete_all(c, 1, t, mp | e.mask, 1, 1, self.c_pkg + e.base)
+            else:
+                _complete(c, 1, t, mp | e.mask, 0, 1, 1, self.c_pkg + e.base)
+            c.depth = 0
+            if c.aborted:
+                break
+        return OK
+
+    # --- small helpers for the owner ---------------------------------------------------------
+    cdef object _opt_tuple(self, Opt* o):
+        els = []
+        cdef int i
+        cdef Elem* e
+        cdef uint64_t own
+        for i in range(o.n):
+            e = &o.el[i]
+            own = o.new[i] & e.own
+            # the lines the element supplies (from a, from b), then all it could (a's, b's)
+            els.append((ELEMENT_KINDS[e.kind], e.a, e.b, e.eta, own, o.new[i] & ~own, e.own, e.src))
+        return (o.cost, o.eta, els)
+
+    def line_masks(self, stores, line_sku, line_qty):
+        """Per store, the mask (uint64) of the lines it can fill alone from available stock."""
+        st = np.ascontiguousarray(stores, dtype=np.int32)
+        ls = np.ascontiguousarray(line_sku, dtype=np.int32)
+        lq = np.ascontiguousarray(line_qty, dtype=np.int64)
+        if ls.shape[0] > MAX_LINES or lq.shape != ls.shape:
+            raise ValueError("at most 64 lines, one qty per sku")
+        if st.shape[0] and (st.min() < 0 or st.max() >= self.handling.shape[0]):
+            raise ValueError("a store index is outside the network")
+        out = np.zeros(st.shape[0], dtype=np.uint64)
+        cdef uint64_t[::1] o = out
+        cdef const int32_t[::1] sv = st
+        cdef const int32_t[::1] lsv = ls
+        cdef const int64_t[::1] lqv = lq
+        cdef Py_ssize_t i, nl = ls.shape[0]
+        if nl == 0:
+            return out
+        self._start(&lsv[0], &lqv[0], nl)
+        self.bulk_work = 1 << 60   # one store at a time here
+        for i in range(st.shape[0]):
+            o[i] = self._mask_of(sv[i])
+        return out
+
+    def is_usable(self, Py_ssize_t store):
+        """The store is open and below capacity (as the owner last set it)."""
+        return bool(self.usable[store])
+
+    def handling_of(self, Py_ssize_t store):
+        return self.handling[store]
+
+    def stock_position(self, Py_ssize_t store, int32_t sku):
+        """The position of (store, sku) in the inventory CSR, or -1 when the store has no row."""
+        if not 0 <= store < self.handling.shape[0]:
+            raise IndexError("store index outside the network")
+        return self._pos(store, sku)
+
+    def transfer_arrival(self, Py_ssize_t b, Py_ssize_t a):
+        """Minutes until lines sent by store b are ready at store a."""
+        if not (0 <= a < self.handling.shape[0] and 0 <= b < self.handling.shape[0]):
+            raise IndexError("store index outside the network")
+        return self._transfer_arrival(b, a)
