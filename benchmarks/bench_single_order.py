@@ -67,8 +67,8 @@ def main(argv=None):
     runs = {
         "omnifill Network.candidates_one": lambda i: net.candidates_one(olat[i], olon[i], 30.0),
         "omnifill Network.candidates": lambda i: net.candidates(olat[i:i + 1], olon[i:i + 1], 30.0),
-        "omnifill GridIndex.query": lambda i: g.query(olat[i:i + 1], olon[i:i + 1], me, circuity=t.circuity,
-                                                      courier_m_per_min=t.courier_m_per_min),
+        "omnifill GridIndex.query": lambda i: g.query(olat[i:i + 1], olon[i:i + 1], me,
+                                                      travel=net.travel.kernel),
         "cKDTree.query_ball_point (bare)": lambda i: tree.query_ball_point(_core.unit_vectors(olat[i], olon[i]), r),
     }
     for fn in runs.values():  # warm up

@@ -371,7 +371,7 @@ def test_output_grows_from_heap_to_mapped_pages_without_loss(expected):
     want = net.candidates(olat, olon, 30.0)
     assert want.indptr[-1] * 8 > 2 * (1 << 21)  # the ETA output leaves the heap
     g = net.grid(net.cities[0])
-    ip, si, eta = g.query(olat, olon, np.full(len(olat), 30.0), circuity=CIRC, courier_m_per_min=SPEED,
+    ip, si, eta = g.query(olat, olon, np.full(len(olat), 30.0), travel=net.travel.kernel,
                           expected_per_order=expected)
     assert identical((ip, si, eta), triple(want))
 

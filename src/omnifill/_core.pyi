@@ -12,6 +12,19 @@ def sku_major(
     inv_indptr: npt.ArrayLike, inv_sku: npt.ArrayLike
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int32], npt.NDArray[np.int64], npt.NDArray[np.int32]]: ...
 
+class GreatCircleLegs:
+    circuity: float
+    courier_m_per_min: float
+    transfer_m_per_min: float
+    transfer_handling_min: float
+    def __init__(
+        self, circuity: float, courier_m_per_min: float, transfer_m_per_min: float = ...,
+        transfer_handling_min: float = ...
+    ) -> None: ...
+    def courier_minutes(self, chord: float) -> float: ...
+    def transfer_minutes(self, handling: float, chord: float) -> float: ...
+    def reach_chord(self, minutes: float) -> float: ...
+
 class GridIndex:
     n_stores: int
     n_network: int
@@ -42,8 +55,7 @@ class GridIndex:
         lon: npt.ArrayLike,
         max_eta_min: npt.ArrayLike,
         *,
-        circuity: float,
-        courier_m_per_min: float,
+        travel: GreatCircleLegs,
         tier_bits: npt.ArrayLike | None = ...,
         zone_indptr: npt.ArrayLike | None = ...,
         zone_store: npt.ArrayLike | None = ...,
@@ -58,8 +70,7 @@ class GridIndex:
         lon: float,
         max_eta_min: float,
         *,
-        circuity: float,
-        courier_m_per_min: float,
+        travel: GreatCircleLegs,
         max_candidates: int = ...,
         tier_bit: int = ...,
         zone_store: npt.ArrayLike | None = ...,
@@ -88,9 +99,7 @@ _Element = tuple[str, int, int, float, int, int, int, int]
 _Found = tuple[float, float, list[_Element]]
 
 class OptionSearch:
-    circuity: float
-    courier: float
-    transfer_speed: float
+    travel: GreatCircleLegs
     transfer_handling: float
     parcel_lead: float
     c_min: float
@@ -116,10 +125,7 @@ class OptionSearch:
         lat: npt.ArrayLike,
         lon: npt.ArrayLike,
         *,
-        circuity: float,
-        courier_m_per_min: float,
-        transfer_m_per_min: float,
-        transfer_handling_min: float,
+        travel: GreatCircleLegs,
         parcel_lead_min: float,
         per_minute: float,
         per_package: float,

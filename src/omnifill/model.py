@@ -672,9 +672,7 @@ class Network:
             return c.store_index, c.eta_min
         if city is not None and city not in self._city_code:
             raise ValueError(f"city {city!r} has no stores in this network")
-        t = self.config.travel
-        return self.grid(self.cities[0]).query_one(lat, lon, me, circuity=t.circuity,
-                                                   courier_m_per_min=t.courier_m_per_min, max_candidates=k)
+        return self.grid(self.cities[0]).query_one(lat, lon, me, travel=self.travel.kernel, max_candidates=k)
 
     def candidates(self, lat, lon, max_eta_min, max_candidates: int | None = None, *, city=None,
                    workers: int = 1, promise_min=None) -> Candidates:
@@ -730,8 +728,7 @@ class Network:
             zi, zs = self._zone_csr(lat, lon, zone_tier_bits(promise), n, codes)
         else:
             tb = zi = zs = None
-        t = self.config.travel
-        kw = dict(circuity=t.circuity, courier_m_per_min=t.courier_m_per_min, max_candidates=k)
+        kw = dict(travel=self.travel.kernel, max_candidates=k)
         if codes is None:
             ip, si, eta = self._query(self.cities[0], lat, lon, me, tb, zi, zs, kw, workers)
             return Candidates(ip, si, eta)

@@ -130,7 +130,7 @@ class Router:
         self._search.release_gil = bool(release_gil)
         self._single_city = network.cities[0] if len(network.cities) == 1 else None
         self._grid_one = network.grid(self._single_city).query_one if self._single_city is not None else None
-        self._circuity, self._courier = t.circuity, t.courier_m_per_min
+        self._kernel_travel = network.travel.kernel
         self._max_transfers = lim.max_transfers
         self._area_min = lim.max_courier_min
         self._tgrids: dict = {}
@@ -149,8 +149,7 @@ class Router:
         w = self._runner_up_window
         return _core.OptionSearch(
             self._indptr, self._sku, self._avail, self._usable, net.handling_min, net.lat, net.lon,
-            circuity=t.circuity, courier_m_per_min=t.courier_m_per_min, transfer_m_per_min=t.transfer_m_per_min,
-            transfer_handling_min=t.transfer_handling_min, parcel_lead_min=t.parcel_lead_min,
+            travel=net.travel.kernel, parcel_lead_min=t.parcel_lead_min,
             per_minute=c.per_minute, per_package=c.per_package, per_parcel=c.per_parcel,
             per_transfer=c.per_transfer, late_per_minute=c.late_per_minute,
             unfilled_per_line=c.unfilled_per_line, max_packages=lim.max_packages, max_transfers=lim.max_transfers,
@@ -242,8 +241,7 @@ class Router:
             cand_idx, cand_eta, wh = self._no_stores, self._no_etas, self._no_stores
         elif self._single_city is not None and not len(net.zones):
             # the network's own short path, without its checks (the Order checked lat and lon)
-            cand_idx, cand_eta = self._grid_one(o.lat, o.lon, reach, circuity=self._circuity,
-                                                courier_m_per_min=self._courier)
+            cand_idx, cand_eta = self._grid_one(o.lat, o.lon, reach, travel=self._kernel_travel)
             wh = self._warehouses[city]
         else:
             cand_idx, cand_eta = net.candidates_one(o.lat, o.lon, reach,

@@ -5,18 +5,23 @@ speed, plus the store's handling (docs/cost-model.md, "Travel"). Python code tha
 travel time or a reach asks the network's model (``Network.travel``) instead of writing the
 formula again; the compiled kernel computes the same great-circle model in its inner loops
 (``_core``: the candidate search's ETAs, the option search's transfers), from the same
-config values. A road-network model will implement this interface.
+config values, which it takes from the model as a kernel object (``TravelModel.kernel``:
+exact leg minutes and the bounds that prune the searches). A road-network model implements
+this interface and registers itself in ``MODELS``.
 
 This module never reads files and never decides who ships what.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Protocol
 
 import numpy as np
 
+from . import _core
 from .config import Travel
 from .geo import haversine_m
 
@@ -34,6 +39,11 @@ class TravelModel(Protocol):
     def reach_m(self, minutes):
         """A great-circle distance no leg of ``minutes`` can exceed (for pruning a search:
         a valid upper bound on how far a courier gets)."""
+
+    @property
+    def kernel(self):
+        """The model as the compiled searches take it (``_core.GreatCircleLegs`` today):
+        exact leg minutes from a chord, the grid's reach, lower bounds on relayed legs."""
 
 
 @dataclass(frozen=True)
@@ -58,10 +68,20 @@ class GreatCircle:
         t = self.travel
         return np.asarray(minutes, np.float64) * t.courier_m_per_min / t.circuity
 
+    @cached_property
+    def kernel(self) -> _core.GreatCircleLegs:
+        t = self.travel
+        return _core.GreatCircleLegs(t.circuity, t.courier_m_per_min, t.transfer_m_per_min, t.transfer_handling_min)
+
+
+# The travel models a config may name, by name. A new model is one class implementing
+# TravelModel, registered here.
+MODELS: dict[str, Callable[[Travel], TravelModel]] = {"great_circle": GreatCircle}
+
 
 def model_of(travel: Travel) -> TravelModel:
     """The travel model the config asks for (today: the great circle)."""
-    return GreatCircle(travel)
+    return MODELS["great_circle"](travel)
 
 
-__all__ = ["GreatCircle", "TravelModel", "model_of"]
+__all__ = ["MODELS", "GreatCircle", "TravelModel", "model_of"]

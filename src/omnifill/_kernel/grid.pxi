@@ -148,9 +148,8 @@ cdef class GridIndex:
         if p >= 0:
             self.szone[p] = <uint8_t>bits
 
-    def query_one(self, double lat, double lon, double max_eta_min, *, double circuity,
-                  double courier_m_per_min, Py_ssize_t max_candidates=-1, int tier_bit=0,
-                  zone_store=None):
+    def query_one(self, double lat, double lon, double max_eta_min, *, GreatCircleLegs travel not None,
+                  Py_ssize_t max_candidates=-1, int tier_bit=0, zone_store=None):
         """One order's candidates: (store_index int32, eta_min float64), by ETA then index.
 
         The same search as ``query`` for a single order, without the array set-up: the
@@ -160,8 +159,6 @@ cdef class GridIndex:
             raise ValueError(f"({lat!r}, {lon!r}) is not a valid coordinate")
         if isnan(max_eta_min):
             raise ValueError("max_eta_min is NaN")
-        if not (circuity > 0 and courier_m_per_min > 0):
-            raise ValueError("circuity and courier_m_per_min must be positive")
         if not 0 <= tier_bit < 256:
             raise ValueError(f"tier_bit must fit a byte, got {tier_bit}")
         cdef const int32_t[::1] zs_v
@@ -185,15 +182,14 @@ cdef class GridIndex:
         b_idx.cap = b_eta.cap = 0
         b_idx.mapped = b_eta.mapped = False
         with nogil:
-            code = self._query(&la, &lo, &me, &tb, zi, zs_p, 0, 1, circuity, courier_m_per_min,
-                               max_candidates, ip, &b_idx, &b_eta, &n_out, 64)
+            code = self._query(&la, &lo, &me, &tb, zi, zs_p, 0, 1, travel, max_candidates, ip,
+                               &b_idx, &b_eta, &n_out, 64)
         idx = _as_array(b_idx, n_out, sizeof(int32_t), b"i", np.int32)
         eta = _as_array(b_eta, n_out, sizeof(double), b"d", np.float64)
         _raise_for(code)
         return idx, eta
 
-    def query(self, lat, lon, max_eta_min, *, double circuity, double courier_m_per_min,
-              tier_bits=None, zone_indptr=None, zone_store=None, Py_ssize_t max_candidates=-1,
+    def query(self, lat, lon, max_eta_min, *, GreatCircleLegs travel not None, tier_bits=None, zone_indptr=None, zone_store=None, Py_ssize_t max_candidates=-1,
               Py_ssize_t start=0, Py_ssize_t stop=-1, double expected_per_order=16.0):
         """Candidates of orders [start, stop): CSR (indptr, store_index, eta_min).
 
@@ -230,8 +226,6 @@ cdef class GridIndex:
             zs = np.ascontiguousarray(zone_store, dtype=np.int32)
             if zi.shape != (n_all + 1,) or zi[0] != 0 or zi[-1] != zs.shape[0] or (np.diff(zi) < 0).any():
                 raise ValueError("zone_indptr is not a valid CSR index for zone_store")
-        if not (circuity > 0 and courier_m_per_min > 0):
-            raise ValueError("circuity and courier_m_per_min must be positive")
 
         cdef const double[::1] la_v = la, lo_v = lo, me_v = me
         cdef const uint8_t[::1] tb_v = tb
@@ -251,7 +245,7 @@ cdef class GridIndex:
             if code == OK:
                 code = self._query(&la_v[0], &lo_v[0], &me_v[0], &tb_v[0], &zi_v[0],
                                    &zs_v[0] if zs_v.shape[0] else NULL, start, stop,
-                                   circuity, courier_m_per_min, max_candidates,
+                                   travel, max_candidates,
                                    <int64_t*>b_indptr.ptr, &b_idx, &b_eta, &n_out,
                                    <int64_t>(max(expected_per_order, 1.0) * n) + 1024)
         # the blocks now belong to the arrays (unmapped with them, also on the error path)
@@ -264,11 +258,8 @@ cdef class GridIndex:
     cdef int _query(self, const double* lat, const double* lon,
                     const double* max_eta, const uint8_t* tier_bits,
                     const int64_t* zone_indptr, const int32_t* zone_store,
-                    Py_ssize_t start, Py_ssize_t stop, double circuity, double speed,
-                    Py_ssize_t max_cand, int64_t* indptr, Block* b_idx, Block* b_eta,
+                    Py_ssize_t start, Py_ssize_t stop, GreatCircleLegs travel, Py_ssize_t max_cand, int64_t* indptr, Block* b_idx, Block* b_eta,
                     int64_t* n_out_p, int64_t first_cap) noexcept nogil:
-        cdef double kr = 2.0 * EARTH_RADIUS_M * circuity / speed   # minutes per asin(c/2)
-        cdef double m_per_min = speed / circuity                   # metres of great circle per minute
         cdef Py_ssize_t i, r, r0, r1, c0, c1, s, s_end, k, nh, keep, need
         cdef Py_ssize_t ncols = self.ncols, nrows = self.nrows
         cdef double cell = self.cell, u0 = self.u0, v0 = self.v0
@@ -329,7 +320,7 @@ cdef class GridIndex:
             b_scale = nb / (lim - b_lo) if lim > b_lo + 1e-9 else 0.0
             # --- radius rule over the grid ------------------------------------------------
             if self.n_stores and lim >= self.min_handling:
-                rad = _chord_radius((lim - self.min_handling) * m_per_min)
+                rad = travel.courier_reach_chord(lim - self.min_handling)
                 rad = rad * (1.0 + 1e-12) + 1e-15
                 rad2 = rad * rad
                 # the polynomial asin holds for every store of the grid when the order is
@@ -370,13 +361,13 @@ cdef class GridIndex:
                     # every store of the span gets its exact ETA; a branch-free compaction
                     # then keeps the hits (the ETA test is exact; no chord pre-test needed)
                     if fast:
-                        _span_eta(sx + s, sy + s, sz + s, sh + s, s_end - s, ox, oy, oz, kr, sc.eta)
+                        travel.courier_span(sx + s, sy + s, sz + s, sh + s, s_end - s, ox, oy, oz, sc.eta)
                     else:
                         for k in range(s_end - s):
                             dx = sx[s + k] - ox
                             dyy = sy[s + k] - oy
                             dz = sz[s + k] - oz
-                            sc.eta[k] = sh[s + k] + kr * _asin_small(0.5 * sqrt(dx * dx + dyy * dyy + dz * dz))
+                            sc.eta[k] = sh[s + k] + travel.courier_leg(sqrt(dx * dx + dyy * dyy + dz * dz))
                     for k in range(s_end - s):
                         e = sc.eta[k]
                         ok = (e <= lim) & ((szone[s + k] & tb) == 0)
@@ -402,7 +393,7 @@ cdef class GridIndex:
                 dyy = self.ay[si] - oy
                 dz = self.az[si] - oz
                 c2 = dx * dx + dyy * dyy + dz * dz
-                e = self.ah[si] + kr * _asin_small(0.5 * sqrt(c2))
+                e = self.ah[si] + travel.courier_leg(sqrt(c2))
                 b = _bucket(e, b_lo, b_scale, b_top)
                 sc.hits[nh].eta = e
                 sc.hits[nh].idx = si

@@ -41,7 +41,8 @@ cdef class OptionSearch:
     cdef uint8_t[::1] usable_w          # the same array, for spend()
     cdef const double[::1] handling, lat, lon
     cdef const double[:, ::1] xyz
-    cdef readonly double circuity, courier, transfer_speed, transfer_handling, parcel_lead
+    cdef readonly GreatCircleLegs travel
+    cdef readonly double transfer_handling, parcel_lead
     cdef readonly double c_min, c_pkg, c_parcel, c_tr, c_late, c_unf
     cdef readonly int max_pk, max_tr
     cdef readonly double h_lo, h_hi
@@ -85,13 +86,13 @@ cdef class OptionSearch:
         free(self.ex_store)
 
     def __init__(self, inv_indptr, inv_sku, avail, usable, handling_min, lat, lon, *,
-                 double circuity, double courier_m_per_min, double transfer_m_per_min,
-                 double transfer_handling_min, double parcel_lead_min, double per_minute,
+                 GreatCircleLegs travel not None, double parcel_lead_min, double per_minute,
                  double per_package, double per_parcel, double per_transfer, double late_per_minute,
                  double unfilled_per_line, int max_packages, int max_transfers,
                  int64_t node_limit=2_000_000, double runner_up_window=-1.0, sku_index=None):
         """runner_up_window: the runner-up is searched exactly up to this much above the
         best cost (default per_package: one more package's worth); -1 for the default.
+        travel: every leg's minutes and the bounds that prune the transfers.
         sku_index: ``sku_major(inv_indptr, inv_sku)`` when the caller has it (it depends on
         which store holds which SKU, not on stock: searches over the same rows share it)."""
         self.handling = _as_f64("handling_min", handling_min)
@@ -110,16 +111,14 @@ cdef class OptionSearch:
             raise ValueError("usable must be writeable")
         self.usable = u
         self.usable_w = u
-        if not (circuity > 0 and courier_m_per_min > 0 and transfer_m_per_min > 0):
-            raise ValueError("circuity and speeds must be positive")
         if not (1 <= max_packages <= 32 and 0 <= max_transfers <= 32):
             raise ValueError("the option search takes max_packages 1..32 and max_transfers 0..32")
         for v in (per_minute, per_package, per_parcel, per_transfer, late_per_minute, unfilled_per_line,
-                  transfer_handling_min, parcel_lead_min):
+                  parcel_lead_min):
             if not (v >= 0 and isfinite(v)):
                 raise ValueError("costs and times must be finite and >= 0")
-        self.circuity, self.courier, self.transfer_speed = circuity, courier_m_per_min, transfer_m_per_min
-        self.transfer_handling, self.parcel_lead = transfer_handling_min, parcel_lead_min
+        self.travel = travel
+        self.transfer_handling, self.parcel_lead = travel.transfer_handling_min, parcel_lead_min
         self.c_min, self.c_pkg, self.c_parcel, self.c_tr = per_minute, per_package, per_parcel, per_transfer
         self.c_late, self.c_unf = late_per_minute, unfilled_per_line
         self.max_pk, self.max_tr = max_packages, max_transfers
@@ -366,8 +365,7 @@ cdef class OptionSearch:
         cdef double dx = self.xyz[b, 0] - self.xyz[a, 0]
         cdef double dy = self.xyz[b, 1] - self.xyz[a, 1]
         cdef double dz = self.xyz[b, 2] - self.xyz[a, 2]
-        cdef double d = 2.0 * EARTH_RADIUS_M * _asin_small(0.5 * sqrt(dx * dx + dy * dy + dz * dz))
-        return self.handling[b] + self.transfer_handling + self.circuity * d / self.transfer_speed
+        return self.travel.transfer_arrival(self.handling[b], sqrt(dx * dx + dy * dy + dz * dz))
 
     cdef double _e_max(self, Ctx* c, double base) noexcept nogil:
         # the latest eta at which an option of this base can still cost no more than _thr
@@ -392,7 +390,7 @@ cdef class OptionSearch:
         cdef uint8_t tb = 0
         cdef int64_t zi[2]
         zi[0] = zi[1] = 0
-        return self.tgrid._query(&lat, &lon, &gmax, &tb, zi, NULL, 0, 1, self.circuity, self.courier, -1, ip,
+        return self.tgrid._query(&lat, &lon, &gmax, &tb, zi, NULL, 0, 1, self.travel, -1, ip,
                                  b_idx, b_eta, n_out, 64)
 
     # --- the search --------------------------------------------------------------------------
@@ -845,7 +843,6 @@ cdef class OptionSearch:
         # before the scan position are always all there are. Records only options with a
         # transfer (the others were seen in phase A).
         cdef double emax = self._e_max(c, self.c_pkg + self.c_tr)
-        cdef double vmax = self.transfer_speed if self.transfer_speed > self.courier else self.courier
         cdef double gmax, eta, ha, lb, lb_p, frontier
         cdef Py_ssize_t i, j, k, n_el, na = 0, n_ok = 0, t = 0, batch_end
         cdef Elem* ea
@@ -890,9 +887,8 @@ cdef class OptionSearch:
                     top[j] = pa
         if na == 0:
             return OK
-        # b -> a -> customer is no shorter than b -> customer at the faster of the two speeds:
-        # eta >= h_b + transfer_handling + (grid eta of b - h_b) * courier / vmax
-        gmax = self.h_lo + (emax - self.h_lo - self.transfer_handling) * vmax / self.courier
+        # b -> a -> customer is no shorter than b -> customer at the faster of the two speeds
+        gmax = self.travel.relay_courier_limit(self.h_lo, emax)
         b_idx.ptr = b_eta.ptr = NULL
         b_idx.cap = b_eta.cap = 0
         b_idx.mapped = b_eta.mapped = False
@@ -914,7 +910,7 @@ cdef class OptionSearch:
             mb = self._mask_of(b)
             if not mb:
                 continue
-            eta = self.handling[b] + self.transfer_handling + (src_eta[k] - self.handling[b]) * self.courier / vmax
+            eta = self.travel.relay_lower_bound(self.handling[b], src_eta[k])
             ok[n_ok].lb = eta
             ok[n_ok].b = b
             ok[n_ok].mask = mb
@@ -1052,10 +1048,7 @@ cdef class OptionSearch:
             emax = self._e_max(c, self.c_pkg + self.c_tr)
             if emax >= self.h_lo + self.transfer_handling:
                 # arrival h_b + th + c d / vt <= emax  =>  grid eta h_b + c d / vc <= gmax
-                if self.transfer_speed >= self.courier:
-                    gmax = self.h_lo + (emax - self.transfer_handling - self.h_lo) * self.transfer_speed / self.courier
-                else:
-                    gmax = self.h_hi + (emax - self.transfer_handling - self.h_hi) * self.transfer_speed / self.courier
+                gmax = self.travel.transfer_courier_limit(self.h_lo, self.h_hi, emax)
                 code = self._sources(self.lat[p], self.lon[p], gmax if gmax < 1e7 else 1e7, &b_idx, &b_eta,
                                      &n_src)
                 _block_free(&b_eta)
