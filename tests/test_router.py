@@ -754,3 +754,32 @@ def test_the_kernels_element_kinds_are_the_python_enum():
         else:
             assert k is K.PICKUP and a == net.index_of("S1") and b < 0
     assert seen == set(K)
+
+
+def test_the_single_and_the_bulk_search_answer_in_one_typed_layout():
+    # one order's SearchResult and many orders' SearchBatch hold their options the same way
+    # (cost, eta, el_indptr into ELEMENT_DTYPE rows), read-only, and agree option for option
+    from omnifill import _core
+    from omnifill.options import ElementKind as K
+
+    assert _core.ELEMENT_FIELDS == ("kind", "a", "b", "eta", "from_a", "from_b", "a_holds", "b_holds")
+    net = city()
+    r = Router(net)
+    cases = [order(lines=[("A", 1), ("D", 1)]), order(lines=[("A", 1)], mode="pickup", pickup_store="S1")]
+    bulk = r.options_bulk(cases, k=16, all_subsets=True)
+    batch = bulk._parts[0]
+    assert isinstance(batch, _core.SearchBatch) and batch.elements.dtype == _core.ELEMENT_DTYPE
+    assert set(batch.elements["kind"].tolist()) <= {int(k) for k in K}
+    for i, o in enumerate(cases):
+        single = r.options(o, k=16, window=float("inf"), all_subsets=True)
+        assert [round(opt.cost, 9) for opt in single] == [round(f[0], 9) for f in bulk.found(i)][:len(single)]
+    res = r._search.search(np.array([r.line_codes(["A"])[0]], np.int32), np.array([1]), 60.0,
+                           *net.candidates_one(31.2, 121.45, 60.0), net.warehouses(net.cities[0]),
+                           lat=31.2, lon=121.45)
+    assert isinstance(res, _core.SearchResult) and res.best == res.option(0)
+    assert res.elements.dtype == _core.ELEMENT_DTYPE and res.el_indptr[-1] == len(res.elements)
+    for name in ("cost", "proven", "elements"):
+        with pytest.raises(AttributeError):
+            setattr(res, name, None)
+    with pytest.raises(TypeError):
+        _core.SearchResult()

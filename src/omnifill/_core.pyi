@@ -92,11 +92,49 @@ ELEMENT_KINDS: tuple[str, ...]
 MAX_LINES: int
 DENSE_MAX_BYTES: int
 
-# one element of an option, as ``OptionSearch.search`` gives it: (kind label, a, b, eta,
+# one element of an option, as ``SearchResult.option`` gives it: (kind label, a, b, eta,
 # lines from a, lines from b, lines a holds, lines b holds)
 _Element = tuple[str, int, int, float, int, int, int, int]
 # an option: (cost, eta, elements)
 _Found = tuple[float, float, list[_Element]]
+
+# the element rows of every option, built from the kernel's C struct: kind (an ElementKind),
+# a, b, eta, from_a, from_b, a_holds, b_holds
+ELEMENT_DTYPE: np.dtype
+ELEMENT_FIELDS: tuple[str, ...]
+
+class SearchResult:
+    cost: npt.NDArray[np.float64]
+    eta: npt.NDArray[np.float64]
+    el_indptr: npt.NDArray[np.int64]
+    elements: npt.NDArray[np.void]
+    line_src: npt.NDArray[np.int32]
+    stores: list[int]
+    examined_store: npt.NDArray[np.int32]
+    examined_mask: npt.NDArray[np.uint64]
+    runner_up_exact: bool
+    proven: bool
+    window: float
+    nodes: int
+    def option(self, i: int) -> _Found: ...
+    @property
+    def n_options(self) -> int: ...
+    @property
+    def best(self) -> _Found: ...
+    @property
+    def runner_up(self) -> _Found | None: ...
+    @property
+    def options(self) -> list[_Found]: ...
+
+class SearchBatch:
+    opt_indptr: npt.NDArray[np.int64]
+    cost: npt.NDArray[np.float64]
+    eta: npt.NDArray[np.float64]
+    el_indptr: npt.NDArray[np.int64]
+    elements: npt.NDArray[np.void]
+    proven: npt.NDArray[np.bool_]
+    nodes: int
+    def option(self, i: int) -> _Found: ...
 
 class OptionSearch:
     travel: GreatCircleLegs
@@ -181,7 +219,7 @@ class OptionSearch:
         k: int = ...,
         window: float | None = ...,
         all_subsets: bool = ...,
-    ) -> dict: ...
+    ) -> SearchResult: ...
     def search_many(
         self,
         line_indptr: npt.ArrayLike,
@@ -202,7 +240,7 @@ class OptionSearch:
         window: float = ...,
         all_subsets: bool = ...,
         chunk: int = ...,
-    ) -> dict: ...
+    ) -> SearchBatch: ...
     def line_masks(
         self, stores: list[int] | npt.ArrayLike, line_sku: npt.ArrayLike, line_qty: npt.ArrayLike
     ) -> npt.NDArray[np.uint64]: ...

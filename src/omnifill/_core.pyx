@@ -48,6 +48,7 @@
 #   search_record.pxi    keeping the k cheapest options (identity, ties, the threshold)
 #   search_complete.pxi  the depth-first completion and its bounds
 #   search_elements.pxi  ordering an order's elements
+#   search_results.pxi   the answers: SearchResult, SearchBatch, ELEMENT_DTYPE (from a C struct)
 #   option_search.pxi    OptionSearch: stock state, the def layer, the three phases
 
 from libc.math cimport sqrt, sin, cos, asin, floor, fabs, M_PI, isfinite, isnan
@@ -67,4 +68,5 @@ include "_kernel/search_types.pxi"
 include "_kernel/search_record.pxi"
 include "_kernel/search_complete.pxi"
 include "_kernel/search_elements.pxi"
+include "_kernel/search_results.pxi"
 include "_kernel/option_search.pxi"

@@ -184,9 +184,9 @@ class Router:
             elif len(skus) <= MAX_EXACT_LINES:
                 res = self._search.search(codes, qty, o.promise_min, cand_idx, cand_eta, wh, lat=o.lat, lon=o.lon,
                                           tgrid=tgrid, pickup=pickup, home=home)
-                src = res["line_src"]
-                cost, eta, elements = res["best"]
-                proven = res["proven"]
+                src = res.line_src
+                cost, eta, elements = res.best
+                proven = res.proven
             else:
                 g = greedy_option(self._search, self.config, o.promise_min, codes, qty, cand_idx, cand_eta, wh,
                                   pickup)
@@ -203,7 +203,7 @@ class Router:
                                                                   eta, o.promise_min), bool(proven), reserve, snap)
             if reserve:
                 self._search.take(src, codes, qty, self._reserved, 1)
-                stores = res["stores"] if res is not None else _stores_of(elements)
+                stores = res.stores if res is not None else _stores_of(elements)
                 self._search.spend(stores, self._cap_left, self._closed_u8, self._status, 1)
                 self._held[o.order_id] = _Held(decision, src, codes, qty, stores)
         return decision
@@ -273,10 +273,10 @@ class Router:
             res = self._search.search(codes, qty, o.promise_min, cand_idx, cand_eta, wh, lat=o.lat, lon=o.lon,
                                       tgrid=tgrid, pickup=pickup, home=home, k=max(int(k), 3), window=window,
                                       all_subsets=all_subsets)
-        found = res["options"][:k]
+        found = res.options[:k]
         out = OptionList(option_from_search(f, len(skus), pickup, self.config, o.promise_min) if f[2]
                          else _nothing(self.config, o.promise_min, len(skus)) for f in found)
-        out.proven = bool(res["proven"])
+        out.proven = bool(res.proven)
         return out
 
     def options_bulk(self, orders, k: int = 8, *, all_subsets: bool = False, threads: int = 1,
@@ -668,7 +668,7 @@ class BulkOptions:
         self._where = np.full((n, 2), -1, np.int64)  # per order: (part, position in part)
         self._parts = []
         for p, (sel, res) in enumerate(per_city):
-            self.proven[sel] = res["proven"]
+            self.proven[sel] = res.proven
             self._where[sel, 0] = p
             self._where[sel, 1] = np.arange(len(sel))
             self._parts.append(res)
@@ -690,7 +690,7 @@ class BulkOptions:
         for p, res in enumerate(self._parts):
             sel = np.flatnonzero(self._where[:, 0] == p)
             sel = sel[np.argsort(self._where[sel, 1])]  # the part's orders, in its order
-            oip = res["opt_indptr"]
+            oip = res.opt_indptr
             cnt = np.minimum(np.diff(oip), k)
             keep = csr_take(oip, np.arange(len(sel)))
             rank = keep - np.repeat(oip[:-1], np.diff(oip))
@@ -698,15 +698,15 @@ class BulkOptions:
             rank = rank[rank < k]
             out["order"].append(np.repeat(sel, cnt))
             out["rank"].append(rank)
-            out["cost"].append(res["cost"][keep])
+            out["cost"].append(res.cost[keep])
             out["ref"].append((np.int64(p) << 40) | keep)
-            eip = res["el_indptr"]
+            eip = res.el_indptr
             out["n_el"].append(eip[keep + 1] - eip[keep])
-            el = csr_take(eip, keep)
+            els = res.elements[csr_take(eip, keep)]
             for c in cols:
-                out[c].append(res[c][el])
+                out[c].append(np.ascontiguousarray(els[c]))
             full = np.diff(oip) >= k
-            kth[sel[full]] = res["cost"][oip[:-1][full] + k - 1]
+            kth[sel[full]] = res.cost[oip[:-1][full] + k - 1]
         flat = {c: (np.concatenate(v) if v else np.zeros(0)) for c, v in out.items()}
         el_indptr = np.zeros(len(flat["order"]) + 1, np.int64)
         np.cumsum(flat.pop("n_el"), out=el_indptr[1:])
@@ -716,22 +716,14 @@ class BulkOptions:
 
     def found_one(self, ref: int) -> tuple:
         """The option ``ref`` (from ``flat``) as ``found`` gives it: (cost, eta, elements)."""
-        res = self._parts[int(ref) >> 40]
-        o = int(ref) & ((1 << 40) - 1)
-        eip = res["el_indptr"]
-        e0, e1 = int(eip[o]), int(eip[o + 1])
-        els = list(zip([_core.ELEMENT_KINDS[x] for x in res["kind"][e0:e1].tolist()], res["a"][e0:e1].tolist(),
-                       res["b"][e0:e1].tolist(), res["el_eta"][e0:e1].tolist(), res["from_a"][e0:e1].tolist(),
-                       res["from_b"][e0:e1].tolist(), res["a_holds"][e0:e1].tolist(),
-                       res["b_holds"][e0:e1].tolist()))
-        return float(res["cost"][o]), float(res["eta"][o]), els
+        return self._parts[int(ref) >> 40].option(int(ref) & ((1 << 40) - 1))
 
     def found(self, i: int) -> list[tuple]:
         """Order i's options, cheapest first, as (cost, eta, elements) tuples."""
         p, r = self._where[i]
         if p < 0:
             return []
-        oip = self._parts[p]["opt_indptr"]
+        oip = self._parts[p].opt_indptr
         return [self.found_one((int(p) << 40) | o) for o in range(int(oip[r]), int(oip[r + 1]))]
 
 
@@ -808,7 +800,7 @@ class _Snapshot:
     def examined(self) -> dict[int, int]:
         """{store: mask} for every store whose stock the search read."""
         if self._examined is None:
-            st, m = self.res["examined"] if self.res is not None else (np.zeros(0), np.zeros(0))
+            st, m = (self.res.examined_store, self.res.examined_mask) if self.res is not None else (np.zeros(0), np.zeros(0))
             self._examined = dict(zip(st.tolist(), m.tolist()))
         return self._examined
 
@@ -907,12 +899,12 @@ class _Snapshot:
         for j, r in reasons.items():
             bound.append(f"line {sku_of[j]}: {REASONS[r]}")
         runner = None
-        if self.res is not None and self.res["runner_up"] is not None:
-            ru = option_from_search(self.res["runner_up"], len(sku_of), self.pickup, config, o.promise_min)
+        if self.res is not None and self.res.runner_up is not None:
+            ru = option_from_search(self.res.runner_up, len(sku_of), self.pickup, config, o.promise_min)
             runner = {"option": ru.describe(ids), "cost": round(ru.cost, 6),
-                      "cost_difference": round(ru.cost - opt.cost, 6), "exact": bool(self.res["runner_up_exact"])}
-            if not self.res["runner_up_exact"]:
-                runner["note"] = (f"every other option costs more than {self.res['window']:g} above the chosen one; "
+                      "cost_difference": round(ru.cost - opt.cost, 6), "exact": bool(self.res.runner_up_exact)}
+            if not self.res.runner_up_exact:
+                runner["note"] = (f"every other option costs more than {self.res.window:g} above the chosen one; "
                                   "this is the cheapest of those the search met")
         return {
             "chosen": opt.describe(ids),
@@ -924,9 +916,9 @@ class _Snapshot:
             "transfer_sources_examined": len(set(examined) - set(cand_list)),
             "runner_up": runner,
             "bound_by": bound,
-            "proven_optimal": (bool(self.res["proven"]) if self.res is not None
+            "proven_optimal": (bool(self.res.proven) if self.res is not None
                                else not isinstance(self.elements, Option)),
-            "search_nodes": int(self.res["nodes"]) if self.res is not None else 0,
+            "search_nodes": int(self.res.nodes) if self.res is not None else 0,
         }
 
 

@@ -425,14 +425,8 @@ cdef class OptionSearch:
         float("inf") with k > 2 for the k cheapest whatever their cost). all_subsets: keep
         options in which an element's lines are all held by other elements too (the planner
         needs them when stock is short; the router's best never is one).
-        Returns a dict: ``line_src``: the store each line's stock comes from in the best
-        option (-1: unfilled); ``stores``: the stores the best option uses, one capacity unit
-        each; ``best`` and ``runner_up`` as (cost, eta, elements), elements a list
-        of (kind, a, b, eta, lines_from_a, lines_from_b, lines_a_holds, lines_b_holds); ``runner_up_exact``: the runner-up
-        is the cheapest other option (else every other option costs more than best +
-        ``window`` and runner_up is the cheapest one the search met); ``proven`` (False when
-        the node budget ran out); ``examined``: (stores, masks) for every store whose stock
-        was read.
+        Returns a SearchResult (the options kept, the best option's line sources and
+        stores, whether the runner-up is exact and the search proven, the stores examined).
         """
         ls = np.ascontiguousarray(line_sku, dtype=np.int32)
         lq = np.ascontiguousarray(line_qty, dtype=np.int64)
@@ -505,7 +499,7 @@ cdef class OptionSearch:
         cdef int32_t[::1] lsrc = line_src
         cdef Elem* e
         cdef int kk
-        cdef Py_ssize_t j
+        cdef Py_ssize_t j, no = 0, ne = 0
         stores = []
         for kk in range(best.n):
             e = &best.el[kk]
@@ -516,18 +510,21 @@ cdef class OptionSearch:
             for j in range(nl):
                 if (best.new[kk] >> j) & 1:
                     lsrc[j] = e.a if (e.own >> j) & 1 else e.b
-        return {
-            "line_src": line_src,
-            "stores": stores,
-            "best": self._opt_tuple(best),
-            "runner_up": self._opt_tuple(c.top[1]) if c.n_top > 1 else None,
-            "runner_up_exact": within or c.n_top < 2,
-            "options": [self._opt_tuple(c.top[i]) for i in range(c.n_top)] if k > 2 else None,
-            "window": c.window,
-            "proven": not c.aborted,
-            "examined": (ex_store, ex_mask),
-            "nodes": c.nodes,
-        }
+        cost = np.empty(c.n_top, np.float64)
+        eta = np.empty(c.n_top, np.float64)
+        el_indptr = np.zeros(c.n_top + 1, np.int64)
+        elements = np.empty(_option_elements(&c), ELEMENT_DTYPE)
+        cdef double[::1] cost_v = cost, eta_v = eta
+        cdef int64_t[::1] eip_v = el_indptr
+        _raise_for(_write_options(&c, self.max_pk + self.max_tr + 1, &cost_v[0], &eta_v[0], &eip_v[1],
+                                  _rows_of(elements), &no, &ne))
+        cdef SearchResult r = SearchResult.__new__(SearchResult)
+        r.cost, r.eta, r.el_indptr, r.elements = cost, eta, el_indptr, elements
+        r.line_src, r.stores = line_src, stores
+        r.runner_up_exact = within or c.n_top < 2
+        r.window, r.proven, r.nodes = c.window, not c.aborted, c.nodes
+        r.examined_store, r.examined_mask = ex_store, ex_mask
+        return r
 
     cdef void _init_ctx(self, Ctx* c, Py_ssize_t nl, double promise, int k, double window, bint all_subsets,
                         int32_t pickup, int32_t home) noexcept nogil:
@@ -566,12 +563,8 @@ cdef class OptionSearch:
         warehouses that may ship a parcel, the same for every order (call once per city);
         tgrid as in ``search``.
 
-        Returns a dict of arrays: ``opt_indptr`` (n + 1) into the options, cheapest first per
-        order; per option ``cost``, ``eta`` and ``el_indptr`` (n_options + 1) into the
-        elements; per element ``kind`` (int8, an index into ELEMENT_KINDS), ``a``, ``b``
-        (int32, -1: none), ``el_eta``, and uint64 line masks ``from_a``, ``from_b`` (the lines
-        it supplies from a and from b) and ``a_holds``, ``b_holds`` (all a and b could);
-        ``proven`` (bool per order) and ``nodes``.
+        Returns a SearchBatch: per order its options, cheapest first, their elements as
+        one ELEMENT_DTYPE array, and whether its search was proven.
         """
         lip = np.ascontiguousarray(line_indptr, dtype=np.int64)
         ls = np.ascontiguousarray(line_sku, dtype=np.int32)
@@ -619,19 +612,14 @@ cdef class OptionSearch:
         cdef const int32_t* wsp = &wsv[0] if ws.shape[0] else NULL
         cdef Py_ssize_t nw = ws.shape[0]
         cdef Py_ssize_t per_opt = self.max_pk + self.max_tr + 1
-        cdef Py_ssize_t c0, c1, i, j, no, ne, l0, nl, d0, nd
+        cdef Py_ssize_t c0, c1, i, no, ne, l0, nl, d0, nd
         cdef Ctx c
-        cdef Opt* o
-        cdef Elem* e
-        cdef int code = OK, t
-        cdef uint64_t own
+        cdef int code = OK
         cdef int64_t nodes = 0
         cdef bint use_t = tgrid is not None and self.max_tr > 0
-        cdef double[::1] cost_v, eta_v, eeta_v
+        cdef double[::1] cost_v, eta_v
         cdef int64_t[::1] oip_v, eip_v
-        cdef int8_t[::1] kind_v
-        cdef int32_t[::1] a_v, b_v
-        cdef uint64_t[::1] fa_v, fb_v, ha_v, hb_v
+        cdef ElementRow* rows_p
         cdef uint8_t[::1] prov_v
         proven = np.zeros(n, np.uint8)
         prov_v = proven
@@ -645,16 +633,9 @@ cdef class OptionSearch:
                 cost = np.empty((c1 - c0) * k, np.float64)
                 eta = np.empty((c1 - c0) * k, np.float64)
                 eip = np.empty((c1 - c0) * k + 1, np.int64)
-                kind = np.empty((c1 - c0) * k * per_opt, np.int8)
-                a = np.empty((c1 - c0) * k * per_opt, np.int32)
-                b = np.empty((c1 - c0) * k * per_opt, np.int32)
-                el_eta = np.empty((c1 - c0) * k * per_opt, np.float64)
-                fa = np.empty((c1 - c0) * k * per_opt, np.uint64)
-                fb = np.empty((c1 - c0) * k * per_opt, np.uint64)
-                ha = np.empty((c1 - c0) * k * per_opt, np.uint64)
-                hb = np.empty((c1 - c0) * k * per_opt, np.uint64)
-                cost_v, eta_v, eip_v, kind_v, a_v, b_v = cost, eta, eip, kind, a, b
-                eeta_v, fa_v, fb_v, ha_v, hb_v = el_eta, fa, fb, ha, hb
+                rows = np.empty((c1 - c0) * k * per_opt, ELEMENT_DTYPE)
+                cost_v, eta_v, eip_v = cost, eta, eip
+                rows_p = _rows_of(rows)
                 no = ne = 0
                 eip_v[0] = 0
                 with nogil:
@@ -673,32 +654,12 @@ cdef class OptionSearch:
                         nodes += c.nodes
                         prov_v[i] = not c.aborted
                         oip_v[i] = c.n_top
-                        for t in range(c.n_top):
-                            o = c.top[t]
-                            if o.n > per_opt:   # never: an option has max_packages + max_transfers + 1 elements at most
-                                code = ERR_BOUNDS
-                                break
-                            cost_v[no] = o.cost
-                            eta_v[no] = o.eta
-                            for j in range(o.n):
-                                e = &o.el[j]
-                                own = o.new[j] & e.own
-                                kind_v[ne] = <int8_t>e.kind
-                                a_v[ne] = e.a
-                                b_v[ne] = e.b
-                                eeta_v[ne] = e.eta
-                                fa_v[ne] = own
-                                fb_v[ne] = o.new[j] & ~own
-                                ha_v[ne] = e.own
-                                hb_v[ne] = e.src
-                                ne += 1
-                            no += 1
-                            eip_v[no] = ne
+                        code = _write_options(&c, <int>per_opt, &cost_v[0], &eta_v[0], &eip_v[1], rows_p,
+                                              &no, &ne)
                         if code != OK:
                             break
                 _raise_for(code)
-                parts.append((cost[:no], eta[:no], eip[1:no + 1], kind[:ne], a[:ne], b[:ne], el_eta[:ne],
-                              fa[:ne], fb[:ne], ha[:ne], hb[:ne]))
+                parts.append((cost[:no], eta[:no], eip[1:no + 1], rows[:ne]))
         finally:
             self.tgrid = None
         # element offsets were per chunk: shift them by the elements before the chunk
@@ -710,16 +671,11 @@ cdef class OptionSearch:
         cat = (lambda col, dt: np.concatenate([p[col] for p in parts]) if parts else np.zeros(0, dt))
         opt_indptr = np.zeros(n + 1, np.int64)
         np.cumsum(opt_count, out=opt_indptr[1:])
-        return {
-            "opt_indptr": opt_indptr,
-            "cost": cat(0, np.float64), "eta": cat(1, np.float64),
-            "el_indptr": np.concatenate(eips),
-            "kind": cat(3, np.int8), "a": cat(4, np.int32), "b": cat(5, np.int32), "el_eta": cat(6, np.float64),
-            "from_a": cat(7, np.uint64), "from_b": cat(8, np.uint64),
-            "a_holds": cat(9, np.uint64), "b_holds": cat(10, np.uint64),
-            "proven": proven.view(bool),
-            "nodes": nodes,
-        }
+        cdef SearchBatch r = SearchBatch.__new__(SearchBatch)
+        r.opt_indptr, r.cost, r.eta = opt_indptr, cat(0, np.float64), cat(1, np.float64)
+        r.el_indptr, r.elements = np.concatenate(eips), cat(3, ELEMENT_DTYPE)
+        r.proven, r.nodes = proven.view(bool), nodes
+        return r
 
     cdef int _run(self, Ctx* c, const int32_t* skp, const int64_t* qtp, Py_ssize_t nl, int32_t pickup,
                   const int32_t* dsp, const double* dep, Py_ssize_t nd, const int32_t* wsp, Py_ssize_t nw,
@@ -1094,18 +1050,6 @@ cdef class OptionSearch:
         return OK
 
     # --- small helpers for the owner ---------------------------------------------------------
-    cdef object _opt_tuple(self, Opt* o):
-        els = []
-        cdef int i
-        cdef Elem* e
-        cdef uint64_t own
-        for i in range(o.n):
-            e = &o.el[i]
-            own = o.new[i] & e.own
-            # the lines the element supplies (from a, from b), then all it could (a's, b's)
-            els.append((ELEMENT_KINDS[e.kind], e.a, e.b, e.eta, own, o.new[i] & ~own, e.own, e.src))
-        return (o.cost, o.eta, els)
-
     def line_masks(self, stores, line_sku, line_qty):
         """Per store, the mask (uint64) of the lines it can fill alone from available stock."""
         st = np.ascontiguousarray(stores, dtype=np.int32)

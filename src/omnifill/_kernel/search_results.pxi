@@ -1,0 +1,140 @@
+# omnifill._core, search_results: the option search's answers as typed objects.
+# Included by _core.pyx (one extension module: the inner loops stay inlined).
+#
+# Both paths answer in one layout: per option (cheapest first) its cost and eta, and
+# el_indptr into one array of elements of ELEMENT_DTYPE, built from the C struct ElementRow
+# (as scikit-learn builds NODE_DTYPE from its Node struct), so the dtype is the struct and
+# cannot drift from it. SearchResult is one order's answer (the router's), SearchBatch many
+# orders' (the planner's); both are frozen (read-only attributes).
+
+cdef struct ElementRow:
+    int32_t kind        # ElementKind: EL_DELIVER .. EL_PICKUP
+    int32_t a, b        # stores (-1: none)
+    double eta
+    uint64_t from_a     # the lines it supplies from a's stock
+    uint64_t from_b     # the lines it supplies from b's (a transfer's source)
+    uint64_t a_holds    # every line a could fill
+    uint64_t b_holds    # every line b could send
+
+cdef ElementRow _dummy_row
+ELEMENT_DTYPE = np.asarray(<ElementRow[:1]>(&_dummy_row)).dtype
+ELEMENT_FIELDS = ELEMENT_DTYPE.names
+
+
+cdef Py_ssize_t _option_elements(Ctx* c) noexcept nogil:
+    # how many elements the recorded options hold together
+    cdef Py_ssize_t n = 0
+    cdef int t
+    for t in range(c.n_top):
+        n += c.top[t].n
+    return n
+
+
+cdef int _write_options(Ctx* c, int per_opt, double* cost, double* eta, int64_t* el_end,
+                        ElementRow* rows, Py_ssize_t* no_p, Py_ssize_t* ne_p) noexcept nogil:
+    # append the recorded options, cheapest first: cost[no], eta[no], their elements from
+    # rows[ne], el_end[no] the element count after option no
+    cdef Py_ssize_t no = no_p[0], ne = ne_p[0]
+    cdef int t, j
+    cdef Opt* o
+    cdef Elem* e
+    cdef ElementRow* r
+    cdef uint64_t own
+    for t in range(c.n_top):
+        o = c.top[t]
+        if o.n > per_opt:   # never: an option has max_packages + max_transfers + 1 elements at most
+            return ERR_BOUNDS
+        cost[no] = o.cost
+        eta[no] = o.eta
+        for j in range(o.n):
+            e = &o.el[j]
+            r = &rows[ne]
+            own = o.new[j] & e.own
+            r.kind, r.a, r.b, r.eta = e.kind, e.a, e.b, e.eta
+            r.from_a, r.from_b, r.a_holds, r.b_holds = own, o.new[j] & ~own, e.own, e.src
+            ne += 1
+        no += 1
+        el_end[no - 1] = ne
+    no_p[0], ne_p[0] = no, ne
+    return OK
+
+
+cdef inline ElementRow* _rows_of(object arr):
+    # the data of a fresh, C-contiguous ELEMENT_DTYPE array
+    cdef ElementRow[::1] v = arr
+    return &v[0] if v.shape[0] else NULL
+
+
+cdef object _found(double cost, double eta, object rows):
+    # an option as (cost, eta, elements), an element (kind label, a, b, eta, lines from a,
+    # lines from b, lines a holds, lines b holds): the form options.option_from_search reads
+    return (cost, eta, [(ELEMENT_KINDS[r[0]],) + r[1:] for r in rows])
+
+
+cdef class SearchResult:
+    """One order's answer from ``OptionSearch.search``.
+
+    The options kept (cheapest first; the all-unfilled option is always among them):
+    ``cost``, ``eta`` and ``el_indptr`` into ``elements`` (ELEMENT_DTYPE). ``line_src``: the
+    store each line's stock comes from in the best option (-1: unfilled); ``stores``: the
+    stores the best option uses, one capacity unit each. ``runner_up_exact``: the second
+    option is the cheapest other option (else every other option costs more than best +
+    ``window``). ``proven``: False when the node budget ran out. ``examined_store`` and
+    ``examined_mask``: every store whose stock was read, and the lines it can fill.
+    ``best``, ``runner_up`` and ``options`` give options as (cost, eta, elements) tuples.
+    """
+
+    cdef readonly object cost, eta, el_indptr, elements, line_src, stores
+    cdef readonly object examined_store, examined_mask
+    cdef readonly bint runner_up_exact, proven
+    cdef readonly double window
+    cdef readonly int64_t nodes
+
+    def __init__(self):
+        raise TypeError("a SearchResult comes from OptionSearch.search")
+
+    def option(self, Py_ssize_t i):
+        """Option i (0: the best) as (cost, eta, elements)."""
+        if not 0 <= i < self.cost.shape[0]:
+            raise IndexError(f"option {i} of {self.cost.shape[0]}")
+        return _found(self.cost[i], self.eta[i],
+                      self.elements[self.el_indptr[i]:self.el_indptr[i + 1]].tolist())
+
+    @property
+    def n_options(self):
+        return self.cost.shape[0]
+
+    @property
+    def best(self):
+        return self.option(0)
+
+    @property
+    def runner_up(self):
+        """The second cheapest option kept, or None."""
+        return self.option(1) if self.cost.shape[0] > 1 else None
+
+    @property
+    def options(self):
+        """Every option kept, cheapest first (the k cheapest when k > 2 was asked for)."""
+        return [self.option(i) for i in range(self.cost.shape[0])]
+
+
+cdef class SearchBatch:
+    """Many orders' answers from ``OptionSearch.search_many``, as arrays.
+
+    ``opt_indptr`` (n + 1) into the options, cheapest first per order; per option ``cost``,
+    ``eta`` and ``el_indptr`` (n_options + 1) into ``elements`` (ELEMENT_DTYPE); per order
+    ``proven``; ``nodes`` searched in all."""
+
+    cdef readonly object opt_indptr, cost, eta, el_indptr, elements, proven
+    cdef readonly int64_t nodes
+
+    def __init__(self):
+        raise TypeError("a SearchBatch comes from OptionSearch.search_many")
+
+    def option(self, Py_ssize_t i):
+        """Option i (counted over all orders) as (cost, eta, elements)."""
+        if not 0 <= i < self.cost.shape[0]:
+            raise IndexError(f"option {i} of {self.cost.shape[0]}")
+        return _found(self.cost[i], self.eta[i],
+                      self.elements[self.el_indptr[i]:self.el_indptr[i + 1]].tolist())
