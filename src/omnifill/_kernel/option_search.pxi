@@ -673,7 +673,14 @@ cdef class OptionSearch:
         np.cumsum(opt_count, out=opt_indptr[1:])
         cdef SearchBatch r = SearchBatch.__new__(SearchBatch)
         r.opt_indptr, r.cost, r.eta = opt_indptr, cat(0, np.float64), cat(1, np.float64)
-        r.el_indptr, r.elements = np.concatenate(eips), cat(3, ELEMENT_DTYPE)
+        # (concatenating would drop the struct's padding from the dtype: copied into one
+        # ELEMENT_DTYPE array instead)
+        elements = np.empty(shift, ELEMENT_DTYPE)
+        shift = 0
+        for part in parts:
+            elements[shift:shift + part[3].shape[0]] = part[3]
+            shift += part[3].shape[0]
+        r.el_indptr, r.elements = np.concatenate(eips), elements
         r.proven, r.nodes = proven.view(bool), nodes
         return r
 
