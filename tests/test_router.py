@@ -422,7 +422,7 @@ def test_pickup_ready_after_handling_with_missing_lines_by_transfer():
     assert by["A"]["mode"] == "pickup" and by["A"]["source_id"] == "S1"
     assert by["D"]["mode"] == "transfer" and by["D"]["source_id"] == "S3" and by["D"]["via_id"] == "S1"
     assert by["A"]["package"] == by["D"]["package"] == 1
-    arrival = r._search.transfer_arrival(2, 0)
+    arrival = r.stock.search.transfer_arrival(2, 0)
     assert d.eta_min == pytest.approx(max(10.0, arrival))
 
 
@@ -714,7 +714,7 @@ def test_searches_over_the_same_rows_share_one_sku_index_and_a_new_row_rebuilds_
     assert now.inventory.sku_index() is net.inventory.sku_index()  # the stock left: not sorted again
     Router(now).route(order())
     r.update_stock("S1", "C", 4)  # a (store, SKU) row S1 did not have
-    fresh = _core.sku_major(r._indptr, r._sku)
+    fresh = _core.sku_major(r.stock.indptr, r.stock.sku)
     after = r.network_now().inventory.sku_index()
     assert after is not net.inventory.sku_index()
     for a, b in zip(after, fresh):
@@ -722,7 +722,7 @@ def test_searches_over_the_same_rows_share_one_sku_index_and_a_new_row_rebuilds_
     d = r.route(order("o2", lines=[("C", 4)]))
     assert {x["source_id"] for x in d.rows} == {"S1"}  # the search sees the new row
     with pytest.raises(ValueError, match="sku_index"):
-        r._search.set_inventory(r._indptr, r._sku, r._avail, net.inventory.sku_index())
+        r.stock.search.set_inventory(r.stock.indptr, r.stock.sku, r.stock.avail, net.inventory.sku_index())
 
 
 def test_the_kernels_element_kinds_are_the_python_enum():
@@ -773,7 +773,7 @@ def test_the_single_and_the_bulk_search_answer_in_one_typed_layout():
     for i, o in enumerate(cases):
         single = r.options(o, k=16, window=float("inf"), all_subsets=True)
         assert [round(opt.cost, 9) for opt in single] == [round(f[0], 9) for f in bulk.found(i)][:len(single)]
-    res = r._search.search(np.array([r.line_codes(["A"])[0]], np.int32), np.array([1]), 60.0,
+    res = r.stock.search.search(np.array([r.line_codes(["A"])[0]], np.int32), np.array([1]), 60.0,
                            *net.candidates_one(31.2, 121.45, 60.0), net.warehouses(net.cities[0]),
                            lat=31.2, lon=121.45)
     assert isinstance(res, _core.SearchResult) and res.best == res.option(0)

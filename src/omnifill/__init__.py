@@ -8,8 +8,9 @@ for the tour and docs/ for the file formats and the cost model.
 import logging
 
 from .config import Config
+from .decision import Decision
 from .errors import InputError, Problem
-from .model import Candidates, Coverage, Decision, Inventory, Network, Order, OrderBatch
+from .model import Candidates, Coverage, Inventory, Network, Order, OrderBatch
 from .router import Router
 
 __version__ = "0.1.0"

@@ -31,34 +31,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .csr import csr_take, indptr_of, ptr_from_counts
 from .options import ElementKind, Option
 
 _I64 = np.int64
 DELIVER, TRANSFER, PARCEL, INTO_PICKUP, PICKUP = ElementKind
-
-
-def csr_take(indptr: np.ndarray, sel: np.ndarray) -> np.ndarray:
-    """The positions of rows ``sel``'s entries in a CSR, in order."""
-    sel = np.asarray(sel, _I64)
-    n = indptr[sel + 1] - indptr[sel]
-    tot = int(n.sum())
-    if not tot:
-        return np.zeros(0, _I64)
-    starts = np.repeat(indptr[sel] - np.cumsum(n) + n, n)
-    return starts + np.arange(tot, dtype=_I64)
-
-
-def indptr_of(indptr: np.ndarray, sel: np.ndarray) -> np.ndarray:
-    """The indptr of rows ``sel`` of a CSR taken together."""
-    out = np.zeros(len(sel) + 1, _I64)
-    np.cumsum(indptr[np.asarray(sel, _I64) + 1] - indptr[np.asarray(sel, _I64)], out=out[1:])
-    return out
-
-
-def ptr_from_counts(counts) -> np.ndarray:
-    out = np.zeros(len(counts) + 1, _I64)
-    np.cumsum(counts, out=out[1:])
-    return out
 
 
 def _mix(x: np.ndarray) -> np.ndarray:
@@ -212,7 +189,22 @@ def piece_from_options(orders: list[int], opts: list[Option], costs: list[float]
     own_o, own_line, own_store = [], [], []
     g_o, g_id, g_st = [], [], []
     cap_o, cap_st, pk_o, pk_st = [], [], [], []
-    ek, ea, efa, eb, efb, eopt = [], [], [], [], [], []
+    ek: list[int] = []
+    ea: list[int] = []
+    efa: list[int] = []
+    eb: list[int] = []
+    efb: list[int] = []
+    eopt: list[int] = []
+
+    def element(t, kind, a, from_a, b, from_b):
+        # one element of option t: its kind, its stores and the lines from each
+        ek.append(kind)
+        ea.append(a)
+        efa.append(from_a)
+        eb.append(b)
+        efb.append(from_b)
+        eopt.append(t)
+
     gid = 0
     for t, x in enumerate(opts):
         holds = dict(x.holds)
@@ -247,17 +239,14 @@ def piece_from_options(orders: list[int], opts: list[Option], costs: list[float]
             cap_o += [t] * len(grp)
             cap_st += grp
             if p.kind == "pickup":
-                ek.append(PICKUP), ea.append(p.store), efa.append(mask), eb.append(-1), efb.append(0), eopt.append(t)
+                element(t, PICKUP, p.store, mask, -1, 0)
                 for bb, ls in p.transfers:
-                    ek.append(INTO_PICKUP), ea.append(-1), efa.append(0), eb.append(bb)
-                    efb.append(_fold(sum(1 << j for j in ls))), eopt.append(t)
+                    element(t, INTO_PICKUP, -1, 0, bb, _fold(sum(1 << j for j in ls)))
             elif p.transfers:
                 (bb, ls), = p.transfers
-                ek.append(TRANSFER), ea.append(p.store), efa.append(mask), eb.append(bb)
-                efb.append(_fold(sum(1 << j for j in ls))), eopt.append(t)
+                element(t, TRANSFER, p.store, mask, bb, _fold(sum(1 << j for j in ls)))
             else:
-                ek.append(PARCEL if p.kind == "parcel" else DELIVER), ea.append(p.store), efa.append(mask)
-                eb.append(-1), efb.append(0), eopt.append(t)
+                element(t, PARCEL if p.kind == "parcel" else DELIVER, p.store, mask, -1, 0)
     m = len(opts)
     h = np.zeros(m, np.uint64)
     if ek:
@@ -320,7 +309,7 @@ class OptionTable:
     def slot_code(self) -> np.ndarray:
         return self.line_code[self.line_ptr[self.opt_order()[self.slot_opt()]] + self.l_line]
 
-    def own_plan(self, rows: np.ndarray):
+    def own_plan(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The plan taking option ``rows[i]`` for every order with its own sources: (rows,
         source holder per slot, -2 where the slot's option is not taken)."""
         srcs = np.full(len(self.l_line), -2, _I64)

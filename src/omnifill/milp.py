@@ -29,7 +29,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.sparse import csr_matrix
 
-from .choices import OptionTable, csr_take
+from .choices import OptionTable
+from .csr import csr_take
 
 COST_SCALE = 1000
 # CP-SAT's limit is its deterministic time, so that one worker and a seed give the same plan
@@ -62,7 +63,7 @@ class LinearModel:
     def n_cols(self) -> int:
         return len(self.cost)
 
-    def decode(self, t: OptionTable, values: np.ndarray):
+    def decode(self, t: OptionTable, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(option row per order, source holder per slot: -1 unfilled, -2 option not taken)."""
         x = np.asarray(values[:self.n_x], np.float64)
         srt = np.lexsort((-x, t.opt_order()))
@@ -227,8 +228,9 @@ def solve(lm: LinearModel, how: str, time_limit: float, *, seed: int = 0, worker
     # CP-SAT needs integers: costs in thousandths; HiGHS and GLOP take them as they are
     scale = COST_SCALE if how == "sat" else 1.0
     obj = np.round(lm.cost * COST_SCALE) / COST_SCALE * scale
-    h.fill_model_from_sparse_data(np.zeros(n), np.ones(n), obj, lm.lo.astype(np.float64),
-                                  lm.hi.astype(np.float64), lm.A)
+    # (OR-Tools' stubs spell the array type ndarray[float64, ...], which no array matches)
+    h.fill_model_from_sparse_data(np.zeros(n), np.ones(n), obj, lm.lo.astype(np.float64),  # type: ignore[arg-type]
+                                  lm.hi.astype(np.float64), lm.A)  # type: ignore[arg-type]
     if how != "glop":
         for v in range(n):
             h.set_var_integrality(v, True)

@@ -1,4 +1,4 @@
-"""The data model: Network (stores, inventory, zones, grid index), OrderBatch, Order, Decision,
+"""The data model: Network (stores, inventory, zones, grid index), OrderBatch, Order,
 Candidates, Coverage.
 
 A Network holds the stores in the stores file's row order (``store_ids[i]`` is row i+1),
@@ -16,9 +16,7 @@ import math
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from functools import cached_property
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.spatial import cKDTree
@@ -130,9 +128,10 @@ class Inventory:
 
     @classmethod
     def from_table(cls, inv: InventoryTable, n_stores: int) -> Inventory:
-        if inv.sku_code is not None:  # coded already (io.arrow_inventory)
+        if inv.sku_code is not None and inv.sku_names is not None:  # coded already (io.arrow_inventory)
             skus, code = inv.sku_names, inv.sku_code
         else:
+            assert inv.sku is not None
             skus, code = np.unique(inv.sku.astype(str), return_inverse=True)
         order = np.lexsort((code, inv.store))
         indptr = np.zeros(n_stores + 1, dtype=np.int64)
@@ -286,18 +285,18 @@ class Order:
         if not isinstance(raw, list) or not raw:
             raise bad("lines", raw, "must be a non-empty list of {sku, qty}")
         lines = []
-        for k, item in enumerate(raw):
+        for j, item in enumerate(raw):
             if not isinstance(item, dict) or set(item) - {"sku", "qty"} or "sku" not in item or "qty" not in item:
-                raise bad(f"lines[{k}]", item, "each line must be an object with exactly sku and qty")
+                raise bad(f"lines[{j}]", item, "each line must be an object with exactly sku and qty")
             sku, qty = item["sku"], item["qty"]
             if not isinstance(sku, (str, int)) or isinstance(sku, bool) or str(sku) == "":
-                raise bad(f"lines[{k}].sku", sku, "must be a non-empty string")
+                raise bad(f"lines[{j}].sku", sku, "must be a non-empty string")
             # (NaN and infinities are floats that are no whole number: refused here, not
             # by an int() that raises)
             if (isinstance(qty, bool) or not isinstance(qty, (int, float))
                     or (isinstance(qty, float) and not (math.isfinite(qty) and qty.is_integer()))
                     or not 1 <= qty <= MAX_QTY):
-                raise bad(f"lines[{k}].qty", qty, f"must be a whole quantity from 1 to {MAX_QTY:,}")
+                raise bad(f"lines[{j}].qty", qty, f"must be a whole quantity from 1 to {MAX_QTY:,}")
             lines.append((str(sku), int(qty)))
         kw = {}
         for k in ("promise_min", "mode", "pickup_store", "home_store", "city"):
@@ -409,68 +408,6 @@ def _order_problems(o: Order, source, row, line) -> list[Problem]:
     return out
 
 
-@dataclass(frozen=True)
-class Decision:
-    """The router's answer for one order.
-
-    cost: the order cost of the chosen option (the omnifill cost model); ``breakdown`` splits it by term.
-    rows: the order's lines in the plan format, one dict per input line, in input
-    order. explanation: the candidates considered, the runner-up and what bound the choice.
-    breakdown, rows, option and explanation are built on first access, from a snapshot taken
-    when the decision was made (so the order service pays for them only when it reads them).
-    proven: the search finished, so the option is the minimum over the whole option space.
-    """
-
-    order_id: str
-    cost: float
-    eta_min: float
-    on_time: bool
-    proven: bool
-    reserved: bool
-    _snap: Any = field(repr=False, compare=False)  # has option(), rows(), explain()
-
-    @classmethod
-    def _made(cls, order_id: str, cost: float, eta_min: float, on_time: bool, proven: bool, reserved: bool,
-              snap) -> Decision:
-        # the router's constructor: the same fields, set at once (the frozen dataclass's
-        # __init__ sets them one by one through object.__setattr__: 1.3 us of a 25 us decision)
-        d = object.__new__(cls)
-        d.__dict__.update(order_id=order_id, cost=cost, eta_min=eta_min, on_time=on_time, proven=proven,
-                          reserved=reserved, _snap=snap)
-        return d
-
-    @cached_property
-    def option(self):
-        """The chosen ``options.Option``: packages, transfers, unfilled lines."""
-        return self._snap.option()
-
-    @cached_property
-    def breakdown(self) -> dict:
-        """The cost by the cost model's terms (minutes, packages, parcels, transfers, late, unfilled,
-        moved) and their ``total``, recomputed from the option."""
-        return self.option.breakdown
-
-    @cached_property
-    def rows(self) -> list[dict]:
-        return self._snap.rows()
-
-    @cached_property
-    def explanation(self) -> dict[str, Any]:
-        return self._snap.explain()
-
-    @property
-    def examined_lines(self) -> int:
-        """The lines (a mask over the order's merged lines) that some store the search read
-        could fill: what the unfilled reasons tell "cheaper unfilled" from "no stock" by."""
-        return self._snap.examined_lines()
-
-    def to_dict(self) -> dict:
-        """JSON-ready: the fields, the cost breakdown, the rows and the explanation."""
-        return {"order_id": self.order_id, "cost": self.cost, "eta_min": self.eta_min,
-                "on_time": self.on_time, "proven": self.proven, "reserved": self.reserved,
-                "breakdown": self.breakdown, "rows": self.rows, "explanation": self.explanation}
-
-
 class Network:
     """A chain's stores, stock and zones, with a grid index per city for candidate search."""
 
@@ -503,7 +440,7 @@ class Network:
         self._grids: dict[tuple[str, str], _core.GridIndex] = {}  # per (city, role), built on first use
         self._density: dict[str, float] = {}  # candidates per order the city's last query saw
         self._lock = threading.Lock()
-        self._nearest = None
+        self._nearest: cKDTree | None = None
 
     # --- construction --------------------------------------------------------------------
     @classmethod
@@ -855,4 +792,4 @@ def _sub_csr(indptr, values, sel):
     return ip, values[_csr_positions(indptr[sel], counts)]
 
 
-__all__ = ["Candidates", "Coverage", "Decision", "Inventory", "Network", "Order", "OrderBatch"]
+__all__ = ["Candidates", "Coverage", "Inventory", "Network", "Order", "OrderBatch"]

@@ -29,6 +29,7 @@ never changes it: reserving is the router's job.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -73,6 +74,12 @@ def delivery_reach(promise_min, max_courier_min: float):
     if isinstance(promise_min, (int, float)):
         return max(float(promise_min), float(max_courier_min))
     return np.maximum(promise_min, float(max_courier_min))
+
+
+def all_unfilled(config: Config, promise_min: float, n_lines: int) -> Option:
+    """The option that fills nothing: every line unfilled, no package."""
+    br = cost_breakdown(config, promise_min, 0.0, 0, 0, 0, n_lines)
+    return Option(br["total"], 0.0, (), tuple(range(n_lines)), br)
 
 
 def is_on_time(filled_any: bool, unfilled: int, eta_min: float, promise_min: float) -> bool:
@@ -320,7 +327,7 @@ def greedy_option(search: _core.OptionSearch, config: Config, promise_min: float
 
     def fill(passes) -> Option:
         owner = np.full(n, -1, np.int64)
-        packages = []
+        packages: list[Package] = []
         for kind, stores, etas, limit in passes:
             for s, e in zip(stores, etas):
                 if len(packages) >= limit or (owner >= 0).all():
@@ -346,7 +353,7 @@ def greedy_option(search: _core.OptionSearch, config: Config, promise_min: float
     return min(tries, key=lambda x: x.cost)  # the first of equal costs: the most from stores
 
 
-def plan_rows(option: Option, order_id: str, skus, qtys, line_of: list[int], promise_min: float, store_ids,
+def plan_rows(option: Option, order_id: str, skus, qtys, line_of: Sequence[int], promise_min: float, store_ids,
               home_store: str | None, reasons: dict[int, str]) -> list[dict]:
     """The order's input lines in the plan format (docs/file-formats.md), in input order.
 

@@ -1,0 +1,361 @@
+"""Stock and reservations: what a router may still sell, and who holds what.
+
+One ``Stock`` per Router. It owns the stock arrays (on hand, safety stock, reserved,
+available, per (store, SKU) row), each store's capacity left and open/closed state, the
+orders holding a reservation, the lock that makes them consistent, and the kernel's option
+search over them (the search keeps its own dense copy of available stock, so every change
+goes through it: ``take``, ``spend``, ``refresh``).
+
+Reservation life cycle (docs/getting-started.md, "The router"):
+
+    reserve(order_id, ...)   reserved: the lines' units leave `available` (on_hand stays)
+    release(order_id)        cancelled: the units and the capacity come back
+    complete(order_id)       fulfilled: the units leave on_hand too; capacity stays used
+    update(store, sku, n)    the store's count; available = on_hand - safety - reserved
+    sell(rows)               a batch plan's lines leave on_hand for good
+    close(store) / open(store)
+
+This module never searches for candidates, never builds an option and never explains.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from . import _core
+from .config import Config
+from .options import Option, line_holds, row_packages
+
+if TYPE_CHECKING:
+    from .decision import Decision
+    from .model import Inventory, Network
+
+# the SKU-major index of stock rows (_core.sku_major)
+SkuIndex = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+# A decision keeps its candidates' status for its explanation: the whole network's status
+# bytes up to this many stores, the candidates' entries beyond (Stock.status_now)
+STATUS_BYTES_MAX = 8192
+
+
+@dataclass
+class Held:
+    """One order's reservation: what ``release`` gives back and ``complete`` sells."""
+
+    decision: Decision  # the Decision that made it (route returns it again for the same order_id)
+    src: np.ndarray  # per (merged) line: the store its units are reserved at, -1 none
+    codes: np.ndarray  # per line: SKU code
+    qty: np.ndarray
+    stores: list[int]  # one capacity unit each
+
+    def stock(self) -> list[tuple[int, int, int]]:
+        """(store, sku code, qty) for every reserved line."""
+        return [(int(s), int(k), int(q)) for s, k, q in zip(self.src, self.codes, self.qty) if s >= 0]
+
+
+class Stock:
+    """A network's stock, capacity and reservations as one router sees them."""
+
+    def __init__(self, network: Network, config: Config, *, runner_up_window: float | None = None,
+                 release_gil: bool = True):
+        self.network = network
+        self.config = config
+        inv = network.inventory
+        self.skus = [str(s) for s in inv.skus]
+        self.sku_code = {s: k for k, s in enumerate(self.skus)}
+        self.indptr: np.ndarray = inv.indptr.astype(np.int64, copy=True)
+        self.sku: np.ndarray = inv.sku_code.astype(np.int32, copy=True)
+        self.on_hand: np.ndarray = inv.on_hand.astype(np.int64, copy=True)
+        self.safety: np.ndarray = inv.safety_stock.astype(np.int64, copy=True)
+        # np.full, not np.zeros: write every page now, so no order pays a first-touch fault
+        self.reserved_units: np.ndarray = np.full(self.on_hand.shape, 0, np.int64)
+        # available = max(0, on_hand - safety_stock) - reserved: safety stock above on-hand
+        # leaves nothing to sell, never a negative count
+        self.avail: np.ndarray = np.maximum(self.on_hand - self.safety, 0)
+        n = len(network)
+        self.cap_left = np.asarray(network.capacity, dtype=np.float64).copy()
+        self.closed = np.zeros(n, dtype=bool)
+        self.closed_u8 = self.closed.view(np.uint8)
+        self.usable = (self.cap_left >= 1).astype(np.uint8)
+        # per store: 0 usable, 1 closed, 2 at capacity (what an explanation says)
+        self.status = np.where(self.cap_left >= 1, 0, 2).astype(np.uint8)
+        self.lock = threading.RLock()
+        self.held: dict[str, Held] = {}
+        self.store_ids = network.store_ids
+        self._runner_up_window = runner_up_window
+        self._sku_index: SkuIndex | None = inv.sku_index()  # shared with every search over these rows
+        self.search = self.make_search()
+        self.search.release_gil = bool(release_gil)
+
+    # --- the option search over these arrays ---------------------------------------------------
+    def make_search(self) -> _core.OptionSearch:
+        """An option search over the stock arrays (read in place; a fresh one copies the
+        stock into its own tables when built)."""
+        net, cfg = self.network, self.config
+        t, c, lim = cfg.travel, cfg.cost, cfg.limits
+        w = self._runner_up_window
+        return _core.OptionSearch(
+            self.indptr, self.sku, self.avail, self.usable, net.handling_min, net.lat, net.lon,
+            travel=net.travel.kernel, parcel_lead_min=t.parcel_lead_min,
+            per_minute=c.per_minute, per_package=c.per_package, per_parcel=c.per_parcel,
+            per_transfer=c.per_transfer, late_per_minute=c.late_per_minute,
+            unfilled_per_line=c.unfilled_per_line, max_packages=lim.max_packages, max_transfers=lim.max_transfers,
+            runner_up_window=-1.0 if w is None else float(w), sku_index=self.sku_index())
+
+    def sku_index(self) -> SkuIndex:
+        """The SKU-major index of the rows (rebuilt once after a row was inserted)."""
+        if self._sku_index is None:
+            self._sku_index = _core.sku_major(self.indptr, self.sku)
+        return self._sku_index
+
+    # --- reading ---------------------------------------------------------------------------------
+    def codes_of(self, skus: Sequence[str]) -> np.ndarray:
+        """The SKU codes of an order's (merged) SKUs; -1 for a SKU nobody stocks."""
+        get = self.sku_code.get
+        return np.array([get(s, -1) for s in skus], dtype=np.int32)
+
+    def status_now(self, cand_idx: np.ndarray) -> bytes | np.ndarray:
+        """The candidates' status (0 usable, 1 closed, 2 full) as a decision sees it: the
+        whole status bytes for a network of a few thousand stores (a copy of 0.05 us against
+        0.8 us for indexing the candidates out of it), else the candidates' own entries."""
+        if len(self.status) <= STATUS_BYTES_MAX:
+            return self.status.tobytes()
+        return np.asarray(self.status.take(cand_idx))
+
+    def pickup_state(self, store: int) -> tuple[bool, bool, float]:
+        """A pickup store's (offers pickup, closed, capacity left)."""
+        return bool(self.network.pickup[store]), bool(self.closed[store]), float(self.cap_left[store])
+
+    def position(self, store: int, code: int) -> int:
+        """The row of (store, SKU code), or -1 when the store has none."""
+        return self.search.stock_position(store, code)
+
+    def line_holds(self, store: int, codes: ArrayLike, qty: ArrayLike) -> np.ndarray:
+        """Per line: whether ``store`` can fill it whole from the stock available now."""
+        with self.lock:
+            holds = line_holds(self.search, [int(store)], np.asarray(codes, np.int32), np.asarray(qty, np.int64))
+            return np.asarray(holds[0])
+
+    def rows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(indptr per store, SKU code per row, available units per row), read-only views."""
+        views = []
+        for a in (self.indptr, self.sku, self.avail):
+            v = a.view()
+            v.flags.writeable = False
+            views.append(v)
+        return views[0], views[1], views[2]
+
+    def available(self, store: int, sku: str) -> int:
+        with self.lock:
+            code = self.sku_code.get(str(sku))
+            pos = -1 if code is None else self.position(store, code)
+            return 0 if pos < 0 else int(self.avail[pos])
+
+    def reserved(self) -> dict[tuple[str, str], int]:
+        """Units reserved per (store_id, sku), summed over the orders holding reservations."""
+        out: dict[tuple[str, str], int] = {}
+        with self.lock:
+            for h in self.held.values():
+                for store, code, q in h.stock():
+                    k = (str(self.store_ids[store]), self.skus[code])
+                    out[k] = out.get(k, 0) + q
+        return out
+
+    def table(self) -> dict[str, np.ndarray]:
+        """One entry per (store, sku) row: store_id, sku, on_hand, safety_stock, reserved, available."""
+        with self.lock:
+            store = np.repeat(np.arange(len(self.network)), np.diff(self.indptr))
+            return {"store_id": self.store_ids[store], "sku": np.asarray(self.skus, object)[self.sku],
+                    "on_hand": self.on_hand.copy(), "safety_stock": self.safety.copy(),
+                    "reserved": self.reserved_units.copy(), "available": self.avail.copy()}
+
+    def inventory_now(self) -> tuple[Inventory, np.ndarray]:
+        """The stock as the next decision sees it as an Inventory (on_hand less what is
+        reserved), with the capacity left."""
+        from .model import Inventory as Inv
+
+        with self.lock:
+            inv = Inv(np.asarray(self.skus, object), self.indptr.copy(), self.sku.copy(),
+                            self.on_hand - self.reserved_units, self.safety.copy())
+            inv.share_sku_index(self.sku_index())  # the same rows: not sorted again
+            return inv, self.cap_left.copy()
+
+    # --- reservations ----------------------------------------------------------------------------
+    def reserve(self, order_id: str, decision: Decision, src: np.ndarray, codes: np.ndarray, qty: np.ndarray,
+                stores: list[int]) -> None:
+        """Hold an order's lines (``src``: each line's store, -1 none) and one capacity unit
+        per store in ``stores``. The caller holds the lock."""
+        self.search.take(src, codes, qty, self.reserved_units, 1)
+        self.search.spend(stores, self.cap_left, self.closed_u8, self.status, 1)
+        self.held[order_id] = Held(decision, src, codes, qty, stores)
+
+    def take_option(self, option: Option, codes: ArrayLike, qty: ArrayLike) -> None:
+        """Reserve an option chosen elsewhere, not recorded as held (the caller owns it)."""
+        code_a = np.asarray(codes, np.int32)
+        src = np.full(len(code_a), -1, np.int32)
+        for store, j in option.sources():
+            src[j] = store
+        with self.lock:
+            self.search.take(src, code_a, np.asarray(qty, np.int64), self.reserved_units, 1)
+            self.search.spend(option.stores(), self.cap_left, self.closed_u8, self.status, 1)
+
+    def release(self, order_id: str, *, capacity: bool = True) -> bool:
+        with self.lock:
+            held = self.held.pop(str(order_id), None)
+            if held is None:
+                return False
+            self.search.take(held.src, held.codes, held.qty, self.reserved_units, -1)
+            if capacity:
+                self.search.spend(held.stores, self.cap_left, self.closed_u8, self.status, -1)
+            return True
+
+    def complete(self, order_id: str) -> bool:
+        with self.lock:
+            held = self.held.pop(str(order_id), None)
+            if held is None:
+                return False
+            for store, code, q in held.stock():
+                pos = self.position(store, code)
+                self.on_hand[pos] -= q
+                self.reserved_units[pos] -= q
+            return True
+
+    def holding(self) -> list[str]:
+        with self.lock:
+            return list(self.held)
+
+    def holders_at(self, store: int) -> list[str]:
+        """The orders whose reservation involves a store."""
+        with self.lock:
+            return [oid for oid, h in self.held.items() if store in h.stores]
+
+    @contextlib.contextmanager
+    def withholding(self, pairs: Iterable[tuple[int, int]]) -> Iterator[None]:
+        """Inside the block, the (store index, SKU code) pairs have nothing available; their
+        stock comes back when the block ends, however it ends. Holds the lock."""
+        saved = []
+        with self.lock:
+            for store, code in pairs:
+                pos = self.position(int(store), int(code))
+                if pos >= 0:
+                    saved.append((int(store), pos, int(self.avail[pos])))
+                    self.avail[pos] = 0
+                    self.search.refresh(int(store), pos)
+            try:
+                yield
+            finally:
+                for store, pos, v in saved:
+                    self.avail[pos] = v
+                    self.search.refresh(store, pos)
+
+    # --- changing the stock ------------------------------------------------------------------------
+    def update(self, store: int, sku: str, on_hand: int) -> int:
+        """Set a store's on-hand count of a SKU (new SKUs and rows are added); the units now
+        available (negative when fewer than already promised)."""
+        with self.lock:
+            code = self.sku_code.get(sku)
+            if code is None:
+                code = self.sku_code[sku] = len(self.skus)
+                self.skus.append(sku)
+            pos = self.position(store, code)
+            if pos < 0:
+                pos = self._insert(store, code)
+            self.on_hand[pos] = int(on_hand)
+            self.avail[pos] = max(0, self.on_hand[pos] - self.safety[pos]) - self.reserved_units[pos]
+            self.search.refresh(store, pos)
+            return int(self.avail[pos])
+
+    def _insert(self, s: int, code: int) -> int:
+        # a new (store, sku) row: O(stock rows), rare; the search is pointed at the new arrays
+        a, b = self.indptr[s], self.indptr[s + 1]
+        pos = int(a + np.searchsorted(self.sku[a:b], code))
+        self.sku = np.insert(self.sku, pos, np.int32(code))
+        self.on_hand = np.insert(self.on_hand, pos, 0)
+        self.safety = np.insert(self.safety, pos, 0)
+        self.reserved_units = np.insert(self.reserved_units, pos, 0)
+        self.avail = np.insert(self.avail, pos, 0)
+        self.indptr[s + 1:] += 1
+        self._sku_index = None
+        self.search.set_inventory(self.indptr, self.sku, self.avail, self.sku_index())
+        return pos
+
+    def sell(self, rows: list[dict[str, Any]]) -> None:
+        """Take a batch plan's filled lines out of stock for good (checked first: nothing
+        changes when one asks for more than is available)."""
+        idx = self.network.store_index_map()
+        take: dict[int, int] = {}
+        where: dict[int, tuple[int, int]] = {}
+        # capacity: a package spends its delivering (or preparing) store's, a transfer its sender's
+        packages, transfers = row_packages(rows, idx)
+        stores = [s for s, _ in packages.values()] + [s for _, s, _ in transfers]
+        with self.lock:
+            for r in rows:
+                if r["mode"] == "unfilled":
+                    continue
+                s = idx[str(r["source_id"])]
+                code = self.sku_code.get(str(r["sku"]), -1)
+                pos = -1 if code < 0 else self.position(s, code)
+                if pos < 0:
+                    raise ValueError(f"order {r['order_id']}: store {r['source_id']} holds no {r['sku']}")
+                take[pos] = take.get(pos, 0) + int(r["qty"])
+                where[pos] = (s, code)
+            pos_a = np.fromiter(take.keys(), np.int64, len(take))
+            q = np.fromiter(take.values(), np.int64, len(take))
+            short = np.flatnonzero(q > self.avail[pos_a])
+            if len(short):
+                p = int(pos_a[short[0]])
+                s = int(np.searchsorted(self.indptr, p, side="right") - 1)
+                raise ValueError(f"the plan takes {int(q[short[0]])} of {self.skus[self.sku[p]]} at "
+                                 f"{self.store_ids[s]}, which has {int(self.avail[p])} available")
+            # as route then complete: the kernel's take (which keeps its own dense copy of
+            # avail in step), then the units leave on_hand and the reservation
+            st = np.array([where[p][0] for p in take], np.int32)
+            codes = np.array([where[p][1] for p in take], np.int32)
+            self.search.take(st, codes, q, self.reserved_units, 1)
+            self.on_hand[pos_a] -= q
+            self.reserved_units[pos_a] -= q
+            self.search.spend(stores, self.cap_left, self.closed_u8, self.status, 1)
+
+    # --- stores ----------------------------------------------------------------------------------
+    def _set_usable(self, s: int) -> None:
+        # a store takes part when open and below capacity; status says why not (explanations)
+        closed, full = bool(self.closed[s]), bool(self.cap_left[s] < 1)
+        self.usable[s] = not (closed or full)
+        self.status[s] = 1 if closed else (2 if full else 0)
+
+    def close(self, store: int) -> list[str]:
+        with self.lock:
+            self.closed[store] = True
+            self._set_usable(store)
+            return [oid for oid, h in self.held.items() if store in h.stores]
+
+    def open(self, store: int) -> None:
+        with self.lock:
+            self.closed[store] = False
+            self._set_usable(store)
+
+    def capacity_left(self, store: int) -> float:
+        with self.lock:
+            return float(self.cap_left[store])
+
+    def capacity_left_all(self) -> np.ndarray:
+        with self.lock:
+            return self.cap_left.astype(np.float64, copy=True)
+
+    def reset_capacity(self, capacity: ArrayLike | None = None) -> None:
+        cap = np.broadcast_to(np.asarray(self.network.capacity if capacity is None else capacity, np.float64),
+                              self.cap_left.shape)
+        with self.lock:
+            self.cap_left[:] = cap
+            for s in range(len(cap)):
+                self._set_usable(s)
+
+
+__all__ = ["STATUS_BYTES_MAX", "Held", "Stock"]
