@@ -41,12 +41,14 @@ This module never reads files (io and cli do) and never changes the network.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import platform
 import time
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Any
 
 import numpy as np
 
@@ -55,13 +57,13 @@ from .choices import (
     build_table,
     components,
     contention,
-    csr_take,
     piece_from_bulk,
     piece_from_options,
     stock_of,
     touches,
 )
 from .config import Config
+from .csr import csr_take
 from .errors import InputError, Problem
 from .geo import morton_keys
 from .io import PLAN_COLUMNS, check_plan_path, write_plan
@@ -177,134 +179,212 @@ def plan(network: Network, orders, config: Config | None = None, *, time_limit_s
     if policy not in ("optimal", "greedy"):
         raise ValueError(f"policy must be 'optimal' or 'greedy', got {policy!r}")
     cfg = config or network.config
-    c_unf = cfg.cost.unfilled_per_line
-    timings: dict[str, float] = {}
-    t0 = time.perf_counter()
+    clock = _StageClock()
     todo, locked, current = _orders_of(network, orders)
     n = len(todo)
-
-    t = time.perf_counter()
     tick = progress or (lambda *a: None)
-    first = None
-    if policy == "optimal" and n and threads != 1:
-        # the option search under the full stock needs nothing of greedy: on a thread beside it
-        # (unless this plan has one core: then the two would only take turns)
-        from concurrent.futures import ThreadPoolExecutor
-
-        pool = ThreadPoolExecutor(1)
-        first = pool.submit(_search, network, cfg, todo, locked, k, search_threads)
-        pool.shutdown(wait=False)
-    greedy_opts, greedy_seen = _greedy(network, cfg, todo, locked, current, tick)
-    timings["greedy"] = time.perf_counter() - t
-
-    status = "greedy"
-    bound = model_bound = None
+    optimise = policy == "optimal" and n > 0
+    # the option search under the full stock needs nothing of greedy: on a thread beside it
+    # (unless this plan has one core: then the two would only take turns)
+    first = _search_beside(network, cfg, todo, locked, k, search_threads) if optimise and threads != 1 else None
+    with clock("greedy"):
+        greedy_opts, greedy_seen = _greedy(network, cfg, todo, locked, current, tick)
     choice = list(greedy_opts)
-    tb = None  # the model's option table (policy "optimal")
-    n_solver = n_components = largest = 0
-    if policy == "optimal" and n:
-        t = time.perf_counter()
-        md = _model(network, cfg, todo, greedy_opts, current, locked, k, k_avoid, tick, search_threads,
-                    first.result() if first is not None else None)
-        tb = md.table
-        best = tb.opt_ptr[:-1]
-        timings["options"] = time.perf_counter() - t
-        t = time.perf_counter()
-        comps, fixed = components(tb, md.hot, md.hot_cap)
-        # what the fixed and locked orders take is gone before the components are solved:
-        # locked orders keep their store and take their stock and capacity first, even past a
-        # store's capacity (it then has none left), so no component is infeasible for them
-        rows, srcs = tb.own_plan(best[fixed])
-        used_r, used_c = tb.usage(rows, srcs)
-        avail = np.maximum(md.avail - used_r, 0)
-        cap = np.maximum(md.cap - np.bincount(used_c, minlength=len(md.cap)), 0)
-        timings["decompose"] = time.perf_counter() - t
-        t = time.perf_counter()
-        # two bounds for the whole option space (the module's docstring): each order's
-        # cheapest option, summed; and the LP relaxation of the model, which splits like the
-        # model: an order whose best option touches no short resource takes it in the LP too,
-        # and components share no short resource, so each has its own (smaller) LP
-        cheapest = np.minimum(tb.other, tb.cost[best])
-        bound = float(cheapest.sum())
-        # a fixed order pays its best listed option in the plan; in the bound, its cheapest
-        # possible (below the best listed when its search did not finish); a locked order
-        # pays its stay option in every plan
-        fixed_cost = float(tb.cost[best[fixed]].sum())
-        fixed_bound = float(np.where(tb.locked[fixed], tb.cost[best[fixed]], cheapest[fixed]).sum())
-        # GLOP gets a quarter of the time limit, shared by size; a component whose LP does not
-        # finish in its share has no bound
-        in_comps = max(1, sum(len(c) for c in comps))
-        lp_time = [LP_SHARE * time_limit_s * len(c) / in_comps for c in comps]
-        subs = [tb.subset(c) for c in comps]
-        # (the stock and capacity the fixed and locked orders leave: a fixed order's option
-        # touches no short resource, and a locked order's takes what it takes in every plan)
-        comp_lp = [_lp_bound(sub, avail[res], cap, md.hot[res], c_unf, True, lp_time[c])
-                   if len(comp) <= LP_MAX_ORDERS else -math.inf
-                   for c, (comp, (sub, _, _, _, res)) in enumerate(zip(comps, subs))]
-        full_bound = fixed_bound + sum(comp_lp)
-        if math.isfinite(full_bound):
-            bound = max(bound, full_bound)
-        # the bound on the model (the listed options only), added as the components are
-        # solved: the solvers' own (HiGHS's is at least the LP relaxation's), else the LP
-        # without the "other option" columns
-        model_bound = fixed_cost
-        timings["bound"] = time.perf_counter() - t
-        t = time.perf_counter()
-        for i in fixed.tolist():
-            choice[i] = md.option(int(best[i]), cfg)
-        n_components = len(comps)
-        zkey = morton_keys([o.lat for o in todo], [o.lon for o in todo])
-        largest = max((len(c) for c in comps), default=0)
-        n_solver = sum(len(c) for c in comps)
-        statuses = []
-        # components share no short resource, so they are solved apart, through the executor
-        # when one is given (only plain arrays cross to it)
-        tasks = []
-        for comp, (sub, _, _, _, res) in zip(comps, subs):
-            # each component's share of the limit by its size, not by the clock, so that the
-            # same seed gives the same plan
-            args = (sub, avail[res], cap, md.hot[res], time_limit_s * len(comp) / max(1, n_solver), seed, workers,
-                    c_unf)
-            # in-process, a large component's blocks use both cores where they share nothing
-            fn = _solve if len(comp) <= BLOCK else partial(
-                _solve_blocks, place=zkey[comp],
-                parallel=1 if executor is not None else max(1, (threads or os.cpu_count() or 1) // max(1, workers)))
-            tasks.append(executor.submit(fn, *args) if executor is not None else (fn, args))
-        for c, (comp, task) in enumerate(zip(comps, tasks)):
-            tick("solve", c, len(comps))
-            pick, lsrc, st, cp_bound = task.result() if executor is not None else task[0](*task[1])
-            sub, orows, slots, hs, res = subs[c]
-            statuses.append(st)
-            if not math.isfinite(cp_bound) and len(comp) <= LP_MAX_ORDERS:
-                cp_bound = _lp_bound(sub, avail[res], cap, md.hot[res], c_unf, False, lp_time[c])
-            model_bound += cp_bound if math.isfinite(cp_bound) else -math.inf
-            g_src = np.full(len(tb.l_line), -2, np.int64)
-            g_src[slots] = np.where(lsrc >= 0, hs[np.maximum(lsrc, 0)], lsrc)
-            for i, row in zip(comp.tolist(), orows[pick].tolist()):
-                choice[i] = _resourced(md.option(row, cfg), md.sourcing(row, g_src), todo[i].promise_min, cfg)
-        tick("solve", len(comps), len(comps))
-        # what was proven: the components' statuses, and for the orders fixed to their best
-        # option, whether their option search finished (else the plan is feasible, not proven)
-        unproven = (~md.proven & ~tb.locked).any()
-        status = worst_status(statuses + (["FEASIBLE"] if unproven else []))
-        timings["solve"] = time.perf_counter() - t
+    solved = _Solved.greedy()
+    md = None
+    if optimise:
+        with clock("options"):
+            md = _model(network, cfg, todo, greedy_opts, current, locked, k, k_avoid, tick, search_threads,
+                        first.result() if first is not None else None)
+        with clock("decompose"):
+            dec = _decompose(md)
+        with clock("bound"):
+            bounds = _bound(md, dec, cfg, time_limit_s)
+        with clock("solve"):
+            solved = _solve_components(md, dec, bounds, choice, todo, cfg, time_limit_s=time_limit_s, seed=seed,
+                                       executor=executor, workers=workers, threads=threads, tick=tick)
+    with clock("rows"):
+        rows_out = _assemble_rows(todo, choice, current, locked, md, greedy_seen, network, cfg)
+    timings = clock.finish()
     choice_costs = [_cost_with_move(c, o_cur, cfg) for c, o_cur in zip(choice, current)]
+    greedy_cost = sum(_cost_with_move(g, c, cfg) for g, c in zip(greedy_opts, current))
+    summary = _summary(todo, rows_out, choice, choice_costs, current, cfg, solved.bound, solved.model_bound,
+                       solved.status, greedy_cost, timings, solved.n_solver, solved.n_components, policy,
+                       solved.largest)
+    return Plan(rows_out, summary, choice)
 
-    t = time.perf_counter()
+
+# --- plan()'s stages --------------------------------------------------------------------------
+class _StageClock:
+    """Wall seconds per stage of a plan (the summary's ``timings``), and the total."""
+
+    def __init__(self):
+        self.t0 = time.perf_counter()
+        self.timings: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, stage: str):
+        t = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[stage] = time.perf_counter() - t
+
+    def finish(self) -> dict[str, float]:
+        self.timings["total"] = time.perf_counter() - self.t0
+        return self.timings
+
+
+def _search_beside(network: Network, cfg: Config, todo, locked, k: int, search_threads: int):
+    # the option search started on a thread of its own; its future
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(1)
+    first = pool.submit(_search, network, cfg, todo, locked, k, search_threads)
+    pool.shutdown(wait=False)
+    return first
+
+
+@dataclass
+class _Decomposition:
+    """The components of a model, the orders fixed to their best option, and the stock and
+    capacity the fixed and locked orders leave."""
+
+    comps: list  # per component: its orders
+    fixed: np.ndarray  # the orders that take their best option without the solver
+    avail: np.ndarray  # per resource: the units left for the components
+    cap: np.ndarray  # per store: the capacity left for them
+    subs: list  # per component: tb.subset(comp) (table, rows, slots, stores, resources)
+
+
+def _decompose(md: _Model) -> _Decomposition:
+    tb = md.table
+    best = tb.opt_ptr[:-1]
+    comps, fixed = components(tb, md.hot, md.hot_cap)
+    # what the fixed and locked orders take is gone before the components are solved:
+    # locked orders keep their store and take their stock and capacity first, even past a
+    # store's capacity (it then has none left), so no component is infeasible for them
+    rows, srcs = tb.own_plan(best[fixed])
+    used_r, used_c = tb.usage(rows, srcs)
+    avail = np.maximum(md.avail - used_r, 0)
+    cap = np.maximum(md.cap - np.bincount(used_c, minlength=len(md.cap)), 0)
+    return _Decomposition(comps, fixed, avail, cap, [tb.subset(c) for c in comps])
+
+
+@dataclass
+class _Bounds:
+    bound: float  # a lower bound on every plan of the whole option space
+    fixed_cost: float  # what the fixed orders pay in the plan (the model bound starts there)
+    lp_time: list  # per component: the seconds its LP may take
+
+
+def _bound(md: _Model, dec: _Decomposition, cfg: Config, time_limit_s: float) -> _Bounds:
+    # two bounds for the whole option space (the module's docstring): each order's cheapest
+    # option, summed; and the LP relaxation of the model, which splits like the model: an
+    # order whose best option touches no short resource takes it in the LP too, and
+    # components share no short resource, so each has its own (smaller) LP
+    tb, fixed = md.table, dec.fixed
+    best = tb.opt_ptr[:-1]
+    cheapest = np.minimum(tb.other, tb.cost[best])
+    bound = float(cheapest.sum())
+    # a fixed order pays its best listed option in the plan; in the bound, its cheapest
+    # possible (below the best listed when its search did not finish); a locked order pays
+    # its stay option in every plan
+    fixed_cost = float(tb.cost[best[fixed]].sum())
+    fixed_bound = float(np.where(tb.locked[fixed], tb.cost[best[fixed]], cheapest[fixed]).sum())
+    # GLOP gets a quarter of the time limit, shared by size; a component whose LP does not
+    # finish in its share has no bound
+    in_comps = max(1, sum(len(c) for c in dec.comps))
+    lp_time = [LP_SHARE * time_limit_s * len(c) / in_comps for c in dec.comps]
+    # (the stock and capacity the fixed and locked orders leave: a fixed order's option
+    # touches no short resource, and a locked order's takes what it takes in every plan)
+    c_unf = cfg.cost.unfilled_per_line
+    comp_lp = [_lp_bound(sub, dec.avail[res], dec.cap, md.hot[res], c_unf, True, lp_time[c])
+               if len(comp) <= LP_MAX_ORDERS else -math.inf
+               for c, (comp, (sub, _, _, _, res)) in enumerate(zip(dec.comps, dec.subs))]
+    full_bound = fixed_bound + sum(comp_lp)
+    if math.isfinite(full_bound):
+        bound = max(bound, full_bound)
+    return _Bounds(bound, fixed_cost, lp_time)
+
+
+@dataclass
+class _Solved:
+    """What the solve stage found: the status, both bounds and the sizes."""
+
+    status: str
+    bound: float | None
+    model_bound: float | None
+    n_solver: int = 0
+    n_components: int = 0
+    largest: int = 0
+
+    @classmethod
+    def greedy(cls) -> _Solved:
+        return cls("greedy", None, None)
+
+
+def _solve_components(md: _Model, dec: _Decomposition, bounds: _Bounds, choice: list, todo, cfg: Config, *,
+                      time_limit_s: float, seed: int, executor, workers: int, threads: int | None,
+                      tick) -> _Solved:
+    # fixed orders take their best option; each component is solved (through the executor
+    # when one is given: only plain arrays cross to it) and its orders' choices replaced
+    tb, comps, subs = md.table, dec.comps, dec.subs
+    best = tb.opt_ptr[:-1]
+    c_unf = cfg.cost.unfilled_per_line
+    for i in dec.fixed.tolist():
+        choice[i] = md.option(int(best[i]), cfg)
+    zkey = morton_keys([o.lat for o in todo], [o.lon for o in todo])
+    n_solver = sum(len(c) for c in comps)
+    # the bound on the model (the listed options only), added as the components are solved:
+    # the solvers' own (HiGHS's is at least the LP relaxation's), else the LP without the
+    # "other option" columns
+    model_bound = bounds.fixed_cost
+    statuses = []
+    tasks: list[Any] = []  # futures (an executor), else (function, arguments)
+    for comp, (sub, _, _, _, res) in zip(comps, subs):
+        # each component's share of the limit by its size, not by the clock, so that the
+        # same seed gives the same plan
+        args = (sub, dec.avail[res], dec.cap, md.hot[res], time_limit_s * len(comp) / max(1, n_solver), seed,
+                workers, c_unf)
+        # in-process, a large component's blocks use both cores where they share nothing
+        fn = _solve if len(comp) <= BLOCK else partial(
+            _solve_blocks, place=zkey[comp],
+            parallel=1 if executor is not None else max(1, (threads or os.cpu_count() or 1) // max(1, workers)))
+        tasks.append(executor.submit(fn, *args) if executor is not None else (fn, args))
+    for c, (comp, task) in enumerate(zip(comps, tasks)):
+        tick("solve", c, len(comps))
+        pick, lsrc, st, cp_bound = task.result() if executor is not None else task[0](*task[1])
+        sub, orows, slots, hs, res = subs[c]
+        statuses.append(st)
+        if not math.isfinite(cp_bound) and len(comp) <= LP_MAX_ORDERS:
+            cp_bound = _lp_bound(sub, dec.avail[res], dec.cap, md.hot[res], c_unf, False, bounds.lp_time[c])
+        model_bound += cp_bound if math.isfinite(cp_bound) else -math.inf
+        g_src = np.full(len(tb.l_line), -2, np.int64)
+        g_src[slots] = np.where(lsrc >= 0, hs[np.maximum(lsrc, 0)], lsrc)
+        for i, row in zip(comp.tolist(), orows[pick].tolist()):
+            choice[i] = _resourced(md.option(row, cfg), md.sourcing(row, g_src), todo[i].promise_min, cfg)
+    tick("solve", len(comps), len(comps))
+    # what was proven: the components' statuses, and for the orders fixed to their best
+    # option, whether their option search finished (else the plan is feasible, not proven)
+    unproven = (~md.proven & ~tb.locked).any()
+    status = worst_status(statuses + (["FEASIBLE"] if unproven else []))
+    return _Solved(status, bounds.bound, model_bound, n_solver, len(comps), max((len(c) for c in comps), default=0))
+
+
+def _assemble_rows(todo, choice, current, locked, md: _Model | None, greedy_seen, network: Network,
+                   cfg: Config) -> list[dict]:
+    # the plan rows, order by order; an order with an unfilled line carries the lines its
+    # best option fills under the whole stock and the lines any of its options holds
+    # (greedy's: what its search examined), for its reasons
+    tb = md.table if md is not None else None
     rows_out = []
     for i, o in enumerate(todo):
-        # an order with an unfilled line: the lines its best option fills under the whole
-        # stock, and the lines any of its options holds (greedy's: what its search examined)
         had, seen = 0, 0
         if choice[i].unfilled:
             had, seen = _lines_held(tb, i) if tb is not None else (0, greedy_seen[i])
         rows_out.extend(_rows_of(o, choice[i], current[i], network, cfg, bool(locked[i]), had, seen))
-    timings["rows"] = time.perf_counter() - t
-    timings["total"] = time.perf_counter() - t0
-    greedy_cost = sum(_cost_with_move(g, c, cfg) for g, c in zip(greedy_opts, current))
-    summary = _summary(todo, rows_out, choice, choice_costs, current, cfg, bound, model_bound, status, greedy_cost,
-                       timings, n_solver, n_components, policy, largest)
-    return Plan(rows_out, summary, choice)
+    return rows_out
 
 
 def model_options(network: Network, orders, config: Config | None = None, *, k: int = 8,
@@ -414,11 +494,11 @@ def _model(network: Network, cfg: Config, todo, greedy_opts, current, locked, k:
         proven[i] = bool(bulk.proven[p]) if bulk.searched[p] else int(n_lines[i]) <= MAX_EXACT_LINES
     other[free] = np.where(proven[free], flat["kth_cost"], 0.0)
     n_codes = full.n_skus
-    stock_rows = full.stock_rows()
     mk = (lambda: build_table(pieces, n, line_ptr, line_code, line_qty, current, cfg.cost.move_penalty, 1,
                               other, locked, n_codes))
     tb = mk()
-    avail = stock_of(tb, *stock_rows, n_codes)
+    rows_indptr, rows_sku, rows_avail = full.stock_rows()
+    avail = stock_of(tb, rows_indptr, rows_sku, rows_avail, n_codes)
     cap = full.capacity_left_all()
     hot, hot_cap = contention(tb, avail, cap)
     # the ways around short stock: they add demand elsewhere, so contention is worked out
@@ -429,7 +509,7 @@ def _model(network: Network, cfg: Config, todo, greedy_opts, current, locked, k:
             pieces.append(piece[0])
             sources.append(piece[1])
             tb = mk()
-            avail = stock_of(tb, *stock_rows, n_codes)
+            avail = stock_of(tb, rows_indptr, rows_sku, rows_avail, n_codes)
             hot, hot_cap = contention(tb, avail, cap)
     best = tb.opt_ptr[:-1]
     tb.other = np.where(tb.locked, np.inf, np.minimum(tb.other, tb.cost[best]))
@@ -919,8 +999,9 @@ def _summary(todo, rows, choice, costs, current, cfg, bound, model_bound, status
         "moved": sum(_moved(x, c) for x, c in zip(choice, current)),
         "orders_in_solver": n_solver, "components": n_comp, "largest_component": largest,
         "timings_s": {k: round(v, 4) for k, v in timings.items()},
-        "versions": {"omnifill": __version__, "ortools": ortools.__version__, "numpy": np.__version__,
-                     "python": platform.python_version()},
+        "versions": {"omnifill": __version__,
+                     "ortools": ortools.__version__,  # type: ignore[attr-defined]
+                     "numpy": np.__version__, "python": platform.python_version()},
     }
 
 
