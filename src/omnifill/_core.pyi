@@ -183,7 +183,8 @@ class OptionSearch:
         inv_indptr: npt.ArrayLike,
         inv_sku: npt.ArrayLike,
         avail: npt.NDArray[np.int64],
-        sku_index: tuple | None = ...,
+        sku_index: tuple[npt.NDArray[np.int64], npt.NDArray[np.int32], npt.NDArray[np.int64], npt.NDArray[np.int32]]
+        | None = ...,
     ) -> None: ...
     def take(
         self,

@@ -42,10 +42,12 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from .config import Config
+from .decision import Decision
 from .io import (
     Problems,
     float_col,
@@ -173,7 +175,7 @@ def _from_city(name, city: City, zones) -> Scenario:
 class WhatIf:
     spec: str  # as given
     kind: str  # close | open | stock | handling | capacity
-    value: object
+    value: Any  # per kind: a set of store ids, [(lat, lon)], (factor, top n), minutes, units
 
 
 def parse_what_if(spec: str) -> WhatIf:
@@ -414,7 +416,7 @@ def simulate(net: Network, batch: OrderBatch, arrival: np.ndarray, config: Confi
     tick = progress or (lambda *a: None)
     t0 = time.perf_counter()
     hour = [-1]
-    first_hour = [None]
+    first_hour: list[int | None] = [None]
 
     def clock(t):
         h = int(t // 60)
@@ -447,7 +449,7 @@ def simulate(net: Network, batch: OrderBatch, arrival: np.ndarray, config: Confi
             tick(int(st.done.sum()), n)
     else:
         open_: list[int] = []
-        decided: dict[int, object] = {}
+        decided: dict[int, Decision] = {}
         routed_hour: dict[int, int] = {}  # the clock hour whose capacity an order's route spent
         k = 0
         checkpoints = math.ceil((arrival.max() if n else 0.0) / reroute_every) + 1
@@ -462,7 +464,8 @@ def simulate(net: Network, batch: OrderBatch, arrival: np.ndarray, config: Confi
                 k += 1
             if not open_:
                 continue
-            keep, free = [], []
+            keep: list[int] = []
+            free: list[int] = []
             for i in open_:
                 d = decided[i]
                 waited = t - arrival[i]
@@ -676,7 +679,7 @@ def run_bench(sc: Scenario, out_dir, *, policies=("online",), what_ifs=(), confi
         batch, arrival = day_orders(v, net)
         built.append((name, v, net, batch, arrival))
     results = []
-    doc = {"scenario": sc.name, "seed": seed, "policies": list(policies),
+    doc: dict[str, Any] = {"scenario": sc.name, "seed": seed, "policies": list(policies),
            "params": {"reroute_every_min": reroute_every, "hold_min": hold_min, "time_limit_s": time_limit_s},
            "versions": {"omnifill": __version__}, "runs": []}
     for name, _, net, batch, arrival in built:

@@ -14,6 +14,7 @@ import math
 import os
 import sys
 import time
+from typing import Any
 
 import numpy as np
 
@@ -308,7 +309,7 @@ def cmd_validate(args) -> int:
         except InputError as e:
             probs.extend(e.problems)
     index = None
-    counts = {}
+    counts: dict[str, int] = {}
     try:
         st = load_stores(args.stores, probs=probs)
         index = st.index()
@@ -316,13 +317,14 @@ def cmd_validate(args) -> int:
     except InputError as e:
         probs.extend(e.problems)
     # a stores file too broken to index still lets the other files be checked on their own
-    loaded = {}
+    loaded: dict[str, Any] = {}
     for name, fn in (("inventory", load_inventory), ("orders", load_orders), ("zones", load_zones)):
         path = getattr(args, name)
         if path is None:
             continue
         try:
-            t = loaded[name] = fn(path, index, probs=probs)
+            t: Any = fn(path, index, probs=probs)
+            loaded[name] = t
             counts[name] = len(t) if isinstance(t, list) else (len(t.order_id) if name == "orders" else len(t.sku))
         except InputError as e:
             probs.extend(e.problems)
@@ -697,13 +699,14 @@ def cmd_demo(args) -> int:
     from .planner import plan
 
     p = plan(net, orders, time_limit_s=args.time_limit)
-    s = p.summary
+    summary = p.summary
     print(f"  re-planned as one backlog (OR-Tools, {args.time_limit:g} s limit): "
-          f"objective {s['objective']:,.0f} against "
-          f"greedy {s['greedy_objective']:,.0f} ({1 - s['objective'] / s['greedy_objective']:.1%} cheaper); "
-          f"lower bound {s['lower_bound']:,.0f} (gap {s['gap']:.1%}); on time "
-          + ", ".join(f"{k} min {v:.1%}" for k, v in s["on_time_rate"].items())
-          + f"; transfers {s['transfers']}, parcels {s['parcels']}")
+          f"objective {summary['objective']:,.0f} against "
+          f"greedy {summary['greedy_objective']:,.0f} "
+          f"({1 - summary['objective'] / summary['greedy_objective']:.1%} cheaper); "
+          f"lower bound {summary['lower_bound']:,.0f} (gap {summary['gap']:.1%}); on time "
+          + ", ".join(f"{k} min {v:.1%}" for k, v in summary["on_time_rate"].items())
+          + f"; transfers {summary['transfers']}, parcels {summary['parcels']}")
     return EXIT_OK
 
 

@@ -8,9 +8,11 @@ uses them lives in geo (travel) and options (cost).
 from __future__ import annotations
 
 import math
+import os
 import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
 
 from .errors import InputError, Problem
 
@@ -72,7 +74,7 @@ class Config:
     cost: Cost = field(default_factory=Cost)
     limits: Limits = field(default_factory=Limits)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         problems = []
         for sec in ("travel", "cost", "limits"):
             for f in fields(getattr(self, sec)):
@@ -84,7 +86,7 @@ class Config:
             raise InputError(problems)
 
     @classmethod
-    def from_toml(cls, path) -> Config:
+    def from_toml(cls, path: str | os.PathLike[str]) -> Config:
         """Read ``omnifill.toml``; every key is optional, unknown keys are errors."""
         path = Path(path)
         try:
@@ -97,16 +99,16 @@ class Config:
         return cls.from_dict(data, source=str(path))
 
     @classmethod
-    def from_dict(cls, data: dict, source: str = "<config>") -> Config:
+    def from_dict(cls, data: dict[str, Any], source: str = "<config>") -> Config:
         problems = []
-        parts = {}
+        parts: dict[str, Any] = {}
         for sec, klass in (("travel", Travel), ("cost", Cost), ("limits", Limits)):
             raw = data.get(sec, {})
             if not isinstance(raw, dict):
                 problems.append(Problem(source, None, sec, raw, "must be a table"))
                 continue
             known = {f.name: f for f in fields(klass)}
-            vals = {}
+            vals: dict[str, Any] = {}
             for k, v in raw.items():
                 if k not in known:
                     problems.append(Problem(source, None, f"{sec}.{k}", v,
@@ -131,15 +133,15 @@ class Config:
             raise InputError(problems)
         return cls(**parts)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def with_(self, **sections) -> Config:
+    def with_(self, **sections: dict[str, Any]) -> Config:
         """A copy with some values changed: ``cfg.with_(travel={"circuity": 1.4})``."""
         return replace(self, **{k: replace(getattr(self, k), **v) for k, v in sections.items()})
 
 
-def _check(sec: str, key: str, v) -> str | None:
+def _check(sec: str, key: str, v: object) -> str | None:
     rule = _RULES.get((sec, key), "nonneg")
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
         return "must be a finite number"

@@ -38,7 +38,7 @@ class Problem:
         return f"{head}{val}: {self.message}"
 
 
-def _show(v) -> str:
+def _show(v: object) -> str:
     s = repr(v)
     return s if len(s) <= 60 else s[:57] + "..."
 

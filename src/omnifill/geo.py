@@ -13,12 +13,13 @@ from dataclasses import dataclass
 import numpy as np
 import rtree
 import shapely
+from numpy.typing import ArrayLike, NDArray
 
 EARTH_RADIUS_M = 6_371_008.8
 ZONE_TIERS = (30, 60)  # promise tiers a zone can stand for; bit 1 << k in zone bit sets
 
 
-def haversine_m(lat1, lon1, lat2, lon2):
+def haversine_m(lat1: ArrayLike, lon1: ArrayLike, lat2: ArrayLike, lon2: ArrayLike) -> NDArray[np.float64]:
     """Great-circle distance in metres (haversine, R = 6,371,008.8 m), broadcasting."""
     p1, p2 = np.radians(lat1), np.radians(lat2)
     dp = p2 - p1

@@ -75,7 +75,8 @@ def executor_for(scheduler: str = "none", scheduler_file=None, n_workers: int | 
         raise SchedulerError(f"cannot reach the Dask scheduler at {where}: {e}") from None
     try:
         n = len(client.scheduler_info(n_workers=-1).get("workers", {}))
-        say(f"omnifill: Dask scheduler {client.scheduler.address}, {n} worker{'s' if n != 1 else ''}"
+        address = client.scheduler.address if client.scheduler is not None else where
+        say(f"omnifill: Dask scheduler {address}, {n} worker{'s' if n != 1 else ''}"
             + (f", dashboard {client.dashboard_link}" if cluster is not None and client.dashboard_link else ""))
         yield client.get_executor(pure=False)
     finally:

@@ -48,7 +48,7 @@ def candidates_reference(
     limit = np.broadcast_to(np.asarray(max_eta_min, dtype=np.float64), (n,))
     zb = np.zeros(store_lat.shape[0], np.uint8) if zone_bits is None else np.asarray(zone_bits, np.uint8)
     tb = np.zeros(n, np.uint8) if tier_bits is None else np.asarray(tier_bits, np.uint8)
-    forced = {}
+    forced: dict[int, set[int]] = {}
     for o, s in zone_pairs or ():
         forced.setdefault(int(o), set()).add(int(s))
     indptr = [0]

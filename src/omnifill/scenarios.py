@@ -12,6 +12,7 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -92,7 +93,7 @@ def synthetic_city(
     skus = [f"SKU{i:05d}" for i in range(n_skus)]
     pop = 1.0 / np.arange(1, n_skus + 1) ** zipf_a
     pop /= pop.sum()
-    inv = {"store_id": [], "sku": [], "on_hand": [], "safety_stock": []}
+    inv: dict[str, list] = {"store_id": [], "sku": [], "on_hand": [], "safety_stock": []}
     k = max(1, int(assortment * n_skus))
     for s in range(n_stores):
         chosen = np.sort(rng.choice(n_skus, size=k, replace=False, p=pop))
@@ -109,7 +110,7 @@ def synthetic_city(
             inv["on_hand"].append(500)
             inv["safety_stock"].append(0)
     olat, olon = clustered_points(rng, n_orders, centre, radius_m * 1.1, n_clusters, cluster_sd_m * 1.2)
-    orders = {"order_id": [], "lat": [], "lon": [], "sku": [], "qty": [], "promise_min": []}
+    orders: dict[str, list] = {"order_id": [], "lat": [], "lon": [], "sku": [], "qty": [], "promise_min": []}
     promise = rng.choice([30, 60], size=n_orders, p=np.asarray(promise_mix) / sum(promise_mix))
     for o in range(n_orders):
         nl = min(n_skus, 1 + rng.poisson(mean_lines - 1))
@@ -360,7 +361,7 @@ def write_scenario(city: City, out_dir, made_by: dict) -> dict[str, Path]:
 # the generated city of ``omnifill bench --scenario city`` and the defaults of ``omnifill
 # generate city``: 2,000 stores, a day of 20,000 orders (``synthetic_day(city="city", **CITY)``)
 CITY = {"n_stores": 2000, "n_orders": 20_000, "n_skus": 5000, "n_clusters": 40, "radius_m": 25_000.0, "assortment": 0.2}
-DEMO = dict(seed=20261123, n_stores=60, n_orders=2000, n_skus=800, city="demo")
+DEMO: dict[str, Any] = dict(seed=20261123, n_stores=60, n_orders=2000, n_skus=800, city="demo")
 DEMO_DIR = Path(__file__).parent / "data" / "demo"
 
 

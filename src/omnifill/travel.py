@@ -20,6 +20,7 @@ from functools import cached_property
 from typing import Protocol
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from . import _core
 from .config import Travel
@@ -29,19 +30,21 @@ from .geo import haversine_m
 class TravelModel(Protocol):
     """What the rest of omnifill asks of a travel model."""
 
-    def direct_eta(self, handling_min, store_lat, store_lon, lat, lon):
+    def direct_eta(self, handling_min: ArrayLike, store_lat: ArrayLike, store_lon: ArrayLike, lat: ArrayLike,
+                   lon: ArrayLike) -> NDArray[np.float64]:
         """A store's direct delivery ETA to a customer: handling plus the courier leg
         (arrays broadcast)."""
 
-    def transfer_minutes(self, from_lat, from_lon, to_lat, to_lon):
+    def transfer_minutes(self, from_lat: ArrayLike, from_lon: ArrayLike, to_lat: ArrayLike,
+                         to_lon: ArrayLike) -> NDArray[np.float64]:
         """A store-to-store transfer's travel time, its handling included."""
 
-    def reach_m(self, minutes):
+    def reach_m(self, minutes: ArrayLike) -> NDArray[np.float64]:
         """A great-circle distance no leg of ``minutes`` can exceed (for pruning a search:
         a valid upper bound on how far a courier gets)."""
 
     @property
-    def kernel(self):
+    def kernel(self) -> _core.GreatCircleLegs:
         """The model as the compiled searches take it (``_core.GreatCircleLegs`` today):
         exact leg minutes from a chord, the grid's reach, lower bounds on relayed legs."""
 
@@ -52,19 +55,21 @@ class GreatCircle:
 
     travel: Travel
 
-    def courier_minutes(self, dist_m):
+    def courier_minutes(self, dist_m: ArrayLike) -> NDArray[np.float64]:
         t = self.travel
         return t.circuity * np.asarray(dist_m, np.float64) / t.courier_m_per_min
 
-    def direct_eta(self, handling_min, store_lat, store_lon, lat, lon):
+    def direct_eta(self, handling_min: ArrayLike, store_lat: ArrayLike, store_lon: ArrayLike, lat: ArrayLike,
+                   lon: ArrayLike) -> NDArray[np.float64]:
         return np.asarray(handling_min, np.float64) + self.courier_minutes(haversine_m(store_lat, store_lon, lat, lon))
 
-    def transfer_minutes(self, from_lat, from_lon, to_lat, to_lon):
+    def transfer_minutes(self, from_lat: ArrayLike, from_lon: ArrayLike, to_lat: ArrayLike,
+                         to_lon: ArrayLike) -> NDArray[np.float64]:
         t = self.travel
         d = haversine_m(from_lat, from_lon, to_lat, to_lon)
         return t.transfer_handling_min + t.circuity * np.asarray(d, np.float64) / t.transfer_m_per_min
 
-    def reach_m(self, minutes):
+    def reach_m(self, minutes: ArrayLike) -> NDArray[np.float64]:
         t = self.travel
         return np.asarray(minutes, np.float64) * t.courier_m_per_min / t.circuity
 
