@@ -360,14 +360,14 @@ def test_the_option_table_agrees_with_the_options_it_was_built_from():
             assert key not in keys
             keys.add(key)
             a, b = int(t.l_ptr[row]), int(t.l_ptr[row + 1])
-            own = {(int(t.h_store[t.l_ownh[s]]), int(t.l_line[s])) for s in range(a, b)}
+            own = {(int(t.h_store[t.l_own_holder[s]]), int(t.l_line[s])) for s in range(a, b)}
             assert own == set(x.sources())
             holds = dict(x.holds)
             for s in range(a, b):
                 j = int(t.l_line[s])
                 want = {st for st, m in holds.items() if (m >> j) & 1} | {st for st, jj in x.sources() if jj == j}
                 assert set(t.h_store[t.h_ptr[s]:t.h_ptr[s + 1]].tolist()) == want
-            groups = sorted(sorted(t.gs_store[t.gs_ptr[g]:t.gs_ptr[g + 1]].tolist())
+            groups = sorted(sorted(t.group_store[t.group_store_ptr[g]:t.group_store_ptr[g + 1]].tolist())
                             for g in range(int(t.g_ptr[row]), int(t.g_ptr[row + 1])))
             want_g = sorted([sorted([p.store] + [bb for bb, _ in p.transfers]) for p in x.packages]
                             + [[bb] for p in x.packages for bb, _ in p.transfers])

@@ -9,10 +9,10 @@ keeps, for all orders at once:
   order off its current store) and where it came from (``src``, ``ref``: a kernel answer or
   an ``Option``);
 - per slot (a line the option fills, ``l_ptr``): the line, its quantity and its own source
-  (the holder ``l_ownh``, the search's choice);
+  (the holder ``l_own_holder``, the search's choice);
 - per holder (a store of the option holding the slot's line, ``h_ptr``): the store and the
   resource, a (store, SKU) pair numbered in ``res_store`` / ``res_code``;
-- per option, its groups (``g_ptr``; each a list of stores ``gs_ptr`` / ``gs_store``): every
+- per option, its groups (``g_ptr``; each a list of stores ``group_store_ptr`` / ``group_store``): every
   package and every transfer must carry a line from one of its group's stores;
 - per option, the stores spending a unit of capacity (``c_ptr`` / ``c_store``).
 
@@ -277,13 +277,13 @@ class OptionTable:
     l_ptr: np.ndarray
     l_line: np.ndarray
     l_qty: np.ndarray
-    l_ownh: np.ndarray
+    l_own_holder: np.ndarray
     h_ptr: np.ndarray
     h_store: np.ndarray
     h_res: np.ndarray
     g_ptr: np.ndarray
-    gs_ptr: np.ndarray
-    gs_store: np.ndarray
+    group_store_ptr: np.ndarray
+    group_store: np.ndarray
     c_ptr: np.ndarray
     c_store: np.ndarray
     res_store: np.ndarray
@@ -314,7 +314,7 @@ class OptionTable:
         source holder per slot, -2 where the slot's option is not taken)."""
         srcs = np.full(len(self.l_line), -2, _I64)
         sl = csr_take(self.l_ptr, rows)
-        srcs[sl] = self.l_ownh[sl]
+        srcs[sl] = self.l_own_holder[sl]
         return np.array(rows, _I64), srcs  # a copy: callers change it
 
     def sourced_cost(self, rows: np.ndarray, srcs: np.ndarray, c_unf: float) -> np.ndarray:
@@ -342,7 +342,7 @@ class OptionTable:
         slots = csr_take(self.l_ptr, orows)
         hs = csr_take(self.h_ptr, slots)
         grps = csr_take(self.g_ptr, orows)
-        gst = csr_take(self.gs_ptr, grps)
+        gst = csr_take(self.group_store_ptr, grps)
         res, h_res = np.unique(self.h_res[hs], return_inverse=True)
         # holder indices renumbered: the own holder's position among the subset's holders
         h_new = np.full(len(self.h_store), -1, _I64)
@@ -353,9 +353,9 @@ class OptionTable:
         t = OptionTable(
             indptr_of(self.line_ptr, orders), self.line_code[lines], self.line_qty[lines],
             indptr_of(self.opt_ptr, orders), self.cost[orows], self.src[orows], self.ref[orows],
-            indptr_of(self.l_ptr, orows), self.l_line[slots], self.l_qty[slots], h_new[self.l_ownh[slots]],
+            indptr_of(self.l_ptr, orows), self.l_line[slots], self.l_qty[slots], h_new[self.l_own_holder[slots]],
             indptr_of(self.h_ptr, slots), self.h_store[hs], h_res.astype(_I64),
-            indptr_of(self.g_ptr, orows), indptr_of(self.gs_ptr, grps), self.gs_store[gst],
+            indptr_of(self.g_ptr, orows), indptr_of(self.group_store_ptr, grps), self.group_store[gst],
             indptr_of(self.c_ptr, orows), self.c_store[csr_take(self.c_ptr, orows)],
             self.res_store[res], self.res_code[res], o_new[self.greedy[orders]], self.other[orders],
             self.locked[orders])
@@ -439,7 +439,7 @@ def build_table(pieces: list[Piece], n: int, line_ptr, line_code, line_qty, curr
     h_slotkey, h_store = full // n_st, full % n_st
     h_slot = np.searchsorted(skey, h_slotkey)
     h_ptr = ptr_from_counts(np.bincount(h_slot, minlength=len(skey)))
-    l_ownh = np.searchsorted(full, skey * n_st + ss)
+    l_own_holder = np.searchsorted(full, skey * n_st + ss)
     l_ptr = ptr_from_counts(np.bincount(so, minlength=len(korder)))
     l_order = order[korder][so]
     l_qty = np.asarray(line_qty, _I64)[np.asarray(line_ptr, _I64)[l_order] + sl]
@@ -458,7 +458,7 @@ def build_table(pieces: list[Piece], n: int, line_ptr, line_code, line_qty, curr
     g_first[1:] = gi[1:] != gi[:-1]
     g_of_opt = go[g_first]
     g_ptr = ptr_from_counts(np.bincount(g_of_opt, minlength=len(korder)))
-    gs_ptr = ptr_from_counts(np.diff(np.r_[np.flatnonzero(g_first), len(gi)]))
+    group_store_ptr = ptr_from_counts(np.diff(np.r_[np.flatnonzero(g_first), len(gi)]))
     keep_c = new[cap_o] >= 0
     co, cs = new[cap_o[keep_c]], cap_store[keep_c]
     c_ord = np.lexsort((cs, co))
@@ -466,8 +466,8 @@ def build_table(pieces: list[Piece], n: int, line_ptr, line_code, line_qty, curr
 
     return OptionTable(
         np.asarray(line_ptr, _I64), np.asarray(line_code, _I64), np.asarray(line_qty, _I64), opt_ptr,
-        cost[korder], src[korder], ref[korder], l_ptr, sl.astype(np.int32), l_qty, l_ownh.astype(_I64),
-        h_ptr, h_store.astype(np.int32), h_res.astype(_I64), g_ptr, gs_ptr, gs.astype(np.int32),
+        cost[korder], src[korder], ref[korder], l_ptr, sl.astype(np.int32), l_qty, l_own_holder.astype(_I64),
+        h_ptr, h_store.astype(np.int32), h_res.astype(_I64), g_ptr, group_store_ptr, gs.astype(np.int32),
         c_ptr, cs[c_ord].astype(np.int32), (rk // (n_codes + 1)).astype(np.int32),
         (rk % (n_codes + 1)).astype(_I64), greedy, np.asarray(other, np.float64), np.asarray(locked, bool))
 

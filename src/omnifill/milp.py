@@ -70,7 +70,7 @@ class LinearModel:
         pick = srt[t.opt_ptr[:-1]]
         srcs = np.full(len(t.l_line), -2, _I64)
         sl = csr_take(t.l_ptr, pick)
-        srcs[sl] = np.where(self.free[sl], -1, t.l_ownh[sl])
+        srcs[sl] = np.where(self.free[sl], -1, t.l_own_holder[sl])
         yv = np.asarray(values[self.n_x:self.n_x + len(self.y_slot)]) > 0.5
         took = yv & (self.y_hold >= 0)
         taken_slot = self.y_slot[took]
@@ -138,13 +138,13 @@ def linear_model(t: OptionTable, avail: np.ndarray, cap: np.ndarray, hot: np.nda
     hi.append(np.zeros(nu))
     nrow += nu
     # groups whose stores fill no line for sure: their stores' sources cover the option
-    G = len(t.gs_ptr) - 1
+    G = len(t.group_store_ptr) - 1
     if flex and G and nu:
         nf = np.flatnonzero(~free)
-        fixed_keys = np.unique(so[nf] * n_st + t.h_store[t.l_ownh[nf]])
+        fixed_keys = np.unique(so[nf] * n_st + t.h_store[t.l_own_holder[nf]])
         g_opt = np.repeat(np.arange(m, dtype=_I64), np.diff(t.g_ptr))
-        ge_group = np.repeat(np.arange(G, dtype=_I64), np.diff(t.gs_ptr))
-        ge_key = g_opt[ge_group] * n_st + t.gs_store
+        ge_group = np.repeat(np.arange(G, dtype=_I64), np.diff(t.group_store_ptr))
+        ge_key = g_opt[ge_group] * n_st + t.group_store
         kept = np.bincount(ge_group, weights=np.isin(ge_key, fixed_keys), minlength=G) > 0
         todo = np.flatnonzero(~kept)
         if len(todo):
@@ -167,9 +167,9 @@ def linear_model(t: OptionTable, avail: np.ndarray, cap: np.ndarray, hot: np.nda
             nrow += len(todo)
     # stock: per resource that could run short here
     nf = np.flatnonzero(~free)
-    own_res = t.h_res[t.l_ownh[nf]]
+    own_res = t.h_res[t.l_own_holder[nf]]
     fx = nf[hot[own_res]] if len(nf) else nf
-    r_res = np.concatenate([t.h_res[hsel], t.h_res[t.l_ownh[fx]]])
+    r_res = np.concatenate([t.h_res[hsel], t.h_res[t.l_own_holder[fx]]])
     r_qty = np.concatenate([t.l_qty[hslot[hsel]], t.l_qty[fx]]).astype(np.float64)
     r_col = np.concatenate([y0 + np.arange(ny), so[fx]])
     # a row where the orders together could ask more than there is (each order once: its

@@ -243,7 +243,7 @@ class Router:
         net = self.network
         n = len(todo)
         get = self.stock.sku_code.get
-        lip = np.zeros(n + 1, np.int64)
+        line_ptr = np.zeros(n + 1, np.int64)
         codes: list[int] = []
         qtys: list[int] = []
         pickup = np.full(n, -1, np.int32)
@@ -266,8 +266,8 @@ class Router:
             if searched[i]:
                 codes.extend(get(s, -1) for s in skus)
                 qtys.extend(q)
-                lip[i + 1] = len(skus)
-        np.cumsum(lip, out=lip)
+                line_ptr[i + 1] = len(skus)
+        np.cumsum(line_ptr, out=line_ptr)
         lat = np.array([o.lat for o in todo], np.float64)
         lon = np.array([o.lon for o in todo], np.float64)
         promise = np.array([o.promise_min for o in todo], np.float64)
@@ -279,8 +279,8 @@ class Router:
                               city=None if len(net.cities) == 1 else [net.cities[c] for c in city])
         counts = np.where(deliver, np.diff(cand.indptr), 0)
         keep = np.repeat(deliver, np.diff(cand.indptr))
-        cip = np.zeros(n + 1, np.int64)
-        np.cumsum(counts, out=cip[1:])
+        cand_ptr = np.zeros(n + 1, np.int64)
+        np.cumsum(counts, out=cand_ptr[1:])
         cs, ce = cand.store_index[keep], cand.eta_min[keep]
         codes_a = np.array(codes, np.int32)
         qty_a = np.array(qtys, np.int64)
@@ -301,11 +301,11 @@ class Router:
 
         def run(search: _core.OptionSearch, part: np.ndarray, name: str,
                 tgrid: _core.GridIndex | None) -> tuple[np.ndarray, _core.SearchBatch]:
-            l_sel = csr_take(lip, part)
-            c_sel = csr_take(cip, part)
+            l_sel = csr_take(line_ptr, part)
+            c_sel = csr_take(cand_ptr, part)
             return part, search.search_many(
-                indptr_of(lip, part), codes_a[l_sel], qty_a[l_sel], promise[part], lat[part], lon[part],
-                pickup[part], home[part], indptr_of(cip, part), cs[c_sel], ce[c_sel], self._warehouses[name],
+                indptr_of(line_ptr, part), codes_a[l_sel], qty_a[l_sel], promise[part], lat[part], lon[part],
+                pickup[part], home[part], indptr_of(cand_ptr, part), cs[c_sel], ce[c_sel], self._warehouses[name],
                 tgrid, k=max(1, int(k)), all_subsets=all_subsets)
 
         with self._lock:
@@ -329,7 +329,7 @@ class Router:
                             per_city += [f.result() for f in futs]
             finally:
                 self._search.node_limit = budget
-        return BulkOptions(n, lip, codes_a, qty_a, pickup, searched, per_city)
+        return BulkOptions(n, line_ptr, codes_a, qty_a, pickup, searched, per_city)
 
     def route_many(self, orders: Iterable[Order | dict[str, Any]], *, reserve: bool = True) -> list[Decision]:
         """Route orders one after the other, in order (each sees what the earlier ones took)."""

@@ -367,9 +367,9 @@ cdef class OptionSearch:
         cdef double dz = self.xyz[b, 2] - self.xyz[a, 2]
         return self.travel.transfer_arrival(self.handling[b], sqrt(dx * dx + dy * dy + dz * dz))
 
-    cdef double _e_max(self, Ctx* c, double base) noexcept nogil:
-        # the latest eta at which an option of this base can still cost no more than _thr
-        cdef double thr = _thr(c), P = c.promise, budget, slope
+    cdef double _latest_eta(self, Ctx* c, double base) noexcept nogil:
+        # the latest eta at which an option of this base can still cost no more than _cost_threshold
+        cdef double thr = _cost_threshold(c), P = c.promise, budget, slope
         if thr >= 1e299:
             return 1e300
         budget = thr - base
@@ -566,27 +566,27 @@ cdef class OptionSearch:
         Returns a SearchBatch: per order its options, cheapest first, their elements as
         one ELEMENT_DTYPE array, and whether its search was proven.
         """
-        lip = np.ascontiguousarray(line_indptr, dtype=np.int64)
+        line_ptr = np.ascontiguousarray(line_indptr, dtype=np.int64)
         ls = np.ascontiguousarray(line_sku, dtype=np.int32)
         lq = np.ascontiguousarray(line_qty, dtype=np.int64)
-        cdef Py_ssize_t n = lip.shape[0] - 1
+        cdef Py_ssize_t n = line_ptr.shape[0] - 1
         pr = _as_f64("promise_min", promise_min, n)
         la = _as_f64("lat", lat, n)
         lo = _as_f64("lon", lon, n)
         pk = np.ascontiguousarray(pickup, dtype=np.int32)
         hm = np.ascontiguousarray(home, dtype=np.int32)
-        cip = np.ascontiguousarray(cand_indptr, dtype=np.int64)
+        cand_ptr = np.ascontiguousarray(cand_indptr, dtype=np.int64)
         cs = np.ascontiguousarray(cand_store, dtype=np.int32)
         ce = np.ascontiguousarray(cand_eta, dtype=np.float64)
         ws = np.ascontiguousarray(w_store, dtype=np.int32)
         cdef Py_ssize_t n_st = self.handling.shape[0]
-        if n < 0 or lip[0] != 0 or np.any(np.diff(lip) < 0) or lip[n] != ls.shape[0] or lq.shape != ls.shape:
+        if n < 0 or line_ptr[0] != 0 or np.any(np.diff(line_ptr) < 0) or line_ptr[n] != ls.shape[0] or lq.shape != ls.shape:
             raise ValueError("line_indptr, line_sku and line_qty do not form a CSR")
-        if n and int(np.diff(lip).max()) > MAX_LINES:
+        if n and int(np.diff(line_ptr).max()) > MAX_LINES:
             raise ValueError("the option search takes at most 64 lines per order")
-        if pk.shape[0] != n or hm.shape[0] != n or cip.shape[0] != n + 1:
+        if pk.shape[0] != n or hm.shape[0] != n or cand_ptr.shape[0] != n + 1:
             raise ValueError("pickup, home and cand_indptr must have one entry per order (+1 for cand_indptr)")
-        if cip[0] != 0 or np.any(np.diff(cip) < 0) or cip[n] != cs.shape[0] or ce.shape != cs.shape:
+        if cand_ptr[0] != 0 or np.any(np.diff(cand_ptr) < 0) or cand_ptr[n] != cs.shape[0] or ce.shape != cs.shape:
             raise ValueError("cand_indptr, cand_store and cand_eta do not form a CSR")
         if np.any(np.isnan(pr)) or np.any(~(np.abs(la) <= 90.0)) or np.any(~(np.abs(lo) <= 180.0)):
             raise ValueError("a promise_min is NaN or a customer's coordinate is invalid")
@@ -603,12 +603,12 @@ cdef class OptionSearch:
             raise ValueError("window must be >= 0")
         if self._alloc_top(k) != OK:
             raise MemoryError()
-        cdef const int64_t[::1] lipv = lip
+        cdef const int64_t[::1] line_ptr_v = line_ptr
         cdef const int32_t[::1] lsv = ls
         cdef const int64_t[::1] lqv = lq
         cdef const double[::1] prv = pr, lav = la, lov = lo, cev = ce
         cdef const int32_t[::1] pkv = pk, hmv = hm, csv = cs, wsv = ws
-        cdef const int64_t[::1] cipv = cip
+        cdef const int64_t[::1] cand_ptr_v = cand_ptr
         cdef const int32_t* wsp = &wsv[0] if ws.shape[0] else NULL
         cdef Py_ssize_t nw = ws.shape[0]
         cdef Py_ssize_t per_opt = self.max_pk + self.max_tr + 1
@@ -640,8 +640,8 @@ cdef class OptionSearch:
                 eip_v[0] = 0
                 with nogil:
                     for i in range(c0, c1):
-                        l0, nl = lipv[i], lipv[i + 1] - lipv[i]
-                        d0, nd = cipv[i], cipv[i + 1] - cipv[i]
+                        l0, nl = line_ptr_v[i], line_ptr_v[i + 1] - line_ptr_v[i]
+                        d0, nd = cand_ptr_v[i], cand_ptr_v[i + 1] - cand_ptr_v[i]
                         self._init_ctx(&c, nl, prv[i], k, window, all_subsets, pkv[i], hmv[i])
                         self.cust_lat, self.cust_lon = lav[i], lov[i]
                         code = self._run(&c, &lsv[l0] if nl else NULL, &lqv[l0] if nl else NULL, nl, pkv[i],
@@ -775,7 +775,7 @@ cdef class OptionSearch:
             if e.eta >= eta_below:
                 t_next[0] = t   # elements still to come may sort before this one
                 return OK
-            if _f(c, e.eta) + c.min_add + c.dead_cost > _thr(c):
+            if _time_cost(c, e.eta) + c.min_add + c.dead_cost > _cost_threshold(c):
                 return OK
             code = self._element_mask(e)
             if code != OK:
@@ -784,7 +784,7 @@ cdef class OptionSearch:
             if e.mask == 0:
                 continue
             # lines no element up to t holds stay unfilled in every option ending at t
-            if _f(c, e.eta) + e.base + c.c_unf * _popcount(c.full & ~union[0]) > _thr(c):
+            if _time_cost(c, e.eta) + e.base + c.c_unf * _popcount(c.full & ~union[0]) > _cost_threshold(c):
                 continue
             c.E = e.eta
             c.depth = 0
@@ -805,7 +805,7 @@ cdef class OptionSearch:
         # element list and the scan goes on up to the next source's bound, so the elements
         # before the scan position are always all there are. Records only options with a
         # transfer (the others were seen in phase A).
-        cdef double emax = self._e_max(c, self.c_pkg + self.c_tr)
+        cdef double emax = self._latest_eta(c, self.c_pkg + self.c_tr)
         cdef double gmax, eta, ha, lb, lb_p, frontier
         cdef Py_ssize_t i, j, k, n_el, na = 0, n_ok = 0, t = 0, batch_end
         cdef Elem* ea
@@ -912,15 +912,15 @@ cdef class OptionSearch:
                 b, mb = ok[k].b, ok[k].mask
                 if self.max_tr == 1:
                     # the source's eta bound and the lines neither it nor any deliverer holds
-                    lb = _f(c, ok[k].lb) + self.c_pkg + self.c_tr
+                    lb = _time_cost(c, ok[k].lb) + self.c_pkg + self.c_tr
                     pa = _popcount(c.full & ~(u_d | mb))
                     if pa > 0:
-                        lb_p = (_f(c, ok[k].lb if ok[k].lb > self.parcel_lead else self.parcel_lead)
+                        lb_p = (_time_cost(c, ok[k].lb if ok[k].lb > self.parcel_lead else self.parcel_lead)
                                 + 2 * self.c_pkg + self.c_parcel + self.c_tr)
                         lb += self.c_unf * pa
                         if has_parcel and lb_p < lb:
                             lb = lb_p
-                    if lb > _thr(c):
+                    if lb > _cost_threshold(c):
                         continue
                 for i in range(n_a):
                     ea = &c.el[i]
@@ -929,7 +929,7 @@ cdef class OptionSearch:
                     ha = self.handling[ea.a]
                     eta = self._transfer_arrival(b, ea.a)
                     eta = (eta if eta > ha else ha) + (ea.eta - ha)
-                    lb = _f(c, eta) + self.c_pkg + self.c_tr
+                    lb = _time_cost(c, eta) + self.c_pkg + self.c_tr
                     if self.max_tr == 1:
                         top_sum = 0
                         pa = _popcount(ea.own)
@@ -945,12 +945,12 @@ cdef class OptionSearch:
                         if i2 > pa:
                             pa = <int>i2
                         if pa > 0:
-                            lb_p = (_f(c, eta if eta > self.parcel_lead else self.parcel_lead) + 2 * self.c_pkg
+                            lb_p = (_time_cost(c, eta if eta > self.parcel_lead else self.parcel_lead) + 2 * self.c_pkg
                                     + self.c_parcel + self.c_tr)   # or a parcel takes part
                             lb += self.c_unf * pa
                             if has_parcel and lb_p < lb:
                                 lb = lb_p
-                    if lb > _thr(c):
+                    if lb > _cost_threshold(c):
                         continue
                     if self._reserve(n_el + 1) != OK:
                         free(ok)
@@ -1008,7 +1008,7 @@ cdef class OptionSearch:
         b_idx.cap = 0
         b_idx.mapped = False
         if use_t and mp != c.full:
-            emax = self._e_max(c, self.c_pkg + self.c_tr)
+            emax = self._latest_eta(c, self.c_pkg + self.c_tr)
             if emax >= self.h_lo + self.transfer_handling:
                 # arrival h_b + th + c d / vt <= emax  =>  grid eta h_b + c d / vc <= gmax
                 gmax = self.travel.transfer_courier_limit(self.h_lo, self.h_hi, emax)
@@ -1040,7 +1040,7 @@ cdef class OptionSearch:
         for t in range(1, n_el):
             e = &c.el[t]
             eta = e.eta if e.eta > hp else hp
-            if _f(c, eta) + self.c_pkg + self.c_tr > _thr(c):
+            if _time_cost(c, eta) + self.c_pkg + self.c_tr > _cost_threshold(c):
                 break
             c.E = eta
             c.depth = 0

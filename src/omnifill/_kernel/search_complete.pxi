@@ -65,7 +65,7 @@ cdef void _complete_all(Ctx* c, Py_ssize_t start, Py_ssize_t limit, uint64_t cov
     # start) that each hold some line, whether or not another element of the set holds it
     # too: under contention the planner may need either store's units
     cdef uint64_t unc = c.full & ~covered
-    cdef double fe = _f(c, c.E), lb
+    cdef double fe = _time_cost(c, c.E), lb
     cdef Py_ssize_t i
     cdef Elem* e
     cdef int slots
@@ -77,14 +77,14 @@ cdef void _complete_all(Ctx* c, Py_ssize_t start, Py_ssize_t limit, uint64_t cov
         return  # nor will any superset
     _record(c, fe + base + c.c_unf * _popcount(unc))
     slots = (c.max_tr - ntr) if c.pickup else (c.max_pk - npk)
-    if slots <= 0 or fe + base + c.min_add > _thr(c):
+    if slots <= 0 or fe + base + c.min_add > _cost_threshold(c):
         return
     for i in range(start, limit):
         e = &c.el[i]
         if not e.mask or not _fits(c, e, npk, ntr):
             continue
         lb = fe + base + e.base + (c.c_unf * _popcount(unc & ~e.mask) if slots == 1 else 0.0)
-        if lb > _thr(c):
+        if lb > _cost_threshold(c):
             continue
         _push(c, i, e.mask & unc)
         _complete_all(c, i + 1, limit, covered | e.mask, npk + e.npk, ntr + e.ntr, base + e.base)
@@ -100,7 +100,7 @@ cdef void _complete(Ctx* c, Py_ssize_t lo, Py_ssize_t limit, uint64_t covered, u
     cdef uint64_t unc = c.full & ~covered
     cdef uint64_t free = unc & ~given_up
     cdef uint64_t bit
-    cdef double fe = _f(c, c.E), cost, gu, extra, alt
+    cdef double fe = _time_cost(c, c.E), cost, gu, extra, alt
     cdef Py_ssize_t i
     cdef Elem* e
     cdef int slots, k, maxnew, nf, left
@@ -115,7 +115,7 @@ cdef void _complete(Ctx* c, Py_ssize_t lo, Py_ssize_t limit, uint64_t covered, u
     if slots <= 0:
         return
     gu = c.c_unf * _popcount(given_up)
-    if fe + base + c.min_add + gu > _thr(c):
+    if fe + base + c.min_add + gu > _cost_threshold(c):
         return
     if slots == 1:
         # one slot left: each element once, no recursion
@@ -125,7 +125,7 @@ cdef void _complete(Ctx* c, Py_ssize_t lo, Py_ssize_t limit, uint64_t covered, u
             if not (e.mask & free) or not _fits(c, e, npk, ntr):
                 continue
             cost = fe + base + e.base + c.c_unf * _popcount(unc & ~e.mask)
-            if cost > _thr(c):
+            if cost > _cost_threshold(c):
                 continue
             _push(c, i, e.mask & unc)
             _record(c, cost)
@@ -140,7 +140,7 @@ cdef void _complete(Ctx* c, Py_ssize_t lo, Py_ssize_t limit, uint64_t covered, u
             maxnew = k
     c.nodes += (limit - lo) >> 4
     nf = _popcount(free)
-    if fe + base + c.min_add + gu + c.c_unf * (nf - slots * maxnew if nf > slots * maxnew else 0) > _thr(c):
+    if fe + base + c.min_add + gu + c.c_unf * (nf - slots * maxnew if nf > slots * maxnew else 0) > _cost_threshold(c):
         return
     bit = free & (~free + 1)
     for i in range(lo, limit):
@@ -153,7 +153,7 @@ cdef void _complete(Ctx* c, Py_ssize_t lo, Py_ssize_t limit, uint64_t covered, u
             alt = c.min_add + c.c_unf * (left - (slots - 1) * maxnew if left > (slots - 1) * maxnew else 0)
             if alt < extra:
                 extra = alt
-        if fe + base + e.base + gu + extra > _thr(c):
+        if fe + base + e.base + gu + extra > _cost_threshold(c):
             continue
         _push(c, i, e.mask & unc)
         _complete(c, lo, limit, covered | e.mask, given_up, npk + e.npk, ntr + e.ntr, base + e.base)

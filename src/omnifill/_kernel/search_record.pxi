@@ -5,12 +5,12 @@ cdef inline int _popcount(uint64_t x) noexcept nogil:
     return omnifill_popcount(x)
 
 
-cdef inline double _f(Ctx* c, double E) noexcept nogil:
+cdef inline double _time_cost(Ctx* c, double E) noexcept nogil:
     cdef double late = E - c.promise
     return c.c_min * E + (c.c_late * late if late > 0.0 else 0.0)
 
 
-cdef inline double _thr(Ctx* c) noexcept nogil:
+cdef inline double _cost_threshold(Ctx* c) noexcept nogil:
     # an option costing more than this can join neither the k cheapest nor the window above
     # the best
     cdef double t = c.top[c.k - 1].cost if c.n_top == c.k else 1e300
@@ -67,7 +67,7 @@ cdef void _record(Ctx* c, double cost) noexcept nogil:
     cdef int i, pos
     cdef Elem* e
     cdef bint has_tr = False
-    if cost > _thr(c):
+    if cost > _cost_threshold(c):
         return
     o.n = c.depth
     o.home = False
@@ -122,4 +122,4 @@ cdef void _record_path(Ctx* c) noexcept nogil:
         c.path_new[i] = e.mask & ~cov
         cov |= e.mask
     c.E = E
-    _record(c, (_f(c, E) if c.depth else 0.0) + base + c.c_unf * _popcount(c.full & ~cov))
+    _record(c, (_time_cost(c, E) if c.depth else 0.0) + base + c.c_unf * _popcount(c.full & ~cov))
