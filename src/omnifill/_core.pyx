@@ -38,18 +38,20 @@
 # -----
 # One extension module, its code in rooms under _kernel/ (textual includes, so every inner
 # loop stays inlined across them; a benchmark of before and after is in benchmarks/README.md).
-# Each room uses only the rooms included above it:
+# Each room uses only the rooms included above it (but the last: the phases are functions of
+# the OptionSearch class above them, and its methods call them):
 #   errors.pxi           error codes, _raise_for, argument coercion for the def layer
 #   travel.pxi           the great-circle model in unit vectors: chords, span ETAs, reach
 #   memory.pxi           output blocks handed to numpy without a copy
 #   grid.pxi             GridIndex: the candidate search over one city's stores
 #   coverage.pxi         which lines each candidate store fills alone
 #   search_types.pxi     the option search's elements, options, state and kinds
-#   search_record.pxi    keeping the k cheapest options (identity, ties, the threshold)
+#   search_record.pxi    keeping the k cheapest options (identity, ties, the threshold, the latest eta)
 #   search_complete.pxi  the depth-first completion and its bounds
 #   search_elements.pxi  ordering an order's elements
 #   search_results.pxi   the answers: SearchResult, SearchBatch, ELEMENT_DTYPE (from a C struct)
-#   option_search.pxi    OptionSearch: stock state, the def layer, the three phases
+#   option_search.pxi    OptionSearch: stock state, masks, the def layer (search, search_many)
+#   search_phases.pxi    the three phases: deliveries, transfers, pickups
 
 from libc.math cimport sqrt, sin, cos, asin, floor, fabs, M_PI, isfinite, isnan
 from libc.stdlib cimport malloc, qsort, realloc, free
@@ -70,3 +72,4 @@ include "_kernel/search_complete.pxi"
 include "_kernel/search_elements.pxi"
 include "_kernel/search_results.pxi"
 include "_kernel/option_search.pxi"
+include "_kernel/search_phases.pxi"

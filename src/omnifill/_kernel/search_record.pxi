@@ -123,3 +123,19 @@ cdef void _record_path(Ctx* c) noexcept nogil:
         cov |= e.mask
     c.E = E
     _record(c, (_time_cost(c, E) if c.depth else 0.0) + base + c.c_unf * _popcount(c.full & ~cov))
+
+
+cdef inline double _latest_eta(Ctx* c, double base) noexcept nogil:
+    # the latest eta at which an option of this base can still cost no more than _cost_threshold
+    cdef double thr = _cost_threshold(c), P = c.promise, budget, slope
+    if thr >= 1e299:
+        return 1e300
+    budget = thr - base
+    if budget < 0.0:
+        return -1.0
+    if c.c_min > 0.0 and c.c_min * P >= budget:
+        return budget / c.c_min
+    slope = c.c_min + c.c_late
+    if slope <= 0.0:
+        return 1e300
+    return P + (budget - c.c_min * P) / slope

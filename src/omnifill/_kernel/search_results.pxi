@@ -82,27 +82,95 @@ cdef class SearchResult:
     ``window``). ``proven``: False when the node budget ran out. ``examined_store`` and
     ``examined_mask``: every store whose stock was read, and the lines it can fill.
     ``best``, ``runner_up`` and ``options`` give options as (cost, eta, elements) tuples.
+
+    The options live in the result's own C memory (one block); the arrays are built from it
+    when first read, so a caller that reads only ``best`` (the router) makes none.
     """
 
-    cdef readonly object cost, eta, el_indptr, elements, line_src, stores
-    cdef readonly object examined_store, examined_mask
+    cdef double* _cost
+    cdef double* _eta
+    cdef int64_t* _end          # _end[0] = 0, _end[i + 1]: the elements up to option i
+    cdef ElementRow* _rows
+    cdef Py_ssize_t _n_opt
+    cdef object _arrays         # (cost, eta, el_indptr, elements), once read
+    cdef readonly object line_src, stores, examined_store, examined_mask
     cdef readonly bint runner_up_exact, proven
     cdef readonly double window
     cdef readonly int64_t nodes
 
+    def __cinit__(self):
+        self._cost = NULL
+        self._n_opt = 0
+
+    def __dealloc__(self):
+        free(self._cost)
+
     def __init__(self):
         raise TypeError("a SearchResult comes from OptionSearch.search")
 
+    cdef int _alloc(self, Py_ssize_t n_opt, Py_ssize_t n_rows) noexcept:
+        # one block: cost, eta (n_opt doubles each), end (n_opt + 1), then the rows (8-aligned)
+        cdef size_t head = (2 * n_opt + n_opt + 1) * 8
+        cdef char* p = <char*>malloc(head + n_rows * sizeof(ElementRow) + 8)
+        if p == NULL:
+            return ERR_NOMEM
+        self._cost = <double*>p
+        self._eta = self._cost + n_opt
+        self._end = <int64_t*>(self._eta + n_opt)
+        self._end[0] = 0
+        self._rows = <ElementRow*>(p + head)
+        self._n_opt = n_opt
+        return OK
+
+    cdef object _make_arrays(self):
+        cdef Py_ssize_t n = self._n_opt, m = self._end[self._n_opt], i
+        cost = np.empty(n, np.float64)
+        eta = np.empty(n, np.float64)
+        eip = np.empty(n + 1, np.int64)
+        elements = np.empty(m, ELEMENT_DTYPE)
+        cdef double[::1] cv = cost, ev = eta
+        cdef int64_t[::1] iv = eip
+        for i in range(n):
+            cv[i] = self._cost[i]
+            ev[i] = self._eta[i]
+        for i in range(n + 1):
+            iv[i] = self._end[i]
+        if m:
+            memcpy(_rows_of(elements), self._rows, m * sizeof(ElementRow))
+        self._arrays = (cost, eta, eip, elements)
+        return self._arrays
+
+    @property
+    def cost(self):
+        return (self._arrays or self._make_arrays())[0]
+
+    @property
+    def eta(self):
+        return (self._arrays or self._make_arrays())[1]
+
+    @property
+    def el_indptr(self):
+        return (self._arrays or self._make_arrays())[2]
+
+    @property
+    def elements(self):
+        return (self._arrays or self._make_arrays())[3]
+
     def option(self, Py_ssize_t i):
         """Option i (0: the best) as (cost, eta, elements)."""
-        if not 0 <= i < self.cost.shape[0]:
-            raise IndexError(f"option {i} of {self.cost.shape[0]}")
-        return _found(self.cost[i], self.eta[i],
-                      self.elements[self.el_indptr[i]:self.el_indptr[i + 1]].tolist())
+        if not 0 <= i < self._n_opt:
+            raise IndexError(f"option {i} of {self._n_opt}")
+        cdef ElementRow* r
+        cdef int64_t j
+        els = []
+        for j in range(self._end[i], self._end[i + 1]):
+            r = &self._rows[j]
+            els.append((ELEMENT_KINDS[r.kind], r.a, r.b, r.eta, r.from_a, r.from_b, r.a_holds, r.b_holds))
+        return (self._cost[i], self._eta[i], els)
 
     @property
     def n_options(self):
-        return self.cost.shape[0]
+        return self._n_opt
 
     @property
     def best(self):
@@ -111,12 +179,12 @@ cdef class SearchResult:
     @property
     def runner_up(self):
         """The second cheapest option kept, or None."""
-        return self.option(1) if self.cost.shape[0] > 1 else None
+        return self.option(1) if self._n_opt > 1 else None
 
     @property
     def options(self):
         """Every option kept, cheapest first (the k cheapest when k > 2 was asked for)."""
-        return [self.option(i) for i in range(self.cost.shape[0])]
+        return [self.option(i) for i in range(self._n_opt)]
 
 
 cdef class SearchBatch:
