@@ -1,8 +1,8 @@
-"""Geography: great-circle distance, local projections, the travel model, delivery zones.
+"""Geography: great-circle distance, local projections, zone tiers, delivery zones.
 
-Everything here works on arrays. The travel model is omnifill's default (haversine times
-circuity over a courier speed, plus the store's handling); the zone index keeps one store's
-zone replaceable without a rebuild. This module never reads files (io does) and never decides
+Everything here works on arrays. Travel times are not here: the travel model lives in
+travel.py (it uses this module's haversine); the zone index keeps one store's zone
+replaceable without a rebuild. This module never reads files (io does) and never decides
 who ships what (options and the router do).
 """
 

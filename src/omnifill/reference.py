@@ -2,7 +2,9 @@
 
 Each function computes, the slow and obvious way, what a kernel computes fast: haversine from
 every order to every store, a mask, a lexsort. They must stay obviously correct rather than
-fast; they never call ``_core``.
+fast; they never call ``_core``, nor the travel model (``travel.py``): an oracle that shared
+the code it checks would check nothing, so the great-circle ETA is written out here again,
+on purpose, the one copy outside the travel model.
 """
 
 from __future__ import annotations

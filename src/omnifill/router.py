@@ -200,8 +200,9 @@ class Router:
         tgrid = self._tgrids.get(city) if self._max_transfers else None
         if tgrid is None and self._max_transfers:
             tgrid = self._tgrids[city] = net.transfer_grid(city)
-        return PreparedOrder(pickup, home, skus, qtys, line_of, cand_idx, cand_eta, wh, tgrid,
-                             np.array(qtys, dtype=np.int64))
+        # (tuple.__new__: the named tuple's own __new__ costs 0.1 us more, on every decision)
+        return tuple.__new__(PreparedOrder, (pickup, home, skus, qtys, line_of, cand_idx, cand_eta, wh, tgrid,
+                                             np.array(qtys, dtype=np.int64)))
 
     def options(self, order: Order | dict[str, Any], k: int = 10, *, window: float = float("inf"),
                 all_subsets: bool = False) -> OptionList:
