@@ -93,3 +93,39 @@ def test_generate_shanghai_writes_the_real_day(tmp_path, shared_data):
     assert sum(k == "store" for k in sc.stores["kind"]) == 613  # the real shops
     at = np.asarray(sc.orders["arrival_min"])
     assert at.min() >= 11 * 60 + 30 and at.max() < 18 * 60 + 30  # their real pickup times
+
+
+def test_the_dense_city_sits_on_the_real_shops_and_is_dense(tmp_path, shared_data):
+    from omnifill import Network
+    from omnifill.scenarios import dense_city, read_shanghai
+
+    kw = dict(seed=3, n_stores=400, n_skus=300, n_orders=500, assortment=0.2)
+    a, b = dense_city(shared_data, **kw), dense_city(shared_data, **kw)
+    assert a.orders == b.orders and a.inventory == b.inventory  # seeded
+    kinds = a.stores["kind"]
+    assert kinds.count("store") == 400 and kinds.count("warehouse") == 1
+    # every store within a few jitters of a real shop
+    sh = read_shanghai(shared_data)
+    from omnifill.geo import haversine_m
+
+    slat, slon = np.asarray(a.stores["lat"][:400]), np.asarray(a.stores["lon"][:400])
+    d = haversine_m(slat[:, None], slon[:, None], sh["shop_lat"][None, :], sh["shop_lon"][None, :]).min(axis=1)
+    assert np.median(d) < 1500 and d.max() < 6 * 800
+    # each store stocks a fifth of the SKUs, 0-5 units; the warehouse every SKU, 200 units
+    inv_st = np.asarray(a.inventory["store_id"])
+    assert (inv_st == "D00000").sum() == 60 and (inv_st == "WH-D").sum() == 300
+    units = np.asarray(a.inventory["on_hand"])[inv_st != "WH-D"]
+    assert units.min() == 0 and units.max() == 5
+    # dense: a typical order has many stores within its reach
+    out = tmp_path / "dense"
+    assert main(["generate", "dense", "--data", str(shared_data), "--out", str(out), "--stores", "400",
+                 "--skus", "300", "--orders", "500", "--seed", "3"]) == 0
+    net = Network.from_files(out / "stores.csv", out / "inventory.csv")
+    import csv
+
+    with open(out / "orders.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    olat = np.array([float(r["lat"]) for r in rows])
+    olon = np.array([float(r["lon"]) for r in rows])
+    counts = net.candidates(olat, olon, 60.0).counts
+    assert np.median(counts) > 100

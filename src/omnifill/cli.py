@@ -193,11 +193,13 @@ def _add_bench(sub) -> None:
 
 def _add_generate(sub) -> None:
     # omnifill generate: write a scenario
-    g = sub.add_parser("generate", help="write a scenario: a city's day, the Shanghai day, or a national backlog",
+    g = sub.add_parser("generate", help="write a scenario: a city's day, the Shanghai day, a dense city, or a "
+                                        "national backlog",
                        description="Write a scenario in omnifill's file formats, into a new directory written "
                                    "whole or not at all. city: a synthetic city's day (CSV, orders with "
                                    "arrival_min; the defaults are bench's built-in `city`). shanghai: the real "
-                                   "Shanghai day from the shared data. national: hundreds of cities (a few "
+                                   "Shanghai day from the shared data. dense: a backlog on a dense city built "
+                                   "from the real shop locations. national: hundreds of cities (a few "
                                    "megacities of 1,000-2,000 stores, a long tail of 5-50), one million orders "
                                    "by default, as Parquet partitioned by city (see omnifill.national). city and "
                                    "shanghai write scenario.json with every parameter; `omnifill bench "
@@ -252,6 +254,28 @@ def _add_generate(sub) -> None:
                     help="mean share of the SKUs a shop stocks (default 0.5)")
     gs.add_argument("--mean-stock", type=float, default=4.0, metavar="UNITS", help="default 4")
     gs.add_argument("--promise-mix", type=_shares, default=(0.3, 0.7), metavar="P30,P60", help="default 0.3,0.7")
+    gd = gk.add_parser("dense", help="a dense city from the real shop locations (omnifill.scenarios.dense_city)",
+                       description="Stores placed at the real Shanghai Cainiao shop locations (drawn with "
+                                   "replacement) and moved by a Gaussian --jitter-m, so a customer has hundreds "
+                                   "of stores within reach; one warehouse with --warehouse-stock units of every "
+                                   "SKU; each store stocks --assortment of the SKUs (by the Complete Journey "
+                                   "popularity) with 0 to --max-stock units; orders around random stores "
+                                   "(--order-sd-m), a backlog without arrival times (for `omnifill reroute`). "
+                                   "Read from --data; every draw comes from --seed.")
+    gd.add_argument("--data", required=True, metavar="DIR",
+                    help="the shared data folder (holding shanghai_cainiao_lastmile_2016 and completejourney_baskets)")
+    gd.add_argument("--out", required=True, metavar="DIR", help="a new directory")
+    gd.add_argument("--seed", type=int, default=0, metavar="N", help="default 0")
+    gd.add_argument("--stores", type=int, default=2000, metavar="N", help="default 2,000")
+    gd.add_argument("--skus", type=int, default=5000, metavar="N", help="default 5,000")
+    gd.add_argument("--orders", type=int, default=100_000, metavar="N", help="default 100,000")
+    gd.add_argument("--jitter-m", type=float, default=800.0, metavar="M", help="default 800")
+    gd.add_argument("--assortment", type=float, default=0.2, metavar="SHARE", help="default 0.2")
+    gd.add_argument("--max-stock", type=int, default=5, metavar="UNITS", help="default 5")
+    gd.add_argument("--warehouse-stock", type=int, default=200, metavar="UNITS", help="default 200")
+    gd.add_argument("--order-sd-m", type=float, default=2500.0, metavar="M", help="default 2,500")
+    gd.add_argument("--mean-lines", type=float, default=2.5, metavar="N", help="default 2.5")
+    gd.add_argument("--promise-mix", type=_shares, default=(0.5, 0.5), metavar="P30,P60", help="default 0.5,0.5")
     gn = gk.add_parser("national", help="a national backlog, partitioned Parquet")
     gn.add_argument("--out", required=True, metavar="DIR", help="a new directory")
     gn.add_argument("--cities", type=int, default=480, metavar="N", help="default 480")
@@ -529,7 +553,7 @@ def cmd_generate(args) -> int:
         return EXIT_INVALID
     if args.kind == "national":
         return _generate_national(args)
-    from .scenarios import shanghai_day, synthetic_day, write_scenario
+    from .scenarios import dense_city, shanghai_day, synthetic_day, write_scenario
 
     t0 = time.perf_counter()
     if args.kind == "city":
@@ -544,6 +568,25 @@ def cmd_generate(args) -> int:
             return EXIT_INVALID
         city = synthetic_day(**params)
         made_by = {"generator": "omnifill.scenarios.synthetic_day"} | params
+    elif args.kind == "dense":
+        if (args.stores < 1 or args.skus < 1 or args.orders < 0 or not (0 < args.assortment <= 1)
+                or args.max_stock < 0 or args.warehouse_stock < 0 or args.jitter_m < 0 or args.order_sd_m < 0
+                or args.mean_lines < 1):
+            print("omnifill generate dense: --stores and --skus at least 1, --assortment in (0, 1], --orders, "
+                  "--max-stock, --warehouse-stock, --jitter-m and --order-sd-m at least 0, --mean-lines at least 1",
+                  file=sys.stderr)
+            return EXIT_INVALID
+        params = {"seed": args.seed, "n_stores": args.stores, "n_skus": args.skus, "n_orders": args.orders,
+                  "jitter_m": args.jitter_m, "assortment": args.assortment, "max_stock": args.max_stock,
+                  "warehouse_stock": args.warehouse_stock, "order_sd_m": args.order_sd_m,
+                  "mean_lines": args.mean_lines, "promise_mix": args.promise_mix}
+        try:
+            city = dense_city(args.data, **params)
+        except FileNotFoundError as e:
+            print(f"omnifill generate dense: {e.filename}: not found (is --data the shared data folder?)",
+                  file=sys.stderr)
+            return EXIT_INVALID
+        made_by = {"generator": "omnifill.scenarios.dense_city", "data": os.path.abspath(args.data)} | params
     else:
         if args.skus < 1 or not (0 < args.assortment <= 1) or args.mean_stock < 0 or (
                 args.orders is not None and args.orders < 0):

@@ -237,6 +237,65 @@ def shanghai_city(data_dir, *, seed: int = 0, n_skus: int = 5000, n_orders: int 
     return City(stores, inventory=inv, orders=_basket_orders(rng, where, promise, nl, pop, skus, 6))
 
 
+def dense_city(data_dir, *, seed: int = 0, n_stores: int = 2000, n_skus: int = 5000, n_orders: int = 100_000,
+               jitter_m: float = 800.0, assortment: float = 0.2, max_stock: int = 5, warehouse_stock: int = 200,
+               order_sd_m: float = 2500.0, mean_lines: float = 2.5,
+               promise_mix: tuple[float, float] = (0.5, 0.5)) -> City:
+    """A dense city built from the real Shanghai shop locations: ``n_stores`` stores, each at
+    a real Cainiao shop (drawn with replacement) moved by a Gaussian ``jitter_m`` metres in
+    each direction, so a customer has hundreds of stores within the 60-minute reach; one
+    warehouse at their centroid with ``warehouse_stock`` units of every SKU.
+
+    Every store stocks ``assortment`` of the ``n_skus`` SKUs, drawn by popularity (the line
+    counts of the Complete Journey products, as ``shanghai_city``), with 0 to ``max_stock``
+    units each (uniform). Orders: at a random store's location moved by a Gaussian
+    ``order_sd_m``, with 1 + Poisson(``mean_lines`` - 1) distinct SKUs by popularity, qty
+    1 + Poisson(0.3), 30- and 60-minute promises in ``promise_mix``. Every draw comes from
+    ``seed``; the result is the same on every machine.
+    """
+    rng = np.random.default_rng(seed)
+    sh = read_shanghai(data_dir)
+    _, counts = read_baskets(data_dir)
+    n_skus = min(n_skus, len(counts))
+    pop = counts[:n_skus].astype(np.float64)
+    pop /= pop.sum()
+    pick = rng.integers(0, len(sh["shop_lat"]), n_stores)
+    lat0, lon0 = sh["shop_lat"][pick], sh["shop_lon"][pick]
+    m_per_deg = EARTH_RADIUS_M * np.pi / 180.0
+    slat = lat0 + rng.normal(0.0, jitter_m, n_stores) / m_per_deg
+    slon = lon0 + rng.normal(0.0, jitter_m, n_stores) / (m_per_deg * np.cos(np.radians(lat0)))
+    ids = [f"D{i:05d}" for i in range(n_stores)] + ["WH-D"]
+    stores = {"store_id": ids,
+              "lat": [round(float(v), 6) for v in slat] + [round(float(slat.mean()), 6)],
+              "lon": [round(float(v), 6) for v in slon] + [round(float(slon.mean()), 6)],
+              "city": ["dense"] * len(ids),
+              "kind": ["store"] * n_stores + ["warehouse"],
+              "handling_min": [int(v) for v in rng.choice([8, 10, 10, 10, 12], n_stores)] + [30]}
+    skus = np.array([f"CJ{i:05d}" for i in range(n_skus)], dtype=object)
+    k = max(1, int(round(assortment * n_skus)))
+    st_rows, sku_rows = [], []
+    for s_ in range(n_stores):
+        chosen = np.sort(rng.choice(n_skus, size=k, replace=False, p=pop))
+        st_rows.append(np.full(k, s_, np.int64))
+        sku_rows.append(chosen)
+    st_i = np.concatenate(st_rows)
+    sku_i = np.concatenate(sku_rows)
+    units = rng.integers(0, max_stock + 1, len(st_i))
+    inv = {"store_id": [ids[j] for j in st_i.tolist()] + ["WH-D"] * n_skus,
+           "sku": skus[sku_i].tolist() + skus.tolist(),
+           "on_hand": units.tolist() + [int(warehouse_stock)] * n_skus,
+           "safety_stock": [0] * (len(st_i) + n_skus)}
+    near = rng.integers(0, n_stores, n_orders)
+    olat = slat[near] + rng.normal(0.0, order_sd_m, n_orders) / m_per_deg
+    olon = slon[near] + rng.normal(0.0, order_sd_m, n_orders) / (m_per_deg * np.cos(np.radians(slat[near])))
+    promise = rng.choice([30, 60], size=n_orders, p=np.asarray(promise_mix) / sum(promise_mix))
+    nl = np.minimum(1 + rng.poisson(mean_lines - 1.0, n_orders), n_skus)
+    where = list(zip(olat.tolist(), olon.tolist()))
+    orders = _basket_orders(rng, where, promise, nl, pop, skus, 6)
+    orders["order_id"] = [f"DN{x[2:]}" for x in orders["order_id"]]
+    return City(stores, inventory=inv, orders=orders)
+
+
 def _basket_orders(rng, where, promise, n_lines, pop, names, id_width: int, arrival=None) -> dict:
     """The orders table of the Shanghai scenarios: order o at ``where[o]`` (lat, lon), with
     ``n_lines[o]`` distinct SKUs drawn by popularity ``pop`` (named ``names``), each qty
