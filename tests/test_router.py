@@ -12,7 +12,7 @@ import shapely
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from omnifill import Config, InputError, Network
+from omnifill import Config, InputError, Network, Order
 from omnifill.geo import destination, haversine_m
 from omnifill.options import option_from_search
 from omnifill.router import Router
@@ -783,3 +783,44 @@ def test_the_single_and_the_bulk_search_answer_in_one_typed_layout():
             setattr(res, name, None)
     with pytest.raises(TypeError):
         _core.SearchResult()
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(instances(), st.data())
+def test_a_priced_search_finds_the_brute_force_minimum_of_the_priced_costs(inst, data):
+    # prices on stock rows (a unit taken there) and on stores (a capacity unit spent there)
+    # add to each option's cost; the kernel's priced best must be the minimum over every
+    # assignment of the cost plus the prices of what it uses (the brute force's own account)
+    stores, stock, orders, cfg, closed = inst
+    router = router_of(stores, stock, cfg, closed)
+    indptr, sku_code, _ = router.stock_rows()
+    skus = list(router.stock.skus)
+    row_price = np.array([data.draw(st.sampled_from([0.0, 0.0, 3.0, 40.0, 250.0])) for _ in range(len(sku_code))])
+    store_price = np.array([data.draw(st.sampled_from([0.0, 5.0, 70.0])) for _ in stores])
+    price_of = {}
+    for s in range(len(stores)):
+        for r in range(int(indptr[s]), int(indptr[s + 1])):
+            price_of[(s, skus[int(sku_code[r])])] = float(row_price[r])
+    search = router.stock.search
+    cap = [s["capacity"] for s in stores]
+    usable = [cap[s] >= 1 and not closed[s] for s in range(len(stores))]
+    for o in orders:
+        want = min(cost + sum(price_of.get(k, 0.0) * q for k, q in use.items()) + sum(store_price[s] for s in spend)
+                   for cost, use, spend, _ in assignments(stores, stock, o, cfg, usable))
+        if o["mode"] == "pickup" and not stores[o["pickup"]]["pickup"]:
+            continue  # no search: nothing is prepared there (the router's rule)
+        prep = router.prepare(Order.from_dict(as_order(o, stores)))
+        search.set_prices(row_price, store_price)
+        try:
+            res = search.search(router.line_codes(prep.skus), prep.qty, o["promise"], prep.cand_idx, prep.cand_eta,
+                                prep.warehouses, lat=o["lat"], lon=o["lon"], tgrid=prep.tgrid, pickup=prep.pickup,
+                                home=prep.home, k=3)
+        finally:
+            search.set_prices(None, None)
+        assert res.proven
+        assert res.best[0] == pytest.approx(want, rel=1e-9, abs=1e-6)
+    if len(sku_code):
+        with pytest.raises(ValueError, match="row_price"):
+            search.set_prices(np.full(len(sku_code), -1.0), None)
+    with pytest.raises(ValueError, match="store_price"):
+        search.set_prices(None, np.full(len(stores), np.nan))

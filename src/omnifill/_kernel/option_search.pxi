@@ -69,8 +69,14 @@ cdef class OptionSearch:
     cdef Py_ssize_t n_ex, ex_cap
     cdef GridIndex tgrid
     cdef double cust_lat, cust_lon
+    # prices (set_prices): per stock row a unit's, per store a capacity unit's; NULL: none
+    cdef double[::1] row_price_v, store_price_v
+    cdef const double* row_price
+    cdef const double* store_price
 
     def __cinit__(self):
+        self.row_price = NULL
+        self.store_price = NULL
         self.el = NULL
         self.el_cap = 0
         self.ex_store = NULL
@@ -146,6 +152,8 @@ cdef class OptionSearch:
             raise ValueError("negative sku code")
         if sku_index is None:
             sku_index = sku_major(ip, sk)
+        self.row_price = NULL   # prices name rows: new rows, no prices
+        self.row_price_v = None
         ci, csc_store, csc_pos, store_of_row = sku_index
         n_codes = ci.shape[0] - 1
         if (store_of_row.shape[0] != sk.shape[0] or csc_pos.shape[0] != sk.shape[0]
@@ -494,7 +502,7 @@ cdef class OptionSearch:
                 stores.append(e.b)
             for j in range(nl):
                 if (best.new[kk] >> j) & 1:
-                    lsrc[j] = e.a if (e.own >> j) & 1 else e.b
+                    lsrc[j] = e.b if (best.via_b[kk] >> j) & 1 else e.a
         # the options go to the result's own C memory; its arrays are built when first read
         # (the router reads the best option only: no numpy array per decision)
         cdef SearchResult r = SearchResult.__new__(SearchResult)
@@ -525,7 +533,9 @@ cdef class OptionSearch:
         c.nodes, c.node_limit, c.aborted = 0, self.node_limit, False
         c.depth = 0
         c.need_transfer = False
-        c.all_subsets = all_subsets
+        # under unit prices a line's cheapest holder may be any element of the set, so every
+        # set is searched (as the planner's lists are), not only those the first cover leaves
+        c.all_subsets = all_subsets or self.row_price != NULL
         c.pickup = pickup >= 0
         c.E = 0.0
         c.dead_cost = 0.0
@@ -670,6 +680,10 @@ cdef class OptionSearch:
                   const int32_t* dsp, const double* dep, Py_ssize_t nd, const int32_t* wsp, Py_ssize_t nw,
                   int32_t home, bint use_t) noexcept nogil:
         self._start(skp, qtp, nl)
+        c.row_price = self.row_price
+        c.inv_indptr = &self.inv_indptr[0]
+        c.inv_sku = &self.inv_sku[0] if self.inv_sku.shape[0] else NULL
+        c.line_sku, c.line_qty = skp, qtp
         _record(c, self.c_unf * nl)   # the all-unfilled option: no package, eta 0
         if c.pickup:
             return _search_pickup(self, c, pickup, use_t)
@@ -680,6 +694,47 @@ cdef class OptionSearch:
             e.own = e.mask = self._mask_of(e.a)
             e.done = 1
         return ERR_NOMEM if self.oom else OK
+
+    # --- prices --------------------------------------------------------------------------------
+    def set_prices(self, row_price=None, store_price=None):
+        """Price the searches that follow (None: no prices, the default). ``row_price``: per
+        stock row (the CSR this search reads), the price of one unit taken there;
+        ``store_price``: per store, the price of one unit of its capacity (a package it
+        delivers or prepares, a transfer it sends). Prices are finite and >= 0.
+
+        A priced option costs its cost model's cost plus the prices of what it uses: one
+        capacity unit at each store taking part, and per line the units' price at the
+        cheapest store of the option holding it (or ``unfilled_per_line``, leaving the line
+        unfilled, when that is less). The search still finds the k cheapest options under
+        these costs exactly: prices only add, so every bound stays a bound; under unit prices
+        it searches every set of stores that each hold a line (``all_subsets``), since a
+        line's cheapest holder may be any store of the set. The planner's
+        lower bound prices resources with the duals of its LP (Lagrangian pricing).
+        Cleared by ``set_inventory``."""
+        if row_price is None:
+            self.row_price_v = None
+            self.row_price = NULL
+        else:
+            rp = _as_f64("row_price", row_price, self.inv_sku.shape[0])
+            if rp.shape[0] and rp.min() < 0:
+                raise ValueError("row_price must be >= 0")
+            self.row_price_v = rp
+            self.row_price = &self.row_price_v[0] if rp.shape[0] else NULL
+        if store_price is None:
+            self.store_price_v = None
+            self.store_price = NULL
+        else:
+            sp = _as_f64("store_price", store_price, self.handling.shape[0])
+            if sp.shape[0] and sp.min() < 0:
+                raise ValueError("store_price must be >= 0")
+            self.store_price_v = sp
+            self.store_price = &self.store_price_v[0] if sp.shape[0] else NULL
+
+    cdef inline double _cap_price(self, int32_t a, int32_t b) noexcept nogil:
+        # the capacity price of an element using stores a and b (-1: none)
+        if self.store_price == NULL:
+            return 0.0
+        return (self.store_price[a] if a >= 0 else 0.0) + (self.store_price[b] if b >= 0 else 0.0)
 
     # --- small helpers for the owner ---------------------------------------------------------
     def line_masks(self, stores, line_sku, line_qty):

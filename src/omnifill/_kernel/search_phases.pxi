@@ -17,12 +17,14 @@ cdef int _search_delivery(OptionSearch self, Ctx* c, const int32_t* dsp, const d
     for i in range(nd):
         s = dsp[i]
         if self.usable[s]:
-            _set_elem(&self.el[n_el], EL_DELIVER, s, -1, dep[i], self.c_pkg, 1, 0, -1 if s == home else s)
+            _set_elem(&self.el[n_el], EL_DELIVER, s, -1, dep[i], self.c_pkg + self._cap_price(s, -1), 1, 0,
+                      -1 if s == home else s)
             n_el += 1
     for i in range(nw):
         s = wsp[i]
         if self.usable[s]:
-            _set_elem(&self.el[n_el], EL_PARCEL, s, -1, self.parcel_lead, self.c_pkg + self.c_parcel, 1, 0,
+            _set_elem(&self.el[n_el], EL_PARCEL, s, -1, self.parcel_lead,
+                      self.c_pkg + self.c_parcel + self._cap_price(s, -1), 1, 0,
                       -1 if s == home else s)
             n_el += 1
     _sort_elems(self.el, n_el)
@@ -266,7 +268,8 @@ cdef int _phase_transfers(OptionSearch self, Ctx* c, Py_ssize_t n_a) noexcept no
                     return ERR_NOMEM
                 c.el = self.el
                 ea = &c.el[i]
-                _set_elem(&c.el[n_el], EL_TRANSFER, ea.a, b, eta, self.c_pkg + self.c_tr, 1, 1, ea.rank)
+                _set_elem(&c.el[n_el], EL_TRANSFER, ea.a, b, eta, self.c_pkg + self.c_tr + self._cap_price(ea.a, b),
+                          1, 1, ea.rank)
                 c.el[n_el].own = ea.own
                 c.el[n_el].src = mb
                 c.el[n_el].mask = ea.own | mb
@@ -306,7 +309,7 @@ cdef int _search_pickup(OptionSearch self, Ctx* c, int32_t p, bint use_t) noexce
     c.max_pk = 1
     c.el = self.el
     # element 0 is p's own package, kept out of the scan; alone, it is the first seed
-    _set_elem(&c.el[0], EL_PICKUP, p, -1, hp, self.c_pkg, 1, 0, -2)
+    _set_elem(&c.el[0], EL_PICKUP, p, -1, hp, self.c_pkg + self._cap_price(p, -1), 1, 0, -2)
     c.el[0].own = c.el[0].mask = mp
     c.el[0].done = 1
     if mp:
@@ -341,7 +344,8 @@ cdef int _search_pickup(OptionSearch self, Ctx* c, int32_t p, bint use_t) noexce
         eta = self._transfer_arrival(b, p)
         if eta > emax:
             continue
-        _set_elem(&c.el[n_el], EL_INTO_PICKUP, -1, b, eta, self.c_tr, 0, 1, -1 if b == c.home else b)
+        _set_elem(&c.el[n_el], EL_INTO_PICKUP, -1, b, eta, self.c_tr + self._cap_price(-1, b), 0, 1,
+                  -1 if b == c.home else b)
         c.el[n_el].src = c.el[n_el].mask = mb
         c.el[n_el].done = 1
         n_el += 1
@@ -358,9 +362,9 @@ cdef int _search_pickup(OptionSearch self, Ctx* c, int32_t p, bint use_t) noexce
         _push(c, t, e.mask & ~mp)
         # the completion draws on transfers 1 .. t-1; element 0 is never drawn again
         if c.all_subsets:
-            _complete_all(c, 1, t, mp | e.mask, 1, 1, self.c_pkg + e.base)
+            _complete_all(c, 1, t, mp | e.mask, 1, 1, c.el[0].base + e.base)
         else:
-            _complete(c, 1, t, mp | e.mask, 0, 1, 1, self.c_pkg + e.base)
+            _complete(c, 1, t, mp | e.mask, 0, 1, 1, c.el[0].base + e.base)
         c.depth = 0
         if c.aborted:
             break

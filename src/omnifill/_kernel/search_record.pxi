@@ -60,6 +60,70 @@ cdef bint _same_opt(Opt* x, Opt* y) noexcept nogil:
     return True
 
 
+cdef inline int64_t _row_of(const int64_t* indptr, const int32_t* skus, Py_ssize_t store,
+                            int32_t sku) noexcept nogil:
+    # the stock row of (store, sku), or -1
+    cdef int64_t lo = indptr[store], hi = indptr[store + 1], mid
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if skus[mid] < sku:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo if lo < indptr[store + 1] and skus[lo] == sku else -1
+
+
+cdef double _priced_sourcing(Ctx* c, Opt* o) noexcept nogil:
+    # what pricing adds to the option's cost: per line its elements hold, the price of its
+    # units at the cheapest element holding it (a's own stock, or b's for a transfer), or
+    # unfilled_per_line when that is less (the line is then left unfilled); o.new is set to
+    # that sourcing. Ties keep the earlier element of the path.
+    cdef int i, j
+    cdef Elem* e
+    cdef uint64_t bit, covered = 0
+    cdef int32_t store
+    cdef int64_t row
+    cdef double p, total = 0.0
+    cdef double best[64]
+    cdef int who[64]
+    cdef int src_side[64]
+    cdef int side
+    for i in range(o.n):
+        o.new[i] = 0
+        o.via_b[i] = 0
+    for i in range(o.n):
+        e = &o.el[i]
+        for j in range(64):
+            bit = (<uint64_t>1) << j
+            if not (e.mask & bit):
+                continue
+            # from a's own stock or b's (a transfer's source may hold a line a holds too)
+            for side in range(2):
+                if side == 0 and not (e.own & bit):
+                    continue
+                if side == 1 and not (e.src & bit):
+                    continue
+                store = e.a if side == 0 else e.b
+                row = _row_of(c.inv_indptr, c.inv_sku, store, c.line_sku[j])
+                p = c.row_price[row] * c.line_qty[j] if row >= 0 else 0.0
+                if not (covered & bit) or p < best[j]:
+                    best[j] = p
+                    who[j] = i
+                    src_side[j] = side
+                covered |= bit
+    for j in range(64):
+        bit = (<uint64_t>1) << j
+        if covered & bit:
+            if best[j] <= c.c_unf:
+                total += best[j]
+                o.new[who[j]] |= bit
+                if src_side[j]:
+                    o.via_b[who[j]] |= bit
+            else:   # dearer than leaving it unfilled: the option leaves it (the model may)
+                total += c.c_unf
+    return total
+
+
 cdef void _record(Ctx* c, double cost) noexcept nogil:
     # offer the option on the path (cost given) as best or runner-up
     cdef Opt* o = c.cand
@@ -68,13 +132,14 @@ cdef void _record(Ctx* c, double cost) noexcept nogil:
     cdef Elem* e
     cdef bint has_tr = False
     if cost > _cost_threshold(c):
-        return
+        return   # (prices only add: a priced option costs at least this)
     o.n = c.depth
     o.home = False
     for i in range(c.depth):
         e = &c.el[c.path[i]]
         o.el[i] = e[0]
         o.new[i] = c.path_new[i]
+        o.via_b[i] = c.path_new[i] & ~e.own   # a's own lines from a, the rest from b
         o.key[i] = _elem_key(e)
         if e.ntr:
             has_tr = True
@@ -82,6 +147,10 @@ cdef void _record(Ctx* c, double cost) noexcept nogil:
             o.home = True
     if c.need_transfer and not has_tr:
         return   # found in phase A already
+    if c.row_price != NULL and o.n:
+        cost += _priced_sourcing(c, o)
+        if cost > _cost_threshold(c):
+            return
     o.set = True
     o.cost = cost
     o.eta = c.E if c.depth else 0.0

@@ -49,7 +49,7 @@ cdef int _write_options(Ctx* c, int per_opt, double* cost, double* eta, int64_t*
         for j in range(o.n):
             e = &o.el[j]
             r = &rows[ne]
-            own = o.new[j] & e.own
+            own = o.new[j] & ~o.via_b[j]
             r.kind, r.a, r.b, r.eta = e.kind, e.a, e.b, e.eta
             r.from_a, r.from_b, r.a_holds, r.b_holds = own, o.new[j] & ~own, e.own, e.src
             ne += 1

@@ -90,6 +90,7 @@ cdef struct Opt:
     bint home           # the home store takes part
     Elem el[MAX_OPT]
     uint64_t new[MAX_OPT]   # the lines each element supplies
+    uint64_t via_b[MAX_OPT] # of those, the lines that come from its b (a transfer's source)
     int64_t key[MAX_OPT]    # sorted element keys: the identity of the option and its tie order
 
 cdef struct Ctx:
@@ -112,5 +113,13 @@ cdef struct Ctx:
     Opt** top               # the k cheapest options so far, cheapest first (top[0]: the best)
     int n_top, k
     Opt* cand               # the scratch option _record fills
+    # prices (NULL: none): per stock row, a unit's price; the order's lines, and the stock CSR
+    # to find a line's row at a store. A priced option's cost adds, per filled line, the
+    # price of its units at the cheapest store of the option holding it (search_record.pxi)
+    const double* row_price
+    const int64_t* inv_indptr
+    const int32_t* inv_sku
+    const int32_t* line_sku
+    const int64_t* line_qty
 
 cdef double COST_TOL = 1e-9
