@@ -231,7 +231,8 @@ class Router:
         return out
 
     def options_bulk(self, orders: Iterable[Order | dict[str, Any]], k: int = 8, *, all_subsets: bool = False,
-                     threads: int = 1, node_limit: int | None = None) -> BulkOptions:
+                     threads: int = 1, node_limit: int | None = None,
+                     prices: tuple[ArrayLike | None, ArrayLike | None] | None = None) -> BulkOptions:
         """``options(o, k)`` for many orders in one kernel call per city, as arrays (the
         planner's path: no Python object per option). Every order sees the stock as it is now;
         nothing is reserved. Orders of more than 64 SKUs, and pickups at a store that does not
@@ -239,7 +240,10 @@ class Router:
         are split between this many searches running at once (the kernel releases the GIL;
         each thread has its own search state); the answer does not depend on it. node_limit:
         the search budget per order for this call (default: the search's own, 2,000,000 nodes);
-        an order whose search ran out of it has ``proven`` False and the options found."""
+        an order whose search ran out of it has ``proven`` False and the options found.
+        prices: (per stock row of ``stock_rows()``, per store) the prices of a unit and of a
+        capacity unit, added to every option's cost for this call (``OptionSearch.set_prices``;
+        the planner's Lagrangian bound); the options' costs are then the priced ones."""
         todo: list[Order] = [o if isinstance(o, Order) else Order.from_dict(o) for o in orders]
         net = self.network
         n = len(todo)
@@ -316,6 +320,8 @@ class Router:
             budget = self._search.node_limit
             for srch in searches:
                 srch.node_limit = budget if node_limit is None else int(node_limit)
+                if prices is not None:
+                    srch.set_prices(*prices)
             try:
                 if threads == 1:
                     per_city = [run(self._search, *job) for job in jobs]
@@ -330,6 +336,8 @@ class Router:
                             per_city += [f.result() for f in futs]
             finally:
                 self._search.node_limit = budget
+                if prices is not None:
+                    self._search.set_prices(None, None)
         return BulkOptions(n, line_ptr, codes_a, qty_a, pickup, searched, per_city)
 
     def route_many(self, orders: Iterable[Order | dict[str, Any]], *, reserve: bool = True) -> list[Decision]:
