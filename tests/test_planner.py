@@ -219,6 +219,49 @@ def test_tiny_backlogs_match_a_joint_brute_force_over_every_assignment(inst):
     assert starved.summary["objective"] >= best - 1e-6
 
 
+def full_space_lp(stores, stock, orders, cfg):
+    """The LP relaxation of the whole option space, from the brute force's assignments (an
+    independent account of every option: its cost, the units it takes, the capacity it
+    spends), solved by scipy's HiGHS."""
+    from scipy.optimize import linprog
+
+    usable = [s["capacity"] >= 1 for s in stores]
+    per_order = [assignments(stores, stock, o, cfg, usable) for o in orders]
+    cols = [(i, a) for i, opts in enumerate(per_order) for a in opts]
+    keys = sorted({k for _, a in cols for k in a[1]})
+    caps = [s for s in range(len(stores)) if math.isfinite(stores[s]["capacity"])]
+    c = np.array([a[0] for _, a in cols], float)
+    a_eq = np.zeros((len(orders), len(cols)))
+    for j, (i, _) in enumerate(cols):
+        a_eq[i, j] = 1.0
+    rows, rhs = [], []
+    for k in keys:
+        rows.append([a[1].get(k, 0) for _, a in cols])
+        rhs.append(stock.get(k, 0))
+    for s_ in caps:
+        rows.append([a[2].count(s_) for _, a in cols])
+        rhs.append(stores[s_]["capacity"])
+    res = linprog(c, A_ub=np.array(rows) if rows else None, b_ub=np.array(rhs) if rows else None, A_eq=a_eq,
+                  b_eq=np.ones(len(orders)), bounds=(0, 1), method="highs")
+    assert res.status == 0
+    return float(res.fun)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(instances(), st.sampled_from([1, 2, 256]))
+def test_the_lower_bound_is_never_above_the_lp_of_every_option(inst, k):
+    # with few listed options (k = 1, 2) most options are unlisted: the reported bound,
+    # Lagrangian or not, must stay below the LP relaxation over every option of the cost
+    # model (and so below every plan)
+    stores, stock, orders, cfg, _ = inst
+    assume(sum(len(o["lines"]) for o in orders) <= 5)
+    net = build(stores, stock, cfg)
+    p = plan(net, [as_order(o, stores) for o in orders], cfg, time_limit_s=5, k=k)
+    lp = full_space_lp(stores, stock, orders, cfg)
+    assert p.summary["lower_bound"] <= lp + 1e-6 * max(1.0, abs(lp))
+    event(f"bound kind {p.summary['lower_bound_kind']}")
+
+
 def test_a_bound_proven_by_highs_is_never_above_a_plan_the_model_holds():
     # found by hypothesis: HiGHS's default relative MIP gap (1e-4) let it call a plan 10
     # above the optimum of 200,010 "optimal" and report a bound above that optimum; the

@@ -67,7 +67,7 @@ from .csr import csr_take
 from .errors import InputError, Problem
 from .geo import morton_keys
 from .io import PLAN_COLUMNS, check_plan_path, write_plan
-from .milp import LinearModel, linear_model, solve
+from .milp import LinearModel, linear_model, lp_prices, solve
 from .model import Network, Order, OrderBatch
 from .options import (
     MAX_EXACT_LINES,
@@ -138,6 +138,7 @@ class _Model:
     pickup: np.ndarray
     promise: np.ndarray
     proven: np.ndarray  # per order: its option search finished (False beyond 64 SKUs or the budget)
+    full: Router  # the router over the full stock the options were searched with (priced again by _bound)
 
     def option(self, row: int, cfg: Config) -> Option:
         """The ``Option`` of one row of the table."""
@@ -199,7 +200,7 @@ def plan(network: Network, orders, config: Config | None = None, *, time_limit_s
         with clock("decompose"):
             dec = _decompose(md)
         with clock("bound"):
-            bounds = _bound(md, dec, cfg, time_limit_s)
+            bounds = _bound(md, dec, cfg, time_limit_s, todo, search_threads)
         with clock("solve"):
             solved = _solve_components(md, dec, bounds, choice, todo, cfg, time_limit_s=time_limit_s, seed=seed,
                                        executor=executor, workers=workers, threads=threads, tick=tick)
@@ -210,7 +211,7 @@ def plan(network: Network, orders, config: Config | None = None, *, time_limit_s
     greedy_cost = sum(_cost_with_move(g, c, cfg) for g, c in zip(greedy_opts, current))
     summary = _summary(todo, rows_out, choice, choice_costs, current, cfg, solved.bound, solved.model_bound,
                        solved.status, greedy_cost, timings, solved.n_solver, solved.n_components, policy,
-                       solved.largest)
+                       solved.largest, solved.bound_kind)
     return Plan(rows_out, summary, choice)
 
 
@@ -276,9 +277,11 @@ class _Bounds:
     bound: float  # a lower bound on every plan of the whole option space
     fixed_cost: float  # what the fixed orders pay in the plan (the model bound starts there)
     lp_time: list  # per component: the seconds its LP may take
+    kind: str = "cheapest"  # which bound is the best: cheapest, lp, lagrangian
 
 
-def _bound(md: _Model, dec: _Decomposition, cfg: Config, time_limit_s: float) -> _Bounds:
+def _bound(md: _Model, dec: _Decomposition, cfg: Config, time_limit_s: float, todo=None,
+           threads: int = 1) -> _Bounds:
     # two bounds for the whole option space (the module's docstring): each order's cheapest
     # option, summed; and the LP relaxation of the model, which splits like the model: an
     # order whose best option touches no short resource takes it in the LP too, and
@@ -303,9 +306,61 @@ def _bound(md: _Model, dec: _Decomposition, cfg: Config, time_limit_s: float) ->
                if len(comp) <= LP_MAX_ORDERS else -math.inf
                for c, (comp, (sub, _, _, _, res)) in enumerate(zip(dec.comps, dec.subs))]
     full_bound = fixed_bound + sum(comp_lp)
-    if math.isfinite(full_bound):
-        bound = max(bound, full_bound)
-    return _Bounds(bound, fixed_cost, lp_time)
+    kind = "cheapest"
+    if math.isfinite(full_bound) and full_bound > bound:
+        bound, kind = full_bound, "lp"
+    if todo is not None and dec.comps:
+        lagr = fixed_bound + _lagrangian(md, dec, todo, cfg, lp_time, threads)
+        if lagr > bound:
+            bound, kind = lagr, "lagrangian"
+    return _Bounds(bound, fixed_cost, lp_time, kind)
+
+
+def _lagrangian(md: _Model, dec: _Decomposition, todo, cfg: Config, lp_time: list, threads: int) -> float:
+    # The Lagrangian bound of the components' orders over every option, listed or not:
+    # with a price lam_r >= 0 on each unit of a short resource and mu_s >= 0 on each unit of
+    # a tight store's capacity, every plan costs at least
+    #     sum over orders of (the order's cheapest option, each priced by what it uses)
+    #     - sum_r lam_r * units_r - sum_s mu_s * capacity_s,
+    # since a plan uses no more than there is. The cheapest priced option of each order is
+    # the exact option search's, with the prices added to its costs (OptionSearch.set_prices);
+    # the prices are the duals of each component's LP over its listed options. An order
+    # whose priced search did not finish counts 0. The stock and capacity are what the
+    # fixed and locked orders leave (their own terms are in the fixed bound).
+    tb, full = md.table, md.full
+    c_unf = cfg.cost.unfilled_per_line
+    indptr, sku, _ = full.stock_rows()
+    row_price = np.zeros(len(sku))
+    store_price = np.zeros(len(md.cap))
+    penalty = 0.0
+    for c, comp in enumerate(dec.comps):
+        if len(comp) > LP_MAX_ORDERS:
+            continue  # no LP: its resources keep price 0 (still a valid bound)
+        sub, _, _, _, res = dec.subs[c]
+        lm = linear_model(sub, dec.avail[res], dec.cap, md.hot[res], True, c_unf, other=False)
+        st, lam, mu = lp_prices(lm, lp_time[c])
+        if st != "OPTIMAL":
+            continue
+        r = res[lm.short_res]
+        store, code = tb.res_store[r].astype(np.int64), tb.res_code[r].astype(np.int64)
+        rows = np.empty(len(r), np.int64)
+        for j in range(len(r)):
+            a, b = int(indptr[store[j]]), int(indptr[store[j] + 1])
+            rows[j] = a + int(np.searchsorted(sku[a:b], code[j]))
+        row_price[rows] = lam
+        store_price[lm.tight_store] = mu
+        penalty += float(lam @ dec.avail[r].astype(np.float64)) + float(mu @ np.asarray(dec.cap, np.float64)[
+            lm.tight_store])
+    if not (row_price.any() or store_price.any()):
+        return -math.inf  # nothing priced: no better than the other bounds
+    members = np.concatenate([np.asarray(comp, np.int64) for comp in dec.comps])
+    bulk = full.options_bulk([todo[int(i)] for i in members], k=1, all_subsets=True, threads=threads,
+                             node_limit=PLAN_NODE_LIMIT, prices=(row_price, store_price))
+    total = 0.0
+    for j in range(len(members)):
+        found = bulk.found(j) if bulk.searched[j] and bulk.proven[j] else []
+        total += found[0][0] if found else 0.0
+    return total - penalty
 
 
 @dataclass
@@ -318,6 +373,7 @@ class _Solved:
     n_solver: int = 0
     n_components: int = 0
     largest: int = 0
+    bound_kind: str | None = None
 
     @classmethod
     def greedy(cls) -> _Solved:
@@ -369,7 +425,8 @@ def _solve_components(md: _Model, dec: _Decomposition, bounds: _Bounds, choice: 
     # option, whether their option search finished (else the plan is feasible, not proven)
     unproven = (~md.proven & ~tb.locked).any()
     status = worst_status(statuses + (["FEASIBLE"] if unproven else []))
-    return _Solved(status, bounds.bound, model_bound, n_solver, len(comps), max((len(c) for c in comps), default=0))
+    return _Solved(status, bounds.bound, model_bound, n_solver, len(comps), max((len(c) for c in comps), default=0),
+                   bounds.kind)
 
 
 def _assemble_rows(todo, choice, current, locked, md: _Model | None, greedy_seen, network: Network,
@@ -514,7 +571,7 @@ def _model(network: Network, cfg: Config, todo, greedy_opts, current, locked, k:
     best = tb.opt_ptr[:-1]
     tb.other = np.where(tb.locked, np.inf, np.minimum(tb.other, tb.cost[best]))
     tick("options", n, n)
-    return _Model(tb, avail, cap, hot, hot_cap, sources, pickup, promise, proven)
+    return _Model(tb, avail, cap, hot, hot_cap, sources, pickup, promise, proven, full)
 
 
 def _avoiding(full: Router, tb: OptionTable, hot: np.ndarray, todo, pickup, k: int, threads: int, src: int):
@@ -962,7 +1019,7 @@ def _rows_of(o: Order, x: Option, cur: int, network: Network, cfg: Config, locke
 
 
 def _summary(todo, rows, choice, costs, current, cfg, bound, model_bound, status, greedy_cost, timings, n_solver,
-             n_comp, policy, largest=0) -> dict:
+             n_comp, policy, largest=0, bound_kind=None) -> dict:
     import ortools
 
     from . import __version__
@@ -983,6 +1040,7 @@ def _summary(todo, rows, choice, costs, current, cfg, bound, model_bound, status
         "policy": policy,
         "objective": objective,
         "lower_bound": bound if bound is not None and math.isfinite(bound) else None,
+        "lower_bound_kind": bound_kind if bound is not None and math.isfinite(bound) else None,
         "gap": gap,
         "model_lower_bound": model_bound if model_bound is not None and math.isfinite(model_bound) else None,
         "model_gap": model_gap,
