@@ -11,6 +11,7 @@ p99 decision latency, throughput, and the ratio of p50 decision to p50 bare look
 Needs ../shared/data (skips with a message when it is absent).
 
 Run:  python benchmarks/bench_router.py [--orders 20000] [--data ../shared/data] [--max-courier-min 60]
+          [--assortment 0.3] [--lines 3] [--city shanghai|dense]
 """
 
 from __future__ import annotations
@@ -61,12 +62,23 @@ def main(argv=None):
     ap.add_argument("--data", default=str(DATA))
     ap.add_argument("--max-courier-min", type=float, default=None,
                     help="the delivery area's [limits] max_courier_min (default the config's, 90)")
+    ap.add_argument("--assortment", type=float, default=0.5, help="mean share of the SKUs a shop stocks (0.5)")
+    ap.add_argument("--lines", type=int, default=None,
+                    help="every basket this many SKUs (default: the Complete Journey basket sizes)")
+    ap.add_argument("--city", choices=("shanghai", "dense"), default="shanghai",
+                    help="shanghai: the 613 real shops; dense: scenarios.dense_city (2,000 stores at the real "
+                         "shop locations, moved 800 m)")
     args = ap.parse_args(argv)
     if not (Path(args.data) / "shanghai_cainiao_lastmile_2016").is_dir():
         print(f"skipped: the real data folder {args.data} is absent")
         return 0
     t0 = time.perf_counter()
-    city = shanghai_city(args.data, n_orders=args.orders)
+    if args.city == "dense":
+        from omnifill.scenarios import dense_city
+
+        city = dense_city(args.data, n_orders=args.orders, **({} if args.lines is None else {"mean_lines": args.lines}))
+    else:
+        city = shanghai_city(args.data, n_orders=args.orders, assortment=args.assortment, lines=args.lines)
     cfg = omnifill.Config()
     if args.max_courier_min is not None:
         cfg = cfg.with_(limits={"max_courier_min": args.max_courier_min})
@@ -75,7 +87,7 @@ def main(argv=None):
     print(f"# omnifill {omnifill.__version__}; {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} cores, Python {sys.version.split()[0]}")
     sizes = np.array([len(o.lines) for o in orders])
-    print(f"# Shanghai: {int((net.kind == 'store').sum())} shops + 1 warehouse, {len(net.inventory.skus):,} SKUs, "
+    print(f"# {args.city}: {int((net.kind == 'store').sum())} stores + 1 warehouse, {len(net.inventory.skus):,} SKUs, "
           f"{len(net.inventory.sku_code):,} stock rows; {len(orders):,} orders, lines per order mean "
           f"{sizes.mean():.1f}, median {np.median(sizes):.0f}, max {sizes.max()}; "
           f"set-up {time.perf_counter() - t0:.1f} s")

@@ -211,7 +211,8 @@ def _shanghai_network(sh: dict, counts: np.ndarray, rng, *, n_skus: int = 5000, 
 
 def shanghai_city(data_dir, *, seed: int = 0, n_skus: int = 5000, n_orders: int = 20_000,
                   assortment: float = 0.5, min_share: float = 0.05, mean_stock: float = 4.0,
-                  promise_mix: tuple[float, float] = (0.3, 0.7), warehouse: bool = True) -> City:
+                  promise_mix: tuple[float, float] = (0.3, 0.7), warehouse: bool = True,
+                  lines: int | None = None) -> City:
     """The real Shanghai network: the 613 Cainiao shops as stores (handling 8-12 minutes),
     plus one warehouse at their centroid holding every SKU when ``warehouse``; ``n_orders``
     orders at the real customer points (drawn with replacement), promises 30 / 60 minutes
@@ -222,7 +223,8 @@ def shanghai_city(data_dir, *, seed: int = 0, n_skus: int = 5000, n_orders: int 
     A store stocks SKU k with probability c * sqrt(popularity), clipped to [``min_share``,
     0.98], with c set so that a store carries ``assortment`` of the SKUs on average: the
     popular ones nearly everywhere, every SKU in about ``min_share`` of the stores at least.
-    Units: 1 + Poisson(``mean_stock`` x a popularity factor of 0.5 to 6).
+    Units: 1 + Poisson(``mean_stock`` x a popularity factor of 0.5 to 6). ``lines``: every
+    basket that many distinct SKUs instead of the Complete Journey sizes.
     """
     rng = np.random.default_rng(seed)
     sh = read_shanghai(data_dir)
@@ -232,7 +234,7 @@ def shanghai_city(data_dir, *, seed: int = 0, n_skus: int = 5000, n_orders: int 
     n_skus = len(skus)
     spot = rng.integers(0, len(sh["spot_lat"]), n_orders)
     promise = rng.choice([30, 60], size=n_orders, p=np.asarray(promise_mix) / sum(promise_mix))
-    nl = np.minimum(rng.choice(sizes, n_orders), n_skus)
+    nl = np.minimum(rng.choice(sizes, n_orders) if lines is None else np.full(n_orders, lines), n_skus)
     where = [(sh["spot_lat"][i], sh["spot_lon"][i]) for i in spot]
     return City(stores, inventory=inv, orders=_basket_orders(rng, where, promise, nl, pop, skus, 6))
 
@@ -265,7 +267,7 @@ def dense_city(data_dir, *, seed: int = 0, n_stores: int = 2000, n_skus: int = 5
     slat = lat0 + rng.normal(0.0, jitter_m, n_stores) / m_per_deg
     slon = lon0 + rng.normal(0.0, jitter_m, n_stores) / (m_per_deg * np.cos(np.radians(lat0)))
     ids = [f"D{i:05d}" for i in range(n_stores)] + ["WH-D"]
-    stores = {"store_id": ids,
+    stores: dict[str, list] = {"store_id": ids,
               "lat": [round(float(v), 6) for v in slat] + [round(float(slat.mean()), 6)],
               "lon": [round(float(v), 6) for v in slon] + [round(float(slon.mean()), 6)],
               "city": ["dense"] * len(ids),
@@ -281,7 +283,7 @@ def dense_city(data_dir, *, seed: int = 0, n_stores: int = 2000, n_skus: int = 5
     st_i = np.concatenate(st_rows)
     sku_i = np.concatenate(sku_rows)
     units = rng.integers(0, max_stock + 1, len(st_i))
-    inv = {"store_id": [ids[j] for j in st_i.tolist()] + ["WH-D"] * n_skus,
+    inv: dict[str, list] = {"store_id": [ids[j] for j in st_i.tolist()] + ["WH-D"] * n_skus,
            "sku": skus[sku_i].tolist() + skus.tolist(),
            "on_hand": units.tolist() + [int(warehouse_stock)] * n_skus,
            "safety_stock": [0] * (len(st_i) + n_skus)}
