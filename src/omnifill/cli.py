@@ -580,11 +580,8 @@ def cmd_generate(args) -> int:
                   "jitter_m": args.jitter_m, "assortment": args.assortment, "max_stock": args.max_stock,
                   "warehouse_stock": args.warehouse_stock, "order_sd_m": args.order_sd_m,
                   "mean_lines": args.mean_lines, "promise_mix": args.promise_mix}
-        try:
-            city = dense_city(args.data, **params)
-        except FileNotFoundError as e:
-            print(f"omnifill generate dense: {e.filename}: not found (is --data the shared data folder?)",
-                  file=sys.stderr)
+        city = _from_shared_data("dense", dense_city, args.data, params)
+        if city is None:
             return EXIT_INVALID
         made_by = {"generator": "omnifill.scenarios.dense_city", "data": os.path.abspath(args.data)} | params
     else:
@@ -595,11 +592,8 @@ def cmd_generate(args) -> int:
             return EXIT_INVALID
         params = {"seed": args.seed, "n_orders": args.orders, "n_skus": args.skus, "assortment": args.assortment,
                   "mean_stock": args.mean_stock, "promise_mix": args.promise_mix}
-        try:
-            city = shanghai_day(args.data, **params)
-        except FileNotFoundError as e:
-            print(f"omnifill generate shanghai: {e.filename}: not found (is --data the shared data folder?)",
-                  file=sys.stderr)
+        city = _from_shared_data("shanghai", shanghai_day, args.data, params)
+        if city is None:
             return EXIT_INVALID
         made_by = {"generator": "omnifill.scenarios.shanghai_day", "data": os.path.abspath(args.data)} | params
     paths = write_scenario(city, args.out, made_by)
@@ -609,6 +603,16 @@ def cmd_generate(args) -> int:
           f"({len(city.orders['order_id']):,} lines) in {time.perf_counter() - t0:.1f} s: "
           f"{paths['stores'].parent}/", file=sys.stderr)
     return EXIT_OK
+
+
+def _from_shared_data(kind: str, make, data: str, params: dict):
+    # a scenario built from the shared data folder, or None (said on stderr) when a file is missing
+    try:
+        return make(data, **params)
+    except FileNotFoundError as e:
+        print(f"omnifill generate {kind}: {e.filename}: not found (is --data the shared data folder?)",
+              file=sys.stderr)
+        return None
 
 
 def _bad_city_params(p: dict) -> str | None:
