@@ -46,7 +46,8 @@
 #   grid.pxi             GridIndex: the candidate search over one city's stores
 #   coverage.pxi         which lines each candidate store fills alone
 #   search_types.pxi     the option search's elements, options, state and kinds
-#   search_record.pxi    keeping the k cheapest options (identity, ties, the threshold, the latest eta)
+#   search_record.pxi    keeping the k cheapest options (identity, ties, the threshold, the latest
+#                        eta) and the priced sourcing of an option (set_prices)
 #   search_complete.pxi  the depth-first completion and its bounds
 #   search_elements.pxi  ordering an order's elements
 #   search_results.pxi   the answers: SearchResult, SearchBatch, ELEMENT_DTYPE (from a C struct)
