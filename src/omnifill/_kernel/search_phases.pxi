@@ -320,7 +320,9 @@ cdef int _search_pickup(OptionSearch self, Ctx* c, int32_t p, bint use_t) noexce
     b_idx.ptr = NULL
     b_idx.cap = 0
     b_idx.mapped = False
-    if use_t and mp != c.full:
+    # transfers in: for the lines p lacks, or under unit prices for any line (a source's
+    # units may be cheaper than p's own)
+    if use_t and (mp != c.full or c.row_price != NULL):
         emax = _latest_eta(c, self.c_pkg + self.c_tr)
         if emax >= self.h_lo + self.transfer_handling:
             # arrival h_b + th + c d / vt <= emax  =>  grid eta h_b + c d / vc <= gmax
