@@ -472,15 +472,26 @@ def build_table(pieces: list[Piece], n: int, line_ptr, line_code, line_qty, curr
         (rk % (n_codes + 1)).astype(_I64), greedy, np.asarray(other, np.float64), np.asarray(locked, bool))
 
 
+def stock_rows_of(t: OptionTable, indptr, sku, n_codes: int, res=None) -> np.ndarray:
+    """Per resource of the table (or of ``res``, resource ids), its row in a stock CSR (per
+    store, its SKU codes ascending); -1 where the store has no entry."""
+    st = np.repeat(np.arange(len(indptr) - 1, dtype=_I64), np.diff(indptr))
+    keys = st * (n_codes + 1) + np.asarray(sku, _I64)
+    r = slice(None) if res is None else np.asarray(res, _I64)
+    want = t.res_store[r].astype(_I64) * (n_codes + 1) + t.res_code[r]
+    if not len(keys):
+        return np.full(len(want), -1, _I64)
+    pos = np.minimum(np.searchsorted(keys, want), len(keys) - 1)
+    return np.where(keys[pos] == want, pos, -1).astype(_I64)
+
+
 def stock_of(t: OptionTable, indptr, sku, avail, n_codes: int) -> np.ndarray:
     """Per resource of the table, the available units in a stock CSR (per store, its SKU
     codes ascending, and their available units); 0 where the store has no entry."""
-    st = np.repeat(np.arange(len(indptr) - 1, dtype=_I64), np.diff(indptr))
-    keys = st * (n_codes + 1) + np.asarray(sku, _I64)
-    want = t.res_store.astype(_I64) * (n_codes + 1) + t.res_code
-    pos = np.minimum(np.searchsorted(keys, want), max(0, len(keys) - 1))
-    hit = (keys[pos] == want) if len(keys) else np.zeros(len(want), bool)
-    return np.where(hit, np.maximum(0, np.asarray(avail, _I64)[pos] if len(keys) else 0), 0).astype(_I64)
+    pos = stock_rows_of(t, indptr, sku, n_codes)
+    if not len(sku):
+        return np.zeros(len(pos), _I64)
+    return np.where(pos >= 0, np.maximum(0, np.asarray(avail, _I64)[np.maximum(pos, 0)]), 0).astype(_I64)
 
 
 def contention(t: OptionTable, avail: np.ndarray, cap: np.ndarray):

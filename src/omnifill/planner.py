@@ -63,6 +63,7 @@ from .choices import (
     piece_from_bulk,
     piece_from_options,
     stock_of,
+    stock_rows_of,
     touches,
 )
 from .config import Config
@@ -345,12 +346,8 @@ def _lagrangian(md: _Model, dec: _Decomposition, todo, cfg: Config, lp_time: lis
         if st != "OPTIMAL":
             continue
         r = res[lm.short_res]
-        store, code = tb.res_store[r].astype(np.int64), tb.res_code[r].astype(np.int64)
-        rows = np.empty(len(r), np.int64)
-        for j in range(len(r)):
-            a, b = int(indptr[store[j]]), int(indptr[store[j] + 1])
-            rows[j] = a + int(np.searchsorted(sku[a:b], code[j]))
-        row_price[rows] = lam
+        rows = stock_rows_of(tb, indptr, sku, full.n_skus, r)
+        row_price[rows[rows >= 0]] = lam[rows >= 0]   # (a resource without a row has no units either)
         store_price[lm.tight_store] = mu
         penalty += float(lam @ dec.avail[r].astype(np.float64)) + float(mu @ np.asarray(dec.cap, np.float64)[
             lm.tight_store])

@@ -231,11 +231,6 @@ class Stock:
         with self.lock:
             return list(self.held)
 
-    def holders_at(self, store: int) -> list[str]:
-        """The orders whose reservation involves a store."""
-        with self.lock:
-            return [oid for oid, h in self.held.items() if store in h.stores]
-
     @contextlib.contextmanager
     def withholding(self, pairs: Iterable[tuple[int, int]]) -> Iterator[None]:
         """Inside the block, the (store index, SKU code) pairs have nothing available; their

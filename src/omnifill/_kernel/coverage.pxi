@@ -14,8 +14,9 @@
 # the candidates' CSR), its words are masks[word_start[i] + (p - indptr[i]) * W_i : ... + W_i].
 # ---------------------------------------------------------------------------------------------
 
-cdef inline int64_t _available(const int64_t* indptr, const int32_t* skus, const int64_t* avail,
-                               Py_ssize_t store, int32_t sku) noexcept nogil:
+cdef inline int64_t _row_of(const int64_t* indptr, const int32_t* skus, Py_ssize_t store,
+                            int32_t sku) noexcept nogil:
+    # the stock row of (store, sku) in a CSR by store (SKU codes ascending), or -1
     cdef int64_t lo = indptr[store], hi = indptr[store + 1], mid
     while lo < hi:
         mid = (lo + hi) >> 1
@@ -23,9 +24,13 @@ cdef inline int64_t _available(const int64_t* indptr, const int32_t* skus, const
             lo = mid + 1
         else:
             hi = mid
-    if lo < indptr[store + 1] and skus[lo] == sku:
-        return avail[lo]
-    return 0
+    return lo if lo < indptr[store + 1] and skus[lo] == sku else -1
+
+
+cdef inline int64_t _available(const int64_t* indptr, const int32_t* skus, const int64_t* avail,
+                               Py_ssize_t store, int32_t sku) noexcept nogil:
+    cdef int64_t row = _row_of(indptr, skus, store, sku)
+    return avail[row] if row >= 0 else 0
 
 
 def coverage(cand_indptr, cand_store, line_indptr, line_sku, line_qty,

@@ -296,16 +296,7 @@ cdef class OptionSearch:
         return m
 
     cdef int64_t _pos(self, Py_ssize_t store, int32_t sku) noexcept nogil:
-        cdef int64_t lo = self.inv_indptr[store], hi = self.inv_indptr[store + 1], mid
-        while lo < hi:
-            mid = (lo + hi) >> 1
-            if self.inv_sku[mid] < sku:
-                lo = mid + 1
-            else:
-                hi = mid
-        if lo < self.inv_indptr[store + 1] and self.inv_sku[lo] == sku:
-            return lo
-        return -1
+        return _row_of(&self.inv_indptr[0], &self.inv_sku[0] if self.inv_sku.shape[0] else NULL, store, sku)
 
     cdef inline void _set_avail(self, Py_ssize_t store, int64_t pos, int64_t v) noexcept nogil:
         cdef int32_t k = self.inv_sku[pos]

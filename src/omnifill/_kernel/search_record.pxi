@@ -60,19 +60,6 @@ cdef bint _same_opt(Opt* x, Opt* y) noexcept nogil:
     return True
 
 
-cdef inline int64_t _row_of(const int64_t* indptr, const int32_t* skus, Py_ssize_t store,
-                            int32_t sku) noexcept nogil:
-    # the stock row of (store, sku), or -1
-    cdef int64_t lo = indptr[store], hi = indptr[store + 1], mid
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if skus[mid] < sku:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo if lo < indptr[store + 1] and skus[lo] == sku else -1
-
-
 cdef double _priced_sourcing(Ctx* c, Opt* o) noexcept nogil:
     # what pricing adds to the option's cost: per line its elements hold, the price of its
     # units at the cheapest element holding it (a's own stock, or b's for a transfer), or
