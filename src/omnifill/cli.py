@@ -191,6 +191,14 @@ def _add_bench(sub) -> None:
     b.set_defaults(func=cmd_bench)
 
 
+def _add_shared_data_args(g) -> None:
+    # the generators that read the shared data folder: where it is, where to write, the seed
+    g.add_argument("--data", required=True, metavar="DIR",
+                   help="the shared data folder (holding shanghai_cainiao_lastmile_2016 and completejourney_baskets)")
+    g.add_argument("--out", required=True, metavar="DIR", help="a new directory")
+    g.add_argument("--seed", type=int, default=0, metavar="N", help="default 0")
+
+
 def _add_generate(sub) -> None:
     # omnifill generate: write a scenario
     g = sub.add_parser("generate", help="write a scenario: a city's day, the Shanghai day, a dense city, or a "
@@ -243,10 +251,7 @@ def _add_generate(sub) -> None:
                                    "the 9,214 points and the real times); baskets and SKU popularity from the "
                                    "Complete Journey data. Read from --data, which is not copied beyond the "
                                    "generated files.")
-    gs.add_argument("--data", required=True, metavar="DIR",
-                    help="the shared data folder (holding shanghai_cainiao_lastmile_2016 and completejourney_baskets)")
-    gs.add_argument("--out", required=True, metavar="DIR", help="a new directory")
-    gs.add_argument("--seed", type=int, default=0, metavar="N", help="default 0")
+    _add_shared_data_args(gs)
     gs.add_argument("--orders", type=int, default=None, metavar="N",
                     help="draw N orders instead of the 3,417 real ones")
     gs.add_argument("--skus", type=int, default=5000, metavar="N", help="the most sold products kept (default 5,000)")
@@ -262,10 +267,7 @@ def _add_generate(sub) -> None:
                                    "popularity) with 0 to --max-stock units; orders around random stores "
                                    "(--order-sd-m), a backlog without arrival times (for `omnifill reroute`). "
                                    "Read from --data; every draw comes from --seed.")
-    gd.add_argument("--data", required=True, metavar="DIR",
-                    help="the shared data folder (holding shanghai_cainiao_lastmile_2016 and completejourney_baskets)")
-    gd.add_argument("--out", required=True, metavar="DIR", help="a new directory")
-    gd.add_argument("--seed", type=int, default=0, metavar="N", help="default 0")
+    _add_shared_data_args(gd)
     gd.add_argument("--stores", type=int, default=2000, metavar="N", help="default 2,000")
     gd.add_argument("--skus", type=int, default=5000, metavar="N", help="default 5,000")
     gd.add_argument("--orders", type=int, default=100_000, metavar="N", help="default 100,000")
