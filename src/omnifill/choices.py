@@ -86,7 +86,7 @@ class Piece:
     pk_store: np.ndarray
 
 
-def _bits(o, store, mask, nbits: int):
+def line_bits(o, store, mask, nbits: int):
     """(option, line, store) for every set bit of the masks."""
     mask = np.asarray(mask, np.uint64)
     os_, ls, ss = [], [], []
@@ -126,10 +126,10 @@ def piece_from_bulk(flat: dict, pickup: np.ndarray, src: int, rank0: int) -> Pie
     ho = np.concatenate([eo[ia], eo[ib]])
     hs = np.concatenate([a[ia], b[ib]])
     hm = np.concatenate([ha[ia] | fa[ia], hb[ib] | fb[ib]])
-    hold_o, hold_line, hold_store = _bits(ho, hs, hm, nbits)
+    hold_o, hold_line, hold_store = line_bits(ho, hs, hm, nbits)
     oo = np.concatenate([eo[ia], eo[ib]])
     om = np.concatenate([fa[ia], fb[ib]])
-    own_o, own_line, own_store = _bits(oo, hs, om, nbits)
+    own_o, own_line, own_store = line_bits(oo, hs, om, nbits)
     # groups and capacity
     g_o, g_id, g_st = [], [], []
     gid = 0
@@ -559,5 +559,5 @@ def components(t: OptionTable, hot: np.ndarray, hot_cap: np.ndarray):
 
 
 __all__ = ["OptionTable", "Piece", "build_table", "components", "contention", "csr_take", "indptr_of",
-           "piece_from_bulk", "piece_from_options", "stock_of", "touches"]
+           "line_bits", "piece_from_bulk", "piece_from_options", "stock_of", "touches"]
 

@@ -24,7 +24,7 @@ can be 1 and has a cost).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.sparse import csr_matrix
@@ -58,12 +58,6 @@ class LinearModel:
     y_hold: np.ndarray
     free: np.ndarray
     n_costed: int  # columns with a cost that can be 1 together: orders + free slots
-    # the rows of the stock and capacity constraints: per short resource of the table, its
-    # row; per tight store (the network's numbering), its row
-    short_res: np.ndarray = field(default_factory=lambda: np.zeros(0, _I64))
-    short_row: np.ndarray = field(default_factory=lambda: np.zeros(0, _I64))
-    tight_store: np.ndarray = field(default_factory=lambda: np.zeros(0, _I64))
-    tight_row: np.ndarray = field(default_factory=lambda: np.zeros(0, _I64))
 
     @property
     def n_cols(self) -> int:
@@ -186,7 +180,6 @@ def linear_model(t: OptionTable, avail: np.ndarray, cap: np.ndarray, hot: np.nda
     want = np.bincount(r_res[once], weights=r_qty[once], minlength=t.n_res)
     a_ = np.maximum(0, np.asarray(avail, np.float64))
     short = np.flatnonzero(want > a_)
-    short_row = nrow + np.arange(len(short), dtype=_I64)
     if len(short):
         res_row = np.full(t.n_res, -1, _I64)
         res_row[short] = nrow + np.arange(len(short))
@@ -200,7 +193,6 @@ def linear_model(t: OptionTable, avail: np.ndarray, cap: np.ndarray, hot: np.nda
     cdem = np.bincount(np.unique(order[c_opt] * n_st + t.c_store) % n_st, minlength=n_st)
     capf = np.asarray(cap, np.float64)
     tight = np.flatnonzero((cdem > capf) & np.isfinite(capf))
-    tight_row = nrow + np.arange(len(tight), dtype=_I64)
     if len(tight):
         st_row = np.full(n_st, -1, _I64)
         st_row[tight] = nrow + np.arange(len(tight))
@@ -214,8 +206,7 @@ def linear_model(t: OptionTable, avail: np.ndarray, cap: np.ndarray, hot: np.nda
     cost = np.concatenate([t.cost, np.zeros(ny), np.full(nu, float(c_unf)), o_cost])
     y_slot = np.concatenate([hslot[hsel], fs])
     y_hold = np.concatenate([hsel, np.full(nu, -1, _I64)])
-    return LinearModel(cost, A, np.concatenate(lo), np.concatenate(hi), m, y_slot, y_hold, free, n_ord + nu,
-                       short.astype(_I64), short_row, tight.astype(_I64), tight_row)
+    return LinearModel(cost, A, np.concatenate(lo), np.concatenate(hi), m, y_slot, y_hold, free, n_ord + nu)
 
 
 def solve(lm: LinearModel, how: str, time_limit: float, *, seed: int = 0, workers: int = 1, hint=None,
@@ -280,30 +271,4 @@ def solve(lm: LinearModel, how: str, time_limit: float, *, seed: int = 0, worker
 
 
 __all__ = ["COST_SCALE", "LinearModel", "linear_model", "solve"]
-
-
-def lp_prices(lm: LinearModel, time_limit: float) -> tuple[str, np.ndarray, np.ndarray]:
-    """GLOP on the LP relaxation of ``lm``, for its dual prices: (status, the price of one
-    unit of each short resource (``lm.short_res``), the price of one capacity unit at each
-    tight store (``lm.tight_store``)). The prices are the negated duals of the ``<=`` rows,
-    clipped at 0 (a minimisation's dual of such a row is never positive; the clip only
-    drops rounding). Any prices >= 0 give a valid Lagrangian bound; the LP's are good ones."""
-    from ortools.linear_solver.python import model_builder_helper as mbh
-
-    zero = (np.zeros(len(lm.short_res)), np.zeros(len(lm.tight_store)))
-    n = lm.n_cols
-    if n == 0 or lm.A.shape[0] == 0:
-        return "OPTIMAL", zero[0], zero[1]
-    h = mbh.ModelBuilderHelper()
-    h.fill_model_from_sparse_data(np.zeros(n), np.ones(n), lm.cost.astype(np.float64),  # type: ignore[arg-type]
-                                  lm.lo.astype(np.float64), lm.hi.astype(np.float64), lm.A)  # type: ignore[arg-type]
-    s = mbh.ModelSolverHelper("glop")
-    if math.isfinite(time_limit):
-        s.set_time_limit_in_seconds(max(0.1, float(time_limit)))
-    s.solve(h)
-    st = s.status().name
-    if st != "OPTIMAL":
-        return st, zero[0], zero[1]
-    duals = np.asarray(s.dual_values(), np.float64)
-    return st, np.maximum(0.0, -duals[lm.short_row]), np.maximum(0.0, -duals[lm.tight_row])
 

@@ -63,15 +63,15 @@ from .choices import (
     piece_from_bulk,
     piece_from_options,
     stock_of,
-    stock_rows_of,
     touches,
 )
+from .colgen import column_bound, option_floor
 from .config import Config
 from .csr import csr_take
 from .errors import InputError, Problem
 from .geo import morton_keys
 from .io import PLAN_COLUMNS, check_plan_path, write_plan
-from .milp import LinearModel, linear_model, lp_prices, solve
+from .milp import LinearModel, linear_model, solve
 from .model import Network, Order, OrderBatch
 from .options import (
     MAX_EXACT_LINES,
@@ -103,6 +103,10 @@ LP_SHARE = 0.25
 # A component of more orders than this gets no LP bound: GLOP's model alone takes longer to
 # build than its share of the time
 LP_MAX_ORDERS = 4000
+# Column generation's rounds at most (colgen.column_bound): each is one priced search of the
+# components' orders and one LP per component; it stops sooner when nothing is added (it
+# converged) or the bound's share of the time limit (LP_SHARE) is spent
+CG_ROUNDS = 400
 # Components of more orders than this are solved a block of this many orders at a time
 # (_solve_blocks), each block in BLOCK_STAGES with CP-SAT's presolve off; HiGHS takes part
 # only where a stage has at least MIP_MIN_TIME seconds
@@ -143,6 +147,7 @@ class _Model:
     promise: np.ndarray
     proven: np.ndarray  # per order: its option search finished (False beyond 64 SKUs or the budget)
     full: Router  # the router over the full stock the options were searched with (priced again by _bound)
+    current: np.ndarray  # per order: its current store, or -1
 
     def option(self, row: int, cfg: Config) -> Option:
         """The ``Option`` of one row of the table."""
@@ -314,53 +319,15 @@ def _bound(md: _Model, dec: _Decomposition, cfg: Config, time_limit_s: float, to
     if math.isfinite(full_bound) and full_bound > bound:
         bound, kind = full_bound, "lp"
     if todo is not None and dec.comps:
-        lagr = fixed_bound + _lagrangian(md, dec, todo, cfg, lp_time, threads)
-        if lagr > bound:
-            bound, kind = lagr, "lagrangian"
+        # over every option: the Lagrangian bound, its prices from column generation
+        cb = column_bound(md.full, tb, dec.comps, fixed, todo, cheapest, c_unf=c_unf,
+                          move_penalty=cfg.cost.move_penalty, current=md.current, lp_max_orders=LP_MAX_ORDERS,
+                          block=BLOCK, place=morton_keys([o.lat for o in todo], [o.lon for o in todo]),
+                          rounds=CG_ROUNDS, time_budget_s=LP_SHARE * time_limit_s, threads=threads,
+                          node_limit=PLAN_NODE_LIMIT)
+        if cb.value > bound:
+            bound, kind = cb.value, "lp-every-option" if cb.converged else "lagrangian"
     return _Bounds(bound, fixed_cost, lp_time, kind)
-
-
-def _lagrangian(md: _Model, dec: _Decomposition, todo, cfg: Config, lp_time: list, threads: int) -> float:
-    # The Lagrangian bound of the components' orders over every option, listed or not:
-    # with a price lam_r >= 0 on each unit of a short resource and mu_s >= 0 on each unit of
-    # a tight store's capacity, every plan costs at least
-    #     sum over orders of (the order's cheapest option, each priced by what it uses)
-    #     - sum_r lam_r * units_r - sum_s mu_s * capacity_s,
-    # since a plan uses no more than there is. The cheapest priced option of each order is
-    # the exact option search's, with the prices added to its costs (OptionSearch.set_prices);
-    # the prices are the duals of each component's LP over its listed options. An order
-    # whose priced search did not finish counts 0. The stock and capacity are what the
-    # fixed and locked orders leave (their own terms are in the fixed bound).
-    tb, full = md.table, md.full
-    c_unf = cfg.cost.unfilled_per_line
-    indptr, sku, _ = full.stock_rows()
-    row_price = np.zeros(len(sku))
-    store_price = np.zeros(len(md.cap))
-    penalty = 0.0
-    for c, comp in enumerate(dec.comps):
-        if len(comp) > LP_MAX_ORDERS:
-            continue  # no LP: its resources keep price 0 (still a valid bound)
-        sub, _, _, _, res = dec.subs[c]
-        lm = linear_model(sub, dec.avail[res], dec.cap, md.hot[res], True, c_unf, other=False)
-        st, lam, mu = lp_prices(lm, lp_time[c])
-        if st != "OPTIMAL":
-            continue
-        r = res[lm.short_res]
-        rows = stock_rows_of(tb, indptr, sku, full.n_skus, r)
-        row_price[rows[rows >= 0]] = lam[rows >= 0]   # (a resource without a row has no units either)
-        store_price[lm.tight_store] = mu
-        penalty += float(lam @ dec.avail[r].astype(np.float64)) + float(mu @ np.asarray(dec.cap, np.float64)[
-            lm.tight_store])
-    if not (row_price.any() or store_price.any()):
-        return -math.inf  # nothing priced: no better than the other bounds
-    members = np.concatenate([np.asarray(comp, np.int64) for comp in dec.comps])
-    bulk = full.options_bulk([todo[int(i)] for i in members], k=1, all_subsets=True, threads=threads,
-                             node_limit=PLAN_NODE_LIMIT, prices=(row_price, store_price))
-    total = 0.0
-    for j in range(len(members)):
-        found = bulk.found(j) if bulk.searched[j] and bulk.proven[j] else []
-        total += found[0][0] if found else 0.0
-    return total - penalty
 
 
 @dataclass
@@ -549,12 +516,16 @@ def _model(network: Network, cfg: Config, todo, greedy_opts, current, locked, k:
     for i in free.tolist():
         p = int(pos[i])
         proven[i] = bool(bulk.proven[p]) if bulk.searched[p] else int(n_lines[i]) <= MAX_EXACT_LINES
-    other[free] = np.where(proven[free], flat["kth_cost"], 0.0)
+    other[free] = flat["kth_cost"]
+    open_ = free[~proven[free]]  # (their search stopped: a floor from their lines and the stock)
+    rows_indptr, rows_sku, rows_avail = full.stock_rows()
+    other[open_] = option_floor([codes_l[i] for i in open_.tolist()], [qty_l[i] for i in open_.tolist()],
+                                rows_indptr, rows_sku, rows_avail, cfg.limits.max_packages + cfg.limits.max_transfers,
+                                cfg.cost.unfilled_per_line, cfg.cost.per_package)
     n_codes = full.n_skus
     mk = (lambda: build_table(pieces, n, line_ptr, line_code, line_qty, current, cfg.cost.move_penalty, 1,
                               other, locked, n_codes))
     tb = mk()
-    rows_indptr, rows_sku, rows_avail = full.stock_rows()
     avail = stock_of(tb, rows_indptr, rows_sku, rows_avail, n_codes)
     cap = full.capacity_left_all()
     hot, hot_cap = contention(tb, avail, cap)
@@ -571,7 +542,7 @@ def _model(network: Network, cfg: Config, todo, greedy_opts, current, locked, k:
     best = tb.opt_ptr[:-1]
     tb.other = np.where(tb.locked, np.inf, np.minimum(tb.other, tb.cost[best]))
     tick("options", n, n)
-    return _Model(tb, avail, cap, hot, hot_cap, sources, pickup, promise, proven, full)
+    return _Model(tb, avail, cap, hot, hot_cap, sources, pickup, promise, proven, full, np.asarray(current, np.int64))
 
 
 def _avoiding(full: Router, tb: OptionTable, hot: np.ndarray, todo, pickup, k: int, threads: int, src: int):

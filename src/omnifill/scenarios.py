@@ -298,6 +298,60 @@ def dense_city(data_dir, *, seed: int = 0, n_stores: int = 2000, n_skus: int = 5
     return City(stores, inventory=inv, orders=orders)
 
 
+CHAIN_POIS = "shanghai_chain_pois_genesis/shanghai_chain_pois.csv"
+
+
+def chain_city(data_dir, *, brand: str = "屈臣氏", seed: int = 0, n_orders: int = 300, n_skus: int = 60,
+               assortment: float = 0.3, max_stock: int = 3, order_sd_m: float = 2000.0, mean_lines: float = 3.0,
+               promise_mix: tuple[float, float] = (0.5, 0.5)) -> City:
+    """A contended backlog on a real chain's store network: the stores are one brand's
+    Shanghai locations in the Genesis POI set (Watsons, 40 of them, by default; the set's
+    own datum, consistent within it), with no warehouse; every store stocks ``assortment``
+    of the ``n_skus`` SKUs (the most sold Complete Journey products, drawn by popularity)
+    with 0 to ``max_stock`` units each (uniform), so that stock is thin and orders compete
+    for it. Orders: at a random store's location moved by a Gaussian ``order_sd_m``, with
+    1 + Poisson(``mean_lines`` - 1) distinct SKUs by popularity, qty 1 + Poisson(0.3),
+    30- and 60-minute promises in ``promise_mix``. Seeded: the same on every machine.
+    """
+    import csv
+
+    path = Path(data_dir) / CHAIN_POIS
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = [r for r in csv.DictReader(f) if r["brand"] == brand]
+    if not rows:
+        raise ValueError(f"{path}: no row has brand {brand!r}")
+    rng = np.random.default_rng(seed)
+    _, counts = read_baskets(data_dir)
+    n_skus = min(n_skus, len(counts))
+    pop = counts[:n_skus].astype(np.float64)
+    pop /= pop.sum()
+    slat = np.array([float(r["lat"]) for r in rows])
+    slon = np.array([float(r["lng"]) for r in rows])
+    n_st = len(rows)
+    ids = [f"C{i:03d}" for i in range(n_st)]
+    stores: dict[str, list] = {"store_id": ids, "lat": [round(float(v), 6) for v in slat],
+                               "lon": [round(float(v), 6) for v in slon], "city": ["chain"] * n_st,
+                               "kind": ["store"] * n_st,
+                               "handling_min": [int(v) for v in rng.choice([8, 10, 10, 10, 12], n_st)]}
+    skus = np.array([f"CJ{i:05d}" for i in range(n_skus)], dtype=object)
+    k = max(1, int(round(assortment * n_skus)))
+    chosen = [np.sort(rng.choice(n_skus, size=k, replace=False, p=pop)) for _ in range(n_st)]
+    st_i = np.repeat(np.arange(n_st), k)
+    sku_i = np.concatenate(chosen)
+    units = rng.integers(0, max_stock + 1, len(st_i))
+    inv: dict[str, list] = {"store_id": [ids[j] for j in st_i.tolist()], "sku": skus[sku_i].tolist(),
+                            "on_hand": units.tolist(), "safety_stock": [0] * len(st_i)}
+    m_per_deg = EARTH_RADIUS_M * np.pi / 180.0
+    near = rng.integers(0, n_st, n_orders)
+    olat = slat[near] + rng.normal(0.0, order_sd_m, n_orders) / m_per_deg
+    olon = slon[near] + rng.normal(0.0, order_sd_m, n_orders) / (m_per_deg * np.cos(np.radians(slat[near])))
+    promise = rng.choice([30, 60], size=n_orders, p=np.asarray(promise_mix) / sum(promise_mix))
+    nl = np.minimum(1 + rng.poisson(mean_lines - 1.0, n_orders), n_skus)
+    orders = _basket_orders(rng, list(zip(olat.tolist(), olon.tolist())), promise, nl, pop, skus, 5)
+    orders["order_id"] = [f"CH{x[2:]}" for x in orders["order_id"]]
+    return City(stores, inventory=inv, orders=orders)
+
+
 def _basket_orders(rng, where, promise, n_lines, pop, names, id_width: int, arrival=None) -> dict:
     """The orders table of the Shanghai scenarios: order o at ``where[o]`` (lat, lon), with
     ``n_lines[o]`` distinct SKUs drawn by popularity ``pop`` (named ``names``), each qty
