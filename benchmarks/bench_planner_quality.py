@@ -14,6 +14,11 @@ Prints the plan against the reference (goal: within 1%), against its reported lo
 against greedy; and in Xu, Allgor and Graves' terms the share of greedy's extra packages
 (beyond one per order) and of its late orders that the plan removes (literature: 40-50%).
 
+Instances: ``generated`` and ``generated-deep`` (the project's generator), ``shanghai`` (the
+real shops and customer points), ``chain-300`` and ``chain-500`` (a real chain's 40 stores
+from the Genesis POIs, 60 SKUs at 30% assortment and 0-3 units, transfers off, 2 packages:
+``omnifill.scenarios.chain_city``). The real-data ones skip when ../shared/data is absent.
+
 Run:  python benchmarks/bench_planner_quality.py [--time-limit 60] [--instances generated shanghai]
 """
 
@@ -31,7 +36,7 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 
 import omnifill
 from omnifill.planner import export_model, plan
-from omnifill.scenarios import shanghai_city, synthetic_city
+from omnifill.scenarios import chain_city, shanghai_city, synthetic_city
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_planner import DATA, kpis  # Xu's measures: one definition
@@ -44,6 +49,14 @@ def instance(name: str, data: str):
     elif name == "generated-deep":  # the same city, one unit per stocked SKU on average
         city = synthetic_city(seed=3, n_stores=20, n_orders=300, n_skus=200, mean_stock=1.0, n_warehouses=1,
                               mean_lines=3.0, radius_m=8000, n_clusters=5, assortment=0.3)
+    elif name in ("chain-300", "chain-500"):  # a real chain's 40 stores, 60 SKUs, 0-3 units, no transfers
+        if not (Path(data) / "shanghai_chain_pois_genesis").is_dir():
+            return None
+        n = int(name.split("-")[1])
+        city = chain_city(data, n_orders=n, seed=1 if n == 300 else 2)
+        cfg = omnifill.Config().with_(limits={"max_transfers": 0, "max_packages": 2})
+        net = omnifill.Network.from_tables(city.stores, city.inventory, config=cfg)
+        return net, omnifill.OrderBatch.from_tables(city.orders, net)
     elif name == "shanghai":  # the real shops and customer points, baskets, thin stock
         if not (Path(data) / "shanghai_cainiao_lastmile_2016").is_dir():
             return None
@@ -72,7 +85,8 @@ def reference(net, batch, time_limit: float):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--time-limit", type=float, default=60.0)
-    ap.add_argument("--instances", nargs="+", default=["generated", "generated-deep", "shanghai"])
+    ap.add_argument("--instances", nargs="+",
+                    default=["generated", "generated-deep", "shanghai", "chain-300", "chain-500"])
     ap.add_argument("--data", default=str(DATA))
     args = ap.parse_args(argv)
     print(f"# omnifill {omnifill.__version__}; {platform.machine()}, {os.cpu_count()} cores, Python "
@@ -101,7 +115,8 @@ def main(argv=None):
         print(f"reference (HiGHS, {ref_wall:.0f} s, {ref_status}): {ref:,.0f}, its bound {ref_bound:,.0f}; "
               f"plan vs reference {s['objective'] / ref - 1:+.2%}; "
               f"greedy vs reference {gs['objective'] / ref - 1:+.2%}")
-        print(f"plan's lower bound {s['lower_bound']:,.0f} (gap {s['gap']:.2%}); model bound "
+        print(f"plan's lower bound {s['lower_bound']:,.0f} ({s['lower_bound_kind']}, gap {s['gap']:.2%}, "
+              f"{s['timings_s']['bound']:.1f} s); model bound "
               f"{s['model_lower_bound']:,.0f} (model gap {s['model_gap']:.2%})")
         print(f"extra packages beyond one per order: greedy {g_extra}, plan {o_extra} "
               f"({(g_extra - o_extra) / max(1, g_extra):.0%} removed); late orders: greedy {g_late}, plan {o_late} "

@@ -129,3 +129,24 @@ def test_the_dense_city_sits_on_the_real_shops_and_is_dense(tmp_path, shared_dat
     olon = np.array([float(r["lon"]) for r in rows])
     counts = net.candidates(olat, olon, 60.0).counts
     assert np.median(counts) > 100
+
+
+def test_the_chain_backlog_is_a_real_chain_with_thin_contended_stock(shared_data):
+    from omnifill import Config, Network, OrderBatch
+    from omnifill.planner import plan
+    from omnifill.scenarios import chain_city
+
+    a, b = chain_city(shared_data, n_orders=120, seed=4), chain_city(shared_data, n_orders=120, seed=4)
+    assert a.orders == b.orders and a.inventory == b.inventory  # seeded
+    assert len(a.stores["store_id"]) == 40 and set(a.stores["kind"]) == {"store"}  # Watsons' 40, no warehouse
+    inv_st = np.asarray(a.inventory["store_id"])
+    assert (inv_st == "C000").sum() == 18  # 30% of 60 SKUs
+    units = np.asarray(a.inventory["on_hand"])
+    assert units.min() == 0 and units.max() == 3
+    with pytest.raises(ValueError, match="no row has brand"):
+        chain_city(shared_data, brand="no such brand")
+    # contended: the orders compete, so the plan has components to solve
+    cfg = Config().with_(limits={"max_transfers": 0, "max_packages": 2})
+    net = Network.from_tables(a.stores, a.inventory, config=cfg)
+    p = plan(net, OrderBatch.from_tables(a.orders, net), cfg, time_limit_s=2)
+    assert p.summary["components"] >= 1 and p.summary["orders_in_solver"] >= 30

@@ -43,6 +43,7 @@ import numpy as np
 
 from .choices import OptionTable, line_bits, stock_rows_of
 from .csr import csr_take
+from .options import ElementKind
 
 _I64 = np.int64
 # a column enters the master when its reduced cost is below -(TOL_ABS + TOL_REL * |dual|)
@@ -158,8 +159,6 @@ def priced_columns(flat: dict, order_of: np.ndarray, line_ptr: np.ndarray, line_
             - np.bincount(cap_o, weights=store_price[cap_stores], minlength=m))
     # the move penalty: the order has a current store and the option is not its one package there
     kind = flat["kind"].astype(_I64)
-    from .options import ElementKind
-
     pk_el = np.flatnonzero(kind != int(ElementKind.INTO_PICKUP))  # the elements that are packages
     cur = np.asarray(current, _I64)[np.asarray(order_of, _I64)[sorder]] if m else np.zeros(0, _I64)
     n_pk = np.bincount(eo[pk_el], minlength=m)

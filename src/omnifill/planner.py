@@ -28,10 +28,9 @@ Bounds. Every option not listed costs at least the k-th listed one (the search r
 k cheapest, or says it did not finish), so the LP relaxation of the model with one more
 column per order, "another option" at that cost and using nothing, bounds every plan of the
 model; so does the sum of each order's cheapest option; and so does the Lagrangian bound
-(``_lagrangian``): with the LP duals as prices on short units and capacity, the sum of each
-order's cheapest priced option over every option (the kernel's priced search) less the
-priced stock. ``lower_bound`` is the largest (GLOP solves the LPs), ``lower_bound_kind``
-names it; ``gap = (objective - lower_bound) / objective``.
+over every option, its prices found by column generation (``colgen.column_bound``; at
+convergence it is the LP relaxation of every option). ``lower_bound`` is the largest (GLOP
+solves the LPs), ``lower_bound_kind`` names it; ``gap = (objective - lower_bound) / objective``.
 
 Decomposition: a (store, SKU) or a store's capacity is contended when the options of all
 orders together could ask for more than there is. Orders whose best option touches nothing
