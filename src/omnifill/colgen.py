@@ -49,6 +49,8 @@ _I64 = np.int64
 # a column enters the master when its reduced cost is below -(TOL_ABS + TOL_REL * |dual|)
 TOL_ABS = 1e-6
 TOL_REL = 1e-9
+# a round's priced search runs in chunks of this many orders, so that it stops at the budget
+SEARCH_CHUNK = 4096
 # Wentges smoothing's weight on the best prices so far (0: the master's duals alone)
 SMOOTHING = 0.5
 
@@ -200,30 +202,34 @@ def solve_master(cols: Columns, n_orders: int, avail: np.ndarray, cap: np.ndarra
         return empty
     r_col = np.repeat(np.arange(m, dtype=_I64), np.diff(cols.r_ptr))
     s_col = np.repeat(np.arange(m, dtype=_I64), np.diff(cols.s_ptr))
+    # (in the rows and stores the columns touch only: the stock has millions of rows)
+    rows_used, r_loc = np.unique(cols.r_row, return_inverse=True)
+    stores_used, s_loc = np.unique(cols.s_store, return_inverse=True)
+    nr, ns = len(rows_used), len(stores_used)
     # what the orders together could ask of each row (each order its most over its columns)
-    want_r = _most_per_order(cols.order[r_col], cols.r_row, cols.r_qty.astype(np.float64), len(avail))
-    s_one = np.ones(len(s_col))
+    want_r = _most_per_order(cols.order[r_col], r_loc, cols.r_qty.astype(np.float64), nr)
     # (a column spending a store twice counts twice: the units per column, summed first)
-    sk, s_inv = np.unique(s_col * (len(cap) + 1) + cols.s_store, return_inverse=True)
-    per_col = np.bincount(s_inv, weights=s_one)
-    want_s = _most_per_order(cols.order[sk // (len(cap) + 1)], sk % (len(cap) + 1), per_col, len(cap))
-    a_ = np.maximum(0.0, np.asarray(avail, np.float64)) * scale
-    c_ = np.maximum(0.0, np.asarray(cap, np.float64)) * scale
+    sk, s_inv = np.unique(s_col * (ns + 1) + s_loc, return_inverse=True)
+    per_col = np.bincount(s_inv, minlength=len(sk)).astype(np.float64)
+    want_s = _most_per_order(cols.order[sk // (ns + 1)], sk % (ns + 1), per_col, ns)
+    a_ = np.maximum(0.0, np.asarray(avail, np.float64)[rows_used]) * scale
+    c_ = np.maximum(0.0, np.asarray(cap, np.float64)[stores_used]) * scale
     short = np.flatnonzero(want_r > a_ + 1e-9)
     tight = np.flatnonzero((want_s > c_ + 1e-9) & np.isfinite(c_))
-    row_of = np.full(len(avail), -1, _I64)
+    row_of = np.full(nr, -1, _I64)
     row_of[short] = n_orders + np.arange(len(short))
-    st_of = np.full(len(cap), -1, _I64)
+    st_of = np.full(ns, -1, _I64)
     st_of[tight] = n_orders + len(short) + np.arange(len(tight))
-    on_r = row_of[cols.r_row] >= 0
-    on_s = st_of[cols.s_store] >= 0
-    rr = np.concatenate([cols.order, row_of[cols.r_row[on_r]], st_of[cols.s_store[on_s]]])
+    on_r = row_of[r_loc] >= 0
+    on_s = st_of[s_loc] >= 0
+    rr = np.concatenate([cols.order, row_of[r_loc[on_r]], st_of[s_loc[on_s]]])
     cc = np.concatenate([np.arange(m, dtype=_I64), r_col[on_r], s_col[on_s]])
     vv = np.concatenate([np.ones(m), cols.r_qty[on_r].astype(np.float64), np.ones(int(on_s.sum()))])
     n_rows = n_orders + len(short) + len(tight)
     A = csr_matrix((vv, (rr, cc)), shape=(n_rows, m))
     lo = np.concatenate([np.ones(n_orders), np.full(len(short) + len(tight), -np.inf)])
     hi = np.concatenate([np.ones(n_orders), a_[short], np.floor(c_[tight]) if scale == 1.0 else c_[tight]])
+    short, tight = rows_used[short], stores_used[tight]
     h = mbh.ModelBuilderHelper()
     h.fill_model_from_sparse_data(np.zeros(m), np.ones(m), cols.cost.astype(np.float64),  # type: ignore[arg-type]
                                   lo, hi, A)  # type: ignore[arg-type]
@@ -265,17 +271,22 @@ class ColumnBound:
     seconds: float
 
 
-def column_bound(full, tb: OptionTable, comps: list, fixed: np.ndarray, orders: list, floor: np.ndarray, *,
+def column_bound(full, tb: OptionTable, comps: list, fixed: np.ndarray, orders: list, floor: np.ndarray,
+                 proven: np.ndarray, *,
                  c_unf: float, move_penalty: float, current: np.ndarray, lp_max_orders: int, block: int,
-                 place: np.ndarray, rounds: int, time_budget_s: float, threads: int,
+                 place: np.ndarray, rounds: int, node_budget: int, time_budget_s: float, threads: int,
                  node_limit: int) -> ColumnBound:
     """The Lagrangian bound of a decomposed backlog over every option (the module's
     docstring), its prices improved by column generation for up to ``rounds`` rounds, until
-    nothing is added or ``time_budget_s`` is spent (the bound never depends on the clock
-    when the rounds end first). ``full``: the router over the full stock the table was
+    nothing is added, or until the priced searches have taken ``node_budget`` search nodes
+    (a measure of work, not of time, so that the bound does not depend on the machine's
+    load); ``time_budget_s`` caps the master LPs' time, and the whole on a loaded machine
+    at four times it. ``full``: the router over the full stock the table was
     searched with; ``tb``: the table; ``comps``, ``fixed``: the decomposition (locked orders
     are fixed and pay their one option); ``orders``: every order; ``floor``: per order, a
-    bound below every option of it; ``place``: per order, a key putting neighbours together
+    bound below every option of it; ``proven``: per order, whether its search finished (its
+    best listed option is then known to be its cheapest when ``tb.other`` is not below it);
+    ``place``: per order, a key putting neighbours together
     (a large component's blocks)."""
     t0 = time.perf_counter()
     indptr, sku, rows_avail = full.stock_rows()
@@ -300,8 +311,18 @@ def column_bound(full, tb: OptionTable, comps: list, fixed: np.ndarray, orders: 
     stock_lk, cap_lk = left(best[locked])  # what every plan's other orders share
     stock_fx, cap_fx = left(best[fixed])   # what the components get in the decomposition
     locked_cost = float(tb.cost[best[locked]].sum())
-    free_fixed = np.setdiff1d(np.asarray(fixed, _I64), locked)
-    fixed_cols = option_columns(tb, best[free_fixed], res_row, none_row)
+    # every order not locked: those whose search finished (``proven``) and whose best listed
+    # option is their cheapest of all (``other``, the bound on the unlisted ones, is not
+    # below it) are settled in a round where that option takes nothing priced: their priced
+    # minimum is its cost. The others whose search finished are searched priced; the rest
+    # count their floor
+    free_all = np.setdiff1d(np.arange(tb.n, dtype=_I64), locked)
+    best_cols = option_columns(tb, best[free_all], res_row, none_row)
+    fin_proven = np.asarray(proven, bool)[free_all]
+    known = fin_proven & (tb.other[free_all] >= tb.cost[best[free_all]])
+    in_comp = np.zeros(tb.n, bool)
+    for comp in comps:
+        in_comp[np.asarray(comp, _I64)] = True
 
     small = [c for c in range(len(comps)) if len(comps[c]) <= lp_max_orders]
     large = [c for c in range(len(comps)) if len(comps[c]) > lp_max_orders]
@@ -310,8 +331,13 @@ def column_bound(full, tb: OptionTable, comps: list, fixed: np.ndarray, orders: 
     duals: dict[int, np.ndarray] = {}
 
     def remaining() -> float:
-        # a master LP may take what is left of the budget (at least GLOP's minimum)
+        # a master LP may take what is left of the time (at least GLOP's minimum)
         return max(0.1, time_budget_s - (time.perf_counter() - t0))
+
+    nodes = 0
+
+    def spent() -> bool:
+        return nodes >= node_budget or time.perf_counter() - t0 > 4 * time_budget_s
     # the large components' prices, from their blocks' LPs (each block its share of the
     # stock and capacity), averaged over the blocks that price a row; kept every round
     base_r, base_s = np.zeros(n_rows + 1), np.zeros(n_st)
@@ -345,7 +371,6 @@ def column_bound(full, tb: OptionTable, comps: list, fixed: np.ndarray, orders: 
             np.maximum.at(store_price, sol.stores, sol.store_price)
         return row_price, store_price
 
-    members = np.concatenate([np.asarray(c, _I64) for c in comps]) if comps else np.zeros(0, _I64)
     comp_of = np.full(tb.n, -1, _I64)
     local_of = np.full(tb.n, -1, _I64)
     for c, comp in enumerate(comps):
@@ -363,48 +388,56 @@ def column_bound(full, tb: OptionTable, comps: list, fixed: np.ndarray, orders: 
         row_price = alpha * centre_r + (1 - alpha) * lp_r
         store_price = alpha * centre_s + (1 - alpha) * lp_s
         rp, sp = row_price[:n_rows].copy(), store_price
-        # a fixed order whose best option takes a priced unit or capacity is searched too
-        # (its floor is a bound below its priced options, but a poor one); the other fixed
-        # orders pay at least their floor
-        hit = np.zeros(len(free_fixed), bool)
-        hit[np.repeat(np.arange(len(free_fixed)), np.diff(fixed_cols.r_ptr))[row_price[fixed_cols.r_row] > 0]] = True
-        hit[np.repeat(np.arange(len(free_fixed)), np.diff(fixed_cols.s_ptr))[sp[fixed_cols.s_store] > 0]] = True
-        who = np.concatenate([members, free_fixed[hit]])
-        bulk = full.options_bulk([orders[int(i)] for i in who], k=1, all_subsets=True, threads=threads,
-                                 node_limit=node_limit, prices=(rp, sp))
-        flat = bulk.flat(1)
-        fo = flat["order"].astype(_I64)
-        # per order: its priced minimum where the search finished (the option filling
-        # nothing, n_lines * c_unf, is always there), else its floor
-        n_lines = np.array([len(bulk.codes(j)) if bulk.searched[j] else 0 for j in range(len(who))], _I64)
-        exact = bulk.searched & bulk.proven
-        all_exact = bool(exact[:len(members)].all())
-        term = np.where(exact, n_lines * float(c_unf), -np.inf)
-        ok = exact[fo]
-        np.minimum.at(term, fo[ok], flat["cost"][ok])
-        term = np.maximum(term, floor[who])
+        touched = np.zeros(len(free_all), bool)
+        touched[np.repeat(np.arange(len(free_all)), np.diff(best_cols.r_ptr))[row_price[best_cols.r_row] > 0]] = True
+        touched[np.repeat(np.arange(len(free_all)), np.diff(best_cols.s_ptr))[sp[best_cols.s_store] > 0]] = True
+        settled = known & ~touched
+        # the others, most promising first (what pricing adds to their best option, and how
+        # far their best listed may be above their cheapest), searched in chunks while the
+        # budget lasts; an order left unsearched counts its cheapest unpriced option (its
+        # floor), which is still a bound
+        pos = np.flatnonzero(fin_proven & ~settled)
+        gain = (np.bincount(np.repeat(np.arange(len(free_all)), np.diff(best_cols.r_ptr)),
+                            weights=row_price[best_cols.r_row] * best_cols.r_qty, minlength=len(free_all))
+                + np.bincount(np.repeat(np.arange(len(free_all)), np.diff(best_cols.s_ptr)),
+                              weights=sp[best_cols.s_store], minlength=len(free_all))
+                + tb.cost[best[free_all]] - np.minimum(tb.other[free_all], tb.cost[best[free_all]]))[pos]
+        who_all = free_all[pos[np.argsort(-gain, kind="stable")]]
+        term_all = floor[who_all].astype(np.float64).copy()
+        found: list[tuple[int, tuple]] = []  # per chunk searched: (its first position in who_all, its result)
+        for at in range(0, len(who_all), SEARCH_CHUNK):
+            if found and spent():
+                break
+            who = who_all[at:at + SEARCH_CHUNK]
+            got = _priced_search(full, orders, who, rp, sp, threads, node_limit, c_unf, floor, keys, n_codes,
+                                 none_row, current, move_penalty)
+            term_all[at:at + len(who)] = got[0]
+            nodes += got[5]
+            found.append((at, got))
+        n_done = sum(len(g[1][0]) for g in found)
+        complete = n_done == len(who_all)
+        all_exact = (complete and all(bool(g[1][1][in_comp[who_all[g[0]:g[0] + len(g[1][1])]]].all()) for g in found)
+                     and bool(fin_proven[in_comp[free_all]].all()))
         fin = np.isfinite(cap_lk)
-        value = (locked_cost + float(floor[free_fixed[~hit]].sum()) + float(term.sum())
+        value = (locked_cost + float(tb.cost[best[free_all[settled]]].sum())
+                 + float(floor[free_all[~fin_proven]].sum()) + float(term_all.sum())
                  - float(rp @ stock_lk[:n_rows]) - float(sp[fin] @ cap_lk[fin]))
         if value > best_value:
             best_value, centre_r, centre_s = value, row_price, store_price
-        if rnd == rounds or not small or time.perf_counter() - t0 > time_budget_s:
+        if rnd == rounds or not small or spent():
             break
         # the columns found, with their reduced costs at the master's duals
-        line_ptr = np.zeros(len(who) + 1, _I64)
-        np.cumsum(n_lines, out=line_ptr[1:])
-        srch = np.flatnonzero(bulk.searched)
-        line_code = (np.concatenate([bulk.codes(int(j)) for j in srch]).astype(_I64) if len(srch)
-                     else np.zeros(0, _I64))
-        line_qty = (np.concatenate([bulk.qty(int(j)) for j in srch]).astype(_I64) if len(srch)
-                    else np.zeros(0, _I64))
-        cols, _ = priced_columns(flat, who, line_ptr, line_code, line_qty, keys, n_codes, none_row, rp, sp,
-                                 current, move_penalty)
+        if not found:
+            break
+        cols = found[0][1][2]
+        for g_ in found[1:]:
+            cols = cols.extend(g_[1][2])
+        g = np.concatenate([g_[1][3] for g_ in found])  # per column its order
+        ok = np.concatenate([g_[1][4] for g_ in found])  # per column: its search finished
         at_lp = (cols.cost + np.bincount(np.repeat(np.arange(cols.n), np.diff(cols.r_ptr)),
                                          weights=lp_r[cols.r_row] * cols.r_qty, minlength=cols.n)
                  + np.bincount(np.repeat(np.arange(cols.n), np.diff(cols.s_ptr)), weights=lp_s[cols.s_store],
                                minlength=cols.n))
-        g = who[fo]
         any_new = False
         for c in small:
             if c not in duals:
@@ -424,6 +457,8 @@ def column_bound(full, tb: OptionTable, comps: list, fixed: np.ndarray, orders: 
             added += new.n
             any_new = True
         if not any_new:
+            if not complete:
+                break  # (out of time: the rest of the round was not searched)
             if alpha == 0.0:
                 converged = True
                 break
@@ -432,6 +467,33 @@ def column_bound(full, tb: OptionTable, comps: list, fixed: np.ndarray, orders: 
         lp_r, lp_s = prices()
     return ColumnBound(best_value, converged and all_exact and not large and len(duals) == len(small), done, added,
                        time.perf_counter() - t0)
+
+
+def _priced_search(full, orders: list, who: np.ndarray, rp: np.ndarray, sp: np.ndarray, threads: int,
+                   node_limit: int, c_unf: float, floor: np.ndarray, keys: np.ndarray, n_codes: int, none_row: int,
+                   current: np.ndarray, move_penalty: float):
+    """One chunk of a round's priced search: per order of ``who`` its term (its priced
+    minimum where the search finished, the option filling nothing, n_lines * c_unf, being
+    always there; never below its floor) and whether it finished; per option found, its
+    column, its order and whether its search finished; and the search nodes it took."""
+    bulk = full.options_bulk([orders[int(i)] for i in who], k=1, all_subsets=True, threads=threads,
+                             node_limit=node_limit, prices=(rp, sp))
+    flat = bulk.flat(1)
+    fo = flat["order"].astype(_I64)
+    n_lines = np.array([len(bulk.codes(j)) if bulk.searched[j] else 0 for j in range(len(who))], _I64)
+    exact = bulk.searched & bulk.proven
+    term = np.where(exact, n_lines * float(c_unf), -np.inf)
+    ok = exact[fo]
+    np.minimum.at(term, fo[ok], flat["cost"][ok])
+    term = np.maximum(term, floor[who])
+    line_ptr = np.zeros(len(who) + 1, _I64)
+    np.cumsum(n_lines, out=line_ptr[1:])
+    srch = np.flatnonzero(bulk.searched)
+    line_code = np.concatenate([bulk.codes(int(j)) for j in srch]).astype(_I64) if len(srch) else np.zeros(0, _I64)
+    line_qty = np.concatenate([bulk.qty(int(j)) for j in srch]).astype(_I64) if len(srch) else np.zeros(0, _I64)
+    cols, _ = priced_columns(flat, who, line_ptr, line_code, line_qty, keys, n_codes, none_row, rp, sp, current,
+                             move_penalty)
+    return term, exact, cols, who[fo], ok, bulk.nodes
 
 
 def option_floor(codes: list, qty: list, indptr: np.ndarray, sku: np.ndarray, avail: np.ndarray, max_stores: int,

@@ -106,6 +106,10 @@ LP_MAX_ORDERS = 4000
 # components' orders and one LP per component; it stops sooner when nothing is added (it
 # converged) or the bound's share of the time limit (LP_SHARE) is spent
 CG_ROUNDS = 400
+# ... and its priced searches take at most this many search nodes per second of the bound's
+# share of the limit (about a second of search here: 5-7 million nodes a second), so that the
+# bound depends on the limit, not on the clock
+CG_NODES_PER_SECOND = 5_000_000
 # Components of more orders than this are solved a block of this many orders at a time
 # (_solve_blocks), each block in BLOCK_STAGES with CP-SAT's presolve off; HiGHS takes part
 # only where a stage has at least MIP_MIN_TIME seconds
@@ -319,10 +323,11 @@ def _bound(md: _Model, dec: _Decomposition, cfg: Config, time_limit_s: float, to
         bound, kind = full_bound, "lp"
     if todo is not None and dec.comps:
         # over every option: the Lagrangian bound, its prices from column generation
-        cb = column_bound(md.full, tb, dec.comps, fixed, todo, cheapest, c_unf=c_unf,
+        cb = column_bound(md.full, tb, dec.comps, fixed, todo, cheapest, md.proven, c_unf=c_unf,
                           move_penalty=cfg.cost.move_penalty, current=md.current, lp_max_orders=LP_MAX_ORDERS,
                           block=BLOCK, place=morton_keys([o.lat for o in todo], [o.lon for o in todo]),
-                          rounds=CG_ROUNDS, time_budget_s=LP_SHARE * time_limit_s, threads=threads,
+                          rounds=CG_ROUNDS, node_budget=int(CG_NODES_PER_SECOND * LP_SHARE * time_limit_s),
+                          time_budget_s=LP_SHARE * time_limit_s, threads=threads,
                           node_limit=PLAN_NODE_LIMIT)
         if cb.value > bound:
             bound, kind = cb.value, "lp-every-option" if cb.converged else "lagrangian"

@@ -506,6 +506,12 @@ class BulkOptions:
             self._where[sel, 1] = np.arange(len(sel))
             self._parts.append(res)
 
+    @property
+    def nodes(self) -> int:
+        """The search nodes the call took, over every order (a measure of its work that does
+        not depend on the machine)."""
+        return int(sum(res.nodes for res in self._parts))
+
     def codes(self, i: int) -> np.ndarray:
         return np.asarray(self._codes[self._lip[i]:self._lip[i + 1]])
 
