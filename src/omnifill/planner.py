@@ -581,10 +581,17 @@ def _greedy(network: Network, cfg: Config, todo, locked, current, tick) -> tuple
         if locked[i]:
             out[i] = _stay_option(router, todo[i], current[i], cfg, reserve=True)
         else:
-            d = router.route(todo[i])
+            # decided without holding it, then its units and capacity taken: a held decision
+            # keeps its explanation's inputs (every candidate store, what the search
+            # examined), 8-35 KB an order on a dense network, which the plan never reads
+            o = todo[i]
+            d = router.route(o, reserve=False)
             out[i] = d.option
             if out[i].unfilled:
                 seen[i] = d.examined_lines
+            if out[i].packages:
+                skus, qtys, _ = merge_lines([s for s, _ in o.lines], [q for _, q in o.lines])
+                router.take_option(out[i], router.line_codes(skus), np.array(qtys, np.int64))
     tick("greedy", n, n)
     return out, seen
 

@@ -52,6 +52,10 @@ from .stock import Stock
 
 # an option as the kernel gives it: (cost, eta, elements)
 Found = tuple[float, float, list[tuple[str, int, int, float, int, int, int, int]]]
+# options_bulk searches at most this many orders a kernel call, finding their candidates just
+# before: on the dense city (600 stores within an order's reach) a whole 100,000-order
+# backlog's candidates took 1-2 GB, and their copies as much again
+BULK_CHUNK = 4096
 
 
 class PreparedOrder(NamedTuple):
@@ -279,14 +283,7 @@ class Router:
         # each order's city: the pickup store's, else the given one or the nearest store's
         city = net.order_cities(lat, lon, None if len(net.cities) == 1 else [o.city for o in todo])
         city[pickup >= 0] = net.city_code[pickup[pickup >= 0]]
-        deliver = pickup < 0
-        cand = net.candidates(lat, lon, delivery_reach(promise, self._area_min), promise_min=promise,
-                              city=None if len(net.cities) == 1 else [net.cities[c] for c in city])
-        counts = np.where(deliver, np.diff(cand.indptr), 0)
-        keep = np.repeat(deliver, np.diff(cand.indptr))
-        cand_ptr = np.zeros(n + 1, np.int64)
-        np.cumsum(counts, out=cand_ptr[1:])
-        cs, ce = cand.store_index[keep], cand.eta_min[keep]
+        reach = delivery_reach(promise, self._area_min)
         codes_a = np.array(codes, np.int32)
         qty_a = np.array(qtys, np.int64)
         threads = max(1, int(threads))
@@ -301,17 +298,26 @@ class Router:
                 tgrid = self._tgrids.get(name)
                 if tgrid is None:
                     tgrid = self._tgrids[name] = net.transfer_grid(name)
-            # interleaved shares, so that each thread gets a like mix of easy and hard orders
-            jobs += [(part, name, tgrid) for part in (sel[t::threads] for t in range(threads)) if len(part)]
+            # interleaved shares, so that each thread gets a like mix of easy and hard orders,
+            # each in chunks (a chunk's candidates are found when it is searched: on a dense
+            # network a whole backlog's would take gigabytes)
+            jobs += [(part[at:at + BULK_CHUNK], name, tgrid)
+                     for part in (sel[t::threads] for t in range(threads)) for at in range(0, len(part), BULK_CHUNK)]
 
         def run(search: _core.OptionSearch, part: np.ndarray, name: str,
                 tgrid: _core.GridIndex | None) -> tuple[np.ndarray, _core.SearchBatch]:
+            cand = net.candidates(lat[part], lon[part], reach[part], promise_min=promise[part],
+                                  city=None if len(net.cities) == 1 else [name] * len(part))
+            # a pickup order's candidates are its pickup store's business, not the reach's
+            counts = np.where(pickup[part] < 0, np.diff(cand.indptr), 0)
+            keep = np.repeat(pickup[part] < 0, np.diff(cand.indptr))
+            cand_ptr = np.zeros(len(part) + 1, np.int64)
+            np.cumsum(counts, out=cand_ptr[1:])
             l_sel = csr_take(line_ptr, part)
-            c_sel = csr_take(cand_ptr, part)
             return part, search.search_many(
                 indptr_of(line_ptr, part), codes_a[l_sel], qty_a[l_sel], promise[part], lat[part], lon[part],
-                pickup[part], home[part], indptr_of(cand_ptr, part), cs[c_sel], ce[c_sel], self._warehouses[name],
-                tgrid, k=max(1, int(k)), all_subsets=all_subsets)
+                pickup[part], home[part], cand_ptr, cand.store_index[keep], cand.eta_min[keep],
+                self._warehouses[name], tgrid, k=max(1, int(k)), all_subsets=all_subsets)
 
         with self._lock:
             # fresh searches for the other threads: each copies the stock into its own tables
