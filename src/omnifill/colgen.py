@@ -49,7 +49,10 @@ _I64 = np.int64
 # a column enters the master when its reduced cost is below -(TOL_ABS + TOL_REL * |dual|)
 TOL_ABS = 1e-6
 TOL_REL = 1e-9
-# a round's priced search runs in chunks of this many orders, so that it stops at the budget
+# a round's priced search runs in chunks, so that it stops near its budget: the first of
+# FIRST_CHUNK orders, then as many as the budget has left at the nodes an order took so far,
+# at most SEARCH_CHUNK
+FIRST_CHUNK = 64
 SEARCH_CHUNK = 4096
 # Wentges smoothing's weight on the best prices so far (0: the master's duals alone)
 SMOOTHING = 0.5
@@ -321,8 +324,10 @@ def column_bound(full, tb: OptionTable, comps: list, fixed: np.ndarray, orders: 
     fin_proven = np.asarray(proven, bool)[free_all]
     known = fin_proven & (tb.other[free_all] >= tb.cost[best[free_all]])
     in_comp = np.zeros(tb.n, bool)
+    in_small = np.zeros(tb.n, bool)
     for comp in comps:
         in_comp[np.asarray(comp, _I64)] = True
+        in_small[np.asarray(comp, _I64)] = len(comp) <= lp_max_orders
 
     small = [c for c in range(len(comps)) if len(comps[c]) <= lp_max_orders]
     large = [c for c in range(len(comps)) if len(comps[c]) > lp_max_orders]
@@ -338,29 +343,32 @@ def column_bound(full, tb: OptionTable, comps: list, fixed: np.ndarray, orders: 
 
     def spent() -> bool:
         return nodes >= node_budget or time.perf_counter() - t0 > 4 * time_budget_s
-    # the large components' prices, from their blocks' LPs (each block its share of the
-    # stock and capacity), averaged over the blocks that price a row; kept every round
-    base_r, base_s = np.zeros(n_rows + 1), np.zeros(n_st)
-    for c in large:
-        comp = np.asarray(comps[c], _I64)
-        srt = comp[np.argsort(place[comp], kind="stable")]
-        n_blk = max(1, math.ceil(len(srt) / block))
-        acc_r, cnt_r, acc_s, cnt_s = np.zeros(n_rows + 1), np.zeros(n_rows + 1), np.zeros(n_st), np.zeros(n_st)
-        for blk in np.array_split(srt, n_blk):
-            sol = solve_master(listed_columns(tb, blk, res_row, none_row), len(blk), stock_fx, cap_fx,
-                               remaining(), scale=len(blk) / len(srt))
-            if sol.status == "OPTIMAL":
-                np.add.at(acc_r, sol.rows, sol.row_price)
-                np.add.at(cnt_r, sol.rows, 1.0)
-                np.add.at(acc_s, sol.stores, sol.store_price)
-                np.add.at(cnt_s, sol.stores, 1.0)
-        np.maximum(base_r, np.divide(acc_r, cnt_r, out=np.zeros_like(acc_r), where=cnt_r > 0), out=base_r)
-        np.maximum(base_s, np.divide(acc_s, cnt_s, out=np.zeros_like(acc_s), where=cnt_s > 0), out=base_s)
+
+    def large_prices() -> tuple[np.ndarray, np.ndarray]:
+        # the large components' prices, from their blocks' LPs (each block its share of the
+        # stock and capacity), averaged over the blocks that price a row
+        base_r, base_s = np.zeros(n_rows + 1), np.zeros(n_st)
+        for c in large:
+            comp = np.asarray(comps[c], _I64)
+            srt = comp[np.argsort(place[comp], kind="stable")]
+            n_blk = max(1, math.ceil(len(srt) / block))
+            acc_r, cnt_r, acc_s, cnt_s = np.zeros(n_rows + 1), np.zeros(n_rows + 1), np.zeros(n_st), np.zeros(n_st)
+            for blk in np.array_split(srt, n_blk):
+                sol = solve_master(listed_columns(tb, blk, res_row, none_row), len(blk), stock_fx, cap_fx,
+                                   remaining(), scale=len(blk) / len(srt))
+                if sol.status == "OPTIMAL":
+                    np.add.at(acc_r, sol.rows, sol.row_price)
+                    np.add.at(cnt_r, sol.rows, 1.0)
+                    np.add.at(acc_s, sol.stores, sol.store_price)
+                    np.add.at(cnt_s, sol.stores, 1.0)
+            np.maximum(base_r, np.divide(acc_r, cnt_r, out=np.zeros_like(acc_r), where=cnt_r > 0), out=base_r)
+            np.maximum(base_s, np.divide(acc_s, cnt_s, out=np.zeros_like(acc_s), where=cnt_s > 0), out=base_s)
+        return base_r, base_s
 
     def prices() -> tuple[np.ndarray, np.ndarray]:
         # the small components' masters solved: their prices (the largest where two price
-        # one row) over the large components'
-        row_price, store_price = base_r.copy(), base_s.copy()
+        # one row)
+        row_price, store_price = np.zeros(n_rows + 1), np.zeros(n_st)
         for c in small:
             sol = solve_master(masters[c], len(comps[c]), stock_fx, cap_fx, remaining())
             if sol.status != "OPTIMAL":
@@ -370,6 +378,51 @@ def column_bound(full, tb: OptionTable, comps: list, fixed: np.ndarray, orders: 
             np.maximum.at(row_price, sol.rows, sol.row_price)
             np.maximum.at(store_price, sol.stores, sol.store_price)
         return row_price, store_price
+
+    fin = np.isfinite(cap_lk)
+
+    def evaluate(row_price: np.ndarray, store_price: np.ndarray):
+        # the Lagrangian bound at these prices: (its value, the chunks searched, whether
+        # every order that needed a search got one, whether those in components finished)
+        rp, sp = row_price[:n_rows].copy(), store_price
+        nonlocal nodes
+        touched = np.zeros(len(free_all), bool)
+        touched[np.repeat(np.arange(len(free_all)), np.diff(best_cols.r_ptr))[row_price[best_cols.r_row] > 0]] = True
+        touched[np.repeat(np.arange(len(free_all)), np.diff(best_cols.s_ptr))[sp[best_cols.s_store] > 0]] = True
+        settled = known & ~touched
+        # the others, most promising first (what pricing adds to their best option, and how
+        # far their best listed may be above their cheapest; the small components' orders
+        # before the rest: their columns drive the masters), searched in chunks while the
+        # budget lasts; an order left unsearched counts its floor (its cheapest unpriced
+        # option), which is still a bound
+        pos = np.flatnonzero(fin_proven & ~settled)
+        gain = (np.bincount(np.repeat(np.arange(len(free_all)), np.diff(best_cols.r_ptr)),
+                            weights=row_price[best_cols.r_row] * best_cols.r_qty, minlength=len(free_all))
+                + np.bincount(np.repeat(np.arange(len(free_all)), np.diff(best_cols.s_ptr)),
+                              weights=sp[best_cols.s_store], minlength=len(free_all))
+                + tb.cost[best[free_all]] - np.minimum(tb.other[free_all], tb.cost[best[free_all]]))[pos]
+        who_all = free_all[pos[np.lexsort((-gain, ~in_small[free_all[pos]]))]]
+        term_all = floor[who_all].astype(np.float64).copy()
+        found: list[tuple[int, tuple]] = []  # per chunk searched: (its first position in who_all, its result)
+        at, size = 0, FIRST_CHUNK
+        while at < len(who_all) and not spent():
+            who = who_all[at:at + size]
+            got = _priced_search(full, orders, who, rp, sp, threads, node_limit, c_unf, floor, keys, n_codes,
+                                 none_row, current, move_penalty)
+            term_all[at:at + len(who)] = got[0]
+            nodes += got[5]
+            found.append((at, got))
+            at += len(who)
+            # the next chunk: what the budget has left at the nodes an order took so far
+            per_order = max(1.0, nodes / max(1, at))
+            size = int(min(SEARCH_CHUNK, max(FIRST_CHUNK, (node_budget - nodes) / per_order)))
+        complete = at >= len(who_all)
+        exact = (complete and all(bool(g[1][1][in_comp[who_all[g[0]:g[0] + len(g[1][1])]]].all()) for g in found)
+                 and bool(fin_proven[in_comp[free_all]].all()))
+        value = (locked_cost + float(tb.cost[best[free_all[settled]]].sum())
+                 + float(floor[free_all[~fin_proven]].sum()) + float(term_all.sum())
+                 - float(rp @ stock_lk[:n_rows]) - float(sp[fin] @ cap_lk[fin]))
+        return value, found, complete, exact
 
     comp_of = np.full(tb.n, -1, _I64)
     local_of = np.full(tb.n, -1, _I64)
@@ -385,50 +438,15 @@ def column_bound(full, tb: OptionTable, comps: list, fixed: np.ndarray, orders: 
     lp_r, lp_s = prices()
     for rnd in range(rounds + 1):
         done = rnd + 1
-        row_price = alpha * centre_r + (1 - alpha) * lp_r
-        store_price = alpha * centre_s + (1 - alpha) * lp_s
-        rp, sp = row_price[:n_rows].copy(), store_price
-        touched = np.zeros(len(free_all), bool)
-        touched[np.repeat(np.arange(len(free_all)), np.diff(best_cols.r_ptr))[row_price[best_cols.r_row] > 0]] = True
-        touched[np.repeat(np.arange(len(free_all)), np.diff(best_cols.s_ptr))[sp[best_cols.s_store] > 0]] = True
-        settled = known & ~touched
-        # the others, most promising first (what pricing adds to their best option, and how
-        # far their best listed may be above their cheapest), searched in chunks while the
-        # budget lasts; an order left unsearched counts its cheapest unpriced option (its
-        # floor), which is still a bound
-        pos = np.flatnonzero(fin_proven & ~settled)
-        gain = (np.bincount(np.repeat(np.arange(len(free_all)), np.diff(best_cols.r_ptr)),
-                            weights=row_price[best_cols.r_row] * best_cols.r_qty, minlength=len(free_all))
-                + np.bincount(np.repeat(np.arange(len(free_all)), np.diff(best_cols.s_ptr)),
-                              weights=sp[best_cols.s_store], minlength=len(free_all))
-                + tb.cost[best[free_all]] - np.minimum(tb.other[free_all], tb.cost[best[free_all]]))[pos]
-        who_all = free_all[pos[np.argsort(-gain, kind="stable")]]
-        term_all = floor[who_all].astype(np.float64).copy()
-        found: list[tuple[int, tuple]] = []  # per chunk searched: (its first position in who_all, its result)
-        for at in range(0, len(who_all), SEARCH_CHUNK):
-            if found and spent():
-                break
-            who = who_all[at:at + SEARCH_CHUNK]
-            got = _priced_search(full, orders, who, rp, sp, threads, node_limit, c_unf, floor, keys, n_codes,
-                                 none_row, current, move_penalty)
-            term_all[at:at + len(who)] = got[0]
-            nodes += got[5]
-            found.append((at, got))
-        n_done = sum(len(g[1][0]) for g in found)
-        complete = n_done == len(who_all)
-        all_exact = (complete and all(bool(g[1][1][in_comp[who_all[g[0]:g[0] + len(g[1][1])]]].all()) for g in found)
-                     and bool(fin_proven[in_comp[free_all]].all()))
-        fin = np.isfinite(cap_lk)
-        value = (locked_cost + float(tb.cost[best[free_all[settled]]].sum())
-                 + float(floor[free_all[~fin_proven]].sum()) + float(term_all.sum())
-                 - float(rp @ stock_lk[:n_rows]) - float(sp[fin] @ cap_lk[fin]))
+        a = alpha if rnd else 0.0  # (no centre yet in the first round: the duals themselves)
+        row_price = a * centre_r + (1 - a) * lp_r
+        store_price = a * centre_s + (1 - a) * lp_s
+        value, found, complete, all_exact = evaluate(row_price, store_price)
         if value > best_value:
             best_value, centre_r, centre_s = value, row_price, store_price
-        if rnd == rounds or not small or spent():
+        if rnd == rounds or not small or spent() or not found:
             break
         # the columns found, with their reduced costs at the master's duals
-        if not found:
-            break
         cols = found[0][1][2]
         for g_ in found[1:]:
             cols = cols.extend(g_[1][2])
@@ -458,13 +476,19 @@ def column_bound(full, tb: OptionTable, comps: list, fixed: np.ndarray, orders: 
             any_new = True
         if not any_new:
             if not complete:
-                break  # (out of time: the rest of the round was not searched)
-            if alpha == 0.0:
+                break  # (out of budget: the rest of the round was not searched)
+            if a == 0.0:
                 converged = True
                 break
             alpha = 0.0  # (a smoothed point found nothing: the duals themselves next)
             continue
         lp_r, lp_s = prices()
+    if large and not spent():
+        # the large components' prices (their blocks'), over the best the small ones found:
+        # one more point, kept if it gives more (on the benchmarks so far it has not)
+        base_r, base_s = large_prices()
+        value, _, _, _ = evaluate(np.maximum(centre_r, base_r), np.maximum(centre_s, base_s))
+        best_value = max(best_value, value)
     return ColumnBound(best_value, converged and all_exact and not large and len(duals) == len(small), done, added,
                        time.perf_counter() - t0)
 
