@@ -670,7 +670,8 @@ def _print_summary(s: dict) -> None:
     lines = [
         ("objective", f"{s['objective']:,.1f}"),
         ("greedy objective", f"{s['greedy_objective']:,.1f}"),
-        ("lower bound / gap", f"{s['lower_bound'] or float('nan'):,.1f} / {gap}"),
+        ("lower bound / gap", f"{s['lower_bound'] or float('nan'):,.1f} / {gap}"
+                              + (f" ({s['lower_bound_kind']})" if s.get("lower_bound_kind") else "")),
         ("model bound / gap", f"{s.get('model_lower_bound') or float('nan'):,.1f} / {mgap}"),
         ("solver status", str(s["solver_status"])),
         ("orders / lines", f"{s['orders_out']:,} / {s['lines_out']:,}"),

@@ -583,7 +583,7 @@ def _greedy(network: Network, cfg: Config, todo, locked, current, tick) -> tuple
         else:
             # decided without holding it, then its units and capacity taken: a held decision
             # keeps its explanation's inputs (every candidate store, what the search
-            # examined), 8-35 KB an order on a dense network, which the plan never reads
+            # examined), about 27 KB an order on the dense city, which the plan never reads
             o = todo[i]
             d = router.route(o, reserve=False)
             out[i] = d.option
