@@ -12,7 +12,14 @@ popular SKUs are short around the busiest clusters, not gone everywhere. (With 1
 100,000 orders, the backlog asks for about six times the city's whole stock of the most
 popular SKU, which is gone after a sixth of it: the rest of the backlog has little to plan.)
 
+``--city dense``: the dense city built from the real Shanghai shop locations instead
+(``omnifill.scenarios.dense_city``: 2,000 stores, hundreds within an order's reach, 5,000
+SKUs at a fifth each, 0-5 units; ``omnifill generate dense`` writes the same city), read from
+``--data`` (../shared/data); skipped cleanly when it is absent. Note the peak memory is the
+process's, and includes building the city in Python.
+
 Run:  python benchmarks/bench_planner_scale.py [--orders 10000 100000] [--stores 2000] [--time-limit 60]
+      python benchmarks/bench_planner_scale.py --city dense --orders 100000 --time-limit 60
 """
 
 from __future__ import annotations
@@ -27,7 +34,9 @@ import time
 
 import omnifill
 from omnifill.planner import plan
-from omnifill.scenarios import synthetic_city
+from omnifill.scenarios import dense_city, synthetic_city
+
+DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data")
 
 
 def main(argv=None):
@@ -40,16 +49,26 @@ def main(argv=None):
     ap.add_argument("--time-limit", type=float, default=60.0)
     ap.add_argument("--workers", type=int, default=1, help="CP-SAT workers per component")
     ap.add_argument("--threads", type=int, default=2, help="threads for the option search")
+    ap.add_argument("--city", choices=["generated", "dense"], default="generated")
+    ap.add_argument("--data", default=DATA, help="the shared data folder (--city dense)")
     args = ap.parse_args(argv)
+    if args.city == "dense" and not os.path.isdir(os.path.join(args.data, "shanghai_cainiao_lastmile_2016")):
+        print(f"skipped: the real data folder {args.data} is absent (--city dense)")
+        return 0
+    stock = ("0-5 units" if args.city == "dense" else "orders / 10,000" if args.stock is None
+             else format(args.stock, "g"))
     print(f"# omnifill {omnifill.__version__}; {platform.machine()}, {os.cpu_count()} cores, "
-          f"Python {sys.version.split()[0]}; {args.stores:,} stores, {args.skus:,} SKUs, mean stock "
-          f"{'orders / 10,000' if args.stock is None else format(args.stock, 'g')}; "
+          f"Python {sys.version.split()[0]}; {args.city} city, {args.stores:,} stores, {args.skus:,} SKUs, "
+          f"mean stock {stock}; "
           f"time limit {args.time_limit:g} s", flush=True)
     for n in args.orders:
         t0 = time.perf_counter()
-        city = synthetic_city(seed=1, n_stores=args.stores, n_orders=n, n_skus=args.skus,
-                              mean_stock=n / 10_000 if args.stock is None else args.stock,
-                              radius_m=25_000, n_clusters=40, mean_lines=3.0)
+        if args.city == "dense":
+            city = dense_city(args.data, seed=0, n_stores=args.stores, n_orders=n, n_skus=args.skus)
+        else:
+            city = synthetic_city(seed=1, n_stores=args.stores, n_orders=n, n_skus=args.skus,
+                                  mean_stock=n / 10_000 if args.stock is None else args.stock,
+                                  radius_m=25_000, n_clusters=40, mean_lines=3.0)
         net = omnifill.Network.from_tables(city.stores, city.inventory)
         batch = omnifill.OrderBatch.from_tables(city.orders, net)
         del city
