@@ -21,9 +21,10 @@ are added and the master solved again. At convergence no option has a negative r
 cost, so the master's value is the LP relaxation of every option, and L equals it. L is
 valid at every round; the best round's is the bound.
 
-A component too large for an LP gets prices from the LPs of samples: its orders in blocks
-(neighbours together), each block's master with the stock and capacity scaled to its share.
-Any prices give a valid bound; these are merely good ones.
+A component too large for an LP (``lp_max_orders``) has no master: its units and capacity
+are priced 0, which keeps the bound valid (its orders still count their cheapest options).
+Prices from the LPs of its blocks, each with its share of the stock, were tried: they gave
+less than no prices at all on the benchmarks (``benchmarks/README.md``).
 
 Per order, the term is the priced search's minimum when the search finished, else a floor
 known to be below every option of the order (``floor``: the planner's cheapest-option bound,
@@ -276,8 +277,8 @@ class ColumnBound:
 
 def column_bound(full, tb: OptionTable, comps: list, fixed: np.ndarray, orders: list, floor: np.ndarray,
                  proven: np.ndarray, *,
-                 c_unf: float, move_penalty: float, current: np.ndarray, lp_max_orders: int, block: int,
-                 place: np.ndarray, rounds: int, node_budget: int, time_budget_s: float, threads: int,
+                 c_unf: float, move_penalty: float, current: np.ndarray, lp_max_orders: int,
+                 rounds: int, node_budget: int, time_budget_s: float, threads: int,
                  node_limit: int) -> ColumnBound:
     """The Lagrangian bound of a decomposed backlog over every option (the module's
     docstring), its prices improved by column generation for up to ``rounds`` rounds, until
@@ -289,8 +290,7 @@ def column_bound(full, tb: OptionTable, comps: list, fixed: np.ndarray, orders: 
     are fixed and pay their one option); ``orders``: every order; ``floor``: per order, a
     bound below every option of it; ``proven``: per order, whether its search finished (its
     best listed option is then known to be its cheapest when ``tb.other`` is not below it);
-    ``place``: per order, a key putting neighbours together
-    (a large component's blocks)."""
+    a component of more than ``lp_max_orders`` orders gets no master (its prices stay 0)."""
     t0 = time.perf_counter()
     indptr, sku, rows_avail = full.stock_rows()
     n_codes = full.n_skus
@@ -343,27 +343,6 @@ def column_bound(full, tb: OptionTable, comps: list, fixed: np.ndarray, orders: 
 
     def spent() -> bool:
         return nodes >= node_budget or time.perf_counter() - t0 > 4 * time_budget_s
-
-    def large_prices() -> tuple[np.ndarray, np.ndarray]:
-        # the large components' prices, from their blocks' LPs (each block its share of the
-        # stock and capacity), averaged over the blocks that price a row
-        base_r, base_s = np.zeros(n_rows + 1), np.zeros(n_st)
-        for c in large:
-            comp = np.asarray(comps[c], _I64)
-            srt = comp[np.argsort(place[comp], kind="stable")]
-            n_blk = max(1, math.ceil(len(srt) / block))
-            acc_r, cnt_r, acc_s, cnt_s = np.zeros(n_rows + 1), np.zeros(n_rows + 1), np.zeros(n_st), np.zeros(n_st)
-            for blk in np.array_split(srt, n_blk):
-                sol = solve_master(listed_columns(tb, blk, res_row, none_row), len(blk), stock_fx, cap_fx,
-                                   remaining(), scale=len(blk) / len(srt))
-                if sol.status == "OPTIMAL":
-                    np.add.at(acc_r, sol.rows, sol.row_price)
-                    np.add.at(cnt_r, sol.rows, 1.0)
-                    np.add.at(acc_s, sol.stores, sol.store_price)
-                    np.add.at(cnt_s, sol.stores, 1.0)
-            np.maximum(base_r, np.divide(acc_r, cnt_r, out=np.zeros_like(acc_r), where=cnt_r > 0), out=base_r)
-            np.maximum(base_s, np.divide(acc_s, cnt_s, out=np.zeros_like(acc_s), where=cnt_s > 0), out=base_s)
-        return base_r, base_s
 
     def prices() -> tuple[np.ndarray, np.ndarray]:
         # the small components' masters solved: their prices (the largest where two price
@@ -483,12 +462,6 @@ def column_bound(full, tb: OptionTable, comps: list, fixed: np.ndarray, orders: 
             alpha = 0.0  # (a smoothed point found nothing: the duals themselves next)
             continue
         lp_r, lp_s = prices()
-    if large and not spent():
-        # the large components' prices (their blocks'), over the best the small ones found:
-        # one more point, kept if it gives more (on the benchmarks so far it has not)
-        base_r, base_s = large_prices()
-        value, _, _, _ = evaluate(np.maximum(centre_r, base_r), np.maximum(centre_s, base_s))
-        best_value = max(best_value, value)
     return ColumnBound(best_value, converged and all_exact and not large and len(duals) == len(small), done, added,
                        time.perf_counter() - t0)
 

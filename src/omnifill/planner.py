@@ -325,7 +325,6 @@ def _bound(md: _Model, dec: _Decomposition, cfg: Config, time_limit_s: float, to
         # over every option: the Lagrangian bound, its prices from column generation
         cb = column_bound(md.full, tb, dec.comps, fixed, todo, cheapest, md.proven, c_unf=c_unf,
                           move_penalty=cfg.cost.move_penalty, current=md.current, lp_max_orders=LP_MAX_ORDERS,
-                          block=BLOCK, place=morton_keys([o.lat for o in todo], [o.lon for o in todo]),
                           rounds=CG_ROUNDS, node_budget=int(CG_NODES_PER_SECOND * LP_SHARE * time_limit_s),
                           time_budget_s=LP_SHARE * time_limit_s, threads=threads,
                           node_limit=PLAN_NODE_LIMIT)
