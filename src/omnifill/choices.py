@@ -472,17 +472,28 @@ def build_table(pieces: list[Piece], n: int, line_ptr, line_code, line_qty, curr
         (rk % (n_codes + 1)).astype(_I64), greedy, np.asarray(other, np.float64), np.asarray(locked, bool))
 
 
-def stock_rows_of(t: OptionTable, indptr, sku, n_codes: int, res=None) -> np.ndarray:
-    """Per resource of the table (or of ``res``, resource ids), its row in a stock CSR (per
-    store, its SKU codes ascending); -1 where the store has no entry."""
+def stock_keys(indptr, sku, n_codes: int) -> np.ndarray:
+    """Per row of a stock CSR (per store, its SKU codes ascending), ``store * (n_codes + 1) +
+    code``: ascending, for ``rows_of_keys``."""
     st = np.repeat(np.arange(len(indptr) - 1, dtype=_I64), np.diff(indptr))
-    keys = st * (n_codes + 1) + np.asarray(sku, _I64)
-    r = slice(None) if res is None else np.asarray(res, _I64)
-    want = t.res_store[r].astype(_I64) * (n_codes + 1) + t.res_code[r]
+    return st * (n_codes + 1) + np.asarray(sku, _I64)
+
+
+def rows_of_keys(keys: np.ndarray, store, code, n_codes: int) -> np.ndarray:
+    """Per (store, SKU code) pair, its row in the stock CSR whose ``stock_keys`` are
+    ``keys``; -1 where the store has no entry."""
+    want = np.asarray(store, _I64) * (n_codes + 1) + np.asarray(code, _I64)
     if not len(keys):
         return np.full(len(want), -1, _I64)
     pos = np.minimum(np.searchsorted(keys, want), len(keys) - 1)
     return np.where(keys[pos] == want, pos, -1).astype(_I64)
+
+
+def stock_rows_of(t: OptionTable, indptr, sku, n_codes: int, res=None) -> np.ndarray:
+    """Per resource of the table (or of ``res``, resource ids), its row in a stock CSR (per
+    store, its SKU codes ascending); -1 where the store has no entry."""
+    r = slice(None) if res is None else np.asarray(res, _I64)
+    return rows_of_keys(stock_keys(indptr, sku, n_codes), t.res_store[r], t.res_code[r], n_codes)
 
 
 def stock_of(t: OptionTable, indptr, sku, avail, n_codes: int) -> np.ndarray:
@@ -559,5 +570,6 @@ def components(t: OptionTable, hot: np.ndarray, hot_cap: np.ndarray):
 
 
 __all__ = ["OptionTable", "Piece", "build_table", "components", "contention", "csr_take", "indptr_of",
-           "line_bits", "piece_from_bulk", "piece_from_options", "stock_of", "touches"]
+           "line_bits", "piece_from_bulk", "piece_from_options", "rows_of_keys", "stock_keys", "stock_of",
+           "stock_rows_of", "touches"]
 

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .choices import OptionTable, line_bits, stock_rows_of
+from .choices import OptionTable, line_bits, rows_of_keys, stock_keys, stock_rows_of
 from .csr import csr_take
 from .options import ElementKind
 
@@ -124,15 +124,15 @@ def option_columns(tb: OptionTable, rows: np.ndarray, res_row: np.ndarray, none_
 
 def priced_columns(flat: dict, order_of: np.ndarray, line_ptr: np.ndarray, line_code: np.ndarray,
                    line_qty: np.ndarray, keys: np.ndarray, n_codes: int, none_row: int, row_price: np.ndarray,
-                   store_price: np.ndarray, current: np.ndarray, move_penalty: float) -> tuple[Columns, np.ndarray]:
+                   store_price: np.ndarray, current: np.ndarray, move_penalty: float) -> Columns:
     """A priced search's options (``BulkOptions.flat``; option t of ``order_of[flat order]``)
     as columns: the sourcing the priced search chose (each line from the cheapest store of
     the option holding it, or unfilled), and the cost model's cost of that sourcing: the
     priced cost less the prices of the units and capacity it takes, plus the move penalty
     when it moves the order off its current store (the search does not add that).
     ``line_*``: per order of the search (CSR), its merged lines' codes and quantities;
-    ``keys``: the stock rows' ``store * (n_codes + 1) + code``, ascending. Returns the
-    columns (each its search order) and per column the move penalty in its cost."""
+    ``keys``: the stock rows' ``choices.stock_keys``. Each column's order is its search
+    order."""
     m = len(flat["order"])
     eip = flat["el_indptr"]
     eo = np.repeat(np.arange(m, dtype=_I64), np.diff(eip))
@@ -150,12 +150,7 @@ def priced_columns(flat: dict, order_of: np.ndarray, line_ptr: np.ndarray, line_
     at = np.asarray(line_ptr, _I64)[sorder[uo]] + ul
     code = np.asarray(line_code, _I64)[at]
     qty = np.asarray(line_qty, _I64)[at]
-    want = us * (n_codes + 1) + code
-    if len(keys):
-        pos = np.minimum(np.searchsorted(keys, want), len(keys) - 1)
-        row = np.where(keys[pos] == want, pos, -1)
-    else:
-        row = np.full(len(want), -1, _I64)
+    row = rows_of_keys(keys, us, code, n_codes)
     unit_price = np.where(row >= 0, row_price[np.maximum(row, 0)], 0.0) * qty
     cap_stores = np.concatenate([a[ia], b[ib]])
     cap_o = np.concatenate([eo[ia], eo[ib]])
@@ -170,13 +165,12 @@ def priced_columns(flat: dict, order_of: np.ndarray, line_ptr: np.ndarray, line_
     n_pk = np.bincount(eo[pk_el], minlength=m)
     off = np.bincount(eo[pk_el], weights=(a[pk_el] != cur[eo[pk_el]]), minlength=m)
     moved = (cur >= 0) & (n_pk > 0) & ~((n_pk == 1) & (off == 0))
-    penalty = np.where(moved, move_penalty, 0.0)
     r_ptr = np.zeros(m + 1, _I64)
     np.cumsum(np.bincount(uo, minlength=m), out=r_ptr[1:])
     s_ptr = np.zeros(m + 1, _I64)
     np.cumsum(np.bincount(cap_o, minlength=m), out=s_ptr[1:])
-    return Columns(sorder, cost + penalty, r_ptr, np.where(row >= 0, row, none_row).astype(_I64), qty, s_ptr,
-                   cap_stores), penalty
+    return Columns(sorder, cost + np.where(moved, move_penalty, 0.0), r_ptr,
+                   np.where(row >= 0, row, none_row).astype(_I64), qty, s_ptr, cap_stores)
 
 
 @dataclass
@@ -190,11 +184,11 @@ class MasterSolution:
     store_price: np.ndarray
 
 
-def solve_master(cols: Columns, n_orders: int, avail: np.ndarray, cap: np.ndarray, time_limit: float,
-                 scale: float = 1.0) -> MasterSolution:
+def solve_master(cols: Columns, n_orders: int, avail: np.ndarray, cap: np.ndarray,
+                 time_limit: float) -> MasterSolution:
     """GLOP on the master LP: each order's columns sum to 1; per stock row and per store
-    whose columns could ask more than ``avail`` (times ``scale``) or ``cap`` (times ``scale``),
-    what the columns take is at most that. A row no combination of the columns can exceed
+    whose columns could ask more than ``avail`` or ``cap``, what the columns take is at most
+    that. A row no combination of the columns can exceed
     is left out (its dual would be 0)."""
     from ortools.linear_solver.python import model_builder_helper as mbh
     from scipy.sparse import csr_matrix
@@ -216,8 +210,8 @@ def solve_master(cols: Columns, n_orders: int, avail: np.ndarray, cap: np.ndarra
     sk, s_inv = np.unique(s_col * (ns + 1) + s_loc, return_inverse=True)
     per_col = np.bincount(s_inv, minlength=len(sk)).astype(np.float64)
     want_s = _most_per_order(cols.order[sk // (ns + 1)], sk % (ns + 1), per_col, ns)
-    a_ = np.maximum(0.0, np.asarray(avail, np.float64)[rows_used]) * scale
-    c_ = np.maximum(0.0, np.asarray(cap, np.float64)[stores_used]) * scale
+    a_ = np.maximum(0.0, np.asarray(avail, np.float64)[rows_used])
+    c_ = np.maximum(0.0, np.asarray(cap, np.float64)[stores_used])
     short = np.flatnonzero(want_r > a_ + 1e-9)
     tight = np.flatnonzero((want_s > c_ + 1e-9) & np.isfinite(c_))
     row_of = np.full(nr, -1, _I64)
@@ -232,7 +226,7 @@ def solve_master(cols: Columns, n_orders: int, avail: np.ndarray, cap: np.ndarra
     n_rows = n_orders + len(short) + len(tight)
     A = csr_matrix((vv, (rr, cc)), shape=(n_rows, m))
     lo = np.concatenate([np.ones(n_orders), np.full(len(short) + len(tight), -np.inf)])
-    hi = np.concatenate([np.ones(n_orders), a_[short], np.floor(c_[tight]) if scale == 1.0 else c_[tight]])
+    hi = np.concatenate([np.ones(n_orders), a_[short], np.floor(c_[tight])])
     short, tight = rows_used[short], stores_used[tight]
     h = mbh.ModelBuilderHelper()
     h.fill_model_from_sparse_data(np.zeros(m), np.ones(m), cols.cost.astype(np.float64),  # type: ignore[arg-type]
@@ -296,7 +290,7 @@ def column_bound(full, tb: OptionTable, comps: list, fixed: np.ndarray, orders: 
     n_codes = full.n_skus
     n_rows = len(sku)
     none_row = n_rows  # a row with no units, for a holder the stock has no entry for
-    keys = np.repeat(np.arange(len(indptr) - 1, dtype=_I64), np.diff(indptr)) * (n_codes + 1) + np.asarray(sku, _I64)
+    keys = stock_keys(indptr, sku, n_codes)
     res_row = stock_rows_of(tb, indptr, sku, n_codes)
     best = tb.opt_ptr[:-1]
     cap0 = np.asarray(full.capacity_left_all(), np.float64)
@@ -321,6 +315,10 @@ def column_bound(full, tb: OptionTable, comps: list, fixed: np.ndarray, orders: 
     # count their floor
     free_all = np.setdiff1d(np.arange(tb.n, dtype=_I64), locked)
     best_cols = option_columns(tb, best[free_all], res_row, none_row)
+    # (per entry of best_cols, its order's position in free_all)
+    best_r_of = np.repeat(np.arange(len(free_all)), np.diff(best_cols.r_ptr))
+    best_s_of = np.repeat(np.arange(len(free_all)), np.diff(best_cols.s_ptr))
+    listed_gap = tb.cost[best[free_all]] - np.minimum(tb.other[free_all], tb.cost[best[free_all]])
     fin_proven = np.asarray(proven, bool)[free_all]
     known = fin_proven & (tb.other[free_all] >= tb.cost[best[free_all]])
     in_comp = np.zeros(tb.n, bool)
@@ -366,8 +364,8 @@ def column_bound(full, tb: OptionTable, comps: list, fixed: np.ndarray, orders: 
         rp, sp = row_price[:n_rows].copy(), store_price
         nonlocal nodes
         touched = np.zeros(len(free_all), bool)
-        touched[np.repeat(np.arange(len(free_all)), np.diff(best_cols.r_ptr))[row_price[best_cols.r_row] > 0]] = True
-        touched[np.repeat(np.arange(len(free_all)), np.diff(best_cols.s_ptr))[sp[best_cols.s_store] > 0]] = True
+        touched[best_r_of[row_price[best_cols.r_row] > 0]] = True
+        touched[best_s_of[sp[best_cols.s_store] > 0]] = True
         settled = known & ~touched
         # the others, most promising first (what pricing adds to their best option, and how
         # far their best listed may be above their cheapest; the small components' orders
@@ -375,28 +373,25 @@ def column_bound(full, tb: OptionTable, comps: list, fixed: np.ndarray, orders: 
         # budget lasts; an order left unsearched counts its floor (its cheapest unpriced
         # option), which is still a bound
         pos = np.flatnonzero(fin_proven & ~settled)
-        gain = (np.bincount(np.repeat(np.arange(len(free_all)), np.diff(best_cols.r_ptr)),
-                            weights=row_price[best_cols.r_row] * best_cols.r_qty, minlength=len(free_all))
-                + np.bincount(np.repeat(np.arange(len(free_all)), np.diff(best_cols.s_ptr)),
-                              weights=sp[best_cols.s_store], minlength=len(free_all))
-                + tb.cost[best[free_all]] - np.minimum(tb.other[free_all], tb.cost[best[free_all]]))[pos]
+        gain = (np.bincount(best_r_of, weights=row_price[best_cols.r_row] * best_cols.r_qty, minlength=len(free_all))
+                + np.bincount(best_s_of, weights=sp[best_cols.s_store], minlength=len(free_all)) + listed_gap)[pos]
         who_all = free_all[pos[np.lexsort((-gain, ~in_small[free_all[pos]]))]]
         term_all = floor[who_all].astype(np.float64).copy()
-        found: list[tuple[int, tuple]] = []  # per chunk searched: (its first position in who_all, its result)
+        found: list[_Chunk] = []
         at, size = 0, FIRST_CHUNK
         while at < len(who_all) and not spent():
             who = who_all[at:at + size]
             got = _priced_search(full, orders, who, rp, sp, threads, node_limit, c_unf, floor, keys, n_codes,
                                  none_row, current, move_penalty)
-            term_all[at:at + len(who)] = got[0]
-            nodes += got[5]
-            found.append((at, got))
+            term_all[at:at + len(who)] = got.term
+            nodes += got.nodes
+            found.append(got)
             at += len(who)
             # the next chunk: what the budget has left at the nodes an order took so far
             per_order = max(1.0, nodes / max(1, at))
             size = int(min(SEARCH_CHUNK, max(FIRST_CHUNK, (node_budget - nodes) / per_order)))
         complete = at >= len(who_all)
-        exact = (complete and all(bool(g[1][1][in_comp[who_all[g[0]:g[0] + len(g[1][1])]]].all()) for g in found)
+        exact = (complete and all(bool(g.exact[in_comp[g.who]].all()) for g in found)
                  and bool(fin_proven[in_comp[free_all]].all()))
         value = (locked_cost + float(tb.cost[best[free_all[settled]]].sum())
                  + float(floor[free_all[~fin_proven]].sum()) + float(term_all.sum())
@@ -426,11 +421,11 @@ def column_bound(full, tb: OptionTable, comps: list, fixed: np.ndarray, orders: 
         if rnd == rounds or not small or spent() or not found:
             break
         # the columns found, with their reduced costs at the master's duals
-        cols = found[0][1][2]
+        cols = found[0].cols
         for g_ in found[1:]:
-            cols = cols.extend(g_[1][2])
-        g = np.concatenate([g_[1][3] for g_ in found])  # per column its order
-        ok = np.concatenate([g_[1][4] for g_ in found])  # per column: its search finished
+            cols = cols.extend(g_.cols)
+        g = np.concatenate([g_.col_order for g_ in found])  # per column its order
+        ok = np.concatenate([g_.col_exact for g_ in found])  # per column: its search finished
         at_lp = (cols.cost + np.bincount(np.repeat(np.arange(cols.n), np.diff(cols.r_ptr)),
                                          weights=lp_r[cols.r_row] * cols.r_qty, minlength=cols.n)
                  + np.bincount(np.repeat(np.arange(cols.n), np.diff(cols.s_ptr)), weights=lp_s[cols.s_store],
@@ -466,13 +461,25 @@ def column_bound(full, tb: OptionTable, comps: list, fixed: np.ndarray, orders: 
                        time.perf_counter() - t0)
 
 
+@dataclass
+class _Chunk:
+    """One chunk of a round's priced search."""
+
+    who: np.ndarray  # its orders
+    term: np.ndarray  # per order: its priced minimum where its search finished, else its floor
+    exact: np.ndarray  # per order: its search finished
+    cols: Columns  # per option found: its column,
+    col_order: np.ndarray  # its order,
+    col_exact: np.ndarray  # and whether that order's search finished
+    nodes: int  # the search nodes it took
+
+
 def _priced_search(full, orders: list, who: np.ndarray, rp: np.ndarray, sp: np.ndarray, threads: int,
                    node_limit: int, c_unf: float, floor: np.ndarray, keys: np.ndarray, n_codes: int, none_row: int,
-                   current: np.ndarray, move_penalty: float):
-    """One chunk of a round's priced search: per order of ``who`` its term (its priced
-    minimum where the search finished, the option filling nothing, n_lines * c_unf, being
-    always there; never below its floor) and whether it finished; per option found, its
-    column, its order and whether its search finished; and the search nodes it took."""
+                   current: np.ndarray, move_penalty: float) -> _Chunk:
+    """One chunk of a round's priced search (``_Chunk``): an order's term is its priced
+    minimum where the search finished (the option filling nothing, n_lines * c_unf, is
+    always there), never below its floor."""
     bulk = full.options_bulk([orders[int(i)] for i in who], k=1, all_subsets=True, threads=threads,
                              node_limit=node_limit, prices=(rp, sp))
     flat = bulk.flat(1)
@@ -488,9 +495,9 @@ def _priced_search(full, orders: list, who: np.ndarray, rp: np.ndarray, sp: np.n
     srch = np.flatnonzero(bulk.searched)
     line_code = np.concatenate([bulk.codes(int(j)) for j in srch]).astype(_I64) if len(srch) else np.zeros(0, _I64)
     line_qty = np.concatenate([bulk.qty(int(j)) for j in srch]).astype(_I64) if len(srch) else np.zeros(0, _I64)
-    cols, _ = priced_columns(flat, who, line_ptr, line_code, line_qty, keys, n_codes, none_row, rp, sp, current,
-                             move_penalty)
-    return term, exact, cols, who[fo], ok, bulk.nodes
+    cols = priced_columns(flat, who, line_ptr, line_code, line_qty, keys, n_codes, none_row, rp, sp, current,
+                          move_penalty)
+    return _Chunk(who, term, exact, cols, who[fo], ok, bulk.nodes)
 
 
 def option_floor(codes: list, qty: list, indptr: np.ndarray, sku: np.ndarray, avail: np.ndarray, max_stores: int,

@@ -589,8 +589,7 @@ def _greedy(network: Network, cfg: Config, todo, locked, current, tick) -> tuple
             if out[i].unfilled:
                 seen[i] = d.examined_lines
             if out[i].packages:
-                skus, qtys, _ = merge_lines([s for s, _ in o.lines], [q for _, q in o.lines])
-                router.take_option(out[i], router.line_codes(skus), np.array(qtys, np.int64))
+                router.take_option(out[i], *_merged_codes(router, o))
     tick("greedy", n, n)
     return out, seen
 
@@ -720,6 +719,12 @@ def backlog_problems(network: Network, orders: OrderBatch) -> list[Problem]:
     return out
 
 
+def _merged_codes(router: Router, o: Order) -> tuple[np.ndarray, np.ndarray]:
+    """Order o's lines merged by SKU (the numbering options use): their SKU codes and qty."""
+    skus, qtys, _ = merge_lines([s for s, _ in o.lines], [q for _, q in o.lines])
+    return router.line_codes(skus), np.array(qtys, np.int64)
+
+
 def _stay_option(router: Router, o: Order, store: int, cfg: Config, *, reserve: bool) -> Option:
     """The option that keeps order o at ``store``, with its true mode, ETA and cost
     (``stay_mode``): a delivery at the store's direct ETA, a warehouse parcel at
@@ -733,9 +738,7 @@ def _stay_option(router: Router, o: Order, store: int, cfg: Config, *, reserve: 
         raise InputError([Problem("<orders>", None, "current_store", str(net.store_ids[store]),
                                   f"order {o.order_id!r} cannot stay at this store")])
     kind, eta = how
-    skus, qtys, _ = merge_lines([s for s, _ in o.lines], [q for _, q in o.lines])
-    codes = router.line_codes(skus)
-    q = np.array(qtys, np.int64)
+    codes, q = _merged_codes(router, o)
     holds = router.line_holds(store, codes, q)
     lines = tuple(np.flatnonzero(holds).tolist())
     pk = (Package(store, kind, eta, lines),) if lines else ()
