@@ -628,6 +628,9 @@ def test_current_stores_and_locked_orders_match_a_joint_brute_force(inst):
     best += fixed_cost
     assert p.summary["objective"] == pytest.approx(best, rel=1e-9, abs=1e-6)
     assert p.summary["lower_bound"] <= best + 1e-6
+    # with one listed option per order most options are unlisted: the bound over every
+    # option (priced searches, column generation) must hold with current stores and locks too
+    assert plan(net, batch, cfg, time_limit_s=5, k=1).summary["lower_bound"] <= best + 1e-6
     assert p.summary["solver_status"] in ("OPTIMAL", "FEASIBLE")
     current = {o["order_id"]: stores[o["current"]]["id"] for o in orders if o["current"] is not None}
     assert recompute(p.rows, orders, cfg, current) == pytest.approx(p.summary["objective"], rel=1e-9, abs=1e-6)
