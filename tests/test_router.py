@@ -5,6 +5,7 @@ import itertools
 import math
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from unittest.mock import patch
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from omnifill import Config, InputError, Network, Order
+from omnifill import stock as stock_module
 from omnifill.geo import destination, haversine_m
 from omnifill.options import option_from_search
 from omnifill.router import Router
@@ -264,7 +266,10 @@ def test_every_decision_is_the_brute_force_minimum(inst):
         # minimum, each within the stock and capacity left, none twice
         opts = router.options(as_order(o, stores), k=6)
         costs = [x.cost for x in opts]
-        assert costs == sorted(costs) and costs[0] == pytest.approx(want, rel=1e-9, abs=1e-6)
+        # sorted, up to the kernel's cost tolerance (1e-9): options tied within it follow the
+        # tie rule (the home store first, then store index), not the last bits of the cost
+        assert all(a <= b + 1e-9 for a, b in zip(costs, costs[1:])), costs
+        assert costs[0] == pytest.approx(want, rel=1e-9, abs=1e-6)
         seen = set()
         for x in opts:
             key = tuple(sorted((p.kind, p.store, p.transfers) for p in x.packages))
@@ -297,6 +302,85 @@ def test_every_decision_is_the_brute_force_minimum(inst):
             cap[s] -= 1
         for (s, k), v in stock.items():
             assert router.available(stores[s]["id"], k) == v
+
+
+@st.composite
+def wide_cities(draw):
+    """More stores than instances() (3-24, up to 25 km out), so that an order's nearest
+    candidates are a real prefix of those in reach, and a cost model whose terms may be 0:
+    where the one-call route's first radius ends, and whether it must search again."""
+    n = draw(st.integers(3, 24))
+    stores = []
+    for i in range(n):
+        kind = "warehouse" if i == n - 1 and draw(st.booleans()) else "store"
+        lat, lon = destination(LAT0, LON0, draw(st.floats(0, 360)), draw(st.floats(0, 25000)))
+        stores.append({"id": f"S{i}", "lat": float(lat), "lon": float(lon), "kind": kind,
+                       "handling": draw(st.sampled_from([5.0, 10.0])), "delivers": True,
+                       "pickup": False, "transfers_out": draw(st.booleans()),
+                       "capacity": draw(st.sampled_from([math.inf, math.inf, 1.0, 2.0]))})
+    skus = ["A", "B", "C", "D"]
+    stock = {(s, k): v for s in range(n) for k in skus if (v := draw(st.integers(0, 2)))}
+    orders = []
+    for k in range(draw(st.integers(1, 6))):
+        chosen = draw(st.lists(st.sampled_from(skus + ["ZZ"]), min_size=1, max_size=4, unique=True))
+        lat, lon = destination(LAT0, LON0, draw(st.floats(0, 360)), draw(st.floats(0, 10000)))
+        orders.append({"order_id": f"O{k}", "lat": float(lat), "lon": float(lon),
+                       "promise_min": draw(st.sampled_from([30.0, 60.0, 45.0])),
+                       "lines": [{"sku": sk, "qty": draw(st.integers(1, 2))} for sk in chosen],
+                       **({"home_store": f"S{draw(st.integers(0, n - 1))}"} if draw(st.booleans()) else {})})
+    cfg = Config().with_(
+        limits={"max_packages": draw(st.integers(1, 3)), "max_transfers": draw(st.integers(0, 1)),
+                "max_courier_min": draw(st.sampled_from([90.0, 60.0, 40.0]))},
+        cost={"per_minute": draw(st.sampled_from([1.0, 0.0])),
+              "per_package": draw(st.sampled_from([20.0, 0.0])),
+              "late_per_minute": draw(st.sampled_from([10.0, 0.0])),
+              "unfilled_per_line": draw(st.sampled_from([100000.0, 25.0]))},
+        travel={"parcel_lead_min": draw(st.sampled_from([1440.0, 50.0]))})
+    closed = [draw(st.booleans()) and draw(st.booleans()) for _ in range(n)]
+    return stores, stock, orders, cfg, closed
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(wide_cities(), st.booleans())
+def test_the_one_call_route_decides_as_the_search_over_every_candidate_in_reach(inst, per_candidate):
+    # Router.route's one kernel call (OptionSearch.route: the nearest candidates first, more
+    # only when the cost bound asks) against the same router's path over every candidate in
+    # reach (an order that names its city takes it): the same decision, rows, explanation
+    # and stock, order after order. per_candidate: as on a network too large to keep the
+    # whole status bytes per decision (the candidates' entries, and Stock.reserve after)
+    with patch.object(stock_module, "STATUS_BYTES_MAX", 0 if per_candidate else stock_module.STATUS_BYTES_MAX):
+        check_one_call_route(*inst, per_candidate)
+
+
+def check_one_call_route(stores, stock, orders, cfg, closed, per_candidate):
+    one, full = router_of(stores, stock, cfg, closed), router_of(stores, stock, cfg, closed)
+    city = one.network.cities[0]
+    for o in orders:
+        a = one.route(o)
+        b = full.route({**o, "city": city})
+        assert (a.cost, a.eta_min, a.proven, a.on_time) == (b.cost, b.eta_min, b.proven, b.on_time)
+        assert a.rows == b.rows
+        ea, eb = a.explanation, b.explanation
+        radius = ea.pop("searched_within_min")
+        assert radius <= eb.pop("searched_within_min")
+        if per_candidate:
+            # the candidates beyond the radius the search needed have no status kept: closed or
+            # full ones among them are counted as not examined, and not named in bound_by
+            far = [c for c in eb["candidates"] if c["eta_min"] > radius + 1e-3 and c["status"] != "examined"]
+            assert ea["candidates"] == [c for c in eb["candidates"] if c not in far]
+            assert ea["candidates_not_examined"]["count"] == eb["candidates_not_examined"]["count"] + len(far)
+            # (and the line on whether a single store holds everything counts them as unexamined)
+            named = [c["store_id"] + " " for c in far] + ["no single store within reach", "no store examined holds"]
+            assert ([x for x in ea["bound_by"] if not any(x.startswith(n) for n in named)]
+                    == [x for x in eb["bound_by"] if not any(x.startswith(n) for n in named)])
+            for key in ("candidates", "candidates_not_examined", "bound_by"):
+                ea.pop(key), eb.pop(key)
+        assert ea == eb
+        res_a, res_b = a._snap.res, b._snap.res
+        assert res_a.options == res_b.options and res_a.nodes == res_b.nodes
+        assert res_a.examined_store.tolist() == res_b.examined_store.tolist()
+        assert (one.stock_table()["available"] == full.stock_table()["available"]).all()
+        assert (one.capacity_left_all() == full.capacity_left_all()).all()
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -1,5 +1,7 @@
 """Type stubs for the compiled kernel (see _core.pyx for the data layout and error policy)."""
 
+from collections.abc import Sequence
+
 import numpy as np
 import numpy.typing as npt
 
@@ -116,6 +118,12 @@ class SearchResult:
     proven: bool
     window: float
     nodes: int
+    searched_min: float
+    passes: int
+    @property
+    def cand_idx(self) -> npt.NDArray[np.int32] | None: ...
+    @property
+    def cand_eta(self) -> npt.NDArray[np.float64] | None: ...
     def option(self, i: int) -> _Found: ...
     @property
     def n_options(self) -> int: ...
@@ -203,6 +211,28 @@ class OptionSearch:
         sign: int = ...,
     ) -> None: ...
     def refresh(self, store: int, pos: int) -> None: ...
+    def bind_owner(
+        self,
+        reserved: npt.NDArray[np.int64],
+        cap_left: npt.NDArray[np.float64],
+        closed: npt.NDArray[np.uint8],
+        status: npt.NDArray[np.uint8],
+    ) -> None: ...
+    def route(
+        self,
+        grid: GridIndex,
+        line_sku: Sequence[int] | npt.ArrayLike,
+        line_qty: Sequence[int] | npt.ArrayLike,
+        promise_min: float,
+        reach_min: float,
+        w_store: npt.ArrayLike,
+        *,
+        lat: float,
+        lon: float,
+        tgrid: GridIndex | None = ...,
+        home: int = ...,
+        reserve: bool = ...,
+    ) -> SearchResult: ...
     def search(
         self,
         line_sku: npt.ArrayLike,

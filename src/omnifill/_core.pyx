@@ -54,7 +54,7 @@
 #   option_search.pxi    OptionSearch: stock state, masks, the def layer (search, search_many)
 #   search_phases.pxi    the three phases: deliveries, transfers, pickups
 
-from libc.math cimport sqrt, sin, cos, asin, floor, fabs, M_PI, isfinite, isnan
+from libc.math cimport sqrt, sin, cos, asin, floor, fabs, M_PI, isfinite, isnan, INFINITY
 from libc.stdlib cimport malloc, qsort, realloc, free
 from libc.string cimport memcpy, memset
 from libc.stdint cimport int64_t, int32_t, uint64_t, uint8_t, int8_t

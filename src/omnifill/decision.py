@@ -10,7 +10,7 @@ This module never searches and never touches stock.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -94,22 +94,33 @@ class Decision:
 
 
 
+# the candidates in an order's whole delivery reach, (store index, direct ETA) by ETA then
+# store, asked again when an explanation needs those beyond the radius its search needed:
+# (lat, lon, reach minutes) -> arrays; the stores' places never change, so the answer is the
+# one the decision would have had
+InReach = Callable[[float, float, float], tuple[np.ndarray, np.ndarray]]
+
+
 class DecisionRecord:
     """What a decision's option, rows and explanation are built from, taken when the decision
-    was made (stock changes after): the order, its merged lines, the candidates and their
-    status, the search's answer. They are built from it on first access."""
+    was made (stock changes after): the order, its merged lines, the candidates the search
+    saw and their status, the search's answer. They are built from it on first access.
+
+    The candidates are those within the radius the search needed (``searched_min``); a
+    search over fewer than all in reach (``OptionSearch.route``) leaves them in its result
+    (``cand_idx`` None here) and ``in_reach`` finds the rest when an explanation counts them."""
 
     __slots__ = (
+        "_cands",
         "_examined",
         "_opt",
-        "cand_eta",
-        "cand_idx",
         "cand_status",
         "codes",
         "config",
         "elements",
         "eta",
         "has_warehouse",
+        "in_reach",
         "line_of",
         "order",
         "pickup",
@@ -119,20 +130,53 @@ class DecisionRecord:
         "store_ids",
     )
 
-    def __init__(self, order: Order, skus: list[str], line_of: Sequence[int], codes: np.ndarray, pickup: int,
-                 cand_idx: np.ndarray, cand_eta: np.ndarray, cand_status: bytes | np.ndarray,
-                 pickup_state: tuple[bool, bool, float] | None, res: _core.SearchResult | None,
-                 elements: list[Any] | Option, eta: float, config: Config, store_ids: np.ndarray,
-                 has_warehouse: bool = True) -> None:
+    def __init__(self, order: Order, skus: list[str], line_of: Sequence[int], codes: Sequence[int] | np.ndarray,
+                 pickup: int, cand_idx: np.ndarray | None, cand_eta: np.ndarray | None,
+                 cand_status: bytes | np.ndarray, pickup_state: tuple[bool, bool, float] | None,
+                 res: _core.SearchResult | None, elements: list[Any] | Option, eta: float, config: Config,
+                 store_ids: np.ndarray, has_warehouse: bool = True, in_reach: InReach | None = None) -> None:
         self.order, self.skus, self.line_of, self.codes, self.pickup = order, skus, line_of, codes, pickup
-        self.cand_idx, self.cand_eta, self.cand_status = cand_idx, cand_eta, cand_status
+        self._cands: tuple[np.ndarray, np.ndarray] | None = (None if cand_idx is None or cand_eta is None
+                                                             else (cand_idx, cand_eta))
+        self.cand_status = cand_status  # per store (bytes of the whole network), or per candidate
         self.pickup_state = pickup_state  # (offers pickup, closed, capacity left)
         self.res = res  # the search's answer (None: greedy, or a pickup store that offers none)
         self.elements = elements  # the search's element list, or an Option (greedy)
         self.eta, self.config, self.store_ids = eta, config, store_ids
         self.has_warehouse = has_warehouse  # the order's city has a warehouse shipping parcels
+        self.in_reach = in_reach
         self._opt: Option | None = None
         self._examined: dict[int, int] | None = None
+
+    @property
+    def cands(self) -> tuple[np.ndarray, np.ndarray]:
+        """The candidates the search saw: (store index, direct ETA), by ETA then store."""
+        if self._cands is None:
+            res = self.res
+            assert res is not None and res.cand_idx is not None and res.cand_eta is not None  # route's has them
+            self._cands = (res.cand_idx, res.cand_eta)
+        return self._cands
+
+    @property
+    def reach_min(self) -> float:
+        """The order's delivery reach (the direct-ETA limit of the stores that may deliver it)."""
+        return float(delivery_reach(self.order.promise_min, self.config.limits.max_courier_min))
+
+    @property
+    def searched_min(self) -> float:
+        """The direct-ETA radius of the candidates the search saw (the reach, or less)."""
+        if self.res is not None and self.res.searched_min < self.reach_min:
+            return float(self.res.searched_min)
+        return self.reach_min
+
+    def beyond(self) -> tuple[np.ndarray, np.ndarray]:
+        """The candidates in reach beyond the radius the search needed: (store index, ETA)."""
+        if self.in_reach is None or self.searched_min >= self.reach_min:
+            return np.zeros(0, np.int32), np.zeros(0)
+        o = self.order
+        idx, eta = self.in_reach(o.lat, o.lon, self.reach_min)
+        n = len(self.cands[0])
+        return idx[n:], eta[n:]
 
     @property
     def opt(self) -> Option:
@@ -175,7 +219,8 @@ class DecisionRecord:
         """Why each unfilled (merged) line is unfilled (``options.unfilled_reasons``)."""
         examined = self.examined
         seen = self.examined_lines()
-        in_reach = self.pickup >= 0 or len(self.cand_idx) > 0 or bool(examined) or self.has_warehouse
+        in_reach = (self.pickup >= 0 or len(self.cands[0]) > 0 or bool(examined) or self.has_warehouse
+                    or len(self.beyond()[0]) > 0)
         return unfilled_reasons(self.opt.unfilled, self.codes,
                                 pickup_state=self.pickup_state if self.pickup >= 0 else None,
                                 in_reach=in_reach, seen=seen)
@@ -194,14 +239,24 @@ class DecisionRecord:
         cands = []
         cand_store = []  # the store index of each entry of cands
         skipped = []
-        cand_list = self.cand_idx.tolist()
+        cand_idx, cand_eta = self.cands
+        cand_list = cand_idx.tolist()
         seen_status = self.cand_status  # per store (bytes of the whole network), or per candidate
         status_of = ([seen_status[s] for s in cand_list] if isinstance(seen_status, bytes)
                      else seen_status.tolist())
-        for k, (s, e) in enumerate(zip(cand_list, self.cand_eta.tolist())):
-            if status_of[k] == 1:
+        # the candidates beyond the radius the search needed (no option using one could win):
+        # their status is known from the whole network's bytes; else they count as not
+        # examined, unless the search read them as transfer sources (it reads usable ones only)
+        far_idx, far_eta = self.beyond()
+        far = far_idx.tolist()
+        status_far = ([seen_status[s] for s in far] if isinstance(seen_status, bytes)
+                      else [0] * len(far))
+        all_eta = cand_eta.tolist() + far_eta.tolist()
+        for k, (s, e) in enumerate(zip(cand_list + far, all_eta)):
+            st = status_of[k] if k < len(cand_list) else status_far[k - len(cand_list)]
+            if st == 1:
                 status = "closed"
-            elif status_of[k] == 2:
+            elif st == 2:
                 status = "at_capacity"
             elif s in examined:
                 status = "examined"
@@ -213,6 +268,8 @@ class DecisionRecord:
                 entry["can_fill"] = lines(examined[s])
             cands.append(entry)
             cand_store.append(s)
+        status_of = status_of + status_far
+        cand_list = cand_list + far
         bound = []
         chosen_stores = set(opt.stores())
         if o.mode == "pickup":
@@ -224,7 +281,7 @@ class DecisionRecord:
                 bound.append(f"{o.pickup_store} is closed")
             elif cap < 1:
                 bound.append(f"{o.pickup_store} has no capacity left")
-        elif not len(self.cand_idx):
+        elif not cand_list:
             bound.append(f"no store reaches the customer within "
                          f"{delivery_reach(o.promise_min, config.limits.max_courier_min):g} minutes")
         else:
@@ -251,7 +308,7 @@ class DecisionRecord:
                              "to beat the chosen option)")
         if opt.packages and opt.eta_min > o.promise_min + 1e-9:
             full = (1 << len(sku_of)) - 1
-            in_time = [k for k, e in enumerate(self.cand_eta.tolist()) if e <= o.promise_min + 1e-9]
+            in_time = [k for k, e in enumerate(cand_eta.tolist()) if e <= o.promise_min + 1e-9]
             if o.mode != "pickup" and not any(examined.get(cand_list[k], 0) == full for k in in_time):
                 unexamined = sum(status_of[k] == 0 and cand_list[k] not in examined for k in in_time)
                 bound.append(f"no store within {o.promise_min:g} minutes holds every line" if not unexamined else
@@ -272,6 +329,7 @@ class DecisionRecord:
             "chosen": opt.describe(ids),
             "cost": round(opt.cost, 6),
             "candidates": cands,
+            "searched_within_min": round(self.searched_min, 3),
             "candidates_not_examined": {"count": len(skipped),
                                         "eta_min": ([round(min(skipped), 3), round(max(skipped), 3)] if skipped
                                                     else None)},

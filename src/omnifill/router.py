@@ -25,6 +25,7 @@ threads never both take the last unit; the candidate search before it runs outsi
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
@@ -119,7 +120,11 @@ class Router:
         self._lock = self.stock.lock
         self._search = self.stock.search
         self._single_city = network.cities[0] if len(network.cities) == 1 else None
-        self._grid_one = network.grid(self._single_city).query_one if self._single_city is not None else None
+        self._grid = network.grid(self._single_city) if self._single_city is not None else None
+        self._grid_one = self._grid.query_one if self._grid is not None else None
+        # a record's way to the candidates in the whole reach (DecisionRecord.in_reach)
+        self._in_reach = (functools.partial(self._grid.query_one, travel=network.travel.kernel)
+                          if self._grid is not None else None)
         self._kernel_travel = network.travel.kernel
         self._max_transfers = cfg.limits.max_transfers
         self._area_min = cfg.limits.max_courier_min
@@ -139,6 +144,9 @@ class Router:
         if held is not None:
             return held.decision
         net = self.network
+        if (self._grid is not None and o.mode != "pickup" and o.city is None and len(o.lines) <= MAX_EXACT_LINES
+                and not len(net.zones)):
+            return self._route_one(o, reserve)
         p = self.prepare(o)
         pickup, skus = p.pickup, p.skus
         with self._lock:
@@ -173,6 +181,56 @@ class Router:
             if reserve:
                 stock.reserve(o.order_id, decision, src, codes, p.qty,
                               res.stores if res is not None else _stores_of(elements))
+        return decision
+
+    def _route_one(self, o: Order, reserve: bool) -> Decision:
+        # the order service's path, one kernel call: a delivery order of a one-city network
+        # without zones. Its candidates, its search (over the nearest candidates first, as
+        # far as the cost bound asks) and its reservation are OptionSearch.route's; here
+        # only the lines, the SKU codes and the decision's record
+        stock = self.stock
+        lines = o.lines
+        skus = [ln[0] for ln in lines]
+        line_of: Sequence[int]
+        if len(set(skus)) == len(skus):
+            qtys, line_of = [ln[1] for ln in lines], range(len(skus))
+        else:
+            skus, qtys, line_of = merge_lines(skus, [ln[1] for ln in lines])
+        home = -1 if o.home_store is None else self._store_ref(o, "home_store")
+        get = stock.sku_code.get
+        codes = [get(sk, -1) for sk in skus]
+        city, grid = self._single_city, self._grid
+        assert city is not None and grid is not None  # (route sends only such orders here)
+        tgrid = None
+        if self._max_transfers:
+            tgrid = self._tgrids.get(city)
+            if tgrid is None:
+                tgrid = self._tgrids[city] = self.network.transfer_grid(city)
+        wh = self._warehouses[city]
+        reach = o.promise_min if o.promise_min > self._area_min else self._area_min
+        with self._lock:
+            held = stock.held.get(o.order_id)
+            if held is not None:
+                return held.decision
+            # the status the decision saw, before its own reservation spends capacity: the whole
+            # network's bytes, taken first; or the candidates' entries, once the search has
+            # found them (then the kernel does not reserve, and Stock.reserve does after)
+            per_cand = stock.status_per_candidate
+            status = None if per_cand else stock.status_now(None)
+            res = self._search.route(grid, codes, qtys, o.promise_min, reach, wh, lat=o.lat, lon=o.lon,
+                                     tgrid=tgrid, home=home, reserve=reserve and not per_cand)
+            if status is None:
+                status = stock.status_now(res.cand_idx)
+            cost, eta, elements = res.best
+            record = DecisionRecord(o, skus, line_of, codes, -1, None, None, status, None, res, elements, eta,
+                                    self.config, self._store_ids, len(wh) > 0, self._in_reach)
+            on_time = is_on_time(bool(elements), _unfilled(elements, len(skus)), eta, o.promise_min)
+            decision = Decision._made(o.order_id, cost, eta, on_time, bool(res.proven), reserve, record)
+            if reserve and per_cand:
+                stock.reserve(o.order_id, decision, res.line_src, np.asarray(codes, np.int32),
+                              np.asarray(qtys, np.int64), res.stores)
+            elif reserve:
+                stock.hold(o.order_id, decision, res, codes, qtys)
         return decision
 
     def prepare(self, o: Order) -> PreparedOrder:

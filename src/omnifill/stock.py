@@ -51,8 +51,8 @@ class Held:
 
     decision: Decision  # the Decision that made it (route returns it again for the same order_id)
     src: np.ndarray  # per (merged) line: the store its units are reserved at, -1 none
-    codes: np.ndarray  # per line: SKU code
-    qty: np.ndarray
+    codes: np.ndarray | list[int]  # per line: SKU code
+    qty: np.ndarray | list[int]
     stores: list[int]  # one capacity unit each
 
     def stock(self) -> list[tuple[int, int, int]]:
@@ -93,6 +93,7 @@ class Stock:
         self._sku_index: SkuIndex | None = inv.sku_index()  # shared with every search over these rows
         self.search = self.make_search()
         self.search.release_gil = bool(release_gil)
+        self._bind()
 
     # --- the option search over these arrays ---------------------------------------------------
     def make_search(self) -> _core.OptionSearch:
@@ -109,6 +110,10 @@ class Stock:
             unfilled_per_line=c.unfilled_per_line, max_packages=lim.max_packages, max_transfers=lim.max_transfers,
             runner_up_window=-1.0 if w is None else float(w), sku_index=self.sku_index())
 
+    def _bind(self) -> None:
+        # the router's one-call path (route_one) reserves into these arrays from the kernel
+        self.search.bind_owner(self.reserved_units, self.cap_left, self.closed_u8, self.status)
+
     def sku_index(self) -> SkuIndex:
         """The SKU-major index of the rows (rebuilt once after a row was inserted)."""
         if self._sku_index is None:
@@ -121,12 +126,20 @@ class Stock:
         get = self.sku_code.get
         return np.array([get(s, -1) for s in skus], dtype=np.int32)
 
-    def status_now(self, cand_idx: np.ndarray) -> bytes | np.ndarray:
+    @property
+    def status_per_candidate(self) -> bool:
+        """A decision keeps its candidates' own status entries (a network of more than
+        STATUS_BYTES_MAX stores), not the whole network's bytes."""
+        return len(self.status) > STATUS_BYTES_MAX
+
+    def status_now(self, cand_idx: np.ndarray | None) -> bytes | np.ndarray:
         """The candidates' status (0 usable, 1 closed, 2 full) as a decision sees it: the
         whole status bytes for a network of a few thousand stores (a copy of 0.05 us against
-        0.8 us for indexing the candidates out of it), else the candidates' own entries."""
+        0.8 us for indexing the candidates out of it), else the candidates' own entries
+        (``cand_idx`` may be None only for the former)."""
         if len(self.status) <= STATUS_BYTES_MAX:
             return self.status.tobytes()
+        assert cand_idx is not None
         return np.asarray(self.status.take(cand_idx))
 
     def pickup_state(self, store: int) -> tuple[bool, bool, float]:
@@ -195,6 +208,12 @@ class Stock:
         self.search.take(src, codes, qty, self.reserved_units, 1)
         self.search.spend(stores, self.cap_left, self.closed_u8, self.status, 1)
         self.held[order_id] = Held(decision, src, codes, qty, stores)
+
+    def hold(self, order_id: str, decision: Decision, res: _core.SearchResult, codes: list[int],
+             qty: list[int]) -> None:
+        """Record an order whose units and capacity ``OptionSearch.route(reserve=True)``
+        took as held. The caller holds the lock."""
+        self.held[order_id] = Held(decision, res.line_src, codes, qty, res.stores)
 
     def take_option(self, option: Option, codes: ArrayLike, qty: ArrayLike) -> None:
         """Reserve an option chosen elsewhere, not recorded as held (the caller owns it)."""
@@ -279,6 +298,7 @@ class Stock:
         self.indptr[s + 1:] += 1
         self._sku_index = None
         self.search.set_inventory(self.indptr, self.sku, self.avail, self.sku_index())
+        self._bind()
         return pos
 
     def sell(self, rows: list[dict[str, Any]]) -> None:

@@ -73,10 +73,23 @@ cdef class OptionSearch:
     cdef double[::1] row_price_v, store_price_v
     cdef const double* row_price
     cdef const double* store_price
+    # route(): the owner's reservation arrays (bind_owner), an order's lines, the candidates
+    cdef int64_t[::1] own_reserved
+    cdef double[::1] own_cap
+    cdef const uint8_t[::1] own_closed
+    cdef uint8_t[::1] own_status
+    cdef bint owned
+    cdef int32_t r_sku[LINES_CAP]
+    cdef int64_t r_qty[LINES_CAP]
+    cdef Block q_idx, q_eta
 
     def __cinit__(self):
         self.row_price = NULL
         self.store_price = NULL
+        self.owned = False
+        self.q_idx.ptr = self.q_eta.ptr = NULL
+        self.q_idx.cap = self.q_eta.cap = 0
+        self.q_idx.mapped = self.q_eta.mapped = False
         self.el = NULL
         self.el_cap = 0
         self.ex_store = NULL
@@ -90,6 +103,8 @@ cdef class OptionSearch:
         free(self.opts)
         free(self.top)
         free(self.ex_store)
+        _block_free(&self.q_idx)
+        _block_free(&self.q_eta)
 
     def __init__(self, inv_indptr, inv_sku, avail, usable, handling_min, lat, lon, *,
                  GreatCircleLegs travel not None, double parcel_lead_min, double per_minute,
@@ -468,22 +483,183 @@ cdef class OptionSearch:
         if self.oom:
             code = ERR_NOMEM
         _raise_for(code)
-        ex_store = np.empty(self.n_ex, np.int32)
-        ex_mask = np.empty(self.n_ex, np.uint64)
-        cdef int32_t[::1] exs = ex_store
-        cdef uint64_t[::1] exm = ex_mask
+        return self._answer(&c, nl, NULL, NULL, -1)
+
+    def bind_owner(self, int64_t[::1] reserved not None, double[::1] cap_left not None,
+                   const uint8_t[::1] closed not None, uint8_t[::1] status not None):
+        """The owner's reservation arrays, for ``route(reserve=True)``: ``reserved`` aligned
+        with avail, the others one per store (as ``take`` and ``spend`` take them). Bind
+        again after ``set_inventory`` was given new arrays."""
+        cdef Py_ssize_t n_st = self.handling.shape[0]
+        if reserved.shape[0] != self.avail.shape[0]:
+            raise ValueError("reserved must be aligned with avail")
+        if cap_left.shape[0] != n_st or closed.shape[0] != n_st or status.shape[0] != n_st:
+            raise ValueError("cap_left, closed and status need one entry per store")
+        self.own_reserved, self.own_cap, self.own_closed, self.own_status = reserved, cap_left, closed, status
+        self.owned = True
+
+    def route(self, GridIndex grid not None, line_sku, line_qty, double promise_min, double reach_min, w_store,
+              *, double lat, double lon, GridIndex tgrid=None, int home=-1, bint reserve=False):
+        """One delivery order in one call: its candidates from ``grid`` (the stores whose
+        direct ETA is within ``reach_min``), the best option and runner-up over them as
+        ``search`` finds them, and with ``reserve`` the best option's units and capacity
+        taken, as ``take`` and ``spend`` would, in the arrays given to ``bind_owner``.
+
+        line_sku, line_qty: sequences (or arrays) of the order's at most 64 lines; w_store:
+        the warehouses that may ship it a parcel (int32 array). The candidates are searched
+        in widening radii. The first is the promise plus the minutes that cost one package
+        and the runner-up window (at most reach_min). Its answer is the answer over every
+        candidate when, as the scan passed that radius, no option using a farther store could
+        still be kept: such an option costs at least the time cost at the radius plus one
+        package. Otherwise the search runs again within the radius that condition asks for,
+        and then over every candidate. The answer is thus the one ``search`` gives over
+        every candidate in reach. ``searched_min`` is the last radius and ``passes`` the
+        searches it took; ``cand_idx`` and ``cand_eta`` are the candidates within it.
+        """
+        cdef Py_ssize_t nl = 0, j, n_st = self.handling.shape[0], nw
+        for v in line_sku:
+            if nl == LINES_CAP:
+                raise ValueError("the option search takes at most 64 lines")
+            self.r_sku[nl] = v
+            nl += 1
+        j = 0
+        for v in line_qty:
+            if j == nl:
+                break
+            self.r_qty[j] = v
+            j += 1
+        if j != nl:
+            raise ValueError("one qty per line")
+        if isnan(promise_min) or isnan(reach_min) or not (fabs(lat) <= 90.0 and fabs(lon) <= 180.0):
+            raise ValueError("promise_min or reach_min is NaN, or the customer's coordinate is invalid")
+        if grid.n_network != n_st or (tgrid is not None and tgrid.n_network != n_st):
+            raise ValueError("grid or tgrid indexes another network")
+        if reserve and not self.owned:
+            raise ValueError("route(reserve=True) needs bind_owner() first")
+        ws = np.ascontiguousarray(w_store, dtype=np.int32)
+        cdef const int32_t[::1] wsv = ws
+        nw = wsv.shape[0]
+        cdef const int32_t* wsp = &wsv[0] if nw else NULL
+        for j in range(nw):
+            if not 0 <= wsp[j] < n_st:
+                raise ValueError(f"w_store[{j}] = {wsp[j]} is outside the network")
+        if self._alloc_top(2) != OK:
+            raise MemoryError()
+        cdef Ctx c
+        cdef int code = OK
+        cdef double radius = self._first_radius(promise_min, reach_min)
+        cdef double la = lat, lo = lon, me
+        cdef uint8_t tb = 0
+        cdef int64_t zi[2]
+        cdef int64_t ip[2]
+        cdef int64_t n_c = 0
+        cdef int passes = 0
+        cdef bint full
+        zi[0] = zi[1] = 0
+        self.tgrid = tgrid if self.max_tr > 0 else None
+        self.cust_lat, self.cust_lon = lat, lon
+        cdef bint use_t = self.tgrid is not None
+        cdef bint rel = self.release_gil
+        while True:
+            passes += 1
+            full = radius >= reach_min
+            me = reach_min if full else radius
+            self._init_ctx(&c, nl, promise_min, 2, self.runner_up_window, False, -1, home)
+            if not full:
+                c.cut_eta = me + ETA_TOL   # the grid keeps the stores within me + ETA_TOL
+            if rel:
+                with nogil:
+                    code = grid._query(&la, &lo, &me, &tb, zi, NULL, 0, 1, self.travel, -1, ip,
+                                       &self.q_idx, &self.q_eta, &n_c, 64)
+                    if code == OK:
+                        code = self._run(&c, self.r_sku, self.r_qty, nl, -1, <int32_t*>self.q_idx.ptr,
+                                         <double*>self.q_eta.ptr, n_c, wsp, nw, home, use_t)
+            else:
+                code = grid._query(&la, &lo, &me, &tb, zi, NULL, 0, 1, self.travel, -1, ip,
+                                   &self.q_idx, &self.q_eta, &n_c, 64)
+                if code == OK:
+                    code = self._run(&c, self.r_sku, self.r_qty, nl, -1, <int32_t*>self.q_idx.ptr,
+                                     <double*>self.q_eta.ptr, n_c, wsp, nw, home, use_t)
+            if self.oom:
+                code = ERR_NOMEM
+            if code != OK or full or (c.cut_ok and not c.aborted):
+                break
+            # the next radius: where an option with a store beyond it costs more than the
+            # threshold the scan had as it passed this one; a third search takes them all
+            radius = reach_min if (passes >= 2 or c.aborted) else self._eta_above(promise_min, c.cut_thr - self.c_pkg)
+        self.tgrid = None
+        _raise_for(code)
+        r = self._answer(&c, nl, <int32_t*>self.q_idx.ptr, <double*>self.q_eta.ptr, n_c)
+        r.searched_min = me
+        r.passes = passes
+        if reserve:
+            self._reserve_best(r.line_src, r.stores, nl)
+        return r
+
+    cdef double _first_radius(self, double promise, double reach) noexcept:
+        # the promise plus the minutes one package and the runner-up window cost late
+        cdef double e = self._eta_above(promise, self.c_min * promise + self.c_pkg + self.runner_up_window)
+        return e if e < reach else reach
+
+    cdef double _eta_above(self, double promise, double budget) noexcept:
+        # a direct ETA beyond which the time cost (per minute, and late beyond the promise)
+        # exceeds budget
+        cdef double slope = self.c_min + self.c_late
+        if budget < 0.0:
+            return 0.0
+        if self.c_min > 0.0 and self.c_min * promise >= budget:
+            return budget / self.c_min * (1.0 + 1e-9) + 1e-6
+        if slope <= 0.0:
+            return INFINITY
+        return (promise + (budget - self.c_min * promise) / slope) * (1.0 + 1e-9) + 1e-6
+
+    cdef void _reserve_best(self, object line_src, list stores, Py_ssize_t nl) except *:
+        # take() and spend() of the best option, into the owner's arrays (the search just
+        # found its units available; checked all the same before anything changes)
+        cdef const int32_t[::1] sv = line_src
+        cdef Py_ssize_t j, n_st = self.handling.shape[0]
+        cdef int64_t pos
+        cdef int32_t st
+        for j in range(nl):
+            if sv[j] >= 0:
+                pos = self._pos(sv[j], self.r_sku[j])
+                if pos < 0 or self.avail[pos] < self.r_qty[j]:
+                    raise ValueError(f"line {j}: store {sv[j]} does not have {self.r_qty[j]} of sku code "
+                                     f"{self.r_sku[j]} available")
+        for j in range(nl):
+            if sv[j] >= 0:
+                pos = self._pos(sv[j], self.r_sku[j])
+                self._set_avail(sv[j], pos, self.avail[pos] - self.r_qty[j])
+                self.own_reserved[pos] += self.r_qty[j]
+        for x in stores:
+            st = x
+            self.own_cap[st] -= 1
+            self.own_status[st] = 1 if self.own_closed[st] else (2 if self.own_cap[st] < 1 else 0)
+            self.usable_w[st] = self.own_status[st] == 0
+
+    cdef SearchResult _answer(self, Ctx* c, Py_ssize_t nl, const int32_t* cidx, const double* ceta,
+                              Py_ssize_t n_cand):
+        # the search's answer as a SearchResult; with n_cand >= 0, the candidates searched too
+        cdef Py_ssize_t i, j, no = 0, ne = 0
         cdef int32_t s
+        cdef Opt* best = c.top[0]   # the all-unfilled option is always recorded first
+        cdef SearchResult r = SearchResult.__new__(SearchResult)
+        if r._alloc(c.n_top, _option_elements(c)) != OK or r._alloc_extra(self.n_ex, n_cand) != OK:
+            raise MemoryError()
         for i in range(self.n_ex):
             s = self.ex_store[i]
-            exs[i] = s
-            exm[i] = self.smask[s] if self.stamp[s] == self.cur else 0
-        cdef Opt* best = c.top[0]   # the all-unfilled option is always recorded first
+            r._ex_store[i] = s
+            r._ex_mask[i] = self.smask[s] if self.stamp[s] == self.cur else 0
+        if n_cand > 0:
+            memcpy(r._cand_idx, cidx, n_cand * sizeof(int32_t))
+            memcpy(r._cand_eta, ceta, n_cand * sizeof(double))
         within = c.n_top > 1 and c.top[1].cost <= best.cost + c.window + COST_TOL
-        line_src = np.full(nl, -1, np.int32)
+        line_src = np.empty(nl, np.int32)
         cdef int32_t[::1] lsrc = line_src
+        for j in range(nl):
+            lsrc[j] = -1
         cdef Elem* e
         cdef int kk
-        cdef Py_ssize_t j, no = 0, ne = 0
         stores = []
         for kk in range(best.n):
             e = &best.el[kk]
@@ -496,15 +672,13 @@ cdef class OptionSearch:
                     lsrc[j] = e.b if (best.via_b[kk] >> j) & 1 else e.a
         # the options go to the result's own C memory; its arrays are built when first read
         # (the router reads the best option only: no numpy array per decision)
-        cdef SearchResult r = SearchResult.__new__(SearchResult)
-        if r._alloc(c.n_top, _option_elements(&c)) != OK:
-            raise MemoryError()
-        _raise_for(_write_options(&c, self.max_pk + self.max_tr + 1, r._cost, r._eta, r._end + 1, r._rows,
+        _raise_for(_write_options(c, self.max_pk + self.max_tr + 1, r._cost, r._eta, r._end + 1, r._rows,
                                   &no, &ne))
         r.line_src, r.stores = line_src, stores
         r.runner_up_exact = within or c.n_top < 2
         r.window, r.proven, r.nodes = c.window, not c.aborted, c.nodes
-        r.examined_store, r.examined_mask = ex_store, ex_mask
+        r.searched_min = INFINITY
+        r.passes = 1
         return r
 
     cdef void _init_ctx(self, Ctx* c, Py_ssize_t nl, double promise, int k, double window, bint all_subsets,
@@ -531,6 +705,10 @@ cdef class OptionSearch:
         c.E = 0.0
         c.dead_cost = 0.0
         c.el = NULL
+        c.cut_eta = 1e300
+        c.cut_checked = False
+        c.cut_ok = True
+        c.cut_thr = 1e300
 
     def search_many(self, line_indptr, line_sku, line_qty, promise_min, lat, lon, pickup, home,
                     cand_indptr, cand_store, cand_eta, w_store, GridIndex tgrid=None, *, int k=8,

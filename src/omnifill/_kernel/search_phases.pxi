@@ -12,6 +12,7 @@ cdef int _search_delivery(OptionSearch self, Ctx* c, const int32_t* dsp, const d
     cdef int32_t s
     cdef uint64_t cov
     cdef int code
+    cdef bint seeded
     if self._reserve(nd + nw + 1) != OK:
         return ERR_NOMEM
     for i in range(nd):
@@ -42,8 +43,10 @@ cdef int _search_delivery(OptionSearch self, Ctx* c, const int32_t* dsp, const d
     c.depth = 0
     cov = 0
     g = 0
+    seeded = False    # the seeds stopped by their own rule, not for want of candidates
     for i in range(n_el):
         if c.depth >= c.max_pk or cov == c.full or g >= 4 * c.max_pk + 4:
+            seeded = True
             break
         if c.el[i].kind != EL_DELIVER:
             continue
@@ -55,6 +58,8 @@ cdef int _search_delivery(OptionSearch self, Ctx* c, const int32_t* dsp, const d
             cov |= c.el[i].mask
             _push(c, i, 0)
             _record_path(c)
+    if not seeded and (c.depth >= c.max_pk or cov == c.full or g >= 4 * c.max_pk + 4):
+        seeded = True
     if c.depth and c.depth < c.max_pk and cov != c.full:
         for i in range(n_el):
             if c.el[i].kind == EL_PARCEL and c.el[i].mask & ~cov:
@@ -66,9 +71,27 @@ cdef int _search_delivery(OptionSearch self, Ctx* c, const int32_t* dsp, const d
     code = _scan(self, c, 0, n_el, 1e300, &cov, &g)
     if code != OK or c.aborted:
         return code
+    if c.cut_eta < 1e300:
+        if not c.cut_checked:
+            _check_cut(c)
+        # farther candidates would have given more seeds: only the full list answers
+        if not seeded:
+            c.cut_ok = False
+        if not c.cut_ok:
+            return OK   # the caller searches again over more candidates
     if use_t:
         return _phase_transfers(self, c, n_el)
     return OK
+
+
+cdef inline void _check_cut(Ctx* c) noexcept nogil:
+    # the scan passes the first radius: a store beyond it delivers no sooner, so an option
+    # using one costs more than this bound; when that is above the threshold, the search
+    # over every candidate stops here too (its scan is this one up to here: the candidates
+    # within the radius are a prefix of them all, in the same order)
+    c.cut_checked = True
+    c.cut_thr = _cost_threshold(c)
+    c.cut_ok = _time_cost(c, c.cut_eta) + c.min_add + c.dead_cost > c.cut_thr
 
 
 cdef int _scan(OptionSearch self, Ctx* c, Py_ssize_t t0, Py_ssize_t n_el, double eta_below, uint64_t* union,
@@ -82,6 +105,8 @@ cdef int _scan(OptionSearch self, Ctx* c, Py_ssize_t t0, Py_ssize_t n_el, double
     t_next[0] = -1
     for t in range(t0, n_el):
         e = &c.el[t]
+        if e.eta > c.cut_eta and not c.cut_checked:
+            _check_cut(c)
         if e.eta >= eta_below:
             t_next[0] = t   # elements still to come may sort before this one
             return OK

@@ -93,17 +93,88 @@ cdef class SearchResult:
     cdef ElementRow* _rows
     cdef Py_ssize_t _n_opt
     cdef object _arrays         # (cost, eta, el_indptr, elements), once read
-    cdef readonly object line_src, stores, examined_store, examined_mask
+    # the stores examined and their masks, and (OptionSearch.route) the candidates searched:
+    # one more block of C memory, arrays built when read
+    cdef char* _extra
+    cdef int32_t* _ex_store
+    cdef uint64_t* _ex_mask
+    cdef Py_ssize_t _n_ex
+    cdef int32_t* _cand_idx
+    cdef double* _cand_eta
+    cdef Py_ssize_t _n_cand     # -1: the caller gave the candidates (OptionSearch.search)
+    cdef object _ex_arrays, _cand_arrays
+    cdef readonly object line_src, stores
     cdef readonly bint runner_up_exact, proven
     cdef readonly double window
     cdef readonly int64_t nodes
+    cdef readonly double searched_min   # route: the direct-ETA radius of the candidates searched
+    cdef readonly int passes            # route: the searches it took (1: the first radius sufficed)
 
     def __cinit__(self):
         self._cost = NULL
         self._n_opt = 0
+        self._extra = NULL
+        self._n_ex = 0
+        self._n_cand = -1
 
     def __dealloc__(self):
         free(self._cost)
+        free(self._extra)
+
+    cdef int _alloc_extra(self, Py_ssize_t n_ex, Py_ssize_t n_cand) noexcept:
+        # ex_mask (8-byte) first, then cand_eta, then the two int32 arrays
+        cdef Py_ssize_t nc = n_cand if n_cand > 0 else 0
+        self._extra = <char*>malloc(n_ex * 12 + nc * 12 + 8)
+        if self._extra == NULL:
+            return ERR_NOMEM
+        self._ex_mask = <uint64_t*>self._extra
+        self._cand_eta = <double*>(self._extra + n_ex * 8)
+        self._ex_store = <int32_t*>(self._extra + n_ex * 8 + nc * 8)
+        self._cand_idx = self._ex_store + n_ex
+        self._n_ex, self._n_cand = n_ex, n_cand
+        return OK
+
+    @property
+    def examined_store(self):
+        """Every store whose stock the search read, in the order it read them (int32)."""
+        return (self._ex_arrays or self._make_ex())[0]
+
+    @property
+    def examined_mask(self):
+        """Per examined store, the lines it can fill (uint64 masks)."""
+        return (self._ex_arrays or self._make_ex())[1]
+
+    cdef object _make_ex(self):
+        st = np.empty(self._n_ex, np.int32)
+        mk = np.empty(self._n_ex, np.uint64)
+        cdef int32_t[::1] sv = st
+        cdef uint64_t[::1] mv = mk
+        if self._n_ex:
+            memcpy(&sv[0], self._ex_store, self._n_ex * sizeof(int32_t))
+            memcpy(&mv[0], self._ex_mask, self._n_ex * sizeof(uint64_t))
+        self._ex_arrays = (st, mk)
+        return self._ex_arrays
+
+    @property
+    def cand_idx(self):
+        """``OptionSearch.route``: the candidates it searched (by ETA, then store), else None."""
+        return None if self._n_cand < 0 else (self._cand_arrays or self._make_cands())[0]
+
+    @property
+    def cand_eta(self):
+        """``OptionSearch.route``: the searched candidates' direct ETAs, else None."""
+        return None if self._n_cand < 0 else (self._cand_arrays or self._make_cands())[1]
+
+    cdef object _make_cands(self):
+        ci = np.empty(self._n_cand, np.int32)
+        ce = np.empty(self._n_cand, np.float64)
+        cdef int32_t[::1] iv = ci
+        cdef double[::1] ev = ce
+        if self._n_cand:
+            memcpy(&iv[0], self._cand_idx, self._n_cand * sizeof(int32_t))
+            memcpy(&ev[0], self._cand_eta, self._n_cand * sizeof(double))
+        self._cand_arrays = (ci, ce)
+        return self._cand_arrays
 
     def __init__(self):
         raise TypeError("a SearchResult comes from OptionSearch.search")

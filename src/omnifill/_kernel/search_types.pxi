@@ -62,6 +62,7 @@ cdef enum:
     EL_INTO_PICKUP = 3
     EL_PICKUP = 4        # the pickup store's own package
     MAX_OPT = 66         # elements in one option: max_packages + max_transfers + 1
+    LINES_CAP = 64       # lines in one order's search (MAX_LINES, for C arrays)
 
 ELEMENT_KINDS = ("deliver", "transfer", "parcel", "into_pickup", "pickup")
 MAX_LINES = 64
@@ -105,6 +106,12 @@ cdef struct Ctx:
     double dead_cost        # phase B: c_unf x the lines no element or source holds (unfilled in every option)
     bint need_transfer      # phase B: record only options with a transfer
     bint all_subsets        # every set of elements that each hold a line (the planner's lists)
+    # a search over the candidates within cut_eta only (OptionSearch.route's first radius):
+    # cut_ok says the search over every candidate in reach would have been the same, because
+    # when its scan passed cut_eta no option with a farther store could still be kept
+    double cut_eta          # 1e300: the candidates are all there are
+    bint cut_checked, cut_ok
+    double cut_thr          # the cost threshold when the scan passed cut_eta
     int64_t nodes, node_limit
     bint aborted
     int depth
