@@ -835,9 +835,9 @@ def test_big_baskets_follow_the_stock_capacity_closed_pickup_and_locked_rules(in
         pk = {(r["package"], r["via_id"] if r["mode"] == "transfer" else r["source_id"]) for r in rs}
         for _, sid in pk:
             spend.setdefault(sid, [0, 0])[int(o["locked"])] += 1
-        for r in rs:
-            if r["mode"] == "transfer":
-                spend.setdefault(r["source_id"], [0, 0])[int(o["locked"])] += 1
+        # a transfer spends its sender's capacity once, however many lines it carries
+        for _, sid in {(r["package"], r["source_id"]) for r in rs if r["mode"] == "transfer"}:
+            spend.setdefault(sid, [0, 0])[int(o["locked"])] += 1
     for (sid, sku), q in used.items():
         assert q <= stock.get((int(sid[1:]), sku), 0)
     for sid, (free_n, locked_n) in spend.items():
