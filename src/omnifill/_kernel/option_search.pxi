@@ -81,7 +81,11 @@ cdef class OptionSearch:
     cdef bint owned
     cdef int32_t r_sku[LINES_CAP]
     cdef int64_t r_qty[LINES_CAP]
-    cdef Block q_idx, q_eta
+    cdef Block q_idx, q_eta          # the candidates searched (r_nc of them)
+    cdef GridIndex r_grid            # during route(): the grid the delivery phase widens over
+    cdef double r_reach, r_radius    # ... the order's reach, and the radius its candidates fill
+    cdef int64_t r_nc
+    cdef int r_widened
 
     def __cinit__(self):
         self.row_price = NULL
@@ -560,6 +564,7 @@ cdef class OptionSearch:
         self.cust_lat, self.cust_lon = lat, lon
         cdef bint use_t = self.tgrid is not None
         cdef bint rel = self.release_gil
+        self.r_grid, self.r_reach = grid, reach_min
         while True:
             passes += 1
             full = radius >= reach_min
@@ -567,41 +572,91 @@ cdef class OptionSearch:
             self._init_ctx(&c, nl, promise_min, 2, self.runner_up_window, False, -1, home)
             if not full:
                 c.cut_eta = me + ETA_TOL   # the grid keeps the stores within me + ETA_TOL
+            self.r_radius, self.r_widened = me, 0
             if rel:
                 with nogil:
                     code = grid._query(&la, &lo, &me, &tb, zi, NULL, 0, 1, self.travel, -1, ip,
                                        &self.q_idx, &self.q_eta, &n_c, 64)
+                    self.r_nc = n_c
                     if code == OK:
                         code = self._run(&c, self.r_sku, self.r_qty, nl, -1, <int32_t*>self.q_idx.ptr,
                                          <double*>self.q_eta.ptr, n_c, wsp, nw, home, use_t)
             else:
                 code = grid._query(&la, &lo, &me, &tb, zi, NULL, 0, 1, self.travel, -1, ip,
                                    &self.q_idx, &self.q_eta, &n_c, 64)
+                self.r_nc = n_c
                 if code == OK:
                     code = self._run(&c, self.r_sku, self.r_qty, nl, -1, <int32_t*>self.q_idx.ptr,
                                      <double*>self.q_eta.ptr, n_c, wsp, nw, home, use_t)
+            passes += self.r_widened
             if self.oom:
                 code = ERR_NOMEM
             if code != OK or full or (c.cut_ok and not c.aborted):
                 break
-            # the next radius: where an option with a store beyond it costs more than the
-            # threshold the scan had as it passed this one; a third search takes them all
-            radius = reach_min if (passes >= 2 or c.aborted) else self._eta_above(promise_min, c.cut_thr - self.c_pkg)
+            # the delivery phase could not widen in place (its nearest-store seeds ran out of
+            # candidates, or the node budget ended the scan): once more over every candidate
+            radius = reach_min
+        self.r_grid = None
         self.tgrid = None
         _raise_for(code)
-        r = self._answer(&c, nl, <int32_t*>self.q_idx.ptr, <double*>self.q_eta.ptr, n_c)
-        r.searched_min = me
+        r = self._answer(&c, nl, <int32_t*>self.q_idx.ptr, <double*>self.q_eta.ptr, self.r_nc)
+        r.searched_min = self.r_radius
         r.passes = passes
         if reserve:
             self._reserve_best(r.line_src, r.stores, nl)
         return r
 
-    cdef double _first_radius(self, double promise, double reach) noexcept:
+    cdef int _widen(self, Ctx* c, Py_ssize_t t, Py_ssize_t* n_el_p) noexcept nogil:
+        # route(): the scan stopped at element t, passing the radius with an option through a
+        # farther store still keepable. The candidates out to where none is (the order's reach
+        # at most) join the elements not scanned yet; those within the old radius are the new
+        # query's first r_nc, in the same order, and every new one lies beyond them all
+        cdef double me = self._eta_above(c.promise, c.cut_thr - self.c_pkg)
+        cdef bint full = me >= self.r_reach
+        cdef double la = self.cust_lat, lo = self.cust_lon
+        cdef uint8_t tb = 0
+        cdef int64_t zi[2]
+        cdef int64_t ip[2]
+        cdef int64_t n_c = 0, i
+        cdef Py_ssize_t n_el = n_el_p[0], j
+        cdef int32_t s
+        cdef const int32_t* idx
+        cdef const double* eta
+        zi[0] = zi[1] = 0
+        if full:
+            me = self.r_reach
+        cdef int code = self.r_grid._query(&la, &lo, &me, &tb, zi, NULL, 0, 1, self.travel, -1, ip,
+                                           &self.q_idx, &self.q_eta, &n_c, 64)
+        if code != OK:
+            return code
+        if self._reserve(n_el + (n_c - self.r_nc) + 1) != OK:
+            return ERR_NOMEM
+        c.el = self.el
+        idx = <const int32_t*>self.q_idx.ptr
+        eta = <const double*>self.q_eta.ptr
+        j = n_el
+        for i in range(self.r_nc, n_c):
+            s = idx[i]
+            if self.usable[s]:
+                _set_elem(&c.el[j], EL_DELIVER, s, -1, eta[i], self.c_pkg + self._cap_price(s, -1), 1, 0,
+                          -1 if s == c.home else s)
+                j += 1
+        if j > n_el:
+            _merge_new(&c.el[t], n_el - t, j - n_el)
+        n_el_p[0] = j
+        self.r_nc, self.r_radius = n_c, me
+        self.r_widened += 1
+        c.cut_eta = 1e300 if full else me + ETA_TOL
+        c.cut_checked = False
+        c.cut_ok = True
+        return OK
+
+    cdef double _first_radius(self, double promise, double reach) noexcept nogil:
         # the promise plus the minutes one package and the runner-up window cost late
         cdef double e = self._eta_above(promise, self.c_min * promise + self.c_pkg + self.runner_up_window)
         return e if e < reach else reach
 
-    cdef double _eta_above(self, double promise, double budget) noexcept:
+    cdef double _eta_above(self, double promise, double budget) noexcept nogil:
         # a direct ETA beyond which the time cost (per minute, and late beyond the promise)
         # exceeds budget
         cdef double slope = self.c_min + self.c_late

@@ -69,16 +69,26 @@ cdef int _search_delivery(OptionSearch self, Ctx* c, const int32_t* dsp, const d
     c.depth = 0
     cov = 0
     code = _scan(self, c, 0, n_el, 1e300, &cov, &g)
-    if code != OK or c.aborted:
-        return code
-    if c.cut_eta < 1e300:
+    while code == OK and not c.aborted and c.cut_eta < 1e300:
+        # the candidates are those within a radius (OptionSearch.route): is the answer the
+        # one over every candidate? Not when the seeds ran out of candidates (farther ones
+        # would have given more), nor when the scan passed the radius with an option using a
+        # farther store still keepable; then the candidates widen and the scan resumes
         if not c.cut_checked:
-            _check_cut(c)
-        # farther candidates would have given more seeds: only the full list answers
+            _check_cut(c)     # the scan ended before the radius: by the bound, or the list's end
         if not seeded:
             c.cut_ok = False
-        if not c.cut_ok:
-            return OK   # the caller searches again over more candidates
+            return OK         # the caller searches again over every candidate
+        if c.cut_ok:
+            break
+        if g < 0:             # (never: a scan the bound stopped before the radius passes the check)
+            c.cut_ok = False
+            return OK
+        code = self._widen(c, g, &n_el)
+        if code == OK:
+            code = _scan(self, c, g, n_el, 1e300, &cov, &g)
+    if code != OK or c.aborted:
+        return code
     if use_t:
         return _phase_transfers(self, c, n_el)
     return OK
@@ -107,6 +117,9 @@ cdef int _scan(OptionSearch self, Ctx* c, Py_ssize_t t0, Py_ssize_t n_el, double
         e = &c.el[t]
         if e.eta > c.cut_eta and not c.cut_checked:
             _check_cut(c)
+            if not c.cut_ok:
+                t_next[0] = t   # the caller widens the candidates (or searches again) and resumes here
+                return OK
         if e.eta >= eta_below:
             t_next[0] = t   # elements still to come may sort before this one
             return OK
