@@ -1,0 +1,213 @@
+"""Road graphs: a city's directed road network with fixed or hourly edge minutes, points
+snapped to its nodes, and shortest-path tables from (or to) a set of nodes.
+
+``RoadGraph`` is built from the checked node and edge tables (``io.roads``). Shortest paths
+are scipy's ``csgraph.dijkstra`` on the hour's sparse matrix (one search per source node,
+all nodes as targets: a store-by-node table of float32, 4 bytes per store and node). A
+point is snapped to its nearest node by great-circle distance, ties to the lower node
+position (file order). ``RoadTravel`` composes them into the travel contract of
+docs/cost-model.md ("Road travel"): a leg from p to q takes access(p) + path(node(p),
+node(q), hour) + access(q), the access legs at the courier's speed and circuity.
+
+Status: the graph, its tables and the model's Python side (direct ETAs, transfer minutes,
+the great-circle reach that bounds a search) are complete and tested against an independent
+Dijkstra. The compiled searches still take great-circle legs only, so ``RoadTravel`` is not
+yet a ``[travel] provider`` (``travel.MODELS``): a config cannot name it until the kernel's
+candidate and option searches read its tables.
+
+This module never reads files (``io.roads`` does) and never decides who ships what.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import ArrayLike, NDArray
+from scipy.sparse.csgraph import connected_components, dijkstra
+from scipy.spatial import cKDTree
+
+from . import _core
+from .config import Travel
+from .geo import haversine_m
+from .io.roads import HOURS, RoadTables, load_road_tables
+
+
+class RoadGraph:
+    """A directed road graph: nodes with places, edges with minutes (one value, or one per
+    hour of the day). Parallel edges keep the fastest; an edge of 0 minutes is an edge."""
+
+    def __init__(self, tables: RoadTables):
+        self.tables = tables
+        self.node_id = tables.node_id
+        self.lat = np.asarray(tables.lat, np.float64)
+        self.lon = np.asarray(tables.lon, np.float64)
+        n = len(self.node_id)
+        src, dst, minutes = tables.src, tables.dst, tables.minutes
+        # parallel edges: the fastest of them, hour by hour
+        key = src * n + dst
+        order = np.lexsort((key,))
+        key_s = key[order]
+        first = np.flatnonzero(np.r_[True, key_s[1:] != key_s[:-1]]) if len(key_s) else np.zeros(0, np.int64)
+        best = np.minimum.reduceat(minutes[order], first, axis=0) if len(first) else minutes[:0]
+        self.src = src[order][first]
+        self.dst = dst[order][first]
+        self.minutes = best  # (n_edges, 1 or 24), float64
+        self.hourly = self.minutes.shape[1] == HOURS
+        self._matrices: dict[int, sp.csr_matrix] = {}
+        self._tree: cKDTree | None = None
+        self._components: tuple[int, np.ndarray] | None = None
+
+    @classmethod
+    def from_files(cls, nodes: Any, edges: Any, *, max_errors: int = 100) -> RoadGraph:
+        """From a node and an edge table (paths or in-memory tables; ``io.roads``)."""
+        return cls(load_road_tables(nodes, edges, max_errors=max_errors))
+
+    def __len__(self) -> int:
+        return len(self.node_id)
+
+    @property
+    def n_edges(self) -> int:
+        return len(self.src)
+
+    def hour_of(self, hour: float) -> int:
+        """The column of the edge minutes for an hour of the day (a clock in hours, wrapped
+        to 0-23); 0 for a graph with one time per edge."""
+        return int(np.floor(hour)) % HOURS if self.hourly else 0
+
+    def matrix(self, hour: float = 0) -> sp.csr_matrix:
+        """The hour's graph as a sparse matrix of minutes (row: from, column: to)."""
+        h = self.hour_of(hour)
+        m = self._matrices.get(h)
+        if m is None:
+            n = len(self)
+            m = sp.csr_matrix((self.minutes[:, h], (self.src, self.dst)), shape=(n, n))
+            self._matrices[h] = m
+        return m
+
+    def times_from(self, nodes: ArrayLike, hour: float = 0, *, limit: float = np.inf) -> NDArray[np.float32]:
+        """Shortest-path minutes from each of ``nodes`` to every node (inf: unreachable, or
+        beyond ``limit``), as a (len(nodes), n_nodes) float32 table."""
+        idx = np.asarray(nodes, np.int64).ravel()
+        if not len(idx):
+            return np.zeros((0, len(self)), np.float32)
+        return dijkstra(self.matrix(hour), directed=True, indices=idx, limit=limit).astype(np.float32)
+
+    def times_to(self, nodes: ArrayLike, hour: float = 0, *, limit: float = np.inf) -> NDArray[np.float32]:
+        """Shortest-path minutes from every node to each of ``nodes``: (len(nodes), n_nodes)."""
+        idx = np.asarray(nodes, np.int64).ravel()
+        if not len(idx):
+            return np.zeros((0, len(self)), np.float32)
+        return dijkstra(self.matrix(hour).T.tocsr(), directed=True, indices=idx, limit=limit).astype(np.float32)
+
+    def snap(self, lat: ArrayLike, lon: ArrayLike) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+        """Each point's nearest node by great-circle distance (ties: the lower node position)
+        and the distance to it in metres."""
+        la = np.atleast_1d(np.asarray(lat, np.float64))
+        lo = np.atleast_1d(np.asarray(lon, np.float64))
+        if self._tree is None:
+            self._tree = cKDTree(_core.unit_vectors(self.lat, self.lon))
+        xyz = _core.unit_vectors(la, lo)
+        k = min(len(self), 8)
+        d, i = self._tree.query(xyz, k=k)
+        d, i = d.reshape(len(la), k), i.reshape(len(la), k)
+        node = i[:, 0].astype(np.int64)
+        # ties (nodes at one place, or equidistant): the lowest position among the nearest
+        tied = (d[:, 1:] == d[:, :1]).any(axis=1) if k > 1 else np.zeros(len(la), bool)
+        for r in np.flatnonzero(tied):
+            if (d[r] == d[r, 0]).all() and k < len(self):  # more ties than k: all of them
+                cand = np.asarray(self._tree.query_ball_point(xyz[r], d[r, 0] * (1 + 1e-12) + 1e-300), np.int64)
+                dist = np.linalg.norm(_core.unit_vectors(self.lat[cand], self.lon[cand]) - xyz[r], axis=1)
+                node[r] = int(cand[dist == dist.min()].min())
+            else:
+                node[r] = int(i[r][d[r] == d[r, 0]].min())
+        return node, haversine_m(la, lo, self.lat[node], self.lon[node])
+
+    def strong_components(self) -> tuple[int, NDArray[np.int32]]:
+        """(count, label per node) of the strongly connected components, over the edges of
+        any hour (an edge exists at every hour; only its minutes change)."""
+        if self._components is None:
+            self._components = connected_components(self.matrix(0), directed=True, connection="strong")
+        return self._components
+
+    def main_component(self) -> NDArray[np.bool_]:
+        """Per node: in the largest strongly connected component (where customers are served
+        from: every node of it reaches every other)."""
+        _, labels = self.strong_components()
+        return labels == np.bincount(labels).argmax()
+
+    @property
+    def fastest_m_per_min(self) -> float:
+        """The greatest great-circle metres an edge covers a minute: no path gets farther in
+        t minutes than t times this (inf when an edge between two places takes 0 minutes)."""
+        if not self.n_edges:
+            return 0.0
+        d = haversine_m(self.lat[self.src], self.lon[self.src], self.lat[self.dst], self.lon[self.dst])
+        fastest = self.minutes.min(axis=1)
+        moving = d > 0
+        if (fastest[moving] <= 0).any():
+            return float("inf")
+        return float((d[moving] / fastest[moving]).max()) if moving.any() else 0.0
+
+    def table_bytes(self, n_sources: int) -> int:
+        """The memory of a (n_sources, n_nodes) float32 table of times."""
+        return 4 * int(n_sources) * len(self)
+
+
+@dataclass
+class RoadTravel:
+    """The road travel model: access legs to and from the nearest nodes at the courier's
+    speed times ``circuity``, shortest paths on the graph at ``hour`` between them."""
+
+    travel: Travel
+    graph: RoadGraph
+    hour: float = 12.0
+    _rows: dict[tuple[int, int], NDArray[np.float32]] = field(default_factory=dict, repr=False)
+
+    def access_min(self, dist_m: ArrayLike) -> NDArray[np.float64]:
+        t = self.travel
+        return t.circuity * np.asarray(dist_m, np.float64) / t.courier_m_per_min
+
+    def path_min(self, from_node: ArrayLike, to_node: ArrayLike) -> NDArray[np.float64]:
+        """Shortest-path minutes between nodes (arrays broadcast), from per-source tables
+        computed once per (node, hour) and kept."""
+        a, b = np.broadcast_arrays(np.asarray(from_node, np.int64), np.asarray(to_node, np.int64))
+        h = self.graph.hour_of(self.hour)
+        need = [int(x) for x in np.unique(a) if (int(x), h) not in self._rows]
+        if need:
+            for x, row in zip(need, self.graph.times_from(need, h)):
+                self._rows[(x, h)] = row
+        out = np.empty(a.shape, np.float64)
+        for x in np.unique(a):
+            m = a == x
+            out[m] = self._rows[(int(x), h)][b[m]]
+        return out
+
+    def leg_min(self, from_lat: ArrayLike, from_lon: ArrayLike, to_lat: ArrayLike,
+                to_lon: ArrayLike) -> NDArray[np.float64]:
+        """access + path + access from one point to another (arrays broadcast)."""
+        fa, fo, ta, to = np.broadcast_arrays(*(np.asarray(v, np.float64) for v in (from_lat, from_lon, to_lat, to_lon)))
+        shape = fa.shape
+        nf, df = self.graph.snap(fa.ravel(), fo.ravel())
+        nt, dt = self.graph.snap(ta.ravel(), to.ravel())
+        return (self.access_min(df) + self.path_min(nf, nt) + self.access_min(dt)).reshape(shape)
+
+    def direct_eta(self, handling_min: ArrayLike, store_lat: ArrayLike, store_lon: ArrayLike, lat: ArrayLike,
+                   lon: ArrayLike) -> NDArray[np.float64]:
+        return np.asarray(handling_min, np.float64) + self.leg_min(store_lat, store_lon, lat, lon)
+
+    def transfer_minutes(self, from_lat: ArrayLike, from_lon: ArrayLike, to_lat: ArrayLike,
+                         to_lon: ArrayLike) -> NDArray[np.float64]:
+        return self.travel.transfer_handling_min + self.leg_min(from_lat, from_lon, to_lat, to_lon)
+
+    def reach_m(self, minutes: ArrayLike) -> NDArray[np.float64]:
+        """A great-circle distance no leg of ``minutes`` exceeds: the access legs and the
+        edges each cover at most their speed's metres a minute."""
+        t = self.travel
+        v = max(self.graph.fastest_m_per_min, t.courier_m_per_min / t.circuity)
+        return np.asarray(minutes, np.float64) * v
+
+
+__all__ = ["RoadGraph", "RoadTravel"]

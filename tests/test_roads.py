@@ -1,0 +1,193 @@
+"""Road graphs (omnifill.roads, omnifill.io.roads): shortest paths against an independent
+Dijkstra (one-way streets, hourly times, unreachable nodes, parallel and 0-minute edges),
+snapping and its ties against a brute force, the road travel model's legs and reach, and
+the file contract's errors. The real Manhattan graph where ../shared/data has it."""
+
+import heapq
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from omnifill import Config, InputError
+from omnifill.geo import destination, haversine_m
+from omnifill.roads import RoadGraph, RoadTravel
+
+LAT0, LON0 = 40.75, -73.98
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "manhattan_road_network_taxi_times"
+
+
+def oracle(n, edges, source, hour):
+    """Dijkstra with a heap over an adjacency list, written from the textbook: the minutes
+    from ``source`` to every node at ``hour`` (an edge's minutes: one value, or a list by hour)."""
+    adj = [[] for _ in range(n)]
+    for a, b, m in edges:
+        adj[a].append((b, m[hour] if isinstance(m, list) else m))
+    dist = [math.inf] * n
+    dist[source] = 0.0
+    heap = [(0.0, source)]
+    while heap:
+        d, u = heapq.heappop(heap)
+        if d > dist[u]:
+            continue
+        for v, w in adj[u]:
+            if d + w < dist[v]:
+                dist[v] = d + w
+                heapq.heappush(heap, (d + w, v))
+    return dist
+
+
+def tables(places, edges):
+    nodes = {"node_id": [f"N{i}" for i in range(len(places))], "lat": [p[0] for p in places],
+             "lon": [p[1] for p in places]}
+    hourly = any(isinstance(m, list) for _, _, m in edges)
+    e = {"from_node": [f"N{a}" for a, _, _ in edges], "to_node": [f"N{b}" for _, b, _ in edges]}
+    if hourly:
+        for h in range(24):
+            e[f"minutes_h{h}"] = [m[h] if isinstance(m, list) else m for _, _, m in edges]
+    else:
+        e["minutes"] = [m for _, _, m in edges]
+    return nodes, e
+
+
+@st.composite
+def graphs(draw):
+    n = draw(st.integers(2, 12))
+    places = [destination(LAT0, LON0, draw(st.floats(0, 360)), draw(st.floats(0, 3000))) for _ in range(n)]
+    hourly = draw(st.booleans())
+    time = st.sampled_from([0.0, 0.5, 1.0, 2.5, 7.0])
+    edges = []
+    for _ in range(draw(st.integers(1, 3 * n))):  # one-way edges; a pair may repeat (parallel edges)
+        a, b = draw(st.integers(0, n - 1)), draw(st.integers(0, n - 1))
+        m = [draw(time) for _ in range(24)] if hourly else draw(time)
+        edges.append((a, b, m))
+    return places, edges
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(graphs(), st.integers(0, 23))
+def test_shortest_paths_are_the_independent_dijkstras(g, hour):
+    places, edges = g
+    graph = RoadGraph.from_files(*tables(places, edges))
+    n = len(places)
+    got = graph.times_from(range(n), hour)
+    back = graph.times_to(range(n), hour)
+    for s in range(n):
+        want = oracle(n, edges, s, hour)
+        assert got[s] == pytest.approx(np.array(want, np.float32), rel=1e-6, abs=1e-6)
+        # to s from every node: the oracle from every node, read at s
+        assert back[s] == pytest.approx(np.array([oracle(n, edges, u, hour)[s] for u in range(n)], np.float32),
+                                        rel=1e-6, abs=1e-6)
+
+
+def test_one_way_streets_hourly_times_and_an_unreachable_node():
+    # 0 -> 1 -> 2 one way; a direct 0 -> 2 that is fast at night and slow at 8; node 3 alone
+    places = [destination(LAT0, LON0, 90, 500 * i) for i in range(4)]
+    slow_at_8 = [1.0] * 24
+    slow_at_8[8] = 30.0
+    graph = RoadGraph.from_files(*tables(places, [(0, 1, [2.0] * 24), (1, 2, [2.0] * 24), (0, 2, slow_at_8)]))
+    assert graph.times_from([0], 3)[0, 2] == 1.0 and graph.times_from([0], 8)[0, 2] == 4.0
+    assert graph.times_from([0], 8.75)[0, 2] == 4.0 and graph.times_from([0], 27)[0, 2] == 1.0  # the clock wraps
+    assert np.isinf(graph.times_from([2], 3)[0, 0])  # one way: no way back
+    assert np.isinf(graph.times_from([0], 3)[0, 3]) and np.isinf(graph.times_to([3], 3)[0, :3]).all()
+    assert graph.main_component().sum() == 1  # no two nodes reach each other
+    both = RoadGraph.from_files(*tables(places, [(0, 1, 1.0), (1, 0, 1.0), (1, 2, 1.0), (2, 1, 1.0)]))
+    assert both.main_component().tolist() == [True, True, True, False]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 360), st.sampled_from([0.0, 0.0, 100.0, 250.0, 1000.0])),
+                min_size=1, max_size=12),
+       st.lists(st.tuples(st.floats(0, 360), st.floats(0, 1500)), min_size=1, max_size=6))
+def test_a_point_snaps_to_its_nearest_node_ties_to_the_lower_position(nodes, points):
+    # many nodes at one place (distance 0 from the centre) make ties
+    places = [destination(LAT0, LON0, b, d) for b, d in nodes]
+    graph = RoadGraph.from_files(*tables(places, [(0, 0, 1.0)]))  # (an edge table has rows)
+    pts = [destination(LAT0, LON0, b, d) for b, d in points] + [places[-1]]
+    lat = np.array([p[0] for p in pts])
+    lon = np.array([p[1] for p in pts])
+    node, dist = graph.snap(lat, lon)
+    for k in range(len(pts)):
+        d = haversine_m(lat[k], lon[k], graph.lat, graph.lon)
+        assert dist[k] == pytest.approx(d.min(), abs=1e-6)
+        at_min = np.flatnonzero(d <= d.min() + 1e-6)
+        if len(at_min) > 1 and np.allclose(graph.lat[at_min], graph.lat[at_min[0]], atol=0) and \
+                np.allclose(graph.lon[at_min], graph.lon[at_min[0]], atol=0):
+            assert node[k] == at_min.min()  # nodes at one place: the first in file order
+        else:
+            assert node[k] in at_min
+
+
+def test_the_road_leg_is_access_path_access_and_the_reach_bounds_it():
+    cfg = Config()
+    t = cfg.travel
+    places = [destination(LAT0, LON0, 90, 400 * i) for i in range(6)]
+    edges = [(i, i + 1, 0.8) for i in range(5)] + [(i + 1, i, 1.6) for i in range(5)]
+    graph = RoadGraph.from_files(*tables(places, edges))
+    road = RoadTravel(t, graph, hour=9)
+    store = destination(*places[0], 0, 30)  # 30 m from node 0
+    cust = destination(*places[4], 180, 50)  # 50 m from node 4
+    want = 10.0 + t.circuity * 30 / t.courier_m_per_min + 4 * 0.8 + t.circuity * 50 / t.courier_m_per_min
+    assert road.direct_eta(10.0, store[0], store[1], cust[0], cust[1]) == pytest.approx(want, rel=1e-6)
+    back = t.transfer_handling_min + t.circuity * 80 / t.courier_m_per_min + 4 * 1.6
+    assert road.transfer_minutes(cust[0], cust[1], store[0], store[1]) == pytest.approx(back, rel=1e-6)
+    # no leg covers more great-circle metres than the reach of its minutes
+    rng = np.random.default_rng(0)
+    pts = [destination(LAT0, LON0, float(rng.uniform(0, 360)), float(rng.uniform(0, 2500))) for _ in range(40)]
+    la, lo = np.array([p[0] for p in pts]), np.array([p[1] for p in pts])
+    legs = road.leg_min(la[:, None], lo[:, None], la[None, :], lo[None, :])
+    ok = np.isfinite(legs)
+    assert (haversine_m(la[:, None], lo[:, None], la[None, :], lo[None, :])[ok] <= road.reach_m(legs[ok]) + 1e-6).all()
+
+
+def test_bad_road_tables_name_the_file_row_column_and_value(tmp_path):
+    nodes = tmp_path / "nodes.csv"
+    nodes.write_text("node_id,lat,lon\nA,40.75,-73.98\nB,40.76,-73.98\nA,40.77,-73.98\nC,95,-73.98\n")
+    edges = tmp_path / "edges.csv"
+    edges.write_text("from_node,to_node,minutes\nA,B,1.5\nB,Z,2\nB,A,-1\nA,B,nan\nB,A,inf\n")
+    with pytest.raises(InputError) as e:
+        RoadGraph.from_files(nodes, edges)
+    got = {(p.file.split("/")[-1], p.row, p.column, str(p.value)) for p in e.value.problems}
+    assert ("nodes.csv", 3, "node_id", "A") in got  # a duplicate node
+    assert ("nodes.csv", 4, "lat", "95") in got
+    assert ("edges.csv", 2, "to_node", "Z") in got  # an unknown node
+    assert ("edges.csv", 3, "minutes", "-1") in got
+    assert ("edges.csv", 4, "minutes", "nan") in got
+    assert ("edges.csv", 5, "minutes", "inf") in got
+    half = tmp_path / "half.csv"
+    half.write_text("from_node,to_node," + ",".join(f"minutes_h{h}" for h in range(12)) + "\nA,B" + ",1" * 12 + "\n")
+    with pytest.raises(InputError, match="minutes_h12"):
+        RoadGraph.from_files(nodes, half)
+    neither = tmp_path / "neither.csv"
+    neither.write_text("from_node,to_node,speed\nA,B,1\n")
+    with pytest.raises(InputError, match="'minutes'"):
+        RoadGraph.from_files(nodes, neither)
+
+
+def manhattan():
+    pts = np.loadtxt(DATA / "points.csv", delimiter=",")
+    edges = np.loadtxt(DATA / "edges.csv", delimiter=",", dtype=np.int64)
+    week = np.loadtxt(DATA / "week.csv", delimiter=",")
+    assert (week[:, 0].astype(np.int64) == edges[:, 0]).all()
+    nodes = {"node_id": [str(int(x)) for x in pts[:, 0]], "lat": pts[:, 1].tolist(), "lon": pts[:, 2].tolist()}
+    e = {"from_node": [str(x) for x in edges[:, 1]], "to_node": [str(x) for x in edges[:, 2]]}
+    for h in range(24):
+        e[f"minutes_h{h}"] = (week[:, 1 + h] / 60.0).tolist()
+    return RoadGraph.from_files(nodes, e)
+
+
+@pytest.mark.skipif(not DATA.is_dir(), reason="../shared/data/manhattan_road_network_taxi_times is absent")
+def test_the_manhattan_graph_is_one_component_with_its_documented_times():
+    graph = manhattan()
+    assert (len(graph), graph.n_edges, graph.hourly) == (4091, 9452, True)
+    assert graph.main_component().all()  # the data's README: one strongly connected component
+    node, dist = graph.snap([40.754], [-73.984])  # midtown
+    assert dist[0] < 150
+    # the README: every node within about 30 minutes of midtown, median 16 / 19 / 14 at 3 / 8 / 18
+    for hour, median in ((3, 16), (8, 19), (18, 14)):
+        row = graph.times_from(node, hour)[0]
+        assert np.isfinite(row).all() and row.max() < 45
+        assert abs(float(np.median(row)) - median) <= 2.0
