@@ -114,8 +114,8 @@ def test_a_point_snaps_to_its_nearest_node_ties_to_the_lower_position(nodes, poi
         d = haversine_m(lat[k], lon[k], graph.lat, graph.lon)
         assert dist[k] == pytest.approx(d.min(), abs=1e-6)
         at_min = np.flatnonzero(d <= d.min() + 1e-6)
-        if len(at_min) > 1 and np.allclose(graph.lat[at_min], graph.lat[at_min[0]], atol=0) and \
-                np.allclose(graph.lon[at_min], graph.lon[at_min[0]], atol=0):
+        same = (graph.lat[at_min] == graph.lat[at_min[0]]) & (graph.lon[at_min] == graph.lon[at_min[0]])
+        if len(at_min) > 1 and same.all():
             assert node[k] == at_min.min()  # nodes at one place: the first in file order
         else:
             assert node[k] in at_min
