@@ -191,3 +191,74 @@ def test_the_manhattan_graph_is_one_component_with_its_documented_times():
         row = graph.times_from(node, hour)[0]
         assert np.isfinite(row).all() and row.max() < 45
         assert abs(float(np.median(row)) - median) <= 2.0
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(graphs(), st.integers(0, 23), st.lists(st.tuples(st.floats(0, 360), st.floats(0, 2000)), min_size=1,
+                                              max_size=3),
+       st.sampled_from([5.0, 10.0]))
+def test_an_isochrone_holds_exactly_the_nodes_within_its_minutes(g, hour, stores, handling):
+    # a customer standing on a node: inside the store's 30- or 60-minute zone exactly when its
+    # road ETA (handling, access, the oracle's path, access from the node it snaps to) fits
+    import shapely
+
+    from omnifill.roads import isochrones
+
+    places, edges = g
+    graph = RoadGraph.from_files(*tables(places, edges))
+    t = Config().travel
+    road = RoadTravel(t, graph, hour=hour)
+    spots = [destination(LAT0, LON0, b, d) for b, d in stores]
+    slat, slon = np.array([p[0] for p in spots]), np.array([p[1] for p in spots])
+    zones = isochrones(road, slat, slon, handling, [30, 60])
+    snode, sdist = graph.snap(slat, slon)
+    cnode, cdist = graph.snap(graph.lat, graph.lon)  # each node as a customer
+    n = len(places)
+    for z in zones:
+        path = oracle(n, edges, int(snode[z.store]), hour)
+        for u in range(n):
+            eta = (handling + t.circuity * sdist[z.store] / t.courier_m_per_min + path[cnode[u]]
+                   + t.circuity * cdist[u] / t.courier_m_per_min)
+            inside = bool(shapely.intersects_xy(z.geometry, graph.lon[u], graph.lat[u]))
+            apart = haversine_m(graph.lat[u], graph.lon[u], graph.lat, graph.lon)
+            crowded = ((apart > 0) & (apart < 0.02)).any()  # (the union is snapped to a 1 cm grid)
+            if abs(eta - z.minutes) > 1e-3 and not crowded:  # (with no time to spare: inside too)
+                assert inside == (eta <= z.minutes), (z.store, z.minutes, u, eta)
+        assert z.geometry.is_empty or z.geometry.is_valid
+
+
+def test_the_zones_command_writes_the_zones_contract_and_checks_first(tmp_path):
+    from omnifill.cli import main
+    from omnifill.io import load_zones
+    from omnifill.io.contracts import load_stores
+
+    places = [destination(LAT0, LON0, 90, 600 * i) for i in range(6)]
+    nodes = tmp_path / "nodes.csv"
+    nodes.write_text("node_id,lat,lon\n" + "".join(f"N{i},{la},{lo}\n" for i, (la, lo) in enumerate(places)))
+    edges = tmp_path / "edges.csv"
+    # a two-way street 0 - 1 - ... - 4; node 5 only reached, never left
+    rows = [(i, i + 1) for i in range(4)] + [(i + 1, i) for i in range(4)] + [(4, 5)]
+    edges.write_text("from_node,to_node,minutes\n" + "".join(f"N{a},N{b},5\n" for a, b in rows))
+    stores = tmp_path / "stores.csv"
+    stores.write_text(f"store_id,lat,lon,kind\nA,{places[0][0]},{places[0][1]},store\n"
+                      f"B,{places[3][0]},{places[3][1]},store\nW,{places[1][0]},{places[1][1]},warehouse\n")
+    out = tmp_path / "zones.geojson"
+    args = ["zones", "--stores", str(stores), "--road-nodes", str(nodes), "--road-edges", str(edges),
+            "--out", str(out)]
+    assert main(args) == 0
+    z = load_zones(out, load_stores(stores).index())
+    assert sorted((f.store, f.tier) for f in z) == [(0, 30), (0, 60), (1, 30), (1, 60)]  # no warehouse zone
+    # A (handling 10, on node 0) reaches node k in 10 + 5 k minutes: nodes 0..4 within 30
+    # (node 4 with none to spare), node 5 (35) not; all six within 60
+    import shapely
+
+    for tier, want in ((30, [True] * 5 + [False]), (60, [True] * 6)):
+        geom = next(f.geometry for f in z if (f.store, f.tier) == (0, tier))
+        assert [bool(shapely.intersects_xy(geom, lo, la)) for la, lo in places] == want
+    # a store that snaps to node 5, which reaches nothing, is an input error naming its row;
+    # nothing is written
+    stores.write_text(f"store_id,lat,lon\nA,{places[0][0]},{places[0][1]}\nC,{places[5][0]},{places[5][1]}\n")
+    out2 = tmp_path / "zones2.geojson"
+    assert main(args[:-1] + [str(out2)]) == 2
+    assert not out2.exists()
+    assert main(args + ["--hour", "24"]) == 2

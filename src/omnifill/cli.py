@@ -77,6 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_reroute(sub)
     _add_bench(sub)
     _add_generate(sub)
+    _add_zones(sub)
     return p
 
 
@@ -287,6 +288,29 @@ def _add_generate(sub) -> None:
     g.set_defaults(func=cmd_generate)
 
 
+def _add_zones(sub) -> None:
+    # omnifill zones: stores' reach by road, written as delivery zones
+    z = sub.add_parser("zones", help="write each store's 30- and 60-minute reach by road as delivery zones "
+                                     "(GeoJSON)",
+                       description="Each store's reach by road within 30 and 60 minutes (handling, the access "
+                                   "legs to and from the nearest road nodes, the shortest path at --hour), as "
+                                   "polygons in the zones contract: look at them, edit them, and give them back to "
+                                   "route, reroute and bench with --zones. Warehouses get none.")
+    z.add_argument("--stores", required=True, metavar="S", help="the stores file (CSV or Parquet)")
+    z.add_argument("--road-nodes", required=True, metavar="N", help="node_id, lat, lon (CSV or Parquet)")
+    z.add_argument("--road-edges", required=True, metavar="E",
+                   help="from_node, to_node, minutes or minutes_h0 .. minutes_h23 (CSV or Parquet)")
+    z.add_argument("--config", metavar="C", help="omnifill.toml: [travel] circuity, courier_m_per_min and "
+                                                  "handling_min for the access legs and handling")
+    z.add_argument("--hour", type=float, default=12.0, metavar="H",
+                   help="hour of the day for hourly edge times, 0 <= H < 24 (default 12)")
+    z.add_argument("--minutes", type=int, nargs="+", choices=(30, 60), default=[30, 60], metavar="M",
+                   help="the tiers to write: 30, 60 or both (the zones contract's promise tiers; default both)")
+    z.add_argument("--out", required=True, metavar="ZONES", help="the GeoJSON file to write")
+    _max_errors(z)
+    z.set_defaults(func=cmd_zones)
+
+
 def _input_files(parser, *, orders: bool) -> None:
     # the files every command reads: the network's, and the orders where they are a flag
     files = parser.add_argument_group("input files (CSV or Parquet; orders also JSON Lines)" if orders
@@ -367,6 +391,61 @@ def cmd_validate(args) -> int:
         return EXIT_INVALID
     print("valid: " + ", ".join(f"{v:,} {k if k != 'inventory' else 'inventory rows'}" for k, v in counts.items()))
     return EXIT_OK
+
+
+def cmd_zones(args) -> int:
+    import json
+
+    import shapely
+
+    from .errors import Problem
+    from .roads import RoadGraph, RoadTravel, isochrones
+
+    t0 = time.perf_counter()
+    if not (0.0 <= args.hour < 24.0):
+        raise InputError([Problem("--hour", None, None, args.hour, "must be in 0 .. 24 (hours of the day)")])
+    check_output_path(args.out, "--out")
+    cfg = Config.from_toml(args.config) if args.config else Config()
+    probs = Problems(max(1, args.max_errors))
+    st = load_stores(args.stores, probs=probs)
+    probs.raise_if_any()
+    graph = RoadGraph.from_files(args.road_nodes, args.road_edges, max_errors=max(1, args.max_errors))
+    sel = np.flatnonzero(st.kind == "store")
+    node, _ = graph.snap(st.lat[sel], st.lon[sel])
+    main_c = graph.main_component()
+    for i, k in zip(sel, node):
+        if not main_c[k]:
+            probs.add(Problem(st.path, int(i) + 1, "store_id", st.store_id[i],
+                              f"snaps to road node {graph.node_id[k]!r}, which cannot reach (or be reached from) "
+                              f"the graph's main component ({int(main_c.sum()):,} of {len(graph):,} nodes)"))
+    probs.raise_if_any()
+    t1 = time.perf_counter()
+    handling = np.where(np.isnan(st.handling_min[sel]), cfg.travel.handling_min, st.handling_min[sel])
+    road = RoadTravel(cfg.travel, graph, hour=args.hour)
+    iso = isochrones(road, st.lat[sel], st.lon[sel], handling, sorted(set(args.minutes)))
+    features = []
+    empty = 0
+    for z in iso:
+        if z.geometry.is_empty:
+            empty += 1
+            continue
+        features.append({"type": "Feature",
+                         "properties": {"store_id": str(st.store_id[sel[z.store]]), "promise_min": int(z.minutes)},
+                         "geometry": _rounded(json.loads(shapely.to_geojson(z.geometry)))})
+    write_text(args.out, json.dumps({"type": "FeatureCollection", "features": features}) + "\n")
+    t2 = time.perf_counter()
+    print(f"omnifill zones: {len(features):,} zones for {len(sel):,} stores ({empty:,} reach nothing in their tier) "
+          f"on a road graph of {len(graph):,} nodes and {graph.n_edges:,} edges at hour {args.hour:g}; "
+          f"load {t1 - t0:.2f} s, zones {t2 - t1:.2f} s", file=sys.stderr)
+    return EXIT_OK
+
+
+def _rounded(geom: dict) -> dict:
+    # a GeoJSON geometry's coordinates to 9 decimals (the polygons' vertices lie on that grid)
+    def r(c):
+        return [r(x) for x in c] if isinstance(c, list) else round(c, 9)
+
+    return {**geom, "coordinates": r(geom["coordinates"])}
 
 
 def cmd_route(args) -> int:
