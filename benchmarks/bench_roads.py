@@ -80,7 +80,8 @@ def main(argv=None):
     t_snap = time.perf_counter() - t0
     src = np.unique(snode)
     print(f"graph: {len(graph):,} nodes, {graph.n_edges:,} edges, hourly; loaded and checked in {t_load:.2f} s; "
-          f"(from arrays in memory; the files have no header) {len(slat)} stores snap to {len(src)} nodes in {t_snap * 1e3:.1f} ms (median access {np.median(sdist):.0f} m)")
+          f"(from arrays in memory; the files have no header); {len(slat)} stores snap to {len(src)} nodes in "
+          f"{t_snap * 1e3:.1f} ms (median access {np.median(sdist):.0f} m)")
 
     # the tables: scipy's csgraph against networkx, the same sources, one hour
     hour = args.hours[0]
