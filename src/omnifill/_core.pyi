@@ -111,7 +111,7 @@ class SearchResult:
     el_indptr: npt.NDArray[np.int64]
     elements: npt.NDArray[np.void]
     line_src: npt.NDArray[np.int32]
-    stores: list[int]
+    stores: tuple[int, ...]
     examined_store: npt.NDArray[np.int32]
     examined_mask: npt.NDArray[np.uint64]
     runner_up_exact: bool

@@ -130,10 +130,10 @@ class DecisionRecord:
         "store_ids",
     )
 
-    def __init__(self, order: Order, skus: list[str], line_of: Sequence[int], codes: Sequence[int] | np.ndarray,
+    def __init__(self, order: Order, skus: Sequence[str], line_of: Sequence[int], codes: Sequence[int] | np.ndarray,
                  pickup: int, cand_idx: np.ndarray | None, cand_eta: np.ndarray | None,
                  cand_status: bytes | np.ndarray, pickup_state: tuple[bool, bool, float] | None,
-                 res: _core.SearchResult | None, elements: list[Any] | Option, eta: float, config: Config,
+                 res: _core.SearchResult | None, elements: list[Any] | Option | None, eta: float, config: Config,
                  store_ids: np.ndarray, has_warehouse: bool = True, in_reach: InReach | None = None) -> None:
         self.order, self.skus, self.line_of, self.codes, self.pickup = order, skus, line_of, codes, pickup
         self._cands: tuple[np.ndarray, np.ndarray] | None = (None if cand_idx is None or cand_eta is None
@@ -141,7 +141,8 @@ class DecisionRecord:
         self.cand_status = cand_status  # per store (bytes of the whole network), or per candidate
         self.pickup_state = pickup_state  # (offers pickup, closed, capacity left)
         self.res = res  # the search's answer (None: greedy, or a pickup store that offers none)
-        self.elements = elements  # the search's element list, or an Option (greedy)
+        # the search's element list, an Option (greedy), or None: res's best option's
+        self.elements = elements
         self.eta, self.config, self.store_ids = eta, config, store_ids
         self.has_warehouse = has_warehouse  # the order's city has a warehouse shipping parcels
         self.in_reach = in_reach
@@ -182,6 +183,9 @@ class DecisionRecord:
     def opt(self) -> Option:
         if self._opt is None:
             o = self.order
+            if self.elements is None:
+                assert self.res is not None
+                self.elements = self.res.best[2]
             if isinstance(self.elements, Option):
                 self._opt = self.elements
             elif not self.elements:

@@ -222,7 +222,8 @@ class Router:
             if status is None:
                 status = stock.status_now(res.cand_idx)
             cost, eta, elements = res.best
-            record = DecisionRecord(o, skus, line_of, codes, -1, None, None, status, None, res, elements, eta,
+            # (the record reads the best option's elements from res again when it needs them)
+            record = DecisionRecord(o, skus, line_of, codes, -1, None, None, status, None, res, None, eta,
                                     self.config, self._store_ids, len(wh) > 0, self._in_reach)
             on_time = is_on_time(bool(elements), _unfilled(elements, len(skus)), eta, o.promise_min)
             decision = Decision._made(o.order_id, cost, eta, on_time, bool(res.proven), reserve, record)

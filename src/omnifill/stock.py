@@ -51,9 +51,9 @@ class Held:
 
     decision: Decision  # the Decision that made it (route returns it again for the same order_id)
     src: np.ndarray  # per (merged) line: the store its units are reserved at, -1 none
-    codes: np.ndarray | list[int]  # per line: SKU code
-    qty: np.ndarray | list[int]
-    stores: list[int]  # one capacity unit each
+    codes: np.ndarray | Sequence[int]  # per line: SKU code
+    qty: np.ndarray | Sequence[int]
+    stores: Sequence[int]  # one capacity unit each
 
     def stock(self) -> list[tuple[int, int, int]]:
         """(store, sku code, qty) for every reserved line."""
@@ -202,15 +202,15 @@ class Stock:
 
     # --- reservations ----------------------------------------------------------------------------
     def reserve(self, order_id: str, decision: Decision, src: np.ndarray, codes: np.ndarray, qty: np.ndarray,
-                stores: list[int]) -> None:
+                stores: Sequence[int]) -> None:
         """Hold an order's lines (``src``: each line's store, -1 none) and one capacity unit
         per store in ``stores``. The caller holds the lock."""
         self.search.take(src, codes, qty, self.reserved_units, 1)
         self.search.spend(stores, self.cap_left, self.closed_u8, self.status, 1)
         self.held[order_id] = Held(decision, src, codes, qty, stores)
 
-    def hold(self, order_id: str, decision: Decision, res: _core.SearchResult, codes: list[int],
-             qty: list[int]) -> None:
+    def hold(self, order_id: str, decision: Decision, res: _core.SearchResult, codes: Sequence[int],
+             qty: Sequence[int]) -> None:
         """Record an order whose units and capacity ``OptionSearch.route(reserve=True)``
         took as held. The caller holds the lock."""
         self.held[order_id] = Held(decision, res.line_src, codes, qty, res.stores)

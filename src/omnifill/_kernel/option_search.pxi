@@ -668,7 +668,7 @@ cdef class OptionSearch:
             return INFINITY
         return (promise + (budget - self.c_min * promise) / slope) * (1.0 + 1e-9) + 1e-6
 
-    cdef void _reserve_best(self, object line_src, list stores, Py_ssize_t nl) except *:
+    cdef void _reserve_best(self, object line_src, tuple stores, Py_ssize_t nl) except *:
         # take() and spend() of the best option, into the owner's arrays (the search just
         # found its units available; checked all the same before anything changes)
         cdef const int32_t[::1] sv = line_src
@@ -729,7 +729,7 @@ cdef class OptionSearch:
         # (the router reads the best option only: no numpy array per decision)
         _raise_for(_write_options(c, self.max_pk + self.max_tr + 1, r._cost, r._eta, r._end + 1, r._rows,
                                   &no, &ne))
-        r.line_src, r.stores = line_src, stores
+        r.line_src, r.stores = line_src, tuple(stores)   # (a tuple of ints: untracked by the collector)
         r.runner_up_exact = within or c.n_top < 2
         r.window, r.proven, r.nodes = c.window, not c.aborted, c.nodes
         r.searched_min = INFINITY

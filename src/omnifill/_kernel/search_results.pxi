@@ -80,7 +80,8 @@ cdef class SearchResult:
     stores the best option uses, one capacity unit each. ``runner_up_exact``: the second
     option is the cheapest other option (else every other option costs more than best +
     ``window``). ``proven``: False when the node budget ran out. ``examined_store`` and
-    ``examined_mask``: every store whose stock was read, and the lines it can fill.
+    ``examined_mask``: every store whose stock was read, and the lines it can fill. ``stores``
+    is a tuple.
     ``best``, ``runner_up`` and ``options`` give options as (cost, eta, elements) tuples.
 
     The options live in the result's own C memory (one block); the arrays are built from it
