@@ -281,9 +281,17 @@ def isochrones(road: RoadTravel, store_lat: ArrayLike, store_lon: ArrayLike, han
     ky = EARTH_RADIUS_M * np.pi / 180.0
     kx = ky * float(np.cos(np.radians(lat0)))
     x, y = (graph.lon - lon0) * kx, (graph.lat - lat0) * ky
-    # one Voronoi generator per place: the first node there (snapping's tie rule)
-    _, first = np.unique(np.column_stack([graph.lat, graph.lon]), axis=0, return_index=True)
-    gen = np.sort(first)
+    # one Voronoi generator per place, nodes chained within a millimetre of each other
+    # counting as one (GEOS cannot build cells nanometres wide): the first node there, as
+    # snapping's tie rule has it
+    close = cKDTree(np.column_stack([x, y])).query_pairs(1e-3, output_type="ndarray")
+    if len(close):
+        m = sp.coo_matrix((np.ones(len(close)), (close[:, 0], close[:, 1])), shape=(len(x), len(x)))
+        _, place = connected_components(m, directed=False)
+        _, first = np.unique(place, return_index=True)
+        gen = np.sort(first)
+    else:
+        gen = np.arange(len(x))
     pts = shapely.points(x[gen], y[gen])
     span = float(max(np.ptp(x), np.ptp(y), 1.0))
     frame = shapely.box(x.min() - 10 * span - 1e5, y.min() - 10 * span - 1e5,

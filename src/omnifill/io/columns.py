@@ -160,7 +160,9 @@ def extra_columns(t: Table, known) -> dict[str, list]:
 
 
 def index_lookup(t: Table, name: str, values: np.ndarray, index: dict[str, int] | None,
-                  probs: Problems, what: str) -> np.ndarray:
+                  probs: Problems, what: str, source: str = "the stores file") -> np.ndarray:
+    """Each value's position in ``index`` (-1: missing, or not there, a problem naming
+    ``source``); all -1 when there is no index."""
     out = np.full(t.n_rows, -1, dtype=np.int64)
     if index is None:
         return out
@@ -169,7 +171,20 @@ def index_lookup(t: Table, name: str, values: np.ndarray, index: dict[str, int] 
             continue
         j = index.get(v)
         if j is None:
-            probs.add(t.problem(i, name, v, f"names a {what} that is not in the stores file"))
+            probs.add(t.problem(i, name, v, f"names a {what} that is not in {source}"))
         else:
             out[i] = j
     return out
+
+
+def first_rows(t: Table, name: str, values: np.ndarray, probs: Problems, what: str) -> dict[str, int]:
+    """Each id's first row index; every later row with the same id is a problem."""
+    first: dict[str, int] = {}
+    for i, v in enumerate(values):
+        if v is None:
+            continue
+        if v in first:
+            probs.add(t.problem(i, name, v, f"duplicate {what} (first at row {first[v] + 1})"))
+        else:
+            first[v] = i
+    return first

@@ -19,6 +19,7 @@ from .columns import (
     coords_of,
     enum_col,
     extra_columns,
+    first_rows,
     float_col,
     index_lookup,
     int_col,
@@ -66,14 +67,7 @@ def load_stores_table(t: Table, probs: Problems) -> StoresTable:
     if not require_columns(t, ("store_id", "lat", "lon"), probs):
         probs.raise_if_any()
     sid = str_col(t, "store_id", probs)
-    first: dict[str, int] = {}
-    for i, s in enumerate(sid):
-        if s is None:
-            continue
-        if s in first:
-            probs.add(t.problem(i, "store_id", s, f"duplicate store id (first at row {first[s] + 1})"))
-        else:
-            first[s] = i
+    first_rows(t, "store_id", sid, probs, "store id")
     lat, lon = coords_of(t, probs)
     st = StoresTable(
         path=t.path, store_id=sid, lat=lat, lon=lon,

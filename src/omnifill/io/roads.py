@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import Problem
-from .columns import coords_of, float_col, require_columns, str_col
+from .columns import coords_of, first_rows, float_col, index_lookup, require_columns, str_col
 from .formats import Problems, Table, read_table, table_of
 
 HOURS = 24
@@ -70,16 +70,9 @@ def load_road_tables(nodes, edges, *, max_errors: int = 100) -> RoadTables:
         probs.raise_if_any()
     node_id = str_col(nt, "node_id", probs)
     lat, lon = coords_of(nt, probs)
-    index: dict[str, int] = {}
-    for i, v in enumerate(node_id):
-        if v is None:
-            continue
-        if v in index:
-            probs.add(nt.problem(i, "node_id", v, f"duplicate node (first at row {index[v] + 1})"))
-        else:
-            index[v] = i
-    src = _node_refs(et, "from_node", index, nt.path, probs)
-    dst = _node_refs(et, "to_node", index, nt.path, probs)
+    index = first_rows(nt, "node_id", node_id, probs, "node")
+    src, dst = (index_lookup(et, c, str_col(et, c, probs), index, probs, "node", nt.path)
+                for c in ("from_node", "to_node"))
     cols = ("minutes",) if "minutes" in et.columns else HOURLY_COLUMNS
     minutes = np.column_stack([float_col(et, c, probs, lo=0.0, what="a travel time in minutes") for c in cols])
     probs.raise_if_any()
@@ -90,20 +83,6 @@ def _table(obj, name: str) -> Table:
     if isinstance(obj, (str, bytes)) or hasattr(obj, "__fspath__"):
         return read_table(obj)
     return table_of(obj, name)
-
-
-def _node_refs(t: Table, col: str, index: dict[str, int], nodes_file: str, probs: Problems) -> np.ndarray:
-    ids = str_col(t, col, probs)
-    out = np.zeros(t.n_rows, np.int64)
-    for i, v in enumerate(ids):
-        if v is None:
-            continue
-        k = index.get(v)
-        if k is None:
-            probs.add(t.problem(i, col, v, f"unknown node (not in {nodes_file})"))
-        else:
-            out[i] = k
-    return out
 
 
 __all__ = ["HOURLY_COLUMNS", "HOURS", "RoadTables", "load_road_tables"]
