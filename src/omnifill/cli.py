@@ -297,9 +297,11 @@ def _add_zones(sub) -> None:
                                    "polygons in the zones contract: look at them, edit them, and give them back to "
                                    "route, reroute and bench with --zones. Warehouses get none.")
     z.add_argument("--stores", required=True, metavar="S", help="the stores file (CSV or Parquet)")
-    z.add_argument("--road-nodes", required=True, metavar="N", help="node_id, lat, lon (CSV or Parquet)")
-    z.add_argument("--road-edges", required=True, metavar="E",
+    z.add_argument("--road-nodes", metavar="N", help="node_id, lat, lon (CSV or Parquet)")
+    z.add_argument("--road-edges", metavar="E",
                    help="from_node, to_node, minutes or minutes_h0 .. minutes_h23 (CSV or Parquet)")
+    z.add_argument("--roads", metavar="OSM", help="instead of the two tables: an OpenStreetMap extract (.osm, "
+                                                  ".osm.pbf; its drivable ways; needs the roads extra)")
     z.add_argument("--config", metavar="C", help="omnifill.toml: [travel] circuity, courier_m_per_min and "
                                                   "handling_min for the access legs and handling")
     z.add_argument("--hour", type=float, default=12.0, metavar="H",
@@ -404,12 +406,18 @@ def cmd_zones(args) -> int:
     t0 = time.perf_counter()
     if not (0.0 <= args.hour < 24.0):
         raise InputError([Problem("--hour", None, None, args.hour, "must be in 0 .. 24 (hours of the day)")])
+    tables = [a for a in (args.road_nodes, args.road_edges) if a is not None]
+    if not ((args.roads is None and len(tables) == 2) or (args.roads is not None and not tables)):
+        flag = "--roads" if args.roads is not None else ("--road-edges" if args.road_nodes else "--road-nodes")
+        raise InputError([Problem(flag, None, None, None, "the road graph is --road-nodes with --road-edges, "
+                                                          "or --roads (an OpenStreetMap extract): one of the two")])
     check_output_path(args.out, "--out")
     cfg = Config.from_toml(args.config) if args.config else Config()
     probs = Problems(max(1, args.max_errors))
     st = load_stores(args.stores, probs=probs)
     probs.raise_if_any()
-    graph = RoadGraph.from_files(args.road_nodes, args.road_edges, max_errors=max(1, args.max_errors))
+    graph = (RoadGraph.from_osm(args.roads) if args.roads is not None
+             else RoadGraph.from_files(args.road_nodes, args.road_edges, max_errors=max(1, args.max_errors)))
     sel = np.flatnonzero(st.kind == "store")
     node, _ = graph.snap(st.lat[sel], st.lon[sel])
     main_c = graph.main_component()
