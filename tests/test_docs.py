@@ -30,7 +30,10 @@ def test_every_config_key_is_in_the_cost_model_page_with_its_default():
         for key, default in keys.items():
             row = next((ln for ln in text.splitlines() if f"`[{section}] {key}`" in ln), None)
             assert row is not None, f"[{section}] {key} is not in docs/cost-model.md"
-            assert f"{default:g}" in row.replace(",", "") or str(default) in row, (key, default, row)
+            if isinstance(default, str):  # a name or a path: the default as written, or none
+                assert (f"| {default} |" if default else "|  |") in row, (key, default, row)
+            else:
+                assert f"{default:g}" in row.replace(",", "") or str(default) in row, (key, default, row)
 
 
 def test_every_file_column_plan_column_and_reason_is_in_the_docs():

@@ -121,6 +121,30 @@ def test_a_point_snaps_to_its_nearest_node_ties_to_the_lower_position(nodes, poi
             assert node[k] in at_min
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 400), st.floats(0.0, 1.0), st.integers(0, 2**32 - 1), st.sampled_from([50.0, 3000.0, 40000.0]))
+def test_the_kernels_nearest_node_search_is_the_brute_force_over_the_eligible_nodes(n, share, seed, spread):
+    # many nodes over a city (several rings of grid cells), some of them not eligible, and
+    # points inside, at the edge of and far outside the nodes' box
+    from omnifill import _core
+
+    rng = np.random.default_rng(seed)
+    places = [destination(LAT0, LON0, b, d) for b, d in zip(rng.uniform(0, 360, n), rng.uniform(0, spread, n))]
+    lat, lon = np.array([p[0] for p in places]), np.array([p[1] for p in places])
+    ok = rng.random(n) < share
+    ok[rng.integers(0, n)] = True
+    pts = [destination(LAT0, LON0, b, d) for b, d in zip(rng.uniform(0, 360, 50), rng.uniform(0, 3 * spread, 50))]
+    plat, plon = np.array([p[0] for p in pts] + [lat[0]]), np.array([p[1] for p in pts] + [lon[0]])
+    node, chord = _core.NodeSnap(lat, lon, ok).snap(plat, plon)
+    xyz = _core.unit_vectors(lat, lon)
+    q = _core.unit_vectors(plat, plon)
+    for k in range(len(plat)):
+        d = np.linalg.norm(xyz - q[k], axis=1)
+        d[~ok] = np.inf
+        assert ok[node[k]] and chord[k] == d[node[k]]
+        assert node[k] == int(np.flatnonzero(d == d.min()).min())  # the nearest, ties to the lower position
+
+
 def test_the_road_leg_is_access_path_access_and_the_reach_bounds_it():
     cfg = Config()
     t = cfg.travel
@@ -211,8 +235,9 @@ def test_an_isochrone_holds_exactly_the_nodes_within_its_minutes(g, hour, stores
     spots = [destination(LAT0, LON0, b, d) for b, d in stores]
     slat, slon = np.array([p[0] for p in spots]), np.array([p[1] for p in spots])
     zones = isochrones(road, slat, slon, handling, [30, 60])
-    snode, sdist = graph.snap(slat, slon)
-    cnode, cdist = graph.snap(graph.lat, graph.lon)  # each node as a customer
+    # points snap to the main component's nodes (each checked against a brute force below)
+    snode, sdist = graph.snap(slat, slon, main_only=True)
+    cnode, cdist = graph.snap(graph.lat, graph.lon, main_only=True)  # each node as a customer
     n = len(places)
     for z in zones:
         path = oracle(n, edges, int(snode[z.store]), hour)

@@ -27,24 +27,28 @@ LAT0, LON0 = 31.23, 121.47
 # model's text (docs/cost-model.md)
 
 
-def brute_force(stores, stock, order, cfg: Config, usable):
+def brute_force(stores, stock, order, cfg: Config, usable, legs=None):
     """The minimum cost over all options, by enumeration (see assignments)."""
-    return min(cost for cost, *_ in assignments(stores, stock, order, cfg, usable))
+    return min(cost for cost, *_ in assignments(stores, stock, order, cfg, usable, legs))
 
 
-def assignments(stores, stock, order, cfg: Config, usable):
+def assignments(stores, stock, order, cfg: Config, usable, legs=None):
     """Every valid assignment of the order's lines to sources, from the cost model's text, as
     (cost, {(store, sku): qty}, [stores spending a capacity unit], {stores sending a package}).
 
     stores: list of dicts (id, lat, lon, kind, handling, delivers, pickup, transfers_out);
     stock: {(store, sku): available}; order: dict with lat, lon, promise, lines [(sku, qty)]
     (distinct SKUs), mode, pickup (store position or None); usable[s]: open and capacity left.
+    legs: (courier(s, lat, lon), transfer(b, a)) minutes of another travel model (roads);
+    default the great circle as the cost model writes it.
     """
     t, c, lim = cfg.travel, cfg.cost, cfg.limits
     n = len(stores)
     P = order["promise"]
 
     def leg(s):  # courier minutes from store s to the customer
+        if legs is not None:
+            return legs[0](s, order["lat"], order["lon"])
         d = haversine_m(stores[s]["lat"], stores[s]["lon"], order["lat"], order["lon"])
         return t.circuity * d / t.courier_m_per_min
 
@@ -52,6 +56,8 @@ def assignments(stores, stock, order, cfg: Config, usable):
         return stores[s]["handling"] + leg(s)
 
     def arrival(b, a):  # b's lines ready at a
+        if legs is not None:
+            return stores[b]["handling"] + t.transfer_handling_min + legs[1](b, a)
         d = haversine_m(stores[b]["lat"], stores[b]["lon"], stores[a]["lat"], stores[a]["lon"])
         return stores[b]["handling"] + t.transfer_handling_min + t.circuity * d / t.transfer_m_per_min
 
@@ -251,6 +257,22 @@ def as_order(o, stores):
     return d
 
 
+def take(d, stock, cap, by_id):
+    """Take a decision's units from ``stock`` and a capacity unit from each store it uses."""
+    used = set()
+    for r in d.rows:
+        if r["mode"] == "unfilled":
+            continue
+        s = by_id[r["source_id"]]
+        stock[(s, r["sku"])] -= r["qty"]
+        assert stock[(s, r["sku"])] >= 0
+        used.add(s)
+        if r["via_id"] is not None:
+            used.add(by_id[r["via_id"]])
+    for s in used:
+        cap[s] -= 1
+
+
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(instances())
 def test_every_decision_is_the_brute_force_minimum(inst):
@@ -288,18 +310,7 @@ def test_every_decision_is_the_brute_force_minimum(inst):
         assert len(d.rows) == len(o["lines"])
         assert rows_cost(d.rows, o, cfg) == pytest.approx(d.cost, rel=1e-9, abs=1e-6)
         # the world the next order sees: stock and capacity taken by this one
-        used = set()
-        for r in d.rows:
-            if r["mode"] == "unfilled":
-                continue
-            s = by_id[r["source_id"]]
-            stock[(s, r["sku"])] -= r["qty"]
-            assert stock[(s, r["sku"])] >= 0
-            used.add(s)
-            if r["via_id"] is not None:
-                used.add(by_id[r["via_id"]])
-        for s in used:
-            cap[s] -= 1
+        take(d, stock, cap, by_id)
         for (s, k), v in stock.items():
             assert router.available(stores[s]["id"], k) == v
 

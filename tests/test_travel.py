@@ -56,9 +56,9 @@ def test_the_kernel_legs_survive_pickling_with_their_values():
 
 def test_bad_speeds_are_refused_by_the_kernel_legs():
     with pytest.raises(ValueError, match="positive"):
-        _core.GreatCircleLegs(1.3, 0.0, 400.0, 15.0)
+        _core.Legs(1.3, 0.0, 400.0, 15.0)
     with pytest.raises(ValueError, match="transfer_handling_min"):
-        _core.GreatCircleLegs(1.3, 250.0, 400.0, float("nan"))
+        _core.Legs(1.3, 250.0, 400.0, float("nan"))
 
 
 def test_the_config_names_a_registered_model():

@@ -14,7 +14,7 @@ def sku_major(
     inv_indptr: npt.ArrayLike, inv_sku: npt.ArrayLike
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int32], npt.NDArray[np.int64], npt.NDArray[np.int32]]: ...
 
-class GreatCircleLegs:
+class Legs:
     circuity: float
     courier_m_per_min: float
     transfer_m_per_min: float
@@ -26,6 +26,25 @@ class GreatCircleLegs:
     def courier_minutes(self, chord: float) -> float: ...
     def transfer_minutes(self, handling: float, chord: float) -> float: ...
     def reach_chord(self, minutes: float) -> float: ...
+    road: bool
+    reach_m_per_min: float
+    n_network: int
+    n_nodes: int
+    snapper: NodeSnap | None
+    def store_node(self) -> npt.NDArray[np.int32] | None: ...
+    def store_access(self) -> npt.NDArray[np.float64] | None: ...
+    def locate(self, lat: float, lon: float) -> tuple[int, float]: ...
+
+class NodeSnap:
+    n_nodes: int
+    n_eligible: int
+    def __init__(self, lat: npt.ArrayLike, lon: npt.ArrayLike, eligible: npt.ArrayLike | None = ...) -> None: ...
+    def snap(self, lat: npt.ArrayLike, lon: npt.ArrayLike) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]: ...
+
+def road_legs(
+    circuity: float, courier_m_per_min: float, transfer_handling_min: float, snapper: NodeSnap,
+    store_lat: npt.ArrayLike, store_lon: npt.ArrayLike, table: npt.NDArray[np.float32], reach_m_per_min: float
+) -> Legs: ...
 
 class GridIndex:
     n_stores: int
@@ -57,7 +76,7 @@ class GridIndex:
         lon: npt.ArrayLike,
         max_eta_min: npt.ArrayLike,
         *,
-        travel: GreatCircleLegs,
+        travel: Legs,
         tier_bits: npt.ArrayLike | None = ...,
         zone_indptr: npt.ArrayLike | None = ...,
         zone_store: npt.ArrayLike | None = ...,
@@ -72,7 +91,7 @@ class GridIndex:
         lon: float,
         max_eta_min: float,
         *,
-        travel: GreatCircleLegs,
+        travel: Legs,
         max_candidates: int = ...,
         tier_bit: int = ...,
         zone_store: npt.ArrayLike | None = ...,
@@ -145,7 +164,7 @@ class SearchBatch:
     def option(self, i: int) -> _Found: ...
 
 class OptionSearch:
-    travel: GreatCircleLegs
+    travel: Legs
     transfer_handling: float
     parcel_lead: float
     c_min: float
@@ -171,7 +190,7 @@ class OptionSearch:
         lat: npt.ArrayLike,
         lon: npt.ArrayLike,
         *,
-        travel: GreatCircleLegs,
+        travel: Legs,
         parcel_lead_min: float,
         per_minute: float,
         per_package: float,
@@ -186,6 +205,7 @@ class OptionSearch:
         sku_index: tuple[npt.NDArray[np.int64], npt.NDArray[np.int32], npt.NDArray[np.int64], npt.NDArray[np.int32]]
         | None = ...,
     ) -> None: ...
+    def set_travel(self, travel: Legs) -> None: ...
     def set_inventory(
         self,
         inv_indptr: npt.ArrayLike,

@@ -41,7 +41,7 @@
 # Each room uses only the rooms included above it (but the last: the phases are functions of
 # the OptionSearch class above them, and its methods call them):
 #   errors.pxi           error codes, _raise_for, argument coercion for the def layer
-#   travel.pxi           the great-circle model in unit vectors: chords, span ETAs, reach
+#   travel.pxi           the travel models: great-circle chords and span ETAs, road snapping and tables, reach
 #   memory.pxi           output blocks handed to numpy without a copy
 #   grid.pxi             GridIndex: the candidate search over one city's stores
 #   coverage.pxi         which lines each candidate store fills alone

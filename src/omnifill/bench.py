@@ -424,6 +424,7 @@ def simulate(net: Network, batch: OrderBatch, arrival: np.ndarray, config: Confi
             hour[0] = h
             first_hour[0] = h if first_hour[0] is None else first_hour[0]
             router.reset_capacity(cap)
+            router.set_hour(h % 24)  # road times at the clock's hour (no change for the great circle)
         st.hour = h
 
     replans = 0
@@ -441,8 +442,8 @@ def simulate(net: Network, batch: OrderBatch, arrival: np.ndarray, config: Confi
             idx = seq[window[seq] == w]
             t = (w + 1) * hold_min
             clock(min(t, MINUTES_PER_DAY - 1e-6))
-            rows = _plan_batch(router, net, cfg, [orders[i] for i in idx], t - arrival[idx], None, time_limit_s,
-                               seed)
+            rows = _plan_batch(router, router.network, cfg, [orders[i] for i in idx], t - arrival[idx], None,
+                               time_limit_s, seed)
             for i, rs in zip(idx.tolist(), rows):
                 st.record(i, rs, t - arrival[i], moved=False)
             replans += 1
@@ -486,7 +487,8 @@ def simulate(net: Network, batch: OrderBatch, arrival: np.ndarray, config: Confi
                 # the longest wait of the batch: priced in, so that no move costs more than it gains
                 mcfg = dataclasses.replace(cfg, cost=dataclasses.replace(
                     cfg.cost, move_penalty=cfg.cost.move_penalty + cfg.cost.per_minute * float(wait.max())))
-                rows = _plan_batch(router, net, mcfg, [orders[i] for i in free], wait, current, time_limit_s, seed)
+                rows = _plan_batch(router, router.network, mcfg, [orders[i] for i in free], wait, current,
+                                   time_limit_s, seed)
                 for i, rs, cur, wt in zip(free, rows, current, wait.tolist()):
                     # moved: its packages now go from other stores (not merely re-planned: the
                     # planner calls every split order "moved", as it has one current store)
@@ -704,7 +706,7 @@ def run_bench(sc: Scenario, out_dir, *, policies=("online",), what_ifs=(), confi
     import json
 
     text = json.dumps(doc, indent=2, default=json_default) + "\n"
-    html = bench_report(results, doc, title=f"omnifill bench: {sc.name}")
+    html = bench_report(results, doc, title=f"omnifill bench: {sc.name}", config=config or net.config)
     write_text(out / "kpis.json", text)
     write_text(out / "report.html", html)
     return doc

@@ -368,6 +368,16 @@ def cmd_validate(args) -> int:
         counts["stores"] = len(st.store_id)
     except InputError as e:
         probs.extend(e.problems)
+    if cfg is not None and cfg.travel.provider == "road" and index is not None:
+        # the config's road graph: its files, and every store against its main component
+        from .travel import model_of
+
+        try:
+            road: Any = model_of(cfg.travel, st)
+            counts["road nodes"] = len(road.graph)
+        except InputError as e:
+            probs.extend(e.problems)
+            cfg = None  # (the network below would read the graph again)
     # a stores file too broken to index still lets the other files be checked on their own
     loaded: dict[str, Any] = {}
     for name, fn in (("inventory", load_inventory), ("orders", load_orders), ("zones", load_zones)):

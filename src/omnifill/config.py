@@ -25,6 +25,14 @@ class Travel:
     transfer_m_per_min: float = 400.0  # 24 km/h
     transfer_handling_min: float = 15.0
     parcel_lead_min: float = 1440.0  # a warehouse parcel arrives the next day
+    # the travel model (omnifill.travel.MODELS): "great_circle", or "road" with a road graph
+    # (road_nodes and road_edges, or roads: an OpenStreetMap extract; paths as given, or
+    # relative to the config file they were read from) at the hour of day `hour`
+    provider: str = "great_circle"
+    road_nodes: str = ""
+    road_edges: str = ""
+    roads: str = ""
+    hour: float = 12.0
 
 
 @dataclass(frozen=True)
@@ -65,7 +73,12 @@ _RULES = {
     ("limits", "max_packages"): "int1..32",
     ("limits", "max_transfers"): "int0..32",
     ("limits", "max_courier_min"): "pos",
+    ("travel", "hour"): "hour",
 }
+# keys whose values are strings, not numbers
+_TEXT_KEYS = {("travel", "provider"), ("travel", "road_nodes"), ("travel", "road_edges"), ("travel", "roads")}
+_PATH_KEYS = ("road_nodes", "road_edges", "roads")
+PROVIDERS = ("great_circle", "road")
 
 
 @dataclass(frozen=True)
@@ -82,6 +95,7 @@ class Config:
                 msg = _check(sec, f.name, v)
                 if msg:
                     problems.append(Problem("<config>", None, f"{sec}.{f.name}", v, msg))
+        problems += _check_travel_model(self.travel, "<config>")
         if problems:
             raise InputError(problems)
 
@@ -96,10 +110,12 @@ class Config:
             raise InputError([Problem(str(path), None, None, None, "file not found")]) from None
         except tomllib.TOMLDecodeError as e:
             raise InputError([Problem(str(path), None, None, None, f"not valid TOML: {e}")]) from None
-        return cls.from_dict(data, source=str(path))
+        return cls.from_dict(data, source=str(path), base=path.parent)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "<config>") -> Config:
+    def from_dict(cls, data: dict[str, Any], source: str = "<config>",
+                  base: str | os.PathLike[str] | None = None) -> Config:
+        """base: the directory relative paths (the road graph's files) are read from."""
         problems = []
         parts: dict[str, Any] = {}
         for sec, klass in (("travel", Travel), ("cost", Cost), ("limits", Limits)):
@@ -113,6 +129,15 @@ class Config:
                 if k not in known:
                     problems.append(Problem(source, None, f"{sec}.{k}", v,
                                             f"unknown key; known keys: {', '.join(known)}"))
+                    continue
+                if (sec, k) in _TEXT_KEYS:
+                    if not isinstance(v, str):
+                        problems.append(Problem(source, None, f"{sec}.{k}", v, "must be a string"))
+                    elif k == "provider" and v not in PROVIDERS:
+                        problems.append(Problem(source, None, f"{sec}.{k}", v,
+                                                f"unknown travel model; known: {', '.join(PROVIDERS)}"))
+                    else:
+                        vals[k] = str(Path(base) / v) if (k in _PATH_KEYS and v and base is not None) else v
                     continue
                 want_int = isinstance(getattr(klass(), k), int)
                 if isinstance(v, bool) or not isinstance(v, (int, float)) or (want_int and not isinstance(v, int)):
@@ -129,6 +154,8 @@ class Config:
             if sec not in ("travel", "cost", "limits"):
                 problems.append(Problem(source, None, sec, None,
                                         "unknown section; known sections: travel, cost, limits"))
+        if "travel" in parts:
+            problems += _check_travel_model(parts["travel"], source)
         if problems:
             raise InputError(problems)
         return cls(**parts)
@@ -141,7 +168,29 @@ class Config:
         return replace(self, **{k: replace(getattr(self, k), **v) for k, v in sections.items()})
 
 
+def _check_travel_model(t: Travel, source: str) -> list[Problem]:
+    # the provider and its road graph: the graph is road_nodes with road_edges, or roads
+    if t.provider not in PROVIDERS:
+        return [Problem(source, None, "travel.provider", t.provider,
+                        f"unknown travel model; known: {', '.join(PROVIDERS)}")]
+    given = [k for k in _PATH_KEYS if getattr(t, k)]
+    if t.provider == "great_circle":
+        if given:
+            return [Problem(source, None, f"travel.{given[0]}", getattr(t, given[0]),
+                            'a road graph needs provider = "road"')]
+        return []
+    if given not in (["road_nodes", "road_edges"], ["roads"]):
+        key = ("travel.roads" if "roads" in given
+               else "travel.road_edges" if "road_nodes" in given else "travel.road_nodes")
+        return [Problem(source, None, key, getattr(t, key.split(".")[1]) or None,
+                        'provider = "road" takes road_nodes with road_edges, or roads (an OpenStreetMap '
+                        "extract): one of the two")]
+    return []
+
+
 def _check(sec: str, key: str, v: object) -> str | None:
+    if (sec, key) in _TEXT_KEYS:
+        return None if isinstance(v, str) else "must be a string"
     rule = _RULES.get((sec, key), "nonneg")
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
         return "must be a finite number"
@@ -149,6 +198,8 @@ def _check(sec: str, key: str, v: object) -> str | None:
         return "must be > 0"
     if rule == "nonneg" and not v >= 0:
         return "must be >= 0"
+    if rule == "hour" and not 0 <= v < 24:
+        return "must be an hour of the day, 0 <= hour < 24"
     if rule.startswith("int"):
         lo, hi = (int(x) for x in rule[3:].split(".."))
         if not (isinstance(v, int) and lo <= v <= hi):

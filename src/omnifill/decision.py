@@ -29,6 +29,7 @@ from .options import (
     plan_rows,
     unfilled_reasons,
 )
+from .travel import describe as describe_travel
 
 
 @dataclass(frozen=True)
@@ -334,6 +335,7 @@ class DecisionRecord:
             "cost": round(opt.cost, 6),
             "candidates": cands,
             "searched_within_min": round(self.searched_min, 3),
+            "travel": describe_travel(config.travel),
             "candidates_not_examined": {"count": len(skipped),
                                         "eta_min": ([round(min(skipped), 3), round(max(skipped), 3)] if skipped
                                                     else None)},

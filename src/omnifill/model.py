@@ -414,7 +414,9 @@ class Network:
     def __init__(self, stores: StoresTable, inventory: Inventory, zones: list[ZoneFeature] | None = None,
                  config: Config | None = None):
         self.config = config or Config()
-        self.travel = model_of(self.config.travel)  # every travel time asked in Python comes from it
+        # every travel time asked in Python comes from it (by road, it reads the graph and
+        # checks the stores against it: an input error names the stores file's row)
+        self.travel = model_of(self.config.travel, stores)
         self._stores = stores
         self.store_ids = np.asarray(stores.store_id, dtype=object)
         self.lat = np.asarray(stores.lat, dtype=np.float64)
@@ -508,6 +510,18 @@ class Network:
         other.inventory = inventory
         if capacity is not None:
             other.capacity = np.broadcast_to(np.asarray(capacity, np.float64), self.capacity.shape).copy()
+        return other
+
+    def at_hour(self, hour: float) -> Network:
+        """This network with its travel model at another hour of the day (road times by the
+        hour: ``[travel] provider = "road"`` with hourly edge minutes); itself when the
+        model's times do not change by the hour. Stores, stock, zones and grids are shared."""
+        at = getattr(self.travel, "at_hour", None)
+        model = at(hour) if at is not None else self.travel
+        if model is self.travel:
+            return self
+        other = copy.copy(self)
+        other.travel = model
         return other
 
     def store_index_map(self) -> dict[str, int]:

@@ -32,8 +32,9 @@ from .travel import model_of
 
 MAX_ORDER_DOTS = 6000
 MAX_REACH_CIRCLES = 2000
+MAX_ROAD_SEGMENTS = 60_000  # streets drawn under the map (about 2 MB of SVG); a larger graph is not drawn
 COLOURS = {"on_time": "#2a9d5c", "late": "#e08a1e", "unfilled": "#c0392b", "store": "#1f4e9c",
-           "warehouse": "#6b3fa0", "reach": "#1f4e9c"}
+           "warehouse": "#6b3fa0", "reach": "#1f4e9c", "road": "#9aa3ad"}
 SERIES = ["#1f4e9c", "#e08a1e", "#2a9d5c", "#c0392b", "#6b3fa0", "#17becf", "#8c564b", "#7f7f7f"]
 
 CSS = """
@@ -213,9 +214,28 @@ def _map(r, map_id: str, cfg=None, *, size: int = 620, seed: int = 0) -> tuple[s
 
     out = [(f'<svg id="{map_id}" class="chart map" role="img" aria-label="map" width="{size}" height="{size}" '
            f'viewBox="0 0 {size} {size}" style="background:#fafbfc;border:1px solid #e3e3e3">')]
-    # reach circles: the 30-minute tier's radius around each store (handling plus the courier leg)
+    # by road: the road graph under everything (each street once, both directions as one line)
+    roads_drawn = None
+    if cfg is not None and cfg.travel.provider == "road":
+        from .roads import graph_of
+
+        graph, name = graph_of(cfg.travel)
+        a, b = np.minimum(graph.src, graph.dst), np.maximum(graph.src, graph.dst)
+        keep = np.unique(a * len(graph) + b)
+        a, b = keep // len(graph), keep % len(graph)
+        if len(a) <= MAX_ROAD_SEGMENTS:
+            gx, gy = proj.to_xy(graph.lat, graph.lon)
+            x, y = px(gx, gy)
+            d = "".join(f"M{x[i]:.1f} {y[i]:.1f}L{x[j]:.1f} {y[j]:.1f}" for i, j in zip(a.tolist(), b.tolist()))
+            out.append(f'<g class="roads"><path d="{d}" stroke="{COLOURS["road"]}" stroke-width="0.6" '
+                       'stroke-opacity="0.5" fill="none"/></g>')
+            roads_drawn = f"grey lines: the road graph ({name}, {len(graph):,} nodes, {len(a):,} streets)"
+        else:
+            roads_drawn = f"the road graph ({len(a):,} streets) is too large to draw"
+    # reach circles: the 30-minute tier's radius around each store (handling plus the courier
+    # leg); by road a reach is no circle (omnifill zones draws it)
     reach_m = None
-    if cfg is not None and len(stores) <= MAX_REACH_CIRCLES:
+    if cfg is not None and cfg.travel.provider != "road" and len(stores) <= MAX_REACH_CIRCLES:
         reach_m = float(model_of(cfg.travel).reach_m(max(0.0, 30 - cfg.travel.handling_min)))
         out.append('<g class="reach">')
         for s in stores.tolist():
@@ -261,6 +281,7 @@ def _map(r, map_id: str, cfg=None, *, size: int = 620, seed: int = 0) -> tuple[s
     cap = (f"{len(stores):,} stores (circle area by packages sent), {n:,} orders"
            + (f" ({MAX_ORDER_DOTS:,} drawn, a seeded sample)" if n > MAX_ORDER_DOTS else "")
            + (f"; faint circles: each store's 30-minute reach ({reach_m / 1000:.1f} km)" if reach_m else "")
+           + (f"; {roads_drawn}" if roads_drawn else "")
            + ". Projected metres around the city's centre (north up).")
     return "".join(out), cap
 

@@ -9,17 +9,19 @@ position (file order). ``RoadTravel`` composes them into the travel contract of
 docs/cost-model.md ("Road travel"): a leg from p to q takes access(p) + path(node(p),
 node(q), hour) + access(q), the access legs at the courier's speed and circuity.
 
-Status: the graph, its tables and the model's Python side (direct ETAs, transfer minutes,
-the great-circle reach that bounds a search) are complete and tested against an independent
-Dijkstra. The compiled searches still take great-circle legs only, so ``RoadTravel`` is not
-yet a ``[travel] provider`` (``travel.MODELS``): a config cannot name it until the kernel's
-candidate and option searches read its tables.
+``RoadTravel`` is the ``[travel] provider = "road"`` model (``travel.MODELS``): its
+``kernel`` is the compiled searches' road legs (``_core.road_legs``: the nearest-node search
+and a node-by-store table of path minutes at the config's hour), so the router, the planner
+and the simulator search exactly over road ETAs. ``road_model`` builds it from a config,
+reading a graph once per set of files.
 
 This module never reads files (``io.roads`` does) and never decides who ships what.
 """
 
 from __future__ import annotations
 
+import os
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,7 +61,7 @@ class RoadGraph:
         self.minutes = best  # (n_edges, 1 or 24), float64
         self.hourly = self.minutes.shape[1] == HOURS
         self._matrices: dict[int, sp.csr_matrix] = {}
-        self._tree: cKDTree | None = None
+        self._snappers: dict[bool, _core.NodeSnap] = {}
         self._components: tuple[int, np.ndarray] | None = None
 
     @classmethod
@@ -111,27 +113,22 @@ class RoadGraph:
             return np.zeros((0, len(self)), np.float32)
         return dijkstra(self.matrix(hour).T.tocsr(), directed=True, indices=idx, limit=limit).astype(np.float32)
 
-    def snap(self, lat: ArrayLike, lon: ArrayLike) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    def snapper(self, main_only: bool = False) -> _core.NodeSnap:
+        """The kernel's nearest-node search over every node, or over the main component's."""
+        key = bool(main_only)
+        sn = self._snappers.get(key)
+        if sn is None:
+            sn = _core.NodeSnap(self.lat, self.lon, self.main_component() if main_only else None)
+            self._snappers[key] = sn
+        return sn
+
+    def snap(self, lat: ArrayLike, lon: ArrayLike, *,
+             main_only: bool = False) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
         """Each point's nearest node by great-circle distance (ties: the lower node position)
-        and the distance to it in metres."""
+        and the distance to it in metres; main_only: among the main component's nodes."""
         la = np.atleast_1d(np.asarray(lat, np.float64))
         lo = np.atleast_1d(np.asarray(lon, np.float64))
-        if self._tree is None:
-            self._tree = cKDTree(_core.unit_vectors(self.lat, self.lon))
-        xyz = _core.unit_vectors(la, lo)
-        k = min(len(self), 8)
-        d, i = self._tree.query(xyz, k=k)
-        d, i = d.reshape(len(la), k), i.reshape(len(la), k)
-        node = i[:, 0].astype(np.int64)
-        # ties (nodes at one place, or equidistant): the lowest position among the nearest
-        tied = (d[:, 1:] == d[:, :1]).any(axis=1) if k > 1 else np.zeros(len(la), bool)
-        for r in np.flatnonzero(tied):
-            if (d[r] == d[r, 0]).all() and k < len(self):  # more ties than k: all of them
-                cand = np.asarray(self._tree.query_ball_point(xyz[r], d[r, 0] * (1 + 1e-12) + 1e-300), np.int64)
-                dist = np.linalg.norm(_core.unit_vectors(self.lat[cand], self.lon[cand]) - xyz[r], axis=1)
-                node[r] = int(cand[dist == dist.min()].min())
-            else:
-                node[r] = int(i[r][d[r] == d[r, 0]].min())
+        node, _ = self.snapper(main_only).snap(la, lo)
         return node, haversine_m(la, lo, self.lat[node], self.lon[node])
 
     def strong_components(self) -> tuple[int, NDArray[np.int32]]:
@@ -167,13 +164,29 @@ class RoadGraph:
 
 @dataclass
 class RoadTravel:
-    """The road travel model: access legs to and from the nearest nodes at the courier's
-    speed times ``circuity``, shortest paths on the graph at ``hour`` between them."""
+    """The road travel model: access legs to and from the nearest node of the graph's main
+    component at the courier's speed times ``circuity``, shortest paths on the graph at
+    ``hour`` between them.
+
+    Points snap to the main component (the largest strongly connected one, where every node
+    reaches every other), so a customer standing by a cut-off stretch of road is served from
+    the nearest node that is connected; a store whose nearest node of all is cut off is an
+    input error (``check_stores``). ``store_lat``/``store_lon``: the network's stores, for
+    the kernel's store-by-node table (``kernel``)."""
 
     travel: Travel
     graph: RoadGraph
     hour: float = 12.0
+    store_lat: NDArray[np.float64] | None = None
+    store_lon: NDArray[np.float64] | None = None
+    source: str = ""  # where the graph came from, for explanations
+    name: str = "road"
     _rows: dict[tuple[int, int], NDArray[np.float32]] = field(default_factory=dict, repr=False)
+    _kernel: Any = field(default=None, repr=False)
+    _hours: dict[int, RoadTravel] = field(default_factory=dict, repr=False)  # at_hour's, shared
+
+    def __post_init__(self) -> None:
+        self._hours.setdefault(self.graph.hour_of(self.hour), self)
 
     def access_min(self, dist_m: ArrayLike) -> NDArray[np.float64]:
         t = self.travel
@@ -194,13 +207,17 @@ class RoadTravel:
             out[m] = self._rows[(int(x), h)][b[m]]
         return out
 
+    def snap(self, lat: ArrayLike, lon: ArrayLike) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+        """Each point's node (of the main component) and the metres to it."""
+        return self.graph.snap(lat, lon, main_only=True)
+
     def leg_min(self, from_lat: ArrayLike, from_lon: ArrayLike, to_lat: ArrayLike,
                 to_lon: ArrayLike) -> NDArray[np.float64]:
         """access + path + access from one point to another (arrays broadcast)."""
         fa, fo, ta, to = np.broadcast_arrays(*(np.asarray(v, np.float64) for v in (from_lat, from_lon, to_lat, to_lon)))
         shape = fa.shape
-        nf, df = self.graph.snap(fa.ravel(), fo.ravel())
-        nt, dt = self.graph.snap(ta.ravel(), to.ravel())
+        nf, df = self.snap(fa.ravel(), fo.ravel())
+        nt, dt = self.snap(ta.ravel(), to.ravel())
         return (self.access_min(df) + self.path_min(nf, nt) + self.access_min(dt)).reshape(shape)
 
     def direct_eta(self, handling_min: ArrayLike, store_lat: ArrayLike, store_lon: ArrayLike, lat: ArrayLike,
@@ -211,12 +228,65 @@ class RoadTravel:
                          to_lon: ArrayLike) -> NDArray[np.float64]:
         return self.travel.transfer_handling_min + self.leg_min(from_lat, from_lon, to_lat, to_lon)
 
-    def reach_m(self, minutes: ArrayLike) -> NDArray[np.float64]:
-        """A great-circle distance no leg of ``minutes`` exceeds: the access legs and the
-        edges each cover at most their speed's metres a minute."""
+    @property
+    def reach_m_per_min(self) -> float:
+        """Great-circle metres a minute no leg exceeds: the access legs and the edges each
+        cover at most their speed's metres a minute (inf when an edge takes 0 minutes)."""
         t = self.travel
-        v = max(self.graph.fastest_m_per_min, t.courier_m_per_min / t.circuity)
-        return np.asarray(minutes, np.float64) * v
+        return max(self.graph.fastest_m_per_min, t.courier_m_per_min / t.circuity)
+
+    def reach_m(self, minutes: ArrayLike) -> NDArray[np.float64]:
+        """A great-circle distance no leg of ``minutes`` exceeds."""
+        return np.asarray(minutes, np.float64) * self.reach_m_per_min
+
+    def check_stores(self, store_id: ArrayLike, source: str = "<stores>", rows: ArrayLike | None = None) -> list[Any]:
+        """Problems for the stores (of ``store_lat``/``store_lon``) whose nearest node of all
+        cannot reach, or be reached from, the main component; rows: their file rows (default
+        1, 2, ...)."""
+        from .errors import Problem
+
+        if self.store_lat is None or self.store_lon is None or not len(self.store_lat):
+            return []
+        node, _ = self.graph.snap(self.store_lat, self.store_lon)
+        main_c = self.graph.main_component()
+        ids = np.asarray(store_id, dtype=object)
+        rws = np.arange(1, len(ids) + 1) if rows is None else np.asarray(rows)
+        return [Problem(source, int(rws[i]), "store_id", ids[i],
+                        f"snaps to road node {self.graph.node_id[k]!r}, which cannot reach (or be reached from) "
+                        f"the graph's main component ({int(main_c.sum()):,} of {len(self.graph):,} nodes)")
+                for i, k in enumerate(node) if not main_c[k]]
+
+    @property
+    def table_bytes(self) -> int:
+        """The kernel table's memory: 4 bytes a (node, store)."""
+        return self.graph.table_bytes(0 if self.store_lat is None else len(self.store_lat))
+
+    def at_hour(self, hour: float) -> RoadTravel:
+        """The same model at another hour of the day (itself when the graph's minutes do not
+        change by the hour); the models of one graph and stores share their tables."""
+        h = self.graph.hour_of(hour)
+        other = self._hours.get(h)
+        if other is None:
+            other = RoadTravel(self.travel, self.graph, hour=float(h), store_lat=self.store_lat,
+                               store_lon=self.store_lon, source=self.source, _rows=self._rows, _hours=self._hours)
+            self._hours[h] = other
+        return other
+
+    @property
+    def kernel(self) -> _core.Legs:
+        """The model as the compiled searches take it: road legs over the network's stores,
+        with one shortest-path search per store at the model's hour (built on first use)."""
+        if self._kernel is None:
+            if self.store_lat is None or self.store_lon is None:
+                raise ValueError("the road model's kernel needs the network's stores (store_lat, store_lon)")
+            t = self.travel
+            snapper = self.graph.snapper(main_only=True)
+            node, _ = snapper.snap(self.store_lat, self.store_lon)
+            table = np.ascontiguousarray(self.graph.times_from(node, self.hour).T)
+            self._kernel = _core.road_legs(t.circuity, t.courier_m_per_min, t.transfer_handling_min, snapper,
+                                           self.store_lat, self.store_lon, table, self.reach_m_per_min)
+        return self._kernel
+
 
 
 # the circle around a node is a polygon of 4 x this many sides, inscribed: its radius is at
@@ -284,14 +354,15 @@ def isochrones(road: RoadTravel, store_lat: ArrayLike, store_lon: ArrayLike, han
     # one Voronoi generator per place, nodes chained within a millimetre of each other
     # counting as one (GEOS cannot build cells nanometres wide): the first node there, as
     # snapping's tie rule has it
-    close = cKDTree(np.column_stack([x, y])).query_pairs(1e-3, output_type="ndarray")
+    elig = np.flatnonzero(graph.main_component())  # the nodes a point snaps to
+    close = cKDTree(np.column_stack([x[elig], y[elig]])).query_pairs(1e-3, output_type="ndarray")
     if len(close):
-        m = sp.coo_matrix((np.ones(len(close)), (close[:, 0], close[:, 1])), shape=(len(x), len(x)))
+        m = sp.coo_matrix((np.ones(len(close)), (close[:, 0], close[:, 1])), shape=(len(elig), len(elig)))
         _, place = connected_components(m, directed=False)
         _, first = np.unique(place, return_index=True)
-        gen = np.sort(first)
+        gen = elig[np.sort(first)]
     else:
-        gen = np.arange(len(x))
+        gen = elig
     pts = shapely.points(x[gen], y[gen])
     span = float(max(np.ptp(x), np.ptp(y), 1.0))
     frame = shapely.box(x.min() - 10 * span - 1e5, y.min() - 10 * span - 1e5,
@@ -302,7 +373,7 @@ def isochrones(road: RoadTravel, store_lat: ArrayLike, store_lon: ArrayLike, han
         cells = np.array([frame])
     # a cell whose farthest corner its disc covers is taken whole (no arc to cut)
     corner_m = shapely.hausdorff_distance(pts, cells)
-    snode, sdist = graph.snap(slat, slon)
+    snode, sdist = road.snap(slat, slon)
     spare_from = h + road.access_min(sdist)
     hour = graph.hour_of(road.hour)
     table = graph.times_from(snode, hour)[:, gen].astype(np.float64)
@@ -333,4 +404,43 @@ def isochrones(road: RoadTravel, store_lat: ArrayLike, store_lon: ArrayLike, han
     return out
 
 
-__all__ = ["Isochrone", "RoadGraph", "RoadTravel", "isochrones"]
+_GRAPHS: dict[tuple[Any, ...], RoadGraph] = {}  # by the files and their sizes and times
+_GRAPHS_LOCK = threading.Lock()
+
+
+def graph_of(travel: Travel) -> tuple[RoadGraph, str]:
+    """The road graph a config names (``road_nodes``/``road_edges`` or ``roads``), read once
+    per set of files (a file changed on disk is read again), and a short name for it."""
+    paths = [travel.roads] if travel.roads else [travel.road_nodes, travel.road_edges]
+    try:
+        key: tuple[Any, ...] = tuple((p, os.stat(p).st_size, os.stat(p).st_mtime_ns) for p in paths)
+    except OSError:
+        key = tuple((p, None, None) for p in paths)  # the reader names the missing file
+    with _GRAPHS_LOCK:
+        g = _GRAPHS.get(key)
+        if g is None:
+            g = (RoadGraph.from_osm(travel.roads) if travel.roads
+                 else RoadGraph.from_files(travel.road_nodes, travel.road_edges))
+            _GRAPHS.clear()  # one graph kept: a planner changing graphs does not pile them up
+            _GRAPHS[key] = g
+    return g, " + ".join(os.path.basename(p) for p in paths)
+
+
+def road_model(travel: Travel, stores: Any = None) -> RoadTravel:
+    """``provider = "road"``: the config's graph at its hour, over the network's stores
+    (a ``StoresTable``, or None); a store cut off from the main component is an input error
+    naming the stores file and its row."""
+    from .errors import InputError
+
+    graph, name = graph_of(travel)
+    if stores is None:
+        return RoadTravel(travel, graph, hour=travel.hour, source=name)
+    road = RoadTravel(travel, graph, hour=travel.hour, store_lat=np.asarray(stores.lat, np.float64),
+                      store_lon=np.asarray(stores.lon, np.float64), source=name)
+    problems = road.check_stores(stores.store_id, getattr(stores, "path", "<stores>"))
+    if problems:
+        raise InputError(problems[:100])
+    return road
+
+
+__all__ = ["Isochrone", "RoadGraph", "RoadTravel", "graph_of", "isochrones", "road_model"]

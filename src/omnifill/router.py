@@ -135,6 +135,21 @@ class Router:
         self._store_ids = network.store_ids
 
     # --- routing -------------------------------------------------------------------------------
+    def set_hour(self, hour: float) -> None:
+        """Route with the travel model at this hour of the day from now on (road times by the
+        hour; nothing changes for a model whose times do not). The simulator calls it as its
+        clock turns; an order service may call it each hour. Reservations are kept."""
+        net = self.network.at_hour(hour)
+        if net is self.network:
+            return
+        kernel = net.travel.kernel
+        with self._lock:
+            self.network = self.stock.network = net
+            self._kernel_travel = kernel
+            if self._grid is not None:
+                self._in_reach = functools.partial(self._grid.query_one, travel=kernel)
+            self._search.set_travel(kernel)
+
     def route(self, order: Order | dict[str, Any], *, reserve: bool = True) -> Decision:
         """The minimum-cost decision for one order given the stock left; reserve it unless
         ``reserve=False``. An order_id already holding a reservation gets that decision back."""

@@ -136,6 +136,10 @@ cdef class GridIndex:
         np.cumsum(counts, out=cs[1:])
         self.cell_start = cs
 
+    def _check_legs(self, Legs travel):
+        if travel.road and travel.n_network != self.n_network:
+            raise ValueError(f"road legs cover {travel.n_network} stores, the grid's network {self.n_network}")
+
     def set_zone_bits(self, Py_ssize_t store, int bits):
         """Change one store's zone tier bits in place (a zone added or removed): no rebuild.
 
@@ -148,7 +152,7 @@ cdef class GridIndex:
         if p >= 0:
             self.szone[p] = <uint8_t>bits
 
-    def query_one(self, double lat, double lon, double max_eta_min, *, GreatCircleLegs travel not None,
+    def query_one(self, double lat, double lon, double max_eta_min, *, Legs travel not None,
                   Py_ssize_t max_candidates=-1, int tier_bit=0, zone_store=None):
         """One order's candidates: (store_index int32, eta_min float64), by ETA then index.
 
@@ -161,6 +165,7 @@ cdef class GridIndex:
             raise ValueError("max_eta_min is NaN")
         if not 0 <= tier_bit < 256:
             raise ValueError(f"tier_bit must fit a byte, got {tier_bit}")
+        self._check_legs(travel)
         cdef const int32_t[::1] zs_v
         cdef const int32_t* zs_p = NULL
         cdef int64_t zi[2]
@@ -189,7 +194,7 @@ cdef class GridIndex:
         _raise_for(code)
         return idx, eta
 
-    def query(self, lat, lon, max_eta_min, *, GreatCircleLegs travel not None, tier_bits=None, zone_indptr=None, zone_store=None, Py_ssize_t max_candidates=-1,
+    def query(self, lat, lon, max_eta_min, *, Legs travel not None, tier_bits=None, zone_indptr=None, zone_store=None, Py_ssize_t max_candidates=-1,
               Py_ssize_t start=0, Py_ssize_t stop=-1, double expected_per_order=16.0):
         """Candidates of orders [start, stop): CSR (indptr, store_index, eta_min).
 
@@ -208,6 +213,7 @@ cdef class GridIndex:
             raise ValueError("max_eta_min needs one value per order")
         if np.isnan(me).any():
             raise ValueError("max_eta_min contains NaN")
+        self._check_legs(travel)
         if stop < 0 or stop > n_all:
             stop = n_all
         if start < 0 or start > stop:
@@ -258,13 +264,15 @@ cdef class GridIndex:
     cdef int _query(self, const double* lat, const double* lon,
                     const double* max_eta, const uint8_t* tier_bits,
                     const int64_t* zone_indptr, const int32_t* zone_store,
-                    Py_ssize_t start, Py_ssize_t stop, GreatCircleLegs travel, Py_ssize_t max_cand, int64_t* indptr, Block* b_idx, Block* b_eta,
+                    Py_ssize_t start, Py_ssize_t stop, Legs travel, Py_ssize_t max_cand, int64_t* indptr, Block* b_idx, Block* b_eta,
                     int64_t* n_out_p, int64_t first_cap) noexcept nogil:
         cdef Py_ssize_t i, r, r0, r1, c0, c1, s, s_end, k, nh, keep, need
         cdef Py_ssize_t ncols = self.ncols, nrows = self.nrows
         cdef double cell = self.cell, u0 = self.u0, v0 = self.v0
         cdef double la, lo, cl, ox, oy, oz, ou, ov, lim, rad, rad2, dy, hw, band_lo, dx, dyy, dz
         cdef double c2, eta, e, b_lo, b_top, b_scale
+        cdef double cacc = 0.0     # by road: the order's access leg and node
+        cdef int32_t cnode = 0
         cdef Py_ssize_t b, nb, prev_nh = 16
         cdef int32_t p
         cdef bint ok
@@ -305,6 +313,8 @@ cdef class GridIndex:
             oz = sin(la)
             lim = max_eta[i] + ETA_TOL
             tb = tier_bits[i]
+            if travel.road:
+                cnode = travel.road_locate(ox, oy, oz, &cacc)
             nh = 0
             # ETA buckets for the sort, set up before the scan so that the compaction counts
             # them: every hit's ETA lies in [min handling, limit] (zone hits may lie above
@@ -360,7 +370,10 @@ cdef class GridIndex:
                             break
                     # every store of the span gets its exact ETA; a branch-free compaction
                     # then keeps the hits (the ETA test is exact; no chord pre-test needed)
-                    if fast:
+                    if travel.road:
+                        for k in range(s_end - s):
+                            sc.eta[k] = sh[s + k] + travel.road_leg(sidx[s + k], cnode, cacc)
+                    elif fast:
                         travel.courier_span(sx + s, sy + s, sz + s, sh + s, s_end - s, ox, oy, oz, sc.eta)
                     else:
                         for k in range(s_end - s):
@@ -389,11 +402,14 @@ cdef class GridIndex:
                 if si < 0 or si >= self.n_network:
                     code = ERR_STORE_INDEX
                     break
-                dx = self.ax[si] - ox
-                dyy = self.ay[si] - oy
-                dz = self.az[si] - oz
-                c2 = dx * dx + dyy * dyy + dz * dz
-                e = self.ah[si] + travel.courier_leg(sqrt(c2))
+                if travel.road:
+                    e = self.ah[si] + travel.road_leg(si, cnode, cacc)
+                else:
+                    dx = self.ax[si] - ox
+                    dyy = self.ay[si] - oy
+                    dz = self.az[si] - oz
+                    c2 = dx * dx + dyy * dyy + dz * dz
+                    e = self.ah[si] + travel.courier_leg(sqrt(c2))
                 b = _bucket(e, b_lo, b_scale, b_top)
                 sc.hits[nh].eta = e
                 sc.hits[nh].idx = si

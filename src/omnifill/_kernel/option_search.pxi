@@ -41,7 +41,7 @@ cdef class OptionSearch:
     cdef uint8_t[::1] usable_w          # the same array, for spend()
     cdef const double[::1] handling, lat, lon
     cdef const double[:, ::1] xyz
-    cdef readonly GreatCircleLegs travel
+    cdef readonly Legs travel
     cdef readonly double transfer_handling, parcel_lead
     cdef readonly double c_min, c_pkg, c_parcel, c_tr, c_late, c_unf
     cdef readonly int max_pk, max_tr
@@ -111,7 +111,7 @@ cdef class OptionSearch:
         _block_free(&self.q_eta)
 
     def __init__(self, inv_indptr, inv_sku, avail, usable, handling_min, lat, lon, *,
-                 GreatCircleLegs travel not None, double parcel_lead_min, double per_minute,
+                 Legs travel not None, double parcel_lead_min, double per_minute,
                  double per_package, double per_parcel, double per_transfer, double late_per_minute,
                  double unfilled_per_line, int max_packages, int max_transfers,
                  int64_t node_limit=2_000_000, double runner_up_window=-1.0, sku_index=None):
@@ -142,6 +142,8 @@ cdef class OptionSearch:
                   parcel_lead_min):
             if not (v >= 0 and isfinite(v)):
                 raise ValueError("costs and times must be finite and >= 0")
+        if travel.road and travel.n_network != n:
+            raise ValueError(f"road legs cover {travel.n_network} stores, the search {n}")
         self.travel = travel
         self.transfer_handling, self.parcel_lead = travel.transfer_handling_min, parcel_lead_min
         self.c_min, self.c_pkg, self.c_parcel, self.c_tr = per_minute, per_package, per_parcel, per_transfer
@@ -153,6 +155,15 @@ cdef class OptionSearch:
         self.runner_up_window = per_package if runner_up_window < 0 else runner_up_window
         self.release_gil = False
         self.set_inventory(inv_indptr, inv_sku, avail, sku_index)
+
+    def set_travel(self, Legs travel not None):
+        """Search with other legs of the same model from now on (road times at another hour:
+        ``Router.set_hour``). The stores and their handling stay; the transfer handling must too."""
+        if travel.road != self.travel.road or travel.transfer_handling_min != self.transfer_handling:
+            raise ValueError("set_travel takes legs of the same model and transfer handling")
+        if travel.road and travel.n_network != self.handling.shape[0]:
+            raise ValueError(f"road legs cover {travel.n_network} stores, the search {self.handling.shape[0]}")
+        self.travel = travel
 
     def set_inventory(self, inv_indptr, inv_sku, avail, sku_index=None):
         """Point the search at new stock arrays (after a (store, sku) row was added). Builds
@@ -379,10 +390,14 @@ cdef class OptionSearch:
         self._set_avail(store, pos, self.avail[pos])
 
     cdef inline double _transfer_arrival(self, Py_ssize_t b, Py_ssize_t a) noexcept nogil:
-        # when b's lines are at a: h_b + transfer_handling + circuity * d(b, a) / transfer speed
-        cdef double dx = self.xyz[b, 0] - self.xyz[a, 0]
-        cdef double dy = self.xyz[b, 1] - self.xyz[a, 1]
-        cdef double dz = self.xyz[b, 2] - self.xyz[a, 2]
+        # when b's lines are at a: h_b + transfer_handling + the leg (by road, or
+        # circuity * d(b, a) / transfer speed)
+        cdef double dx, dy, dz
+        if self.travel.road:
+            return self.travel.road_transfer(self.handling[b], b, a)
+        dx = self.xyz[b, 0] - self.xyz[a, 0]
+        dy = self.xyz[b, 1] - self.xyz[a, 1]
+        dz = self.xyz[b, 2] - self.xyz[a, 2]
         return self.travel.transfer_arrival(self.handling[b], sqrt(dx * dx + dy * dy + dz * dz))
 
     cdef int _sources(self, double lat, double lon, double gmax, Block* b_idx, Block* b_eta,
