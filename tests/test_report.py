@@ -120,3 +120,42 @@ def test_eta_histograms_of_a_report_share_one_count_scale():
     eta = html[html.index("<h2>ETA</h2>"):html.index("<h2>Maps</h2>")]
     ticks = [re.findall(r'text-anchor="end">([^<]+)</text>', c) for c in eta.split('<svg class="chart"')[1:]]
     assert len(ticks) == 2 and ticks[0] == ticks[1]
+
+
+def test_a_plan_on_road_times_with_road_zones_draws_the_graph_and_the_zones(tmp_path):
+    # the demo city on a grid of two-way streets: omnifill zones writes each store's reach by
+    # road, reroute plans on road times with those zones, and its report draws both
+    import csv
+
+    import numpy as np
+
+    from omnifill.cli import main
+    from omnifill.scenarios import demo_paths
+
+    d = demo_paths()
+    with open(d["stores"], newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    lat = np.array([float(r["lat"]) for r in rows])
+    lon = np.array([float(r["lon"]) for r in rows])
+    la = np.linspace(lat.min() - 0.02, lat.max() + 0.02, 14)
+    lo = np.linspace(lon.min() - 0.02, lon.max() + 0.02, 14)
+    nodes = tmp_path / "nodes.csv"
+    nodes.write_text("node_id,lat,lon\n" + "".join(f"N{i}_{j},{float(la[i])!r},{float(lo[j])!r}\n"
+                                                   for i in range(14) for j in range(14)))
+    streets = [((i, j), (i + di, j + dj)) for i in range(14) for j in range(14) for di, dj in ((1, 0), (0, 1))
+               if i + di < 14 and j + dj < 14]
+    edges = tmp_path / "edges.csv"
+    edges.write_text("from_node,to_node,minutes\n" + "".join(
+        f"N{a[0]}_{a[1]},N{b[0]}_{b[1]},1.5\nN{b[0]}_{b[1]},N{a[0]}_{a[1]},1.5\n" for a, b in streets))
+    conf = tmp_path / "omnifill.toml"
+    conf.write_text('[travel]\nprovider = "road"\nroad_nodes = "nodes.csv"\nroad_edges = "edges.csv"\n')
+    zones = tmp_path / "zones.geojson"
+    assert main(["zones", "--stores", str(d["stores"]), "--road-nodes", str(nodes), "--road-edges", str(edges),
+                 "--out", str(zones)]) == 0
+    rc = main(["reroute", "--stores", str(d["stores"]), "--inventory", str(d["inventory"]), "--orders",
+               str(d["orders"]), "--zones", str(zones), "--config", str(conf), "--out", str(tmp_path / "plan.csv"),
+               "--report", str(tmp_path / "plan.html"), "--time-limit", "1"])
+    assert rc == 0
+    text = (tmp_path / "plan.html").read_text()
+    assert 'class="roads"' in text and 'class="zones tier30"' in text and 'class="zones tier60"' in text
+    assert "the road graph (nodes.csv + edges.csv, 196 nodes, 364 streets)" in text

@@ -706,7 +706,8 @@ def run_bench(sc: Scenario, out_dir, *, policies=("online",), what_ifs=(), confi
     import json
 
     text = json.dumps(doc, indent=2, default=json_default) + "\n"
-    html = bench_report(results, doc, title=f"omnifill bench: {sc.name}", config=config or net.config)
+    html = bench_report(results, doc, title=f"omnifill bench: {sc.name}", config=config or net.config,
+                        zones=built[0][2].zones.items() if built else None)
     write_text(out / "kpis.json", text)
     write_text(out / "report.html", html)
     return doc

@@ -568,7 +568,7 @@ def _reroute_file(args, cfg, ex, progress) -> dict:
         from .report import plan_report
 
         write_text(args.report, plan_report(plan_result(net, orders, p.rows, cfg), p.summary,
-                                            config=cfg or net.config))
+                                            config=cfg or net.config, zones=net.zones.items()))
     return p.summary
 
 

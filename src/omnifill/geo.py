@@ -167,6 +167,10 @@ class ZoneIndex:
         zid = self._by_key.get((int(store), int(tier)))
         return None if zid is None else self._zones[zid][2]
 
+    def items(self) -> list[tuple[int, int, object]]:
+        """Every zone as (store index, tier, geometry), in the order they were set."""
+        return [self._zones[z] for z in sorted(self._zones)]
+
     def store_bits(self, n_stores: int) -> np.ndarray:
         """Per store, the tier bits of the zones it has (bit 1: 30 minutes, bit 2: 60)."""
         bits = np.zeros(n_stores, dtype=np.uint8)

@@ -26,15 +26,18 @@ import json
 import math
 
 import numpy as np
+import shapely
 
 from .geo import LocalProjection
 from .travel import model_of
 
 MAX_ORDER_DOTS = 6000
 MAX_REACH_CIRCLES = 2000
+MAX_ZONES_DRAWN = 3000  # zone outlines drawn on a map
+ZONE_SIMPLIFY_DEG = 1e-4  # zone rings simplified to about 10 m for drawing
 MAX_ROAD_SEGMENTS = 60_000  # streets drawn under the map (about 2 MB of SVG); a larger graph is not drawn
 COLOURS = {"on_time": "#2a9d5c", "late": "#e08a1e", "unfilled": "#c0392b", "store": "#1f4e9c",
-           "warehouse": "#6b3fa0", "reach": "#1f4e9c", "road": "#9aa3ad"}
+           "warehouse": "#6b3fa0", "reach": "#1f4e9c", "road": "#9aa3ad", "zone": "#7a3e9d"}
 SERIES = ["#1f4e9c", "#e08a1e", "#2a9d5c", "#c0392b", "#6b3fa0", "#17becf", "#8c564b", "#7f7f7f"]
 
 CSS = """
@@ -194,8 +197,25 @@ def _histogram(title: str, eta: np.ndarray, *, top_count: int | None = None, wid
     return "".join(out)
 
 
-def _map(r, map_id: str, cfg=None, *, size: int = 620, seed: int = 0) -> tuple[str, str]:
-    """The run's map and its caption."""
+def _zone_paths(zones, proj, px) -> tuple[dict[int, str], int]:
+    # each tier's zones as one SVG path (rings simplified to about 10 m), and how many drawn
+    d: dict[int, list[str]] = {30: [], 60: []}
+    drawn = 0
+    for _, tier, geom in zones[:MAX_ZONES_DRAWN]:
+        g = shapely.simplify(geom, ZONE_SIMPLIFY_DEG)
+        drawn += 1
+        for poly in shapely.get_parts(g):
+            if poly.geom_type != "Polygon" or poly.is_empty:
+                continue
+            for ring in [poly.exterior, *poly.interiors]:
+                xy = np.asarray(ring.coords)
+                x, y = px(*proj.to_xy(xy[:, 1], xy[:, 0]))
+                d.setdefault(int(tier), []).append("M" + "L".join(f"{a:.1f} {b:.1f}" for a, b in zip(x, y)) + "Z")
+    return {t: "".join(v) for t, v in d.items() if v}, drawn
+
+
+def _map(r, map_id: str, cfg=None, *, size: int = 620, seed: int = 0, zones=None) -> tuple[str, str]:
+    """The run's map and its caption. zones: (store, tier, geometry) to draw (the network's)."""
     stores = np.flatnonzero(np.isfinite(r.store_lat))
     proj = LocalProjection.around(np.concatenate([r.store_lat, r.lat]), np.concatenate([r.store_lon, r.lon]))
     sx, sy = proj.to_xy(r.store_lat, r.store_lon)
@@ -232,6 +252,17 @@ def _map(r, map_id: str, cfg=None, *, size: int = 620, seed: int = 0) -> tuple[s
             roads_drawn = f"grey lines: the road graph ({name}, {len(graph):,} nodes, {len(a):,} streets)"
         else:
             roads_drawn = f"the road graph ({len(a):,} streets) is too large to draw"
+    # the delivery zones (from a zones file, such as omnifill zones writes): outlines by tier
+    zones_drawn = None
+    if zones:
+        paths, drawn = _zone_paths(zones, proj, px)
+        for tier, d in sorted(paths.items()):
+            dash = ' stroke-dasharray="3 2"' if tier == 60 else ""
+            out.append(f'<g class="zones tier{tier}"><path d="{d}" fill="{COLOURS["zone"]}" fill-opacity="0.04" '
+                       f'fill-rule="evenodd" stroke="{COLOURS["zone"]}" stroke-opacity="0.45" stroke-width="0.7"'
+                       f'{dash}/></g>')
+        zones_drawn = (f"outlines: {drawn:,} delivery zones (30-minute solid, 60-minute dashed)"
+                       + (f", the first {MAX_ZONES_DRAWN:,} of {len(zones):,}" if len(zones) > drawn else ""))
     # reach circles: the 30-minute tier's radius around each store (handling plus the courier
     # leg); by road a reach is no circle (omnifill zones draws it)
     reach_m = None
@@ -282,6 +313,7 @@ def _map(r, map_id: str, cfg=None, *, size: int = 620, seed: int = 0) -> tuple[s
            + (f" ({MAX_ORDER_DOTS:,} drawn, a seeded sample)" if n > MAX_ORDER_DOTS else "")
            + (f"; faint circles: each store's 30-minute reach ({reach_m / 1000:.1f} km)" if reach_m else "")
            + (f"; {roads_drawn}" if roads_drawn else "")
+           + (f"; {zones_drawn}" if zones_drawn else "")
            + ". Projected metres around the city's centre (north up).")
     return "".join(out), cap
 
@@ -386,8 +418,9 @@ def _page(title: str, subtitle: str, sections: list[str]) -> str:
             + "".join(sections) + f"<script>{SCRIPT}</script></body></html>\n")
 
 
-def bench_report(results, doc: dict, *, title: str = "omnifill bench", config=None) -> str:
-    """The bench report: ``results`` (DayResult, one per run) and the kpis document."""
+def bench_report(results, doc: dict, *, title: str = "omnifill bench", config=None, zones=None) -> str:
+    """The bench report: ``results`` (DayResult, one per run) and the kpis document; zones:
+    the network's delivery zones, (store, tier, geometry), drawn on the maps."""
     runs = doc["runs"]
     names = [f"{r['variant']} / {r['policy']}" for r in runs]
     tiers = sorted({t for r in runs for t in r["kpis"].get("on_time_rate_by_tier", {})}, key=float)
@@ -417,18 +450,18 @@ def bench_report(results, doc: dict, *, title: str = "omnifill bench", config=No
         "the order's arrival to its last package); green within 30 minutes; all runs on one scale.</figcaption>"
         "</figure>"
         for nm, r in zip(names, results)) + "</div>")
-    sec.append("<h2>Maps</h2>" + "".join(_map_section(r, nm, f"map{i}", config, open_=i == 0)
+    sec.append("<h2>Maps</h2>" + "".join(_map_section(r, nm, f"map{i}", config, open_=i == 0, zones=zones)
                                          for i, (nm, r) in enumerate(zip(names, results))))
     return _page(title, sub, sec)
 
 
-def _map_section(r, name: str, map_id: str, config, *, open_: bool) -> str:
-    svg, cap = _map(r, map_id, config)
+def _map_section(r, name: str, map_id: str, config, *, open_: bool, zones=None) -> str:
+    svg, cap = _map(r, map_id, config, zones=zones)
     return (f"<details{' open' if open_ else ''}><summary>{_e(name)}</summary>{_legend(map_id)}<figure>{svg}"
             f"<figcaption>{_e(cap)}</figcaption></figure></details>")
 
 
-def plan_report(result, summary: dict, *, title: str = "omnifill reroute", config=None) -> str:
+def plan_report(result, summary: dict, *, title: str = "omnifill reroute", config=None, zones=None) -> str:
     """The report of one plan (``omnifill reroute --report``): the map, the ETA histogram,
     on-time rate per tier, and the summary's KPIs, objective, bound and gap."""
     k = result.kpis()
@@ -443,7 +476,7 @@ def plan_report(result, summary: dict, *, title: str = "omnifill reroute", confi
            + _bars("On-time rate per promise tier", [f"{t} min" for t in tiers] + ["all"],
                    [("plan", [k["on_time_rate_by_tier"][t] for t in tiers] + [k["on_time_rate"]])], pct=True)
            + "</figure><figure>" + _histogram("ETA of the plan's orders", result.eta) + "</figure></div>",
-           "<h2>Map</h2>" + _map_section(result, "plan", "map0", config, open_=True),
+           "<h2>Map</h2>" + _map_section(result, "plan", "map0", config, open_=True, zones=zones),
            "<h2>Summary</h2><pre>" + _e(json.dumps({x: summary[x] for x in summary if x != "versions"}, indent=1,
                                                    default=str)) + "</pre>"]
     return _page(title, sub, sec)
