@@ -183,17 +183,11 @@ def test_locked_orders_keep_their_store_and_moves_cost_the_penalty(tmp_path):
         assert text.count("\n") == len(p.rows) + (name.endswith(".csv"))
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
-@given(instances())
-def test_tiny_backlogs_match_a_joint_brute_force_over_every_assignment(inst):
-    # the cost model itself: every order's lines assigned to sources jointly, under the
-    # shared stock and capacity; the planner's objective must be its minimum
-    stores, stock, orders, cfg, _ = inst
-    assume(sum(len(o["lines"]) for o in orders) <= 4)
-    net = build(stores, stock, cfg)
-    p = plan(net, [as_order(o, stores) for o in orders], cfg, time_limit_s=10, k=256)
+def joint_best(stores, stock, orders, cfg, legs=None):
+    """The cheapest joint assignment of every order's lines (the brute force's), under the
+    shared stock and capacity; legs: another travel model's (see assignments)."""
     usable = [s["capacity"] >= 1 for s in stores]
-    per_order = [assignments(stores, stock, o, cfg, usable) for o in orders]
+    per_order = [assignments(stores, stock, o, cfg, usable, legs) for o in orders]
     best = math.inf
     for combo in itertools.product(*per_order):
         use, spend = {}, {}
@@ -205,6 +199,19 @@ def test_tiny_backlogs_match_a_joint_brute_force_over_every_assignment(inst):
         if all(q <= stock.get(key, 0) for key, q in use.items()) and all(
                 n <= stores[st]["capacity"] for st, n in spend.items()):
             best = min(best, sum(cost for cost, *_ in combo))
+    return best
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(instances())
+def test_tiny_backlogs_match_a_joint_brute_force_over_every_assignment(inst):
+    # the cost model itself: every order's lines assigned to sources jointly, under the
+    # shared stock and capacity; the planner's objective must be its minimum
+    stores, stock, orders, cfg, _ = inst
+    assume(sum(len(o["lines"]) for o in orders) <= 4)
+    net = build(stores, stock, cfg)
+    p = plan(net, [as_order(o, stores) for o in orders], cfg, time_limit_s=10, k=256)
+    best = joint_best(stores, stock, orders, cfg)
     assert p.summary["objective"] == pytest.approx(best, rel=1e-9, abs=1e-6)
     assert p.summary["lower_bound"] <= best + 1e-6
     if p.summary["model_lower_bound"] is not None:  # with k=256 every option is listed

@@ -10,13 +10,15 @@ import uuid
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from test_planner import joint_best
 from test_roads import oracle
 from test_router import LAT0, LON0, as_order, brute_force, build, instances, rows_cost, take
 
 from omnifill import Config, InputError
 from omnifill.geo import destination, haversine_m
+from omnifill.planner import plan
 from omnifill.reference import ETA_TOLERANCE_MIN
 from omnifill.router import Router
 
@@ -140,6 +142,27 @@ def test_every_decision_on_road_times_is_the_brute_force_minimum(tmp_path, inst,
         take(d, stock, cap, by_id)
         for (s, k), v in stock.items():
             assert router.available(stores[s]["id"], k) == v
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(instances(), road_graphs(), st.integers(0, 23))
+def test_a_backlog_planned_on_road_times_is_the_joint_brute_force_minimum(tmp_path, inst, graph, hour):
+    # the planner (reroute) on road times: its objective is the cheapest joint assignment of
+    # every order under road legs, and its lower bound is at or below it
+    stores, stock, orders, cfg, _ = inst
+    assume(sum(len(o["lines"]) for o in orders) <= 4)
+    places, edges = graph
+    nodes, ed = write_graph(tmp_path, places, edges)
+    cfg = cfg.with_(travel={"provider": "road", "road_nodes": str(nodes), "road_edges": str(ed), "hour": float(hour)})
+    road = RoadOracle(places, edges, cfg, hour)
+    assume(not any(road.cut_off(s["lat"], s["lon"]) for s in stores))
+    legs = (lambda s, la, lo: road.leg(stores[s]["lat"], stores[s]["lon"], la, lo),
+            lambda b, a: road.leg(stores[b]["lat"], stores[b]["lon"], stores[a]["lat"], stores[a]["lon"]))
+    p = plan(build(stores, stock, cfg), [as_order(o, stores) for o in orders], cfg, time_limit_s=10, k=256)
+    best = joint_best(stores, stock, orders, cfg, legs)
+    assert p.summary["objective"] == pytest.approx(best, rel=1e-9, abs=1e-6)
+    assert p.summary["lower_bound"] <= best + 1e-6
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
