@@ -427,3 +427,35 @@ def test_the_stubs_cover_every_public_kernel_function_and_method():
                     assert f"def {m}(" in stub, f"{name}.{m}"
         elif callable(obj):
             assert f"def {name}(" in stub, name
+
+
+def test_zone_lookups_from_many_threads_and_a_pickled_index_answer_as_one_thread():
+    # libspatialindex's tree is not safe to query from two threads at once (a reroute with
+    # zones holding many points crashed when the tree was freed); big overlapping zones and
+    # four threads querying together must give one thread's answer and leave the tree whole
+    import pickle
+    from concurrent.futures import ThreadPoolExecutor
+
+    import shapely
+
+    from omnifill.geo import ZoneIndex
+
+    rng = np.random.default_rng(3)
+    zi = ZoneIndex()
+    for s in range(60):
+        for tier in (30, 60):
+            c = rng.uniform([121.3, 31.1], [121.6, 31.3])
+            zi.set_zone(s, tier, shapely.Point(*c).buffer(0.05 if tier == 30 else 0.15, quad_segs=32))
+    lat = rng.uniform(31.0, 31.4, 4000)
+    lon = rng.uniform(121.2, 121.7, 4000)
+    tb = np.full(4000, 3, np.uint8)
+    again = pickle.loads(pickle.dumps(zi))  # its own tree and polygons, never used yet
+    # the first look-ups from four threads at once (the polygons' point-in-polygon indexes
+    # are built on first use), then one thread on the pickled copy
+    with ThreadPoolExecutor(4) as ex:
+        got = list(ex.map(lambda _: zi.containing(lat, lon, tb), range(16)))
+    want = again.containing(lat, lon, tb)
+    assert len(want[0]) > 50_000  # many zones hold each point
+    for o, s in got:
+        assert o.tolist() == want[0].tolist() and s.tolist() == want[1].tolist()
+    del zi, again  # freeing the trees must not crash

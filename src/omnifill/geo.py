@@ -8,6 +8,7 @@ who ships what (options and the router do).
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -132,13 +133,34 @@ class ZoneIndex:
     ``remove_zone`` change one store's zone in place (rtree insert/delete), no rebuild.
     Polygons are tested in lon/lat as GeoJSON states them; a polygon crossing the antimeridian
     must be split into parts on either side, as RFC 7946 asks.
+
+    Thread-safe: neither libspatialindex's tree nor GEOS's prepared polygons (which build
+    their point-in-polygon index on first use) are safe to use from two threads at once:
+    two threads in ``containing`` corrupted the heap and crashed the process (a reroute
+    whose option search runs beside its greedy pass, with zones that hold many points). So
+    every use of the tree and of the polygons takes the index's lock.
     """
 
     def __init__(self):
         self._index = rtree.index.Index(interleaved=True)
+        self._lock = threading.Lock()
         self._zones: dict[int, tuple[int, int, object]] = {}  # zone id -> (store, tier, geom)
         self._by_key: dict[tuple[int, int], int] = {}  # (store, tier) -> zone id
         self._next = 0
+
+    def __getstate__(self) -> dict:
+        # the zones only: neither a lock nor an rtree (whose pickle comes back empty) is sent
+        state = dict(self.__dict__)
+        del state["_lock"], state["_index"]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+        self._index = rtree.index.Index(interleaved=True)
+        for zid, (_, _, geom) in self._zones.items():
+            shapely.prepare(geom)
+            self._index.insert(zid, shapely.bounds(geom).tolist())
 
     def __len__(self) -> int:
         return len(self._zones)
@@ -153,14 +175,16 @@ class ZoneIndex:
         self._next += 1
         self._zones[zid] = (int(store), int(tier), geometry)
         self._by_key[(int(store), int(tier))] = zid
-        self._index.insert(zid, shapely.bounds(geometry).tolist())
+        with self._lock:
+            self._index.insert(zid, shapely.bounds(geometry).tolist())
 
     def remove_zone(self, store: int, tier: int) -> bool:
         zid = self._by_key.pop((int(store), int(tier)), None)
         if zid is None:
             return False
         _, _, geom = self._zones.pop(zid)
-        self._index.delete(zid, shapely.bounds(geom).tolist())
+        with self._lock:
+            self._index.delete(zid, shapely.bounds(geom).tolist())
         return True
 
     def zone_of(self, store: int, tier: int):
@@ -193,6 +217,11 @@ class ZoneIndex:
         tb = np.asarray(order_tier_bits, dtype=np.uint8)
         if not self._zones or lat.size == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        with self._lock:
+            return self._containing(lat, lon, tb)
+
+    def _containing(self, lat, lon, tb):
+        # containing(), under the index's lock
         pts = np.column_stack([lon, lat])
         ids, counts = self._index.intersection_v(pts, pts)
         order = np.repeat(np.arange(lat.size, dtype=np.int64), counts.astype(np.int64))
