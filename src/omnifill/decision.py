@@ -112,6 +112,7 @@ class DecisionRecord:
     (``cand_idx`` None here) and ``in_reach`` finds the rest when an explanation counts them."""
 
     __slots__ = (
+        "_beyond",
         "_cands",
         "_examined",
         "_opt",
@@ -149,6 +150,7 @@ class DecisionRecord:
         self.in_reach = in_reach
         self._opt: Option | None = None
         self._examined: dict[int, int] | None = None
+        self._beyond: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
     def cands(self) -> tuple[np.ndarray, np.ndarray]:
@@ -172,13 +174,17 @@ class DecisionRecord:
         return self.reach_min
 
     def beyond(self) -> tuple[np.ndarray, np.ndarray]:
-        """The candidates in reach beyond the radius the search needed: (store index, ETA)."""
-        if self.in_reach is None or self.searched_min >= self.reach_min:
-            return np.zeros(0, np.int32), np.zeros(0)
-        o = self.order
-        idx, eta = self.in_reach(o.lat, o.lon, self.reach_min)
-        n = len(self.cands[0])
-        return idx[n:], eta[n:]
+        """The candidates in reach beyond the radius the search needed: (store index, ETA),
+        looked up once (the explanation and the unfilled reasons both ask)."""
+        if self._beyond is None:
+            if self.in_reach is None or self.searched_min >= self.reach_min:
+                self._beyond = (np.zeros(0, np.int32), np.zeros(0))
+            else:
+                o = self.order
+                idx, eta = self.in_reach(o.lat, o.lon, self.reach_min)
+                n = len(self.cands[0])
+                self._beyond = (idx[n:], eta[n:])
+        return self._beyond
 
     @property
     def opt(self) -> Option:

@@ -349,21 +349,40 @@ cdef class OptionSearch:
         cdef const int32_t[::1] kv = ls
         cdef const int64_t[::1] qv = lq
         cdef Py_ssize_t j, n = sv.shape[0], n_st = self.handling.shape[0]
-        cdef int64_t pos
         for j in range(n):
-            if sv[j] < 0:
-                continue
             if sv[j] >= n_st:
                 raise ValueError(f"line {j}: store {sv[j]} outside the network")
-            pos = self._pos(sv[j], kv[j])
-            if pos < 0 or (sign > 0 and self.avail[pos] < qv[j]):
+        if n:
+            j = self._take_lines(&sv[0], &kv[0], &qv[0], n, &reserved[0], sign)
+            if j >= 0:
                 raise ValueError(f"line {j}: store {sv[j]} does not have {qv[j]} of sku code {kv[j]} available")
+
+    cdef Py_ssize_t _take_lines(self, const int32_t* src, const int32_t* sku, const int64_t* qty, Py_ssize_t n,
+                                int64_t* reserved, int sign) noexcept:
+        # take (sign 1) or give back (sign -1) each line's qty at its source (-1: none) into
+        # the owner's reserved array: all of them, or, when a line's units are not there to
+        # take, none (its position is returned; -1 when all were taken)
+        cdef Py_ssize_t j
+        cdef int64_t pos
         for j in range(n):
-            if sv[j] < 0:
-                continue
-            pos = self._pos(sv[j], kv[j])
-            self._set_avail(sv[j], pos, self.avail[pos] - sign * qv[j])
-            reserved[pos] += sign * qv[j]
+            if src[j] >= 0:
+                pos = self._pos(src[j], sku[j])
+                if pos < 0 or (sign > 0 and self.avail[pos] < qty[j]):
+                    return j
+        for j in range(n):
+            if src[j] >= 0:
+                pos = self._pos(src[j], sku[j])
+                self._set_avail(src[j], pos, self.avail[pos] - sign * qty[j])
+                reserved[pos] += sign * qty[j]
+        return -1
+
+    cdef inline void _spend_one(self, Py_ssize_t st, double* cap_left, const uint8_t* closed, uint8_t* status,
+                                int sign) noexcept:
+        # one store spends (sign 1) or gets back (sign -1) a unit of capacity; its status
+        # (0 usable, 1 closed, 2 at capacity) and usable follow
+        cap_left[st] -= sign
+        status[st] = 1 if closed[st] else (2 if cap_left[st] < 1 else 0)
+        self.usable_w[st] = status[st] == 0
 
     def spend(self, stores, double[::1] cap_left, const uint8_t[::1] closed, uint8_t[::1] status, int sign=1):
         """Each store in ``stores`` spends (sign 1) or gets back (sign -1) one unit of
@@ -379,9 +398,7 @@ cdef class OptionSearch:
             st = x
             if not 0 <= st < n_st:
                 raise ValueError(f"store {st} outside the network")
-            cap_left[st] -= sign
-            status[st] = 1 if closed[st] else (2 if cap_left[st] < 1 else 0)
-            self.usable_w[st] = status[st] == 0
+            self._spend_one(st, &cap_left[0], &closed[0], &status[0], sign)
 
     def refresh(self, Py_ssize_t store, int64_t pos):
         """The owner changed avail[pos] (of this store) in place: bring the dense copy along."""
@@ -568,13 +585,8 @@ cdef class OptionSearch:
         cdef int code = OK
         cdef double radius = self._first_radius(promise_min, reach_min)
         cdef double la = lat, lo = lon, me
-        cdef uint8_t tb = 0
-        cdef int64_t zi[2]
-        cdef int64_t ip[2]
-        cdef int64_t n_c = 0
         cdef int passes = 0
         cdef bint full
-        zi[0] = zi[1] = 0
         self.tgrid = tgrid if self.max_tr > 0 else None
         self.cust_lat, self.cust_lon = lat, lon
         cdef bint use_t = self.tgrid is not None
@@ -590,19 +602,9 @@ cdef class OptionSearch:
             self.r_radius, self.r_widened = me, 0
             if rel:
                 with nogil:
-                    code = grid._query(&la, &lo, &me, &tb, zi, NULL, 0, 1, self.travel, -1, ip,
-                                       &self.q_idx, &self.q_eta, &n_c, 64)
-                    self.r_nc = n_c
-                    if code == OK:
-                        code = self._run(&c, self.r_sku, self.r_qty, nl, -1, <int32_t*>self.q_idx.ptr,
-                                         <double*>self.q_eta.ptr, n_c, wsp, nw, home, use_t)
+                    code = self._query_run(&c, la, lo, me, nl, wsp, nw, home, use_t)
             else:
-                code = grid._query(&la, &lo, &me, &tb, zi, NULL, 0, 1, self.travel, -1, ip,
-                                   &self.q_idx, &self.q_eta, &n_c, 64)
-                self.r_nc = n_c
-                if code == OK:
-                    code = self._run(&c, self.r_sku, self.r_qty, nl, -1, <int32_t*>self.q_idx.ptr,
-                                     <double*>self.q_eta.ptr, n_c, wsp, nw, home, use_t)
+                code = self._query_run(&c, la, lo, me, nl, wsp, nw, home, use_t)
             passes += self.r_widened
             if self.oom:
                 code = ERR_NOMEM
@@ -620,6 +622,23 @@ cdef class OptionSearch:
         if reserve:
             self._reserve_best(r.line_src, r.stores, nl)
         return r
+
+    cdef int _query_run(self, Ctx* c, double la, double lo, double me, Py_ssize_t nl, const int32_t* wsp,
+                        Py_ssize_t nw, int32_t home, bint use_t) noexcept nogil:
+        # route(): the candidates within me minutes of the customer (r_grid's), then the
+        # search over them (with the GIL or without: the caller decides)
+        cdef uint8_t tb = 0
+        cdef int64_t zi[2]
+        cdef int64_t ip[2]
+        cdef int64_t n_c = 0
+        zi[0] = zi[1] = 0
+        cdef int code = self.r_grid._query(&la, &lo, &me, &tb, zi, NULL, 0, 1, self.travel, -1, ip,
+                                           &self.q_idx, &self.q_eta, &n_c, 64)
+        self.r_nc = n_c
+        if code == OK:
+            code = self._run(c, self.r_sku, self.r_qty, nl, -1, <int32_t*>self.q_idx.ptr,
+                             <double*>self.q_eta.ptr, n_c, wsp, nw, home, use_t)
+        return code
 
     cdef int _widen(self, Ctx* c, Py_ssize_t t, Py_ssize_t* n_el_p) noexcept nogil:
         # route(): the scan stopped at element t, passing the radius with an option through a
@@ -687,25 +706,12 @@ cdef class OptionSearch:
         # take() and spend() of the best option, into the owner's arrays (the search just
         # found its units available; checked all the same before anything changes)
         cdef const int32_t[::1] sv = line_src
-        cdef Py_ssize_t j, n_st = self.handling.shape[0]
-        cdef int64_t pos
-        cdef int32_t st
-        for j in range(nl):
-            if sv[j] >= 0:
-                pos = self._pos(sv[j], self.r_sku[j])
-                if pos < 0 or self.avail[pos] < self.r_qty[j]:
-                    raise ValueError(f"line {j}: store {sv[j]} does not have {self.r_qty[j]} of sku code "
-                                     f"{self.r_sku[j]} available")
-        for j in range(nl):
-            if sv[j] >= 0:
-                pos = self._pos(sv[j], self.r_sku[j])
-                self._set_avail(sv[j], pos, self.avail[pos] - self.r_qty[j])
-                self.own_reserved[pos] += self.r_qty[j]
+        cdef Py_ssize_t j = self._take_lines(&sv[0], self.r_sku, self.r_qty, nl, &self.own_reserved[0], 1) if nl else -1
+        if j >= 0:
+            raise ValueError(f"line {j}: store {sv[j]} does not have {self.r_qty[j]} of sku code "
+                             f"{self.r_sku[j]} available")
         for x in stores:
-            st = x
-            self.own_cap[st] -= 1
-            self.own_status[st] = 1 if self.own_closed[st] else (2 if self.own_cap[st] < 1 else 0)
-            self.usable_w[st] = self.own_status[st] == 0
+            self._spend_one(<Py_ssize_t>x, &self.own_cap[0], &self.own_closed[0], &self.own_status[0], 1)
 
     cdef SearchResult _answer(self, Ctx* c, Py_ssize_t nl, const int32_t* cidx, const double* ceta,
                               Py_ssize_t n_cand):
