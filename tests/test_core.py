@@ -453,7 +453,7 @@ def test_zone_lookups_from_many_threads_and_a_pickled_index_answer_as_one_thread
     # the first look-ups from four threads at once (the polygons' point-in-polygon indexes
     # are built on first use), then one thread on the pickled copy
     with ThreadPoolExecutor(4) as ex:
-        got = list(ex.map(lambda _: zi.containing(lat, lon, tb), range(16)))
+        got = list(ex.map(lambda _, z=zi: z.containing(lat, lon, tb), range(16)))
     want = again.containing(lat, lon, tb)
     assert len(want[0]) > 50_000  # many zones hold each point
     for o, s in got:
