@@ -251,20 +251,18 @@ class DecisionRecord:
         cand_store = []  # the store index of each entry of cands
         skipped = []
         cand_idx, cand_eta = self.cands
-        cand_list = cand_idx.tolist()
-        seen_status = self.cand_status  # per store (bytes of the whole network), or per candidate
-        status_of = ([seen_status[s] for s in cand_list] if isinstance(seen_status, bytes)
-                     else seen_status.tolist())
-        # the candidates beyond the radius the search needed (no option using one could win):
-        # their status is known from the whole network's bytes; else they count as not
-        # examined, unless the search read them as transfer sources (it reads usable ones only)
+        # the candidates the search saw, then those beyond the radius it needed (no option
+        # using one could win): every store in reach, by ETA, with its status (per store from
+        # the whole network's bytes; else the search's per candidate, and a farther one counts
+        # as not examined unless the search read it as a transfer source: it reads usable ones)
         far_idx, far_eta = self.beyond()
-        far = far_idx.tolist()
-        status_far = ([seen_status[s] for s in far] if isinstance(seen_status, bytes)
-                      else [0] * len(far))
+        cand_list = cand_idx.tolist() + far_idx.tolist()
         all_eta = cand_eta.tolist() + far_eta.tolist()
-        for k, (s, e) in enumerate(zip(cand_list + far, all_eta)):
-            st = status_of[k] if k < len(cand_list) else status_far[k - len(cand_list)]
+        seen_status = self.cand_status
+        status_of = ([seen_status[s] for s in cand_list] if isinstance(seen_status, bytes)
+                     else seen_status.tolist() + [0] * len(far_idx))
+        for k, (s, e) in enumerate(zip(cand_list, all_eta)):
+            st = status_of[k]
             if st == 1:
                 status = "closed"
             elif st == 2:
@@ -279,8 +277,6 @@ class DecisionRecord:
                 entry["can_fill"] = lines(examined[s])
             cands.append(entry)
             cand_store.append(s)
-        status_of = status_of + status_far
-        cand_list = cand_list + far
         bound = []
         chosen_stores = set(opt.stores())
         if o.mode == "pickup":
