@@ -352,8 +352,8 @@ cdef class OptionSearch:
         for j in range(n):
             if sv[j] >= n_st:
                 raise ValueError(f"line {j}: store {sv[j]} outside the network")
-        if n:
-            j = self._take_lines(&sv[0], &kv[0], &qv[0], n, &reserved[0], sign)
+        if n:  # (no stock rows at all: every line has no source, and nothing is reserved)
+            j = self._take_lines(&sv[0], &kv[0], &qv[0], n, &reserved[0] if reserved.shape[0] else NULL, sign)
             if j >= 0:
                 raise ValueError(f"line {j}: store {sv[j]} does not have {qv[j]} of sku code {kv[j]} available")
 
@@ -706,7 +706,8 @@ cdef class OptionSearch:
         # take() and spend() of the best option, into the owner's arrays (the search just
         # found its units available; checked all the same before anything changes)
         cdef const int32_t[::1] sv = line_src
-        cdef Py_ssize_t j = self._take_lines(&sv[0], self.r_sku, self.r_qty, nl, &self.own_reserved[0], 1) if nl else -1
+        cdef int64_t* res_p = &self.own_reserved[0] if self.own_reserved.shape[0] else NULL
+        cdef Py_ssize_t j = self._take_lines(&sv[0], self.r_sku, self.r_qty, nl, res_p, 1) if nl else -1
         if j >= 0:
             raise ValueError(f"line {j}: store {sv[j]} does not have {self.r_qty[j]} of sku code "
                              f"{self.r_sku[j]} available")
