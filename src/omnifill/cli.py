@@ -429,17 +429,11 @@ def cmd_zones(args) -> int:
     graph = (RoadGraph.from_osm(args.roads) if args.roads is not None
              else RoadGraph.from_files(args.road_nodes, args.road_edges, max_errors=max(1, args.max_errors)))
     sel = np.flatnonzero(st.kind == "store")
-    node, _ = graph.snap(st.lat[sel], st.lon[sel])
-    main_c = graph.main_component()
-    for i, k in zip(sel, node):
-        if not main_c[k]:
-            probs.add(Problem(st.path, int(i) + 1, "store_id", st.store_id[i],
-                              f"snaps to road node {graph.node_id[k]!r}, which cannot reach (or be reached from) "
-                              f"the graph's main component ({int(main_c.sum()):,} of {len(graph):,} nodes)"))
+    road = RoadTravel(cfg.travel, graph, hour=args.hour, store_lat=st.lat[sel], store_lon=st.lon[sel])
+    probs.extend(road.check_stores(st.store_id[sel], st.path, rows=sel + 1))
     probs.raise_if_any()
     t1 = time.perf_counter()
     handling = np.where(np.isnan(st.handling_min[sel]), cfg.travel.handling_min, st.handling_min[sel])
-    road = RoadTravel(cfg.travel, graph, hour=args.hour)
     iso = isochrones(road, st.lat[sel], st.lon[sel], handling, sorted(set(args.minutes)))
     features = []
     empty = 0
