@@ -43,31 +43,26 @@ import omnifill
 from omnifill import Config, Network
 from omnifill.router import Router
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_roads import manhattan_tables, starbucks  # noqa: E402  (the Manhattan files, read one way)
+
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def write_graph(d: Path, out: Path) -> None:
-    """The Manhattan files (no header; week.csv in seconds an hour) as omnifill's node and
-    edge tables (minutes_h0 .. minutes_h23)."""
-    pts = np.loadtxt(d / "points.csv", delimiter=",")
-    edges = np.loadtxt(d / "edges.csv", delimiter=",", dtype=np.int64)
-    week = np.loadtxt(d / "week.csv", delimiter=",")
-    assert (week[:, 0].astype(np.int64) == edges[:, 0]).all()
+    """The Manhattan files (``bench_roads.manhattan_tables``: minutes_h0 .. minutes_h23) as
+    omnifill's node and edge tables."""
+    nodes, edges = manhattan_tables(d)
     with open(out / "nodes.csv", "w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["node_id", "lat", "lon"])
-        w.writerows([str(int(p[0])), repr(float(p[1])), repr(float(p[2]))] for p in pts)
+        w.writerow(list(nodes))
+        w.writerows(zip(nodes["node_id"], map(repr, nodes["lat"].tolist()), map(repr, nodes["lon"].tolist())))
     with open(out / "edges.csv", "w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["from_node", "to_node"] + [f"minutes_h{h}" for h in range(24)])
-        for e, row in zip(edges, week):
-            w.writerow([str(e[1]), str(e[2])] + [repr(float(v) / 60.0) for v in row[1:]])
-
-
-def starbucks(data: Path):
-    with open(data / "starbucks_directory_kaggle" / "starbucks_manhattan.csv", newline="", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
-    return np.array([float(r["Latitude"]) for r in rows]), np.array([float(r["Longitude"]) for r in rows])
+        w.writerow(list(edges))
+        hours = [edges[f"minutes_h{h}"].tolist() for h in range(24)]
+        w.writerows([a, b, *(repr(m[k]) for m in hours)]
+                    for k, (a, b) in enumerate(zip(edges["from_node"], edges["to_node"])))
 
 
 def scenario(slat, slon, plat, plon, n_orders: int, seed: int):

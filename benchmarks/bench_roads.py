@@ -44,6 +44,7 @@ def manhattan_tables(d: Path):
     pts = np.loadtxt(d / "points.csv", delimiter=",")
     edges = np.loadtxt(d / "edges.csv", delimiter=",", dtype=np.int64)
     week = np.loadtxt(d / "week.csv", delimiter=",")
+    assert (week[:, 0].astype(np.int64) == edges[:, 0]).all()  # one row of hourly seconds per edge, in order
     nodes = {"node_id": [str(int(x)) for x in pts[:, 0]], "lat": pts[:, 1], "lon": pts[:, 2]}
     e = {"from_node": [str(x) for x in edges[:, 1]], "to_node": [str(x) for x in edges[:, 2]]}
     for h in range(24):
