@@ -270,6 +270,9 @@ class OptionSearch:
         k: int = ...,
         window: float | None = ...,
         all_subsets: bool = ...,
+        eta_offset: float = ...,
+        eta_floor: float | None = ...,
+        pickup_paid: bool = ...,
     ) -> SearchResult: ...
     def search_many(
         self,

@@ -447,7 +447,8 @@ cdef class OptionSearch:
 
     def search(self, line_sku, line_qty, double promise_min, d_store, d_eta, w_store, *,
                double lat, double lon, GridIndex tgrid=None, int pickup=-1, int home=-1, int k=2,
-               window=None, bint all_subsets=False):
+               window=None, bint all_subsets=False, double eta_offset=0.0, eta_floor=None,
+               bint pickup_paid=False):
         """The best option and the runner-up for one order.
 
         line_sku (int32; -1: no store stocks it), line_qty: the order's lines (at most 64).
@@ -460,6 +461,12 @@ cdef class OptionSearch:
         float("inf") with k > 2 for the k cheapest whatever their cost). all_subsets: keep
         options in which an element's lines are all held by other elements too (the planner
         needs them when stock is short; the router's best never is one).
+        A re-route of lines a store rejected (``Router.reject``): eta_offset, the minutes
+        since the order (its promise counts from the order); eta_floor, when the order keeps
+        other packages, their latest eta in the search's clock (minutes from now), so the
+        order's eta is max(option's, floor) + offset and an option filling nothing still
+        pays the kept packages' time; pickup_paid: the pickup store's package is kept (its
+        package and capacity already paid). The options' etas stay in the search's clock.
         Returns a SearchResult (the options kept, the best option's line sources and
         stores, whether the runner-up is exact and the search proven, the stores examined).
         """
@@ -506,7 +513,15 @@ cdef class OptionSearch:
         cdef double win = self.runner_up_window if window is None else float(window)
         if not win >= 0:
             raise ValueError("window must be >= 0")
+        if not (isfinite(eta_offset) and eta_offset >= 0.0):
+            raise ValueError(f"eta_offset must be a finite number of minutes >= 0, got {eta_offset!r}")
+        cdef double e_floor = -1e300 if eta_floor is None else float(eta_floor)
+        if eta_floor is not None and not isfinite(e_floor):
+            raise ValueError(f"eta_floor must be finite, got {eta_floor!r}")
         self._init_ctx(&c, nl, promise_min, k, win, all_subsets, pickup, home)
+        c.eta_offset, c.eta_floor = eta_offset, e_floor
+        c.empty_time = 0.0 if eta_floor is None else _time_cost(&c, e_floor)
+        c.pickup_paid = pickup_paid and pickup >= 0
         self.tgrid = tgrid if self.max_tr > 0 else None
         self.cust_lat, self.cust_lon = lat, lon
         cdef bint use_t = self.tgrid is not None
@@ -771,6 +786,8 @@ cdef class OptionSearch:
         c.window = window
         c.promise, c.c_min, c.c_late, c.c_unf = promise, self.c_min, self.c_late, self.c_unf
         c.max_pk, c.max_tr = self.max_pk, self.max_tr
+        c.eta_offset, c.eta_floor, c.empty_time = 0.0, -1e300, 0.0
+        c.pickup_paid = False
         c.home = home
         c.nodes, c.node_limit, c.aborted = 0, self.node_limit, False
         c.depth = 0
@@ -930,7 +947,7 @@ cdef class OptionSearch:
         c.inv_indptr = &self.inv_indptr[0]
         c.inv_sku = &self.inv_sku[0] if self.inv_sku.shape[0] else NULL
         c.line_sku, c.line_qty = skp, qtp
-        _record(c, self.c_unf * nl)   # the all-unfilled option: no package, eta 0
+        _record(c, c.empty_time + self.c_unf * nl)   # the all-unfilled option: no package, eta 0
         if c.pickup:
             return _search_pickup(self, c, pickup, use_t)
         return _search_delivery(self, c, dsp, dep, nd, wsp, nw, home, use_t)

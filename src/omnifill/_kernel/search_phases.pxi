@@ -328,6 +328,7 @@ cdef int _search_pickup(OptionSearch self, Ctx* c, int32_t p, bint use_t) noexce
     # one package at p: p's own lines, ready at h_p, plus up to max_transfers transfers in
     cdef uint64_t mp, mb
     cdef double hp = self.handling[p], emax = -1.0, gmax, eta
+    cdef double pk = 0.0 if c.pickup_paid else self.c_pkg  # what p's package adds
     cdef Py_ssize_t n_el, t, k
     cdef int32_t b
     cdef Elem* e
@@ -347,7 +348,8 @@ cdef int _search_pickup(OptionSearch self, Ctx* c, int32_t p, bint use_t) noexce
     c.max_pk = 1
     c.el = self.el
     # element 0 is p's own package, kept out of the scan; alone, it is the first seed
-    _set_elem(&c.el[0], EL_PICKUP, p, -1, hp, self.c_pkg + self._cap_price(p, -1), 1, 0, -2)
+    # (a re-route's pickup package is already paid for: its package and capacity are held)
+    _set_elem(&c.el[0], EL_PICKUP, p, -1, hp, pk + (0.0 if c.pickup_paid else self._cap_price(p, -1)), 1, 0, -2)
     c.el[0].own = c.el[0].mask = mp
     c.el[0].done = 1
     if mp:
@@ -361,7 +363,7 @@ cdef int _search_pickup(OptionSearch self, Ctx* c, int32_t p, bint use_t) noexce
     # transfers in: for the lines p lacks, or under unit prices for any line (a source's
     # units may be cheaper than p's own)
     if use_t and (mp != c.full or c.row_price != NULL):
-        emax = _latest_eta(c, self.c_pkg + self.c_tr)
+        emax = _latest_eta(c, pk + self.c_tr)
         if emax >= self.h_lo + self.transfer_handling:
             # arrival h_b + th + c d / vt <= emax  =>  grid eta h_b + c d / vc <= gmax
             gmax = self.travel.transfer_courier_limit(self.h_lo, self.h_hi, emax)
@@ -394,7 +396,7 @@ cdef int _search_pickup(OptionSearch self, Ctx* c, int32_t p, bint use_t) noexce
     for t in range(1, n_el):
         e = &c.el[t]
         eta = e.eta if e.eta > hp else hp
-        if _time_cost(c, eta) + self.c_pkg + self.c_tr > _cost_threshold(c):
+        if _time_cost(c, eta) + pk + self.c_tr > _cost_threshold(c):
             break
         c.E = eta
         c.depth = 0

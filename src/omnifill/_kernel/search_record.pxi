@@ -6,7 +6,12 @@ cdef inline int _popcount(uint64_t x) noexcept nogil:
 
 
 cdef inline double _time_cost(Ctx* c, double E) noexcept nogil:
-    cdef double late = E - c.promise
+    # f(E): per minute of the order's eta, and late beyond the promise; nondecreasing in E
+    cdef double late
+    if E < c.eta_floor:
+        E = c.eta_floor
+    E += c.eta_offset
+    late = E - c.promise
     return c.c_min * E + (c.c_late * late if late > 0.0 else 0.0)
 
 
@@ -178,20 +183,26 @@ cdef void _record_path(Ctx* c) noexcept nogil:
         c.path_new[i] = e.mask & ~cov
         cov |= e.mask
     c.E = E
-    _record(c, (_time_cost(c, E) if c.depth else 0.0) + base + c.c_unf * _popcount(c.full & ~cov))
+    _record(c, (_time_cost(c, E) if c.depth else c.empty_time) + base + c.c_unf * _popcount(c.full & ~cov))
 
 
 cdef inline double _latest_eta(Ctx* c, double base) noexcept nogil:
     # the latest eta at which an option of this base can still cost no more than _cost_threshold
-    cdef double thr = _cost_threshold(c), P = c.promise, budget, slope
+    # (f's inverse: the order-clock eta t with f = budget, less the offset; none below the floor)
+    cdef double thr = _cost_threshold(c), P = c.promise, budget, slope, t
     if thr >= 1e299:
         return 1e300
     budget = thr - base
     if budget < 0.0:
         return -1.0
     if c.c_min > 0.0 and c.c_min * P >= budget:
-        return budget / c.c_min
-    slope = c.c_min + c.c_late
-    if slope <= 0.0:
-        return 1e300
-    return P + (budget - c.c_min * P) / slope
+        t = budget / c.c_min
+    else:
+        slope = c.c_min + c.c_late
+        if slope <= 0.0:
+            return 1e300
+        t = P + (budget - c.c_min * P) / slope
+    t -= c.eta_offset
+    if t < c.eta_floor:
+        return -1.0 if _time_cost(c, c.eta_floor) > budget else c.eta_floor
+    return t

@@ -17,6 +17,8 @@
 # Its cost is f(E) + sum(element bases) + unfilled_per_line * unfilled, where E is the latest
 # element's eta (0 when nothing is filled), f(E) = per_minute * E + late_per_minute *
 # max(0, E - promise), and an element's base is per_package (+ per_parcel) (+ per_transfer).
+# A re-route (Ctx.eta_offset, eta_floor) puts the clock and the order's other packages into
+# f: f(max(E, floor) + offset), still nondecreasing in E, so every bound below holds.
 #
 # Enumeration: elements are sorted by (eta, tie rank). Every option has a latest element t and
 # is found when the scan reaches t, by a depth-first completion over the elements before t
@@ -99,8 +101,14 @@ cdef struct Ctx:
     uint64_t full
     double window           # the runner-up is exact when within this much of the best
     double promise, c_min, c_late, c_unf, min_add
+    # a re-route after a rejection (OptionSearch.search's eta_offset, eta_floor): the
+    # option's eta E counts from eta_offset minutes after the order, and the order's other
+    # packages arrive at eta_floor (in the same clock as E), so f sees max(E, eta_floor) +
+    # eta_offset; empty_time is f of an option that fills nothing (0 without other packages)
+    double eta_offset, eta_floor, empty_time
     int max_pk, max_tr
     bint pickup
+    bint pickup_paid        # the pickup store's package is already paid for (a re-route)
     int32_t home
     double E                # the eta of the option being completed
     double dead_cost        # phase B: c_unf x the lines no element or source holds (unfilled in every option)
