@@ -226,7 +226,7 @@ def test_an_isochrone_holds_exactly_the_nodes_within_its_minutes(g, hour, stores
     # road ETA (handling, access, the oracle's path, access from the node it snaps to) fits
     import shapely
 
-    from omnifill.roads import isochrones
+    from omnifill.roads import QUAD_SEGS, isochrones
 
     places, edges = g
     graph = RoadGraph.from_files(*tables(places, edges))
@@ -247,7 +247,12 @@ def test_an_isochrone_holds_exactly_the_nodes_within_its_minutes(g, hour, stores
             inside = bool(shapely.intersects_xy(z.geometry, graph.lon[u], graph.lat[u]))
             apart = haversine_m(graph.lat[u], graph.lon[u], graph.lat, graph.lon)
             crowded = ((apart > 0) & (apart < 0.02)).any()  # (the union is snapped to a 1 cm grid)
-            if abs(eta - z.minutes) > 1e-3 and not crowded:  # (with no time to spare: inside too)
+            # the discs are inscribed polygons (QUAD_SEGS per quarter): a node with less than
+            # their shortfall of the radius to spare may fall just outside, as documented
+            m_per_min = t.courier_m_per_min / t.circuity
+            inscribed = (1 - np.cos(np.pi / (4 * QUAD_SEGS))) * (z.minutes - handling) * m_per_min
+            short = (z.minutes - eta) * m_per_min < inscribed + 0.02
+            if abs(eta - z.minutes) > 1e-3 and not crowded and not (eta <= z.minutes and short):
                 assert inside == (eta <= z.minutes), (z.store, z.minutes, u, eta)
         assert z.geometry.is_empty or z.geometry.is_valid
 
