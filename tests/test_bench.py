@@ -164,3 +164,110 @@ def test_online_counts_from_the_option_what_the_rows_say(day):
         np.testing.assert_array_equal(getattr(by_option, name), getattr(by_rows, name), err_msg=name)
     np.testing.assert_allclose(by_option.eta, by_rows.eta, equal_nan=True)
     assert by_rows.transfers.sum() > 0 and by_rows.parcels.sum() > 0  # the day has both kinds
+
+
+# --- rejections ----------------------------------------------------------------------------------
+
+def test_rejections_reroute_every_line_once_within_hourly_capacity_and_the_same_seed_the_same_day(day):
+    _sc, net, batch, arrival = day
+    cap = np.where(net.kind == "store", 2.0, np.inf)
+    rates = np.where(net.kind == "store", 0.8, 1.0)
+    r = bench.simulate(net, batch, arrival, policy="online", capacity_per_hour=cap, accept=rates, reject_delay=15.0)
+    assert list(r.order_id) == list(batch.order_id) and int(r.lines.sum()) == batch.n_lines
+    k = r.kpis()
+    # about one line in five given to a store is rejected (re-routed lines are drawn again)
+    assert k["rejected_lines"] > 0 and 0.1 < k["rejected_line_rate"] < 0.4
+    assert k["rejected_orders"] == int((r.rejected_lines > 0).sum()) <= k["reroutes"]
+    assert k["rejection_extra_cost"] == pytest.approx(float((r.cost - r.first_cost)[r.rejected_lines > 0].sum()))
+    assert 0 <= k["rejection_on_time_loss"] <= 1
+    # an order re-routed leaves later: a package from a re-route arrives after the delay
+    assert (r.eta[r.rejected_lines > 0] >= 15.0).all()
+    spent = np.zeros(len(net), np.int64)
+    for (s, h), n in r.hour_packages.items():
+        assert n <= r.capacity_per_hour[s], (net.store_ids[s], h, n)
+        spent[s] += n
+    assert np.array_equal(spent, r.store_packages)
+    assert r.store_packages.sum() == r.packages.sum() + r.transfers.sum()
+    again = bench.simulate(net, batch, arrival, policy="online", capacity_per_hour=cap, accept=rates,
+                           reject_delay=15.0)
+    assert np.array_equal(np.nan_to_num(r.eta), np.nan_to_num(again.eta))
+    assert np.array_equal(r.rejected_lines, again.rejected_lines)
+
+
+def test_stores_that_accept_everything_give_the_day_without_rejections(day):
+    _sc, net, batch, arrival = day
+    plain = bench.simulate(net, batch, arrival, policy="online")
+    ones = bench.simulate(net, batch, arrival, policy="online", accept=np.ones(len(net)))
+    assert np.array_equal(np.nan_to_num(plain.eta), np.nan_to_num(ones.eta))
+    assert plain.kpis()["total_cost"] == ones.kpis()["total_cost"] and "rejected_lines" not in ones.kpis()
+    # fewer acceptances, more rejections
+    lo = bench.simulate(net, batch, arrival, policy="online", accept=0.7).kpis()
+    hi = bench.simulate(net, batch, arrival, policy="online", accept=0.95).kpis()
+    assert lo["rejected_lines"] > hi["rejected_lines"] > 0
+
+
+def test_rejections_are_refused_under_a_policy_that_sells_plans(day):
+    _sc, net, batch, arrival = day
+    for policy in ("hold", "online+reroute"):
+        with pytest.raises(ValueError, match="only under online"):
+            bench.simulate(net, batch, arrival, policy=policy, accept=0.9)
+
+
+def test_the_accept_what_if_and_the_stores_file_column_set_the_rates(day, tmp_path):
+    sc, net, _batch, _ = day
+    assert bench.parse_what_if("accept:0.9").value == 0.9
+    for bad in ("accept:1.5", "accept:x"):
+        with pytest.raises(ValueError, match="--what-if"):
+            bench.parse_what_if(bad)
+    v = bench.apply_what_if(sc, bench.parse_what_if("accept:0.9"))
+    rates = bench.accept_rates(v, bench.network_of(v))
+    assert rates is not None and set(rates[net.kind == "store"]) == {0.9} and set(rates[net.kind != "store"]) == {1.0}
+    assert bench.accept_rates(sc, net) is None and bench.accept_rates(sc, net, 0.5)[0] == 0.5
+    # a row's accept_rate wins over the default; a bad one is refused naming the file
+    import csv
+
+    from omnifill.scenarios import demo_paths
+
+    paths = demo_paths()
+    d = tmp_path / "sc"
+    d.mkdir()
+    rows = list(csv.DictReader(open(paths["stores"])))
+    rows[0]["accept_rate"] = "0.25"
+    with open(d / "stores.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    for name in ("inventory", "orders"):
+        (d / f"{name}.csv").write_text(paths[name].read_text())
+    s2 = bench.load_scenario(str(d))
+    r2 = bench.accept_rates(s2, bench.network_of(s2), 0.9)
+    n2 = bench.network_of(s2)
+    assert r2[list(n2.store_ids).index(rows[0]["store_id"])] == 0.25
+    rows[1]["accept_rate"] = "1.2"
+    with open(d / "stores.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    from omnifill.errors import InputError
+
+    with pytest.raises(InputError, match="accept_rate"):
+        bench.load_scenario(str(d))
+
+
+def test_bench_reports_rejections_in_kpis_and_report(tmp_path):
+    import json
+
+    from omnifill.cli import main
+
+    out = tmp_path / "out"
+    assert main(["bench", "--scenario", "demo", "--policy", "online", "--accept", "0.9", "--reject-delay", "5",
+                 "--what-if", "accept:1", "--out", str(out)]) == 0
+    doc = json.loads((out / "kpis.json").read_text())
+    assert doc["params"]["accept"] == 0.9 and doc["params"]["reject_delay_min"] == 5.0
+    base, whatif = doc["runs"]
+    assert base["kpis"]["rejected_lines"] > 0 and "rejected_lines" not in whatif["kpis"]
+    html = (out / "report.html").read_text()
+    assert "rejected lines" in html and "rejections: extra cost" in html and "rejections: on-time loss" in html
+    assert main(["bench", "--scenario", "demo", "--policy", "hold", "--accept", "0.9", "--out",
+                 str(tmp_path / "no")]) == 2
+    assert not (tmp_path / "no").exists()

@@ -146,6 +146,71 @@ def test_route_bad_input_names_file_line_and_field_and_prints_nothing(tmp_path):
     assert "row 4 (line 5)" in r.stderr and "not valid JSON" in r.stderr
 
 
+def test_route_replays_rejections_cancels_shipments_and_stock_counts_in_file_order(tmp_path):
+    import json
+
+    o = {"lat": 31.23, "lon": 121.488, "promise_min": 30, "lines": [{"sku": "milk", "qty": 1}]}
+    stream = [{"order_id": "o1", **o},
+              {"event": "reject", "order_id": "o1", "store_id": "mid", "reason": "not_in_stock", "elapsed_min": 3},
+              {"order_id": "o2", **o},  # mid is excluded now: not there
+              {"event": "stock", "store_id": "mid", "sku": "milk", "on_hand": 2},  # counted: back
+              {"order_id": "o3", **o},
+              {"event": "cancel", "order_id": "o2"},
+              {"event": "ship", "order_id": "o3"},
+              {"event": "reject", "order_id": "o1", "store_id": "near", "skus": ["milk"], "reason": "mismatch",
+               "found": 0}]
+    args = _route_files(tmp_path, stream)
+    r = run(*args)
+    assert r.returncode == 0, r.stderr
+    got = [json.loads(x) for x in r.stdout.splitlines()]
+    assert [(d.get("event"), d["order_id"]) for d in got] == [
+        (None, "o1"), ("reject", "o1"), (None, "o2"), (None, "o3"), ("reject", "o1")]
+    src = [d["rows"][0]["source_id"] for d in got]
+    assert src[0] == "mid" and src[1] != "mid" and src[2] != "mid" and src[3] == "mid"
+    assert src[1] == "near" and src[4] not in ("mid", "near")
+    assert got[1]["rows"][0]["eta_min"] > got[0]["rows"][0]["eta_min"]  # 3 minutes later, farther
+    assert [x["reason"] for x in got[4]["explanation"]["rejections"]] == ["not_in_stock", "mismatch"]
+    assert "2 rejections re-routed, 1 cancelled, 1 shipped, 1 stock counts" in r.stderr
+
+
+def test_route_refuses_bad_events_naming_the_line_and_prints_nothing(tmp_path):
+    o = {"lat": 31.23, "lon": 121.488, "promise_min": 30, "lines": [{"sku": "milk", "qty": 1}]}
+    # found before routing: every one listed
+    args = _route_files(tmp_path, [
+        {"order_id": "o1", **o},
+        {"event": "reject", "order_id": "o9", "store_id": "mid"},
+        {"event": "reject", "order_id": "o1", "store_id": "nowhere"},
+        {"event": "reject", "order_id": "o1", "store_id": "mid", "reason": "lost"},
+        {"event": "reject", "order_id": "o1", "store_id": "mid", "reason": "mismatch"},
+        {"event": "stock", "store_id": "mid", "sku": "milk", "on_hand": -1},
+        {"event": "teleport", "order_id": "o1"},
+        {"event": "cancel"},
+        {"event": "ship", "order_id": "o1", "when": 3}])
+    r = run(*args)
+    assert r.returncode == 2 and r.stdout == "" and "Traceback" not in r.stderr
+    for where, what in [("row 2 (line 2), column 'order_id'", "no earlier line"),
+                        ("row 3 (line 3), column 'store_id'", "unknown store"),
+                        ("row 4 (line 4), column 'reason'", "unknown reason"),
+                        ("row 5 (line 5), column 'found'", "needs found"),
+                        ("row 6 (line 6), column 'on_hand'", ">= 0"),
+                        ("row 7 (line 7), column 'event'", "unknown event"),
+                        ("row 8 (line 8), column 'order_id'", "is missing"),
+                        ("row 9 (line 9), column 'when'", "unknown field")]:
+        assert where in r.stderr and what in r.stderr, (where, r.stderr)
+    # found only by the replay: a line the store was not given, an order cancelled twice
+    for bad, col in [({"event": "reject", "order_id": "o1", "store_id": "far"}, "store_id"),
+                     ({"event": "reject", "order_id": "o1", "store_id": "mid", "skus": ["bread"]}, "skus"),
+                     ({"event": "cancel", "order_id": "o1"}, "order_id")]:
+        stream = [{"order_id": "o1", **o}, {"event": "cancel", "order_id": "o1"}] if col == "order_id" else [
+            {"order_id": "o1", **o}]
+        r = run(*_route_files(tmp_path, stream + [bad]))
+        assert r.returncode == 2 and r.stdout == "", r.stderr
+        assert f"row {len(stream) + 1} (line {len(stream) + 1}), column '{col}'" in r.stderr, r.stderr
+    r = run(*_route_files(tmp_path, [{"order_id": "o1", **o}, {"event": "cancel", "order_id": "o1"}]),
+            "--no-reserve")
+    assert r.returncode == 2 and "cannot replay events" in r.stderr
+
+
 def test_reroute_writes_plan_and_summary_and_exit_codes(tmp_path):
     import csv
     import json

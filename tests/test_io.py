@@ -222,13 +222,14 @@ def test_config_from_toml(tmp_path):
 
 def test_config_keys_are_exactly_the_design_names():
     d = omnifill.Config().to_dict()
-    assert set(d) == {"travel", "cost", "limits"}
+    assert set(d) == {"travel", "cost", "limits", "rejections"}
     assert set(d["travel"]) == {"circuity", "courier_m_per_min", "handling_min", "transfer_m_per_min",
                                 "transfer_handling_min", "parcel_lead_min", "provider", "road_nodes", "road_edges",
                                 "roads", "hour"}
     assert set(d["cost"]) == {"per_minute", "per_package", "per_parcel", "per_transfer", "late_per_minute",
                               "unfilled_per_line", "move_penalty"}
     assert set(d["limits"]) == {"max_packages", "max_transfers", "max_courier_min"}
+    assert set(d["rejections"]) == {"exclude_min"}
 
 
 def test_config_handling_default_reaches_the_network(tmp_path):

@@ -32,7 +32,7 @@ def brute_force(stores, stock, order, cfg: Config, usable, legs=None):
     return min(cost for cost, *_ in assignments(stores, stock, order, cfg, usable, legs))
 
 
-def assignments(stores, stock, order, cfg: Config, usable, legs=None):
+def assignments(stores, stock, order, cfg: Config, usable, legs=None, after=None):
     """Every valid assignment of the order's lines to sources, from the cost model's text, as
     (cost, {(store, sku): qty}, [stores spending a capacity unit], {stores sending a package}).
 
@@ -41,10 +41,21 @@ def assignments(stores, stock, order, cfg: Config, usable, legs=None):
     (distinct SKUs), mode, pickup (store position or None); usable[s]: open and capacity left.
     legs: (courier(s, lat, lon), transfer(b, a)) minutes of another travel model (roads);
     default the great circle as the cost model writes it.
+    after: a re-route after a rejection (docs/rejections.md), (elapsed, kept_eta, pickup_kept):
+    the new packages leave ``elapsed`` minutes after the order, whose other packages arrive
+    at ``kept_eta`` (None: it kept none), so the order's ETA is the later of the two, counted
+    from the order; pickup_kept: the pickup package is kept (its package is paid already).
+    The costs are then the order's cost less the kept packages' own package, parcel and
+    transfer terms.
     """
     t, c, lim = cfg.travel, cfg.cost, cfg.limits
     n = len(stores)
     P = order["promise"]
+    elapsed, kept_eta, pickup_kept = after if after is not None else (0.0, None, False)
+
+    def time_cost(eta):  # per minute and late, on the order's clock
+        E = eta + elapsed if kept_eta is None else max(eta + elapsed, kept_eta)
+        return c.per_minute * E + c.late_per_minute * max(0.0, E - P)
 
     def leg(s):  # courier minutes from store s to the customer
         if legs is not None:
@@ -69,7 +80,8 @@ def assignments(stores, stock, order, cfg: Config, usable, legs=None):
     warehouses = [s for s in range(n) if stores[s]["kind"] == "warehouse" and stores[s]["delivers"] and usable[s]]
     lines = order["lines"]
     L = len(lines)
-    out = [(c.unfilled_per_line * L, {}, [], frozenset())]  # nothing filled
+    # nothing filled (the kept packages, if any, still arrive when they do)
+    out = [(c.unfilled_per_line * L + (0.0 if kept_eta is None else time_cost(-math.inf)), {}, [], frozenset())]
     if order["mode"] == "pickup":
         p = order["pickup"]
         if not (usable[p] and stores[p]["pickup"]):
@@ -94,8 +106,8 @@ def assignments(stores, stock, order, cfg: Config, usable, legs=None):
             if len(into) > lim.max_transfers:
                 continue
             eta = max([stores[p]["handling"]] + [arrival(b, p) for b in into])
-            cost = (c.per_minute * eta + c.per_package + c.per_transfer * len(into)
-                    + c.late_per_minute * max(0.0, eta - P) + c.unfilled_per_line * unfilled)
+            cost = (time_cost(eta) + (0.0 if pickup_kept else c.per_package) + c.per_transfer * len(into)
+                    + c.unfilled_per_line * unfilled)
             out.append((cost, use, [p] + into, frozenset([p])))
             continue
         delivering = {ch[1] for ch in assign if ch[0] == "deliver"} | {ch[2] for ch in assign if ch[0] == "transfer"}
@@ -118,9 +130,8 @@ def assignments(stores, stock, order, cfg: Config, usable, legs=None):
             etas.append(ready + leg(a))
         etas += [t.parcel_lead_min] * len(parcels)
         eta = max(etas)
-        cost = (c.per_minute * eta + c.per_package * packages + c.per_parcel * len(parcels)
-                + c.per_transfer * len(transfers) + c.late_per_minute * max(0.0, eta - P)
-                + c.unfilled_per_line * unfilled)
+        cost = (time_cost(eta) + c.per_package * packages + c.per_parcel * len(parcels)
+                + c.per_transfer * len(transfers) + c.unfilled_per_line * unfilled)
         out.append((cost, use, sorted(delivering) + sorted(parcels) + senders, frozenset(delivering | parcels)))
     return out
 

@@ -24,12 +24,20 @@ h's. The day's KPIs (``kpis``) are computed from the decisions' plan rows, each 
 cost by the omnifill cost model (docs/cost-model.md) with the ETA the customer sees and the promise the customer was
 given.
 
+Rejections (docs/rejections.md, "The simulator"): with acceptance rates below 1 (``accept``:
+per store, from the stores file's ``accept_rate`` or bench's ``--accept``), each line a store
+is given under ``online`` is accepted with its store's rate; the lines a store rejects come
+back ``reject_delay`` minutes later as a ``not_in_stock`` rejection (``Router.reject``) and are
+re-routed then, each new line drawn again (at most ``MAX_REJECT_ROUNDS`` times). An order is
+final (completed, its KPIs recorded) once its lines are all accepted.
+
 What-ifs (``parse_what_if``) change the network, never the orders: ``close:S1,S2``,
 ``open:LAT,LON[;LAT,LON...]`` (a new store with its nearest store's city, handling time,
 assortment and stock), ``stock:xF`` or ``stock:xF:topN`` (every store's on-hand times F,
 rounded; with topN only the N SKUs the day orders most units of; warehouses unchanged),
 ``handling:M`` (every store's pick-and-pack minutes), ``capacity:N`` (every store's packages
-per hour; warehouses keep theirs, unlimited unless the stores file gives one).
+per hour; warehouses keep theirs, unlimited unless the stores file gives one), ``accept:P``
+(every store accepts a share P of its lines; warehouses keep theirs).
 
 This module simulates and measures; ``report`` draws. Imports flow cli -> bench -> planner /
 router -> model.
@@ -38,8 +46,11 @@ router -> model.
 from __future__ import annotations
 
 import dataclasses
+import heapq
+import itertools
 import math
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,6 +82,9 @@ from .scenarios import (
 )
 
 POLICIES = ("online", "online+reroute", "hold")
+# the policies under which stores may reject (their decisions are the router's reservations)
+REJECTING_POLICIES = ("online",)
+MAX_REJECT_ROUNDS = 5  # a line is given to at most this many more stores after a rejection
 SCENARIOS = ("demo", "city", "shanghai")
 MINUTES_PER_DAY = 1440.0
 
@@ -174,13 +188,13 @@ def _from_city(name, city: City, zones) -> Scenario:
 @dataclass(frozen=True)
 class WhatIf:
     spec: str  # as given
-    kind: str  # close | open | stock | handling | capacity
-    value: Any  # per kind: a set of store ids, [(lat, lon)], (factor, top n), minutes, units
+    kind: str  # close | open | stock | handling | capacity | accept
+    value: Any  # per kind: a set of store ids, [(lat, lon)], (factor, top n), minutes, units, a share
 
 
 def parse_what_if(spec: str) -> WhatIf:
     """``close:ID,...``, ``open:LAT,LON[;LAT,LON...]``, ``stock:xF[:topN]``, ``handling:M``,
-    ``capacity:N`` (the module's docstring). ValueError naming the spec and what is wrong."""
+    ``capacity:N``, ``accept:P`` (the module's docstring). ValueError naming the spec and what is wrong."""
     kind, sep, rest = spec.partition(":")
     kind = kind.strip().lower()
 
@@ -188,7 +202,7 @@ def parse_what_if(spec: str) -> WhatIf:
         return ValueError(f"--what-if {spec!r}: {why}")
 
     if not sep or not rest.strip():
-        raise bad("expected KIND:VALUE, KIND one of close, open, stock, handling, capacity")
+        raise bad("expected KIND:VALUE, KIND one of close, open, stock, handling, capacity, accept")
     rest = rest.strip()
     if kind == "close":
         ids = [s.strip() for s in rest.split(",") if s.strip()]
@@ -222,6 +236,14 @@ def parse_what_if(spec: str) -> WhatIf:
                 raise bad(f"{top!r}: expected topN, N a whole number >= 1")
             n_top = int(top[3:])
         return WhatIf(spec, kind, (f, n_top))
+    if kind == "accept":
+        try:
+            v = float(rest)
+        except ValueError:
+            raise bad(f"{rest!r} is not a number") from None
+        if not 0 <= v <= 1:
+            raise bad("the share of lines a store accepts, from 0 to 1")
+        return WhatIf(spec, kind, v)
     if kind in ("handling", "capacity"):
         try:
             v = float(rest)
@@ -230,7 +252,7 @@ def parse_what_if(spec: str) -> WhatIf:
         if not (v >= 0 and math.isfinite(v)) or (kind == "capacity" and v != int(v)):
             raise bad("minutes >= 0" if kind == "handling" else "a whole number of packages per hour >= 0")
         return WhatIf(spec, kind, v)
-    raise bad(f"unknown kind {kind!r}; one of close, open, stock, handling, capacity")
+    raise bad(f"unknown kind {kind!r}; one of close, open, stock, handling, capacity, accept")
 
 
 def apply_what_if(sc: Scenario, w: WhatIf) -> Scenario:
@@ -297,6 +319,9 @@ def apply_what_if(sc: Scenario, w: WhatIf) -> Scenario:
     elif w.kind == "capacity":  # the stores'; a warehouse keeps its own (unlimited when not given)
         c = stores.get("capacity", [None] * len(ids))
         stores["capacity"] = [int(w.value) if is_store[i] else c[i] for i in range(len(ids))]
+    elif w.kind == "accept":  # the stores'; a warehouse keeps its own (1 when not given)
+        a = stores.get("accept_rate", [None] * len(ids))
+        stores["accept_rate"] = [w.value if is_store[i] else a[i] for i in range(len(ids))]
     return Scenario(sc.name, stores, inv, orders, sc.zones, sc.changes + [w.spec])
 
 
@@ -334,6 +359,13 @@ class DayResult:
     # capacity spent per (store index, clock hour): packages delivered or prepared and
     # transfers sent in that hour, which capacity_per_hour bounds (store_packages summed by hour)
     hour_packages: dict = field(default_factory=dict)
+    # rejections, when the day simulated them (None: every store accepted everything): per
+    # order, the lines rejected, the re-routes (Router.reject calls), and the cost and
+    # on-time of its first decision (before any rejection)
+    rejected_lines: np.ndarray | None = None
+    reroutes: np.ndarray | None = None
+    first_cost: np.ndarray | None = None
+    first_on_time: np.ndarray | None = None
 
     @property
     def on_time(self) -> np.ndarray:
@@ -377,6 +409,24 @@ class DayResult:
             "replans": self.n_replans,
             "wall_s": self.wall_s,
             "orders_per_second": n / self.wall_s if self.wall_s > 0 else None,
+        } | self._rejection_kpis()
+
+    def _rejection_kpis(self) -> dict:
+        # what the stores' rejections did to the day (only when it simulated them)
+        if self.rejected_lines is None:
+            return {}
+        assert self.reroutes is not None and self.first_cost is not None and self.first_on_time is not None
+        n = len(self.order_id)
+        hit = self.rejected_lines > 0
+        return {
+            "rejected_lines": int(self.rejected_lines.sum()),
+            "rejected_line_rate": float(self.rejected_lines.sum() / max(1, int(self.lines.sum()))),
+            "rejected_orders": int(hit.sum()),
+            "reroutes": int(self.reroutes.sum()),
+            # the cost the rejections added: each such order's final cost less its first decision's
+            "rejection_extra_cost": float((self.cost[hit] - self.first_cost[hit]).sum()),
+            # the on-time rate they took: orders on time as first decided, not at the end
+            "rejection_on_time_loss": float((self.first_on_time & ~self.on_time).sum() / n) if n else None,
         }
 
 
@@ -396,21 +446,34 @@ def day_orders(sc: Scenario, net: Network) -> tuple[OrderBatch, np.ndarray]:
 def simulate(net: Network, batch: OrderBatch, arrival: np.ndarray, config: Config | None = None, *,
              policy: str = "online", reroute_every: float = 15.0, hold_min: float = 5.0,
              time_limit_s: float = 2.0, seed: int = 0, capacity_per_hour=None, label: str | None = None,
-             progress=None) -> DayResult:
+             progress=None, accept=None, reject_delay: float = 10.0) -> DayResult:
     """Simulate the day: ``batch``'s orders arriving at ``arrival`` (minutes), decided by
     ``policy`` (the module's docstring). ``time_limit_s``: the planner's limit per re-plan
     or batch. ``capacity_per_hour``: every store's packages per hour (default the
     network's ``capacity``). Every order line comes out once: the result's orders are the
-    batch's, in its order. progress(done, total) as orders are decided."""
+    batch's, in its order. progress(done, total) as orders are decided. ``accept``: per
+    store, the share of its lines it accepts (None, or all 1: no rejections); a rejected line
+    is re-routed ``reject_delay`` minutes later (the module's docstring); draws from ``seed``."""
     if policy not in POLICIES:
         raise ValueError(f"policy must be one of {', '.join(POLICIES)}, got {policy!r}")
+    rates = None if accept is None else np.broadcast_to(np.asarray(accept, np.float64), (len(net),))
+    if rates is not None and not ((rates >= 0) & (rates <= 1)).all():
+        raise ValueError("accept rates are shares from 0 to 1")
+    if rates is not None and (rates >= 1).all():
+        rates = None
+    if rates is not None and policy not in REJECTING_POLICIES:
+        raise ValueError(f"stores reject lines only under {', '.join(REJECTING_POLICIES)} (its decisions are the "
+                         f"router's reservations); policy {policy} plans batches that are sold at once")
+    if not (math.isfinite(reject_delay) and reject_delay >= 0):
+        raise ValueError(f"reject_delay must be minutes >= 0, got {reject_delay!r}")
     cfg = config or net.config
     cap = np.broadcast_to(np.asarray(net.capacity if capacity_per_hour is None else capacity_per_hour,
                                      np.float64), (len(net),)).copy()
     n = len(batch)
     orders = [Order.from_batch(batch, i, net.store_ids) for i in range(n)]
     seq = np.lexsort((np.arange(n), arrival))  # arrival order, file order on ties
-    router = Router(net, cfg)
+    now = [0.0]  # the simulated clock, minutes (the router's, for rejections' windows)
+    router = Router(net, cfg, clock=lambda: now[0])
     router.reset_capacity(cap)
     st = _Stats(net, n)
     tick = progress or (lambda *a: None)
@@ -419,6 +482,7 @@ def simulate(net: Network, batch: OrderBatch, arrival: np.ndarray, config: Confi
     first_hour: list[int | None] = [None]
 
     def clock(t):
+        now[0] = t
         h = int(t // 60)
         if h != hour[0]:
             hour[0] = h
@@ -428,7 +492,10 @@ def simulate(net: Network, batch: OrderBatch, arrival: np.ndarray, config: Confi
         st.hour = h
 
     replans = 0
-    if policy == "online":
+    if policy == "online" and rates is not None:
+        st.rejections = True
+        _online_with_rejections(router, orders, arrival, seq, st, clock, rates, reject_delay, seed, tick)
+    elif policy == "online":
         for done, i in enumerate(seq.tolist()):
             clock(arrival[i])
             d = router.route(orders[i])
@@ -507,6 +574,74 @@ def simulate(net: Network, batch: OrderBatch, arrival: np.ndarray, config: Confi
     return st.result(label or policy, policy, batch, arrival, cfg, cap, hours, wall, replans)
 
 
+def _online_with_rejections(router: Router, orders: list[Order], arrival: np.ndarray, seq: np.ndarray, st: _Stats,
+                            clock, rates: np.ndarray, delay: float, seed: int, tick) -> None:
+    """``online`` with stores that reject lines: each line given to a store is accepted with
+    the store's rate; the rejected ones come back ``delay`` minutes later (events in time
+    order, before the orders arriving after them) as a not_in_stock rejection, and their
+    new stores draw again. An order is completed, and recorded, once every line is accepted
+    (or was given MAX_REJECT_ROUNDS times after a rejection)."""
+    rng = np.random.default_rng([seed, 20])
+    tie = itertools.count()  # events at one time in the order they were made
+    idx = st.idx
+    pending: list[tuple[float, int, int, dict[str, list[str]], int]] = []  # (time, tie, order, rejected, round)
+    current: dict[int, Decision] = {}
+    n_lines = [len(o.lines) for o in orders]
+    # per open order, (store, clock hour) of each capacity unit its packages and transfers
+    # spent: a store re-routed to spends in the hour of the re-route; a store that rejected
+    # keeps its unit spent (the attempt took it) but sends nothing, so it leaves the list
+    spent: dict[int, list[tuple[int, int]]] = {}
+
+    def draw(i: int, d: Decision, t: float, rnd: int, skus: set[str] | None) -> None:
+        # each line just given to a store (all, or those of ``skus``) accepted with its rate
+        rejected: dict[str, list[str]] = {}
+        for r in d.rows:
+            if r["mode"] == "unfilled" or (skus is not None and r["sku"] not in skus):
+                continue
+            if rng.random() >= rates[idx[str(r["source_id"])]]:
+                rejected.setdefault(str(r["source_id"]), []).append(r["sku"])
+        if rejected and rnd < MAX_REJECT_ROUNDS:
+            heapq.heappush(pending, (t + delay, next(tie), i, rejected, rnd + 1))
+            current[i] = d
+            return
+        st.record_decision(i, d, n_lines[i], spent.pop(i))
+        router.complete(orders[i].order_id)
+        current.pop(i, None)
+
+    def events_until(t_end: float) -> None:
+        while pending and pending[0][0] <= t_end:
+            t, _, i, rejected, rnd = heapq.heappop(pending)
+            clock(t)
+            d = current[i]
+            again: set[str] = set()
+            for sid, skus in rejected.items():
+                before = Counter(d.option.stores())
+                d = router.reject(orders[i].order_id, sid, sorted(set(skus)), reason="not_in_stock",
+                                  elapsed_min=t - float(arrival[i]), capacity=False)
+                after = Counter(d.option.stores())
+                mine = spent[i]
+                for s_, k in (before - after).items():
+                    for _ in range(k):
+                        mine.remove(next(x for x in reversed(mine) if x[0] == s_))
+                mine += [(s_, st.hour) for s_, k in (after - before).items() for _ in range(k)]
+                st.rejected_lines[i] += len(skus)
+                st.reroutes[i] += 1
+                again.update(skus)
+            draw(i, d, t, rnd, again)
+
+    for done, i in enumerate(seq.tolist()):
+        events_until(float(arrival[i]))
+        clock(arrival[i])
+        d = router.route(orders[i])
+        spent[i] = [(s_, st.hour) for s_ in d.option.stores()]
+        st.first_cost[i] = d.cost
+        st.first_on_time[i] = d.on_time
+        draw(i, d, float(arrival[i]), 0, None)
+        if done % 500 == 0:
+            tick(done, len(orders))
+    events_until(math.inf)
+
+
 def _filled(rows) -> bool:
     return any(r["mode"] != "unfilled" for r in rows)
 
@@ -577,14 +712,22 @@ class _Stats:
         self.store_packages = np.zeros(len(net), np.int64)
         self.hour = 0  # the clock hour decisions are recorded in (the simulator's clock sets it)
         self.hour_packages: dict[tuple[int, int], int] = {}
+        self.rejections = False  # the day simulates rejections (the arrays below are kept)
+        self.rejected_lines = np.zeros(n, np.int64)
+        self.reroutes = np.zeros(n, np.int64)
+        self.first_cost = np.full(n, np.nan)
+        self.first_on_time = np.zeros(n, bool)
 
     def _spend(self, store: int, hour: int | None) -> None:
         self.store_packages[store] += 1
         key = (int(store), self.hour if hour is None else int(hour))
         self.hour_packages[key] = self.hour_packages.get(key, 0) + 1
 
-    def record(self, i: int, rows, waited: float, *, moved: bool, hour: int | None = None) -> None:
-        """Order i's rows; ``hour``: the clock hour whose capacity they spent (default now)."""
+    def record(self, i: int, rows, waited: float, *, moved: bool, hour: int | None = None,
+               spent: list[tuple[int, int]] | None = None) -> None:
+        """Order i's rows; ``hour``: the clock hour whose capacity they spent (default now);
+        ``spent``: instead, (store, hour) per capacity unit its packages and transfers spent
+        (an order re-routed after a rejection spent them in several hours)."""
         if self.done[i]:
             raise RuntimeError(f"order {rows[0]['order_id'] if rows else i} decided twice")
         self.done[i] = True
@@ -597,18 +740,22 @@ class _Stats:
         self.moved[i] = moved
         eta = max((float(r["eta_min"]) for r in rows if r["mode"] != "unfilled"), default=np.nan)
         self.eta[i] = eta + waited if pk else np.nan
+        if spent is not None:
+            for s, h in spent:
+                self._spend(s, h)
+            return
         for s, _ in pk.values():
             self._spend(s, hour)
-        for _, s, _ in tr:
+        for _, _, s, _ in tr:
             self._spend(s, hour)
 
-    def record_decision(self, i: int, d, n_lines: int) -> None:
+    def record_decision(self, i: int, d, n_lines: int, spent: list[tuple[int, int]] | None = None) -> None:
         """``record(i, d.rows, 0, moved=False)`` read from the decision's option, without
         building its rows (``online``'s path: a third of its time went to them). An option
         with unfilled lines goes through the rows, which count the order's own lines."""
         opt = d.option
         if opt.unfilled:
-            self.record(i, d.rows, 0.0, moved=False)
+            self.record(i, d.rows, 0.0, moved=False, spent=spent)
             return
         if self.done[i]:
             raise RuntimeError(f"order {d.order_id} decided twice")
@@ -619,6 +766,10 @@ class _Stats:
         self.parcels[i] = opt.n_parcels
         self.transfers[i] = opt.n_transfers
         self.eta[i] = max(p.eta_min for p in pk) if pk else np.nan
+        if spent is not None:
+            for s, h in spent:
+                self._spend(s, h)
+            return
         for p in pk:
             self._spend(p.store, None)
             for b, _ in p.transfers:
@@ -638,7 +789,9 @@ class _Stats:
                          self.lines.copy(), self.unfilled.copy(), self.packages.copy(), self.transfers.copy(),
                          self.parcels.copy(), self.moved.copy(), cost, np.asarray(net.store_ids, object),
                          net.lat.copy(), net.lon.copy(), np.asarray(net.kind, object), self.store_packages.copy(),
-                         np.asarray(cap, np.float64), float(hours), float(wall), replans, dict(self.hour_packages))
+                         np.asarray(cap, np.float64), float(hours), float(wall), replans, dict(self.hour_packages),
+                         *((self.rejected_lines.copy(), self.reroutes.copy(), self.first_cost.copy(),
+                            self.first_on_time.copy()) if self.rejections else ()))
 
 
 def plan_result(net: Network, batch: OrderBatch, rows, config: Config | None = None, label: str = "plan",
@@ -658,14 +811,28 @@ def plan_result(net: Network, batch: OrderBatch, rows, config: Config | None = N
 
 # --- a bench run ---------------------------------------------------------------------------------
 
+def accept_rates(sc: Scenario, net: Network, default: float = 1.0) -> np.ndarray | None:
+    """Per store of ``net``, the share of lines it accepts: its ``accept_rate`` in the
+    scenario's stores table, else ``default`` for a store and 1 for a warehouse; None when
+    every store accepts everything."""
+    given = {str(sid): a for sid, a in zip(sc.stores["store_id"], sc.stores.get("accept_rate", []))
+             if a is not None and a != "" and not (isinstance(a, float) and math.isnan(a))}
+    rates = np.array([float(given[str(sid)]) if str(sid) in given else (default if k == "store" else 1.0)
+                      for sid, k in zip(net.store_ids, net.kind)], np.float64)
+    return None if (rates >= 1).all() else rates
+
+
 def run_bench(sc: Scenario, out_dir, *, policies=("online",), what_ifs=(), config: Config | None = None,
               seed: int = 0, reroute_every: float = 15.0, hold_min: float = 5.0, time_limit_s: float = 2.0,
-              max_errors: int = 100, log=None, progress=None) -> dict:
+              max_errors: int = 100, log=None, progress=None, accept: float = 1.0,
+              reject_delay: float = 10.0) -> dict:
     """The baseline and every what-if variant, each under every policy, on the same orders
     with the same seed; writes ``out_dir/kpis.json`` and ``out_dir/report.html`` (each to a
     temporary file renamed into place; the directory is created). Returns the kpis
-    document. A what-if that does not apply (an unknown store, say) raises ValueError
-    before anything runs."""
+    document. ``accept``: the share of lines a store without an ``accept_rate`` accepts;
+    ``reject_delay``: the minutes before a rejected line is re-routed. A what-if that does
+    not apply (an unknown store, say), or rejections under a policy that cannot have them,
+    raise ValueError before anything runs."""
     from . import __version__
     from .io import json_default, write_text
     from .report import bench_report
@@ -676,19 +843,28 @@ def run_bench(sc: Scenario, out_dir, *, policies=("online",), what_ifs=(), confi
         w = parse_what_if(spec) if isinstance(spec, str) else spec
         variants.append((w.spec, apply_what_if(sc, w)))
     built = []
+    if not 0 <= accept <= 1:
+        raise ValueError(f"--accept {accept!r}: the share of lines a store accepts, from 0 to 1")
     for name, v in variants:  # every network first: bad input stops the run before any simulation
         net = network_of(v, config, max_errors)
         batch, arrival = day_orders(v, net)
-        built.append((name, v, net, batch, arrival))
+        rates = accept_rates(v, net, accept)
+        no = [p for p in policies if p not in REJECTING_POLICIES]
+        if rates is not None and no:
+            raise ValueError(f"{name}: stores reject lines (accept rates below 1), which only "
+                             f"{', '.join(REJECTING_POLICIES)} simulates; not policy {no[0]}")
+        built.append((name, v, net, batch, arrival, rates))
     results = []
-    doc: dict[str, Any] = {"scenario": sc.name, "seed": seed, "policies": list(policies),
-           "params": {"reroute_every_min": reroute_every, "hold_min": hold_min, "time_limit_s": time_limit_s},
+    params: dict[str, Any] = {"reroute_every_min": reroute_every, "hold_min": hold_min, "time_limit_s": time_limit_s}
+    if any(b[5] is not None for b in built):
+        params |= {"accept": accept, "reject_delay_min": reject_delay}
+    doc: dict[str, Any] = {"scenario": sc.name, "seed": seed, "policies": list(policies), "params": params,
            "versions": {"omnifill": __version__}, "runs": []}
-    for name, _, net, batch, arrival in built:
+    for name, _, net, batch, arrival, rates in built:
         for pol in policies:
             say(f"{name} / {pol}: {len(batch):,} orders, {batch.n_lines:,} lines, {len(net):,} stores")
             r = simulate(net, batch, arrival, config, policy=pol, reroute_every=reroute_every, hold_min=hold_min,
-                         time_limit_s=time_limit_s, seed=seed,
+                         time_limit_s=time_limit_s, seed=seed, accept=rates, reject_delay=reject_delay,
                          label=name, progress=(lambda d, t, _n=f"{name} / {pol}": progress(_n, d, t))
                          if progress else None)
             results.append(r)
@@ -714,7 +890,7 @@ def run_bench(sc: Scenario, out_dir, *, policies=("online",), what_ifs=(), confi
 
 
 DIFF_KEYS = ("on_time_rate", "eta_mean_min", "eta_p90_min", "packages_per_order", "transfers", "parcels",
-             "unfilled_lines", "total_cost", "cost_per_order", "moved")
+             "unfilled_lines", "total_cost", "cost_per_order", "moved", "rejected_lines", "rejection_extra_cost")
 
 
 def _diff(k: dict, base: dict) -> dict:
@@ -731,5 +907,6 @@ def _diff(k: dict, base: dict) -> dict:
     return out
 
 
-__all__ = ["POLICIES", "DayResult", "Scenario", "WhatIf", "apply_what_if", "day_orders", "load_scenario",
-           "network_of", "parse_what_if", "plan_result", "run_bench", "simulate"]
+__all__ = ["MAX_REJECT_ROUNDS", "POLICIES", "REJECTING_POLICIES", "DayResult", "Scenario", "WhatIf", "accept_rates",
+           "apply_what_if", "day_orders", "load_scenario", "network_of", "parse_what_if", "plan_result", "run_bench",
+           "simulate"]

@@ -25,6 +25,7 @@ from .io import (
     DEFAULT_MAX_ERRORS,
     Problems,
     check_output_path,
+    file_format,
     json_default,
     load_inventory,
     load_orders,
@@ -46,6 +47,17 @@ def _seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
     if not (math.isfinite(v) and v >= 0):
         raise argparse.ArgumentTypeError(f"{text!r} must be a finite number >= 0")
+    return v
+
+
+_minutes = _seconds  # (the same rule: a finite number >= 0)
+
+
+def _share(text: str) -> float:
+    """A flag's share: a number from 0 to 1."""
+    v = _seconds(text)
+    if v > 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a share from 0 to 1")
     return v
 
 
@@ -110,11 +122,14 @@ def _add_route(sub) -> None:
                        description="Route each order of ORDERS with the online router and print one decision "
                                    "per order as JSON Lines on stdout, in input order. By default orders are "
                                    "routed in file order, each seeing the stock the earlier ones reserved; with "
-                                   "--no-reserve each is routed against the initial stock. A summary goes to "
-                                   "stderr. Invalid input: exit 2, every problem listed, nothing printed.")
+                                   "--no-reserve each is routed against the initial stock. A JSON Lines file may "
+                                   "also hold events (reject, cancel, ship, stock), applied in file order; each "
+                                   "reject prints the order's new decision. A summary goes to stderr. Invalid "
+                                   "input: exit 2, every problem listed, nothing printed.")
     r.add_argument("orders", metavar="ORDERS",
                    help="JSON Lines, one order per line ({order_id, lat, lon, promise_min, lines: [{sku, qty}], "
-                        "mode, pickup_store, home_store}), or the orders CSV / Parquet")
+                        "mode, pickup_store, home_store}) or event per line ({event: reject|cancel|ship|stock, "
+                        "...}), or the orders CSV / Parquet")
     _input_files(r, orders=False)
     r.add_argument("--no-reserve", action="store_true", help="route every order against the initial stock")
     r.add_argument("--no-explain", action="store_true", help="leave the explanation out of each decision")
@@ -180,7 +195,7 @@ def _add_bench(sub) -> None:
     b.add_argument("--policy", nargs="+", default=["online"], choices=["online", "online+reroute", "hold"],
                    metavar="P", help="online, online+reroute, hold (default online)")
     b.add_argument("--what-if", nargs="+", default=[], metavar="SPEC",
-                   help="close:ID,...  open:LAT,LON[;LAT,LON]  stock:xF[:topN]  handling:MIN  capacity:N")
+                   help="close:ID,...  open:LAT,LON[;LAT,LON]  stock:xF[:topN]  handling:MIN  capacity:N  accept:P")
     b.add_argument("--out", required=True, metavar="DIR")
     b.add_argument("--config", metavar="C", help="omnifill.toml")
     b.add_argument("--seed", type=int, default=0, metavar="N")
@@ -188,6 +203,13 @@ def _add_bench(sub) -> None:
     b.add_argument("--hold", type=_positive, default=5.0, metavar="MIN", help="default 5")
     b.add_argument("--time-limit", type=_seconds, default=2.0, metavar="SECONDS",
                    help="the planner's limit per re-plan or batch (default 2)")
+    b.add_argument("--accept", type=_share, default=1.0, metavar="P",
+                   help="the share of the lines it is given that a store accepts, for stores whose row has no "
+                        "accept_rate (default 1: none rejected); the others are rejected and re-routed "
+                        "(policy online only)")
+    b.add_argument("--reject-delay", type=_minutes, default=10.0, metavar="MIN",
+                   help="minutes from a decision to a store's rejection of its lines, when they are re-routed "
+                        "(default 10)")
     _max_errors(b)
     b.set_defaults(func=cmd_bench)
 
@@ -463,31 +485,62 @@ def _rounded(geom: dict) -> dict:
 def cmd_route(args) -> int:
     import json
 
-    from .model import Network, read_orders
+    from .events import Event, read_stream, replay
+    from .model import Network, Order, read_orders
     from .router import Router
 
     t0 = time.perf_counter()
     cfg = Config.from_toml(args.config) if args.config else None
     net = Network.from_files(args.stores, args.inventory, args.zones, cfg, max_errors=max(1, args.max_errors))
-    orders = read_orders(args.orders, net, max_errors=max(1, args.max_errors))
+    if file_format(args.orders) in ("jsonl", "json"):
+        items, n_events = read_stream(args.orders, net, max_errors=max(1, args.max_errors))
+    else:
+        items, n_events = list[Order | Event](read_orders(args.orders, net, max_errors=max(1, args.max_errors))), 0
+    if n_events and args.no_reserve:
+        print("omnifill: --no-reserve routes every order against the initial stock, so it cannot replay events "
+              f"(a reject needs the order's reservation); {args.orders} has {n_events:,}", file=sys.stderr)
+        return EXIT_INVALID
     router = Router(net)
     t1 = time.perf_counter()
     out = sys.stdout
     n_lines = unfilled = on_time = 0
-    for o in orders:
-        d = router.route(o, reserve=not args.no_reserve)
+
+    def line(kind: str, d) -> str:
         rec = d.to_dict()
         if args.no_explain:
             del rec["explanation"]
-        out.write(json.dumps(rec, default=json_default, separators=(",", ":")) + "\n")
+        if kind != "order":
+            rec = {"event": kind, **rec}
+        return json.dumps(rec, default=json_default, separators=(",", ":")) + "\n"
+
+    if n_events:
+        # the whole stream first: an event only the replay can find wrong prints nothing
+        done = replay(router, items, args.orders)
+        text = [line(kind, d) for kind, d in done.records]
+        out.write("".join(text))
+        final = {d.order_id: d for _, d in done.records}
+        decisions = list(final.values())
+    else:
+        decisions = []
+        for o in items:
+            assert isinstance(o, Order)  # (a stream without events holds orders only)
+            d = router.route(o, reserve=not args.no_reserve)
+            out.write(line("order", d))
+            decisions.append(d)
+    for d in decisions:
         n_lines += len(d.rows)
         unfilled += sum(r["mode"] == "unfilled" for r in d.rows)
         on_time += d.on_time
     out.flush()
     t2 = time.perf_counter()
-    n = len(orders)
+    n = len(decisions)
+    ev = ""
+    if n_events:
+        c = done.counts
+        ev = (f"; events: {c['reject']:,} rejections re-routed, {c['cancel']:,} cancelled, {c['ship']:,} shipped, "
+              f"{c['stock']:,} stock counts (orders as they stand at the end)")
     print(f"omnifill route: {n:,} orders, {n_lines:,} lines; on time {on_time / max(n, 1):.1%}, "
-          f"{unfilled:,} lines unfilled; load {t1 - t0:.2f} s, route {t2 - t1:.2f} s "
+          f"{unfilled:,} lines unfilled{ev}; load {t1 - t0:.2f} s, route {t2 - t1:.2f} s "
           f"({n / max(t2 - t1, 1e-9):,.0f} orders/s)", file=sys.stderr)
     return EXIT_OK
 
@@ -621,7 +674,7 @@ def cmd_bench(args) -> int:
         with _progress_bar() as progress:
             doc = run_bench(sc, args.out, policies=tuple(args.policy), what_ifs=specs, config=cfg, seed=args.seed,
                             reroute_every=args.reroute_every, hold_min=args.hold, time_limit_s=args.time_limit,
-                            max_errors=max(1, args.max_errors),
+                            max_errors=max(1, args.max_errors), accept=args.accept, reject_delay=args.reject_delay,
                             log=lambda m: print(f"omnifill bench: {m}", file=sys.stderr),
                             progress=lambda name, d, n: progress(name, d, n))
     except InputError as e:  # every problem of the files, one a line

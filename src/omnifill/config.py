@@ -55,6 +55,13 @@ class Limits:
     max_courier_min: float = 90.0
 
 
+@dataclass(frozen=True)
+class Rejections:
+    # after a not_in_stock rejection the (store, SKU) takes no order for this long (minutes
+    # of the router's clock), or until a stock update for it (docs/rejections.md)
+    exclude_min: float = 240.0
+
+
 # The option search keeps an option's elements in a fixed array (max_packages + max_transfers
 # + 1 of them, at most 66): the limits it takes, checked here so that a config the search
 # cannot run is refused when it is read, naming the key, not deep inside a reroute.
@@ -79,6 +86,7 @@ _RULES = {
 _TEXT_KEYS = {("travel", "provider"), ("travel", "road_nodes"), ("travel", "road_edges"), ("travel", "roads")}
 _PATH_KEYS = ("road_nodes", "road_edges", "roads")
 PROVIDERS = ("great_circle", "road")
+SECTIONS = ("travel", "cost", "limits", "rejections")
 
 
 @dataclass(frozen=True)
@@ -86,10 +94,11 @@ class Config:
     travel: Travel = field(default_factory=Travel)
     cost: Cost = field(default_factory=Cost)
     limits: Limits = field(default_factory=Limits)
+    rejections: Rejections = field(default_factory=Rejections)
 
     def __post_init__(self) -> None:
         problems = []
-        for sec in ("travel", "cost", "limits"):
+        for sec in SECTIONS:
             for f in fields(getattr(self, sec)):
                 v = getattr(getattr(self, sec), f.name)
                 msg = _check(sec, f.name, v)
@@ -118,7 +127,7 @@ class Config:
         """base: the directory relative paths (the road graph's files) are read from."""
         problems = []
         parts: dict[str, Any] = {}
-        for sec, klass in (("travel", Travel), ("cost", Cost), ("limits", Limits)):
+        for sec, klass in zip(SECTIONS, (Travel, Cost, Limits, Rejections)):
             raw = data.get(sec, {})
             if not isinstance(raw, dict):
                 problems.append(Problem(source, None, sec, raw, "must be a table"))
@@ -151,9 +160,9 @@ class Config:
                 vals[k] = int(v) if want_int else float(v)
             parts[sec] = klass(**vals)
         for sec in data:
-            if sec not in ("travel", "cost", "limits"):
+            if sec not in SECTIONS:
                 problems.append(Problem(source, None, sec, None,
-                                        "unknown section; known sections: travel, cost, limits"))
+                                        f"unknown section; known sections: {', '.join(SECTIONS)}"))
         if "travel" in parts:
             problems += _check_travel_model(parts["travel"], source)
         if problems:

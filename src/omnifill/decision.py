@@ -3,7 +3,9 @@
 ``Decision`` is what ``Router.route`` returns: the chosen option's cost, ETA, whether it is
 on time and proven, and (built on first access) its option, its plan rows and its
 explanation. Those come from a ``DecisionRecord``, taken when the decision was made: the
-candidates the search saw, their status, the search's answer (a ``_core.SearchResult``).
+candidates the search saw, their status, the search's answer (a ``_core.SearchResult``);
+after a store rejected lines, from a ``RerouteRecord``: the decision before, the packages
+kept, and the re-route's own DecisionRecord.
 
 This module never searches and never touches stock.
 """
@@ -29,6 +31,7 @@ from .options import (
     plan_rows,
     unfilled_reasons,
 )
+from .rejections import Rejection, combined_option
 from .travel import describe as describe_travel
 
 
@@ -50,11 +53,11 @@ class Decision:
     on_time: bool
     proven: bool
     reserved: bool
-    _snap: DecisionRecord = field(repr=False, compare=False)
+    _snap: DecisionRecord | RerouteRecord = field(repr=False, compare=False)
 
     @classmethod
     def _made(cls, order_id: str, cost: float, eta_min: float, on_time: bool, proven: bool, reserved: bool,
-              snap: DecisionRecord) -> Decision:
+              snap: DecisionRecord | RerouteRecord) -> Decision:
         # the router's constructor: the same fields, set at once (the frozen dataclass's
         # __init__ sets them one by one through object.__setattr__: 1.3 us of a 25 us decision)
         d = object.__new__(cls)
@@ -350,4 +353,79 @@ class DecisionRecord:
         }
 
 
-__all__ = ["Decision", "DecisionRecord"]
+class RerouteRecord:
+    """A decision after a rejection (``Router.reject``): the whole order's option (the kept
+    packages and the re-routed lines'), built from the decision before (``before``, a
+    DecisionRecord or a RerouteRecord), the re-route's own DecisionRecord (``sub``: its
+    lines are the order's merged lines ``lines``) and every rejection so far."""
+
+    def __init__(self, before: DecisionRecord | RerouteRecord, kept: Option, whole: Option, sub: DecisionRecord,
+                 lines: Sequence[int], rejections: tuple[Rejection, ...], res: _core.SearchResult | None,
+                 config: Config, store_ids: np.ndarray) -> None:
+        self.before, self.kept, self.whole, self.sub, self.lines = before, kept, whole, sub, list(lines)
+        self.rejections = rejections
+        self.res = res
+        self.order: Order = before.order
+        self.skus: Sequence[str] = before.skus
+        self.line_of: Sequence[int] = before.line_of
+        self.codes: Sequence[int] | np.ndarray = before.codes
+        self.pickup: int = before.pickup
+        self.config, self.store_ids = config, store_ids
+
+    @property
+    def opt(self) -> Option:
+        return self.whole
+
+    def option(self) -> Option:
+        return self.whole
+
+    def reasons(self) -> dict[int, str]:
+        """Why each unfilled merged line is unfilled: the re-route's reasons for its lines,
+        the decision before's for the lines it had left unfilled."""
+        out = {j: r for j, r in self.before.reasons().items() if j in set(self.whole.unfilled)}
+        for k, r in self.sub.reasons().items():
+            out[self.lines[k]] = r
+        return out
+
+    def examined_lines(self) -> int:
+        seen = self.before.examined_lines()
+        sub = self.sub.examined_lines()
+        for k, j in enumerate(self.lines):
+            if (sub >> k) & 1:
+                seen |= 1 << j
+        return seen
+
+    def rows(self) -> list[dict[str, Any]]:
+        o = self.order
+        return plan_rows(self.whole, o.order_id, [s for s, _ in o.lines], [q for _, q in o.lines], self.line_of,
+                         o.promise_min, self.store_ids, o.home_store, self.reasons())
+
+    def explain(self) -> dict[str, Any]:
+        """The re-route's explanation (its candidates, what bound it), with the whole order's
+        option and cost, the rejections that led to it and the packages the order kept."""
+        ids, o = self.store_ids, self.order
+        out = self.sub.explain()
+        last = self.rejections[-1]
+        out["chosen"] = self.whole.describe(ids)
+        out["cost"] = round(self.whole.cost, 6)
+        out["bound_by"] = [f"{last.store_id} rejected {', '.join(last.skus)} ({last.reason}) "
+                           f"{last.elapsed_min:g} min after the order: re-routed, the order's other packages kept"
+                           ] + out["bound_by"]
+        out["rejections"] = [r.to_dict() for r in self.rejections]
+        out["rerouted"] = {"skus": [self.skus[j] for j in self.lines], "elapsed_min": last.elapsed_min,
+                           "kept": self.kept.describe(ids) if self.kept.packages else "nothing"}
+        res = self.res
+        if res is not None and res.runner_up is not None:
+            n = len(self.lines)
+            ru_sub = option_from_search(res.runner_up, n, self.pickup, self.config, o.promise_min)
+            ru = combined_option(self.kept, ru_sub, self.lines, last.elapsed_min, self.config, o.promise_min)
+            out["runner_up"] = {"option": ru.describe(ids), "cost": round(ru.cost, 6),
+                                "cost_difference": round(ru.cost - self.whole.cost, 6),
+                                "exact": bool(res.runner_up_exact)}
+            if not res.runner_up_exact:
+                out["runner_up"]["note"] = (f"every other option costs more than {res.window:g} above the chosen "
+                                            "one; this is the cheapest of those the search met")
+        return out
+
+
+__all__ = ["Decision", "DecisionRecord", "RerouteRecord"]

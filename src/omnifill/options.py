@@ -390,7 +390,9 @@ def plan_rows(option: Option, order_id: str, skus, qtys, line_of: Sequence[int],
 def row_packages(rows, index) -> tuple[dict, set]:
     """What plan rows send: ``packages`` {(order_id, package): (store, mode)}, each at the
     store that delivers or prepares it (a transfer's receiving store; mode "transfer" when
-    all its lines came in by transfer), and ``transfers`` {(order_id, sender, receiver)}.
+    all its lines came in by transfer), and ``transfers`` {(order_id, package, sender,
+    receiver)} (a transfer feeds one package: after a rejection an order may hold two
+    packages at one store, each with a transfer from the same sender).
     ``index`` maps a store id to its position. Unfilled rows send nothing. What a plan
     spends of each store's capacity (one per package, one per transfer sent) and how a
     day's KPIs count packages, parcels and transfers."""
@@ -405,7 +407,7 @@ def row_packages(rows, index) -> tuple[dict, set]:
         if mode == "transfer":
             a = index[str(r["via_id"])]
             packages.setdefault(key, (a, "transfer"))
-            transfers.add((r["order_id"], s, a))
+            transfers.add((r["order_id"], r["package"], s, a))
         else:
             packages[key] = (s, mode)
     return packages, transfers

@@ -193,7 +193,7 @@ def rows_table(rows: list[dict]):
 def _subset_stores(st: StoresTable, mask: np.ndarray) -> StoresTable:
     keep = np.flatnonzero(mask)
     arrays = {k: getattr(st, k)[keep] for k in ("store_id", "lat", "lon", "city", "kind", "handling_min", "capacity",
-                                                 "delivers", "pickup", "transfers_out")}
+                                                 "delivers", "pickup", "transfers_out", "accept_rate")}
     extra = {k: [v[i] for i in keep.tolist()] for k, v in st.extra.items()}
     return StoresTable(path=st.path, extra=extra, **arrays)
 

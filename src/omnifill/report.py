@@ -79,7 +79,7 @@ def _fmt(v, key: str = "") -> str:
         return "n/a"
     if isinstance(v, float) and math.isnan(v):
         return "n/a"
-    if "rate" in key or "utilisation" in key:
+    if "rate" in key or "utilisation" in key or key.endswith("_loss"):
         return f"{100 * v:.1f}%"
     if isinstance(v, (int, np.integer)) or (isinstance(v, float) and v == int(v) and abs(v) >= 1000):
         return f"{int(v):,}"
@@ -338,11 +338,15 @@ KPI_ROWS = [
     ("stores_used", "stores sending"), ("store_packages_mean", "packages per store, mean"),
     ("store_packages_max", "packages per store, max"), ("store_utilisation_mean", "store utilisation, mean"),
     ("store_utilisation_max", "store utilisation, max"), ("replans", "plans made"),
+    # (only for a day that simulated stores rejecting lines)
+    ("rejected_lines", "rejected lines"), ("rejected_line_rate", "share of lines rejected"),
+    ("rejected_orders", "orders with a rejection"), ("reroutes", "re-routes after a rejection"),
+    ("rejection_extra_cost", "rejections: extra cost"), ("rejection_on_time_loss", "rejections: on-time loss"),
     ("orders_per_second", "orders per second simulated"), ("wall_s", "wall time (s)"),
 ]
 # lower is better for these; higher for on-time rates
 LOWER_BETTER = {"eta_mean_min", "eta_p90_min", "packages_per_order", "transfers", "parcels", "unfilled_lines",
-                "total_cost", "cost_per_order", "moved"}
+                "total_cost", "cost_per_order", "moved", "rejected_lines", "rejection_extra_cost"}
 
 
 def kpi_table(runs: list[dict]) -> str:

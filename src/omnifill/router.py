@@ -16,6 +16,9 @@ lock) and ``decision`` (the Decision and its explanation). Reservation life cycl
     complete(order_id)      -> fulfilled: the units leave on_hand too; capacity stays used
     update_stock(store, sku, on_hand)  the store's count; available = on_hand - safety - reserved
     close_store / open_store           a closed store takes part in no new decision
+    reject(order_id, store, skus, reason)  the store refused lines: they are given back, the
+                            reason's effect on stock applied, and re-routed at once with the
+                            order's other packages kept (docs/rejections.md)
 
 Concurrency: the search and the reservation of its answer happen under one lock, so two
 threads never both take the last unit; the candidate search before it runs outside the lock
@@ -26,7 +29,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Iterable, Iterator, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -35,7 +39,7 @@ from numpy.typing import ArrayLike
 from . import _core
 from .config import Config
 from .csr import csr_take, indptr_of
-from .decision import Decision, DecisionRecord
+from .decision import Decision, DecisionRecord, RerouteRecord
 from .errors import InputError, Problem
 from .model import Network, Order
 from .options import (
@@ -49,7 +53,8 @@ from .options import (
     merge_lines,
     option_from_search,
 )
-from .stock import Stock
+from .rejections import Rejection, RejectionError, check_rejection, combined_option, kept_option, lines_given
+from .stock import Held, Stock
 
 # an option as the kernel gives it: (cost, eta, elements)
 Found = tuple[float, float, list[tuple[str, int, int, float, int, int, int, int]]]
@@ -100,18 +105,26 @@ def _stores_of(elements: list[Any] | Option) -> list[int]:
     return out
 
 
+def _monotonic_min() -> float:
+    return time.monotonic() / 60.0
+
+
 class Router:
     """Route orders one at a time against a network's stock, reserving as it decides."""
 
     def __init__(self, network: Network, config: Config | None = None, *, runner_up_window: float | None = None,
-                 release_gil: bool = True):
+                 release_gil: bool = True, clock: Callable[[], float] | None = None):
         """config: the cost model (default the network's; its travel section must be the
         network's). runner_up_window: how far above the chosen option's cost the runner-up
         is searched exactly (default ``cost.per_package``, one more package's worth).
         release_gil: let other threads run Python while a search runs (they still wait for
         the router's lock to route). Measured with two routing threads on the Shanghai
-        benchmark, releasing it was as fast or faster (benchmarks/README.md)."""
+        benchmark, releasing it was as fast or faster (benchmarks/README.md).
+        clock: the time in minutes, for the windows of rejections (a not_in_stock (store,
+        SKU) takes no order for ``rejections.exclude_min`` of it); default the monotonic
+        clock. The simulator passes its own; ``clock`` may be set later."""
         self.network = network
+        self.clock: Callable[[], float] = clock or _monotonic_min
         self.config = cfg = config or network.config
         if cfg.travel != network.config.travel:
             raise ValueError("the router's travel model must be the network's (candidates are searched with it)")
@@ -158,6 +171,8 @@ class Router:
         held = stock.held.get(o.order_id)
         if held is not None:
             return held.decision
+        if stock.excluded:  # rejections' windows that have ended give their rows back
+            stock.lift_expired(self.clock())
         net = self.network
         if (self._grid is not None and o.mode != "pickup" and o.city is None and len(o.lines) <= MAX_EXACT_LINES
                 and not len(net.zones)):
@@ -501,6 +516,147 @@ class Router:
         unchanged) and its capacity stays used. False when the order holds no reservation."""
         return self.stock.complete(order_id)
 
+    def reject(self, order_id: str, store_id: object, skus: Iterable[str] | None = None,
+               reason: str = "not_in_stock", found: int | dict[str, int] | None = None,
+               elapsed_min: float = 0.0, *, capacity: bool = True) -> Decision:
+        """A store refused lines it was given: re-broker them (docs/rejections.md).
+
+        ``skus``: the rejected SKUs (default every line the store was given in the order);
+        ``reason``: one of ``rejections.REJECT_REASONS``; ``found``: for ``mismatch``, the
+        count the store made (an int for one SKU, else {sku: count}); ``elapsed_min``: the
+        minutes since the order (its promise counts from the order).
+
+        The store's reservation of those lines is given back and the reason's effect on its
+        stock applied; the order may not use those (store, SKU) pairs again; a
+        ``not_in_stock`` pair takes no order for ``rejections.exclude_min`` minutes of the
+        router's clock (or until ``update_stock`` counts it). The lines are then re-routed at
+        once: the exact minimum of the whole order's cost, with the order's other packages
+        kept as they are (their stock and capacity stay held, their ETAs stand) and the new
+        packages leaving ``elapsed_min`` after the order. A store the order no longer needs
+        gets its capacity unit back, unless ``capacity=False`` (the unit was spent in a
+        planning window that has ended, or the attempt spent it: the simulator's choice, as
+        ``release(capacity=False)``). Returns the new decision of the
+        whole order (its explanation names the rejection); ``route`` of the same order_id
+        returns it from now on. ``rejections.RejectionError`` (a ValueError naming the
+        argument at fault), changing nothing, for an order holding no reservation, an
+        unknown store, a SKU the store was not given, or a bad argument."""
+        oid = str(order_id)
+        with self._lock:
+            stock = self.stock
+            held = stock.held.get(oid)
+            if held is None:
+                raise RejectionError("order_id", f"order {oid!r} holds no reservation here (never routed with reserve, "
+                                 "or cancelled or shipped since)")
+            try:
+                s = self.network.index_of(store_id)
+            except KeyError:
+                raise RejectionError("store_id", f"unknown store {store_id!r}") from None
+            before = held.decision
+            rec = before._snap
+            m_skus = list(rec.skus)
+            opt = before.option
+            given = lines_given(opt, s)
+            if skus is None:
+                lines = given
+                if not lines:
+                    raise RejectionError("store_id", f"store {store_id!r} was given no line of order {oid!r}")
+            else:
+                want = [str(x) for x in ([skus] if isinstance(skus, str) else skus)]
+                at = {m_skus[j]: j for j in given}
+                for x in want:
+                    if x not in at:
+                        raise RejectionError("skus", f"store {store_id!r} was not given SKU {x!r} of order {oid!r}"
+                                         + (f" (it was given {', '.join(m_skus[j] for j in given)})" if given
+                                            else " (it was given no line of it)"))
+                if not want:
+                    raise RejectionError("skus", "skus is empty: name the rejected SKUs, or pass None for all "
+                                                 "the store was given")
+                lines = sorted({at[x] for x in want})
+            r_skus = [m_skus[j] for j in lines]
+            reason, counts, elapsed = check_rejection(reason, found, elapsed_min, r_skus)
+            now = float(self.clock())
+            codes = np.asarray(held.codes, np.int32)
+            qty = np.asarray(held.qty, np.int64)
+            sel = np.asarray(lines, np.int64)
+            # 1. the store's units of those lines back, and the reason's effect on its count
+            stock.unreserve(s, codes[sel], qty[sel])
+            until = now + self.config.rejections.exclude_min
+            for j in lines:
+                stock.apply_rejection(s, int(codes[j]), int(qty[j]), reason,
+                                      None if counts is None else counts[m_skus[j]], until)
+            if reason == "closed":
+                stock.close(s)
+            # 2. what the order keeps; the capacity of the stores it no longer needs comes
+            # back (a pickup store's too, for the search to see: its package is re-costed
+            # as already paid, and its unit taken again below)
+            kept = kept_option(opt, s, lines)
+            pickup = rec.pickup
+            kept_pickup = pickup >= 0 and any(p.store == pickup for p in kept.packages)
+            search_view = kept.stores()
+            if kept_pickup:
+                search_view.remove(pickup)
+            stock.spend(_less(held.stores, search_view) if capacity else ([pickup] if kept_pickup else []), -1)
+            excluded = held.excluded | {(s, int(codes[j])) for j in lines if codes[j] >= 0}
+            # 3. the re-route: the rejected lines as an order placed `elapsed` after this one
+            o = rec.order
+            sub = Order(o.order_id, o.lat, o.lon, tuple((m_skus[j], int(qty[j])) for j in lines), o.promise_min,
+                        o.mode, o.pickup_store, o.home_store, o.city)
+            floor = max((p.eta_min for p in kept.packages), default=None)
+            # a pickup order's one package cannot show two transfers from one store (its
+            # rows name the sender and the pickup store only), so a store already sending
+            # one into it supplies none of the re-routed lines
+            senders = {b for p in kept.packages if p.kind == "pickup" for b, _ in p.transfers}
+            no_use = excluded | {(b, int(codes[j])) for b in senders for j in lines if codes[j] >= 0}
+            with stock.withholding(no_use):
+                sub_rec, sub_opt, res, proven = self._reroute_search(
+                    sub, elapsed, None if floor is None else floor - elapsed, kept_pickup)
+            whole = combined_option(kept, sub_opt, lines, elapsed, self.config, o.promise_min)
+            # 4. the re-routed lines' units and the new stores' capacity
+            taken = np.full(len(codes), -1, np.int32)
+            for store, k in sub_opt.sources():
+                taken[lines[k]] = store
+            stock.take_lines(taken, codes, qty)
+            src = np.asarray(held.src, np.int32).copy()
+            src[sel] = taken[sel]
+            new_stores = whole.stores()
+            stock.spend(_less(new_stores, search_view), 1)
+            rejection = Rejection(s, str(self._store_ids[s]), tuple(r_skus), tuple(lines), reason, counts, elapsed, now)
+            history = tuple(getattr(rec, "rejections", ())) + (rejection,)
+            record = RerouteRecord(rec, kept, whole, sub_rec, lines, history, res, self.config, self._store_ids)
+            on_time = is_on_time(bool(whole.packages), len(whole.unfilled), whole.eta_min, o.promise_min)
+            decision = Decision._made(oid, whole.cost, whole.eta_min, on_time, proven, True, record)
+            stock.held[oid] = Held(decision, src, codes, qty, new_stores, excluded)
+            return decision
+
+    def _reroute_search(self, sub: Order, elapsed: float, floor: float | None,
+                        pickup_paid: bool) -> tuple[DecisionRecord, Option, _core.SearchResult | None, bool]:
+        # the re-route's search, under the lock: the exact search on the order's clock
+        # (offset, floor: OptionSearch.search), or greedy beyond 64 SKUs (not proven)
+        p = self.prepare(sub)
+        stock = self.stock
+        codes = stock.codes_of(p.skus)
+        n = len(p.skus)
+        res: _core.SearchResult | None = None
+        elements: list[Any] | Option
+        if p.pickup >= 0 and not self.network.pickup[p.pickup]:
+            opt, eta, elements, proven = all_unfilled(self.config, sub.promise_min, n), 0.0, [], True
+        elif n <= MAX_EXACT_LINES:
+            res = self._search.search(codes, p.qty, sub.promise_min, p.cand_idx, p.cand_eta, p.warehouses,
+                                      lat=sub.lat, lon=sub.lon, tgrid=p.tgrid, pickup=p.pickup, home=p.home,
+                                      eta_offset=elapsed, eta_floor=floor, pickup_paid=pickup_paid)
+            _, eta, elements = res.best
+            opt = (option_from_search(res.best, n, p.pickup, self.config, sub.promise_min) if elements
+                   else all_unfilled(self.config, sub.promise_min, n))
+            proven = bool(res.proven)
+        else:
+            opt = greedy_option(self._search, self.config, sub.promise_min - elapsed, codes, p.qty, p.cand_idx,
+                                p.cand_eta, p.warehouses, p.pickup)
+            eta, elements, proven = opt.eta_min, opt, False
+        rec = DecisionRecord(sub, p.skus, p.line_of, codes, p.pickup, p.cand_idx, p.cand_eta,
+                             stock.status_now(p.cand_idx), None if p.pickup < 0 else stock.pickup_state(p.pickup),
+                             res, elements, eta, self.config, self._store_ids, len(p.warehouses) > 0)
+        return rec, opt, res, proven
+
     def update_stock(self, store_id: object, sku: str, on_hand: int) -> int:
         """Set a store's on-hand count of a SKU (new SKUs and new store-SKU pairs are added).
         Returns the units now available: on_hand - safety_stock - reserved, which is negative
@@ -562,6 +718,15 @@ class Router:
         """The stock now, one entry per (store, sku) row: store_id, sku, on_hand, safety_stock,
         reserved, available."""
         return self.stock.table()
+
+
+def _less(stores: Sequence[int], minus: Sequence[int]) -> list[int]:
+    # the multiset difference: ``stores`` without one of each entry of ``minus``
+    out = list(stores)
+    for x in minus:
+        if x in out:
+            out.remove(x)
+    return out
 
 
 class BulkOptions:

@@ -14,6 +14,9 @@ Reservation life cycle (docs/getting-started.md, "The router"):
     update(store, sku, n)    the store's count; available = on_hand - safety - reserved
     sell(rows)               a batch plan's lines leave on_hand for good
     close(store) / open(store)
+    apply_rejection(...)     a store refused lines (docs/rejections.md): the reason's effect on
+                             its count; a not_in_stock (store, SKU) is *excluded*: nothing of it
+                             is available until its window ends (lift_expired) or update()
 
 This module never searches for candidates, never builds an option and never explains.
 """
@@ -54,6 +57,8 @@ class Held:
     codes: np.ndarray | Sequence[int]  # per line: SKU code
     qty: np.ndarray | Sequence[int]
     stores: Sequence[int]  # one capacity unit each
+    # (store, SKU code) pairs this order may not use again: the lines stores rejected
+    excluded: frozenset[tuple[int, int]] = frozenset()
 
     def stock(self) -> list[tuple[int, int, int]]:
         """(store, sku code, qty) for every reserved line."""
@@ -88,6 +93,9 @@ class Stock:
         self.status = np.where(self.cap_left >= 1, 0, 2).astype(np.uint8)
         self.lock = threading.RLock()
         self.held: dict[str, Held] = {}
+        # (store, SKU code) -> the router's clock (minutes) when its exclusion ends: while
+        # excluded, the row's available is held at min(0, what it would be)
+        self.excluded: dict[tuple[int, int], float] = {}
         self.store_ids = network.store_ids
         self._runner_up_window = runner_up_window
         self._sku_index: SkuIndex | None = inv.sku_index()  # shared with every search over these rows
@@ -231,6 +239,9 @@ class Stock:
             if held is None:
                 return False
             self.search.take(held.src, held.codes, held.qty, self.reserved_units, -1)
+            if self.excluded:
+                for store, code, _ in held.stock():
+                    self._enforce(store, code)
             if capacity:
                 self.search.spend(held.stores, self.cap_left, self.closed_u8, self.status, -1)
             return True
@@ -281,10 +292,74 @@ class Stock:
             pos = self.position(store, code)
             if pos < 0:
                 pos = self._insert(store, code)
-            self.on_hand[pos] = int(on_hand)
-            self.avail[pos] = max(0, self.on_hand[pos] - self.safety[pos]) - self.reserved_units[pos]
-            self.search.refresh(store, pos)
+            self.excluded.pop((store, code), None)  # a count ends a not_in_stock exclusion
+            self._set_on_hand(store, pos, int(on_hand))
             return int(self.avail[pos])
+
+    def _set_on_hand(self, store: int, pos: int, on_hand: int) -> None:
+        # the row's count, and its available as the count and the reservations make it
+        self.on_hand[pos] = on_hand
+        self.avail[pos] = max(0, self.on_hand[pos] - self.safety[pos]) - self.reserved_units[pos]
+        self.search.refresh(store, pos)
+
+    # --- rejections ------------------------------------------------------------------------------
+    def unreserve(self, store: int, codes: np.ndarray, qty: np.ndarray) -> None:
+        """Give back the units of lines reserved at ``store`` (a rejection: the held order's
+        record is the caller's to change). The caller holds the lock."""
+        self.search.take(np.full(len(codes), store, np.int32), np.asarray(codes, np.int32),
+                         np.asarray(qty, np.int64), self.reserved_units, -1)
+
+    def take_lines(self, src: np.ndarray, codes: np.ndarray, qty: np.ndarray) -> None:
+        """Reserve lines at their sources (``src``: a store per line, -1 none). The caller
+        holds the lock and records them in a held order."""
+        self.search.take(src, codes, qty, self.reserved_units, 1)
+
+    def spend(self, stores: Sequence[int], sign: int) -> None:
+        """One capacity unit per store of ``stores`` spent (sign 1) or given back (-1)."""
+        if len(stores):
+            self.search.spend(stores, self.cap_left, self.closed_u8, self.status, sign)
+
+    def apply_rejection(self, store: int, code: int, qty: int, reason: str, found: int | None,
+                        until: float) -> None:
+        """A rejection's effect on ``store``'s row of ``code`` (its units already given
+        back): not_in_stock lowers on-hand to what is still reserved there plus safety stock
+        (available 0) and excludes the row until ``until``; mismatch sets on-hand to
+        ``found`` (a count, which ends an exclusion); damaged lowers on-hand by ``qty``.
+        The caller holds the lock."""
+        pos = self.position(store, code)
+        if pos < 0:  # (a line is reserved only where the store has a row)
+            return
+        if reason == "not_in_stock":
+            self._set_on_hand(store, pos, int(min(self.on_hand[pos], self.safety[pos] + self.reserved_units[pos])))
+            self.excluded[(store, code)] = until
+        elif reason == "mismatch":
+            assert found is not None
+            self.excluded.pop((store, code), None)
+            self._set_on_hand(store, pos, int(found))
+        elif reason == "damaged":
+            self._set_on_hand(store, pos, int(max(0, self.on_hand[pos] - qty)))
+        self._enforce(store, code)
+
+    def _enforce(self, store: int, code: int) -> None:
+        # an excluded row has nothing available (units given back to it stay unsold)
+        if (store, code) not in self.excluded:
+            return
+        pos = self.position(store, code)
+        if pos >= 0 and self.avail[pos] > 0:
+            self.avail[pos] = 0
+            self.search.refresh(store, pos)
+
+    def lift_expired(self, now: float) -> None:
+        """End the exclusions whose window has passed at ``now`` (the router's clock): the
+        row's available is again on_hand - safety - reserved."""
+        with self.lock:
+            for key, until in list(self.excluded.items()):
+                if until <= now:
+                    del self.excluded[key]
+                    store, code = key
+                    pos = self.position(store, code)
+                    if pos >= 0:
+                        self._set_on_hand(store, pos, int(self.on_hand[pos]))
 
     def _insert(self, s: int, code: int) -> int:
         # a new (store, sku) row: O(stock rows), rare; the search is pointed at the new arrays
@@ -309,7 +384,7 @@ class Stock:
         where: dict[int, tuple[int, int]] = {}
         # capacity: a package spends its delivering (or preparing) store's, a transfer its sender's
         packages, transfers = row_packages(rows, idx)
-        stores = [s for s, _ in packages.values()] + [s for _, s, _ in transfers]
+        stores = [s for s, _ in packages.values()] + [s for _, _, s, _ in transfers]
         with self.lock:
             for r in rows:
                 if r["mode"] == "unfilled":

@@ -32,7 +32,7 @@ from .formats import DEFAULT_PROMISE_MIN, Problems, Table, read_table
 STORE_KINDS = ("store", "warehouse")
 ORDER_MODES = ("deliver", "pickup")
 STORE_COLUMNS = ("store_id", "lat", "lon", "city", "kind", "handling_min", "capacity",
-                 "delivers", "pickup", "transfers_out")
+                 "delivers", "pickup", "transfers_out", "accept_rate")
 
 
 @dataclass
@@ -48,6 +48,8 @@ class StoresTable:
     delivers: np.ndarray
     pickup: np.ndarray
     transfers_out: np.ndarray
+    # the share of lines the store accepts, for the simulator (NaN: not given: bench's --accept)
+    accept_rate: np.ndarray = field(default_factory=lambda: np.zeros(0))
     extra: dict[str, list] = field(default_factory=dict)
 
     def index(self) -> dict[str, int]:
@@ -78,6 +80,7 @@ def load_stores_table(t: Table, probs: Problems) -> StoresTable:
         delivers=bool_col(t, "delivers", probs, default=True),
         pickup=bool_col(t, "pickup", probs, default=True),
         transfers_out=bool_col(t, "transfers_out", probs, default=True),
+        accept_rate=float_col(t, "accept_rate", probs, default=np.nan, lo=0, hi=1, what="a share from 0 to 1"),
         extra=extra_columns(t, STORE_COLUMNS),
     )
     cap = st.capacity
