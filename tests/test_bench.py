@@ -271,3 +271,21 @@ def test_bench_reports_rejections_in_kpis_and_report(tmp_path):
     assert main(["bench", "--scenario", "demo", "--policy", "hold", "--accept", "0.9", "--out",
                  str(tmp_path / "no")]) == 2
     assert not (tmp_path / "no").exists()
+
+
+def test_online_accept_routes_around_stores_that_reject_and_keeps_every_line(day):
+    _sc, net, batch, arrival = day
+    rng = np.random.default_rng(5)
+    rates = np.where(net.kind == "store", np.where(rng.random(len(net)) < 0.3, 0.5, 0.98), 1.0)
+    plain = bench.simulate(net, batch, arrival, policy="online", accept=rates, seed=1)
+    aware = bench.simulate(net, batch, arrival, policy="online+accept", accept=rates, seed=1)
+    assert int(aware.lines.sum()) == batch.n_lines and list(aware.order_id) == list(batch.order_id)
+    # it sends fewer lines to the stores that reject half of theirs
+    bad = set(np.flatnonzero(rates == 0.5).tolist())
+    sent_bad = [sum(r.store_packages[s] for s in bad) for r in (plain, aware)]
+    assert sent_bad[1] < sent_bad[0]
+    assert aware.kpis()["rejected_lines"] < plain.kpis()["rejected_lines"]
+    # with every store accepting, it is online
+    same = bench.simulate(net, batch, arrival, policy="online+accept")
+    base = bench.simulate(net, batch, arrival, policy="online")
+    assert same.kpis()["total_cost"] == base.kpis()["total_cost"]

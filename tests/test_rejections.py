@@ -462,3 +462,68 @@ def test_reasons_are_documented():
         assert f"`{reason}`" in text
     assert list(itertools.chain(REJECT_REASONS)) == ["not_in_stock", "mismatch", "damaged", "capacity", "closed",
                                                      "other"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Routing that expects rejections: Router(accept_rates=...)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(instances(), st.data())
+def test_a_router_expecting_rejections_finds_the_brute_force_minimum_of_the_priced_costs(inst, data):
+    # each filled line adds (1 - its source's rate) x reject_cost; the decision is the
+    # minimum of that over every assignment, and its cost is the cost model's
+    stores, stock, orders, cfg, closed = inst
+    rates = [data.draw(st.sampled_from([1.0, 0.9, 0.6, 0.2])) for _ in stores]
+    reject_cost = data.draw(st.sampled_from([0.0, 13.0, 130.0]))
+    router = router_of(stores, stock, cfg, closed)
+    router.expect_rejections(rates, reject_cost)
+    by_id = {s["id"]: k for k, s in enumerate(stores)}
+    books = Books(stores, stock)
+    for o in orders:
+        usable = [books.cap[x] >= 1 and not closed[x] for x in range(len(stores))]
+        avail = {key: books.avail(key) for key in books.on_hand}
+        best = min(cost + sum((1 - rates[s]) * reject_cost for (s, _k) in use)
+                   for cost, use, _spend, _ in assignments(stores, avail, o, cfg, usable))
+        d = router.route(as_order(o, stores))
+        assert d.proven
+        if o["mode"] == "pickup" and not stores[o["pickup"]]["pickup"]:
+            continue  # nothing is searched: no price either
+        priced = d.cost if d.priced_cost is None else d.priced_cost
+        assert priced == pytest.approx(best, rel=1e-9, abs=1e-6), (d.explanation, best)
+        assert d.breakdown["total"] == pytest.approx(d.cost, rel=1e-12, abs=1e-9)
+        expected = sum((1 - rates[by_id[r["source_id"]]]) * reject_cost for r in d.rows if r["mode"] != "unfilled")
+        assert priced - d.cost == pytest.approx(expected, rel=1e-9, abs=1e-6)
+        books.take_rows(d.rows, by_id)
+        books.spend(cap_units(d.rows, by_id))
+
+
+def test_expected_rejections_send_an_order_to_a_surer_store_and_say_so():
+    # S1 (15.2 min) rejects half its lines: 0.5 x 130 expected beats S2's 7.8 minutes more
+    r = Router(city(), accept_rates=[0.5, 1.0, 1.0, 1.0])
+    d = r.route(order(lines=[("A", 1)]))
+    assert d.rows[0]["source_id"] == "S2"
+    assert d.priced_cost == pytest.approx(d.cost) and d.to_dict()["priced_cost"] == d.priced_cost
+    plain = Router(city()).route(order(lines=[("A", 1)]))
+    assert plain.rows[0]["source_id"] == "S1" and plain.priced_cost is None and "priced_cost" not in plain.to_dict()
+    # a cheaper re-route estimate: S1 again, its expected rejection in the priced cost
+    r2 = Router(city(), accept_rates=[0.5, 1.0, 1.0, 1.0], reject_cost=10.0)
+    d2 = r2.route(order(lines=[("A", 1)]))
+    assert d2.rows[0]["source_id"] == "S1" and d2.priced_cost == pytest.approx(d2.cost + 5.0)
+    assert d2.explanation["priced_cost"] == pytest.approx(d2.priced_cost)
+    assert any("expected for its lines being rejected" in b for b in d2.explanation["bound_by"])
+    # a new stock row keeps the prices (a new row re-points the search)
+    r2.update_stock("S1", "NEW", 3)
+    d3 = r2.route(order("O2", lines=[("NEW", 1)]))
+    assert d3.rows[0]["source_id"] == "S1" and d3.priced_cost == pytest.approx(d3.cost + 5.0)
+    # the planner's options are the cost model's, whatever the router expects
+    bulk = r2.options_bulk([order("O3", lines=[("A", 1)])], k=2)
+    plain_bulk = Router(city()).options_bulk([order("O3", lines=[("A", 1)])], k=2)
+    assert [f[0] for f in bulk.found(0)] == [f[0] for f in plain_bulk.found(0)]
+    assert r2.route(order("O4", lines=[("A", 1)])).priced_cost is not None  # priced again after it
+    r2.expect_rejections(None)
+    assert r2.route(order("O5", lines=[("B", 1)])).priced_cost is None
+    with pytest.raises(ValueError, match="accept_rates"):
+        Router(city(), accept_rates=[0.5, 1.0])
+    with pytest.raises(ValueError, match="reject_cost"):
+        Router(city(), accept_rates=[1.0] * 4, reject_cost=-1.0)

@@ -16,6 +16,9 @@ Policies (``POLICIES``):
 - ``hold``: orders are held and planned in batches every ``hold_min`` minutes (the orders
   that arrived in the window, planned at its end, with the promise they have left); each
   order's ETA is the minutes it waited plus its option's.
+- ``online+accept``: ``online`` with a router that expects rejections
+  (``Router(accept_rates=...)``): each option's cost adds, per line, the chance its store
+  rejects it times the expected cost of re-routing it; the stores' rates are the day's.
 
 Stock falls as orders are decided (units leave for good: ``Router.complete`` and
 ``Router.sell``); a store's ``capacity`` is packages per hour in the simulation (its column
@@ -81,9 +84,9 @@ from .scenarios import (
     with_arrivals,
 )
 
-POLICIES = ("online", "online+reroute", "hold")
+POLICIES = ("online", "online+reroute", "hold", "online+accept")
 # the policies under which stores may reject (their decisions are the router's reservations)
-REJECTING_POLICIES = ("online",)
+REJECTING_POLICIES = ("online", "online+accept")
 MAX_REJECT_ROUNDS = 5  # a line is given to at most this many more stores after a rejection
 SCENARIOS = ("demo", "city", "shanghai")
 MINUTES_PER_DAY = 1440.0
@@ -446,14 +449,17 @@ def day_orders(sc: Scenario, net: Network) -> tuple[OrderBatch, np.ndarray]:
 def simulate(net: Network, batch: OrderBatch, arrival: np.ndarray, config: Config | None = None, *,
              policy: str = "online", reroute_every: float = 15.0, hold_min: float = 5.0,
              time_limit_s: float = 2.0, seed: int = 0, capacity_per_hour=None, label: str | None = None,
-             progress=None, accept=None, reject_delay: float = 10.0) -> DayResult:
+             progress=None, accept=None, reject_delay: float = 10.0,
+             reject_cost: float | None = None) -> DayResult:
     """Simulate the day: ``batch``'s orders arriving at ``arrival`` (minutes), decided by
     ``policy`` (the module's docstring). ``time_limit_s``: the planner's limit per re-plan
     or batch. ``capacity_per_hour``: every store's packages per hour (default the
     network's ``capacity``). Every order line comes out once: the result's orders are the
     batch's, in its order. progress(done, total) as orders are decided. ``accept``: per
     store, the share of its lines it accepts (None, or all 1: no rejections); a rejected line
-    is re-routed ``reject_delay`` minutes later (the module's docstring); draws from ``seed``."""
+    is re-routed ``reject_delay`` minutes later (the module's docstring); draws from ``seed``.
+    ``reject_cost``: ``online+accept``'s expected cost of re-routing a rejected line
+    (default the Router's: ``per_package + (per_minute + late_per_minute) * reject_delay``)."""
     if policy not in POLICIES:
         raise ValueError(f"policy must be one of {', '.join(POLICIES)}, got {policy!r}")
     rates = None if accept is None else np.broadcast_to(np.asarray(accept, np.float64), (len(net),))
@@ -473,7 +479,11 @@ def simulate(net: Network, batch: OrderBatch, arrival: np.ndarray, config: Confi
     orders = [Order.from_batch(batch, i, net.store_ids) for i in range(n)]
     seq = np.lexsort((np.arange(n), arrival))  # arrival order, file order on ties
     now = [0.0]  # the simulated clock, minutes (the router's, for rejections' windows)
-    router = Router(net, cfg, clock=lambda: now[0])
+    cc = cfg.cost
+    router = Router(net, cfg, clock=lambda: now[0],
+                    accept_rates=rates if policy == "online+accept" else None,
+                    reject_cost=(cc.per_package + (cc.per_minute + cc.late_per_minute) * reject_delay
+                                 if reject_cost is None else float(reject_cost)))
     router.reset_capacity(cap)
     st = _Stats(net, n)
     tick = progress or (lambda *a: None)
@@ -492,10 +502,10 @@ def simulate(net: Network, batch: OrderBatch, arrival: np.ndarray, config: Confi
         st.hour = h
 
     replans = 0
-    if policy == "online" and rates is not None:
+    if policy in REJECTING_POLICIES and rates is not None:
         st.rejections = True
         _online_with_rejections(router, orders, arrival, seq, st, clock, rates, reject_delay, seed, tick)
-    elif policy == "online":
+    elif policy in ("online", "online+accept"):  # (every store accepts: online+accept is online)
         for done, i in enumerate(seq.tolist()):
             clock(arrival[i])
             d = router.route(orders[i])
@@ -825,12 +835,13 @@ def accept_rates(sc: Scenario, net: Network, default: float = 1.0) -> np.ndarray
 def run_bench(sc: Scenario, out_dir, *, policies=("online",), what_ifs=(), config: Config | None = None,
               seed: int = 0, reroute_every: float = 15.0, hold_min: float = 5.0, time_limit_s: float = 2.0,
               max_errors: int = 100, log=None, progress=None, accept: float = 1.0,
-              reject_delay: float = 10.0) -> dict:
+              reject_delay: float = 10.0, reject_cost: float | None = None) -> dict:
     """The baseline and every what-if variant, each under every policy, on the same orders
     with the same seed; writes ``out_dir/kpis.json`` and ``out_dir/report.html`` (each to a
     temporary file renamed into place; the directory is created). Returns the kpis
     document. ``accept``: the share of lines a store without an ``accept_rate`` accepts;
-    ``reject_delay``: the minutes before a rejected line is re-routed. A what-if that does
+    ``reject_delay``: the minutes before a rejected line is re-routed; ``reject_cost``:
+    ``online+accept``'s expected cost of re-routing a line (``simulate``). A what-if that does
     not apply (an unknown store, say), or rejections under a policy that cannot have them,
     raise ValueError before anything runs."""
     from . import __version__
@@ -858,6 +869,10 @@ def run_bench(sc: Scenario, out_dir, *, policies=("online",), what_ifs=(), confi
     params: dict[str, Any] = {"reroute_every_min": reroute_every, "hold_min": hold_min, "time_limit_s": time_limit_s}
     if any(b[5] is not None for b in built):
         params |= {"accept": accept, "reject_delay_min": reject_delay}
+        if "online+accept" in policies:
+            c = (config or built[0][2].config).cost
+            params["reject_cost"] = (c.per_package + (c.per_minute + c.late_per_minute) * reject_delay
+                                     if reject_cost is None else reject_cost)
     doc: dict[str, Any] = {"scenario": sc.name, "seed": seed, "policies": list(policies), "params": params,
            "versions": {"omnifill": __version__}, "runs": []}
     for name, _, net, batch, arrival, rates in built:
@@ -865,6 +880,7 @@ def run_bench(sc: Scenario, out_dir, *, policies=("online",), what_ifs=(), confi
             say(f"{name} / {pol}: {len(batch):,} orders, {batch.n_lines:,} lines, {len(net):,} stores")
             r = simulate(net, batch, arrival, config, policy=pol, reroute_every=reroute_every, hold_min=hold_min,
                          time_limit_s=time_limit_s, seed=seed, accept=rates, reject_delay=reject_delay,
+                         reject_cost=reject_cost,
                          label=name, progress=(lambda d, t, _n=f"{name} / {pol}": progress(_n, d, t))
                          if progress else None)
             results.append(r)

@@ -192,8 +192,10 @@ def _add_bench(sub) -> None:
                    help="demo, city (2,000 generated stores, 20,000 orders), shanghai (needs --data), or a "
                         "directory with stores, inventory and orders files (orders may carry arrival_min)")
     b.add_argument("--data", metavar="DIR", help="the shared data folder (for --scenario shanghai)")
-    b.add_argument("--policy", nargs="+", default=["online"], choices=["online", "online+reroute", "hold"],
-                   metavar="P", help="online, online+reroute, hold (default online)")
+    b.add_argument("--policy", nargs="+", default=["online"],
+                   choices=["online", "online+reroute", "hold", "online+accept"], metavar="P",
+                   help="online, online+reroute, hold, online+accept (online expecting the stores' rejections) "
+                        "(default online)")
     b.add_argument("--what-if", nargs="+", default=[], metavar="SPEC",
                    help="close:ID,...  open:LAT,LON[;LAT,LON]  stock:xF[:topN]  handling:MIN  capacity:N  accept:P")
     b.add_argument("--out", required=True, metavar="DIR")
@@ -210,6 +212,9 @@ def _add_bench(sub) -> None:
     b.add_argument("--reject-delay", type=_minutes, default=10.0, metavar="MIN",
                    help="minutes from a decision to a store's rejection of its lines, when they are re-routed "
                         "(default 10)")
+    b.add_argument("--reject-cost", type=_seconds, default=None, metavar="COST",
+                   help="online+accept: the expected cost of re-routing a rejected line (default per_package + "
+                        "(per_minute + late_per_minute) x --reject-delay)")
     _max_errors(b)
     b.set_defaults(func=cmd_bench)
 
@@ -675,6 +680,7 @@ def cmd_bench(args) -> int:
             doc = run_bench(sc, args.out, policies=tuple(args.policy), what_ifs=specs, config=cfg, seed=args.seed,
                             reroute_every=args.reroute_every, hold_min=args.hold, time_limit_s=args.time_limit,
                             max_errors=max(1, args.max_errors), accept=args.accept, reject_delay=args.reject_delay,
+                            reject_cost=args.reject_cost,
                             log=lambda m: print(f"omnifill bench: {m}", file=sys.stderr),
                             progress=lambda name, d, n: progress(name, d, n))
     except InputError as e:  # every problem of the files, one a line

@@ -45,6 +45,9 @@ class Decision:
     breakdown, rows, option and explanation are built on first access, from a snapshot taken
     when the decision was made (so the order service pays for them only when it reads them).
     proven: the search finished, so the option is the minimum over the whole option space.
+    priced_cost: for a router that expects rejections (``Router(accept_rates=...)``), the
+    cost the search minimised: ``cost`` plus the expected cost of the option's lines being
+    rejected; None otherwise.
     """
 
     order_id: str
@@ -53,16 +56,17 @@ class Decision:
     on_time: bool
     proven: bool
     reserved: bool
+    priced_cost: float | None
     _snap: DecisionRecord | RerouteRecord = field(repr=False, compare=False)
 
     @classmethod
     def _made(cls, order_id: str, cost: float, eta_min: float, on_time: bool, proven: bool, reserved: bool,
-              snap: DecisionRecord | RerouteRecord) -> Decision:
+              snap: DecisionRecord | RerouteRecord, priced_cost: float | None = None) -> Decision:
         # the router's constructor: the same fields, set at once (the frozen dataclass's
         # __init__ sets them one by one through object.__setattr__: 1.3 us of a 25 us decision)
         d = object.__new__(cls)
         d.__dict__.update(order_id=order_id, cost=cost, eta_min=eta_min, on_time=on_time, proven=proven,
-                          reserved=reserved, _snap=snap)
+                          reserved=reserved, priced_cost=priced_cost, _snap=snap)
         return d
 
     @cached_property
@@ -91,10 +95,13 @@ class Decision:
         return self._snap.examined_lines()
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: the fields, the cost breakdown, the rows and the explanation."""
-        return {"order_id": self.order_id, "cost": self.cost, "eta_min": self.eta_min,
-                "on_time": self.on_time, "proven": self.proven, "reserved": self.reserved,
-                "breakdown": self.breakdown, "rows": self.rows, "explanation": self.explanation}
+        """JSON-ready: the fields, the cost breakdown, the rows and the explanation
+        (``priced_cost`` only when the router priced expected rejections)."""
+        out = {"order_id": self.order_id, "cost": self.cost, "eta_min": self.eta_min,
+               "on_time": self.on_time, "proven": self.proven, "reserved": self.reserved}
+        if self.priced_cost is not None:
+            out["priced_cost"] = self.priced_cost
+        return out | {"breakdown": self.breakdown, "rows": self.rows, "explanation": self.explanation}
 
 
 
@@ -130,6 +137,7 @@ class DecisionRecord:
         "order",
         "pickup",
         "pickup_state",
+        "priced_cost",
         "res",
         "skus",
         "store_ids",
@@ -154,6 +162,7 @@ class DecisionRecord:
         self._opt: Option | None = None
         self._examined: dict[int, int] | None = None
         self._beyond: tuple[np.ndarray, np.ndarray] | None = None
+        self.priced_cost: float | None = None  # the search's priced cost (a router expecting rejections)
 
     @property
     def cands(self) -> tuple[np.ndarray, np.ndarray]:
@@ -327,6 +336,9 @@ class DecisionRecord:
         reasons = self.reasons()
         for j, r in reasons.items():
             bound.append(f"line {sku_of[j]}: {REASONS[r]}")
+        if self.priced_cost is not None:
+            bound.append(f"chosen for its cost plus {self.priced_cost - opt.cost:.2f} expected for its lines being "
+                         "rejected (the stores' accept rates)")
         runner = None
         if self.res is not None and self.res.runner_up is not None:
             ru = option_from_search(self.res.runner_up, len(sku_of), self.pickup, config, o.promise_min)
@@ -350,7 +362,7 @@ class DecisionRecord:
             "proven_optimal": (bool(self.res.proven) if self.res is not None
                                else not isinstance(self.elements, Option)),
             "search_nodes": int(self.res.nodes) if self.res is not None else 0,
-        }
+        } | ({} if self.priced_cost is None else {"priced_cost": round(self.priced_cost, 6)})
 
 
 class RerouteRecord:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import InputError, Problem
 from .io import Problems, read_json_objects
-from .model import Network, Order
+from .model import Network, Order, order_of_json
 from .rejections import REJECT_REASONS, RejectionError
 
 if TYPE_CHECKING:
@@ -66,19 +66,10 @@ def read_stream(path: str, network: Network, *, max_errors: int = 100) -> tuple[
             probs.add(Problem(path, row, col, val, msg, lineno))
 
         if "event" not in obj:
-            try:
-                o = Order.from_dict(obj, source=path, row=row, line=lineno)
-            except InputError as e:
-                probs.extend(e.problems)
-                continue
-            for col in ("pickup_store", "home_store"):
-                v = getattr(o, col)
-                if v is not None and v not in known:
-                    bad(col, v, "unknown store (not in the stores file)")
-            if o.city is not None and o.city not in network.cities:
-                bad("city", o.city, "no stores in this city")
-            placed.add(o.order_id)
-            out.append(o)
+            o = order_of_json(obj, path, row, lineno, network, known, probs)
+            if o is not None:
+                placed.add(o.order_id)
+                out.append(o)
             continue
         n_events += 1
         kind = obj["event"]

@@ -359,20 +359,29 @@ def read_orders(path, network: Network, *, max_errors: int = 100) -> list[Order]
         out = []
         known = network.store_index_map()
         for row, lineno, obj in read_json_objects(path, probs):
-            try:
-                o = Order.from_dict(obj, source=path, row=row, line=lineno)
-            except InputError as e:
-                probs.extend(e.problems)
-                continue
-            for col in ("pickup_store", "home_store"):
-                v = getattr(o, col)
-                if v is not None and v not in known:
-                    probs.add(Problem(path, row, col, v, "unknown store (not in the stores file)", lineno))
-            if o.city is not None and o.city not in network.cities:
-                probs.add(Problem(path, row, "city", o.city, "no stores in this city", lineno))
-            out.append(o)
+            o = order_of_json(obj, path, row, lineno, network, known, probs)
+            if o is not None:
+                out.append(o)
     probs.raise_if_any()
     return out
+
+
+def order_of_json(obj: dict, path: str, row: int, lineno: int, network: Network, known: dict[str, int],
+                  probs: Problems) -> Order | None:
+    """One JSON Lines order, checked against ``network`` (``known``: its store index map):
+    the Order, or None with its problems added to ``probs`` (named by file, row and line)."""
+    try:
+        o = Order.from_dict(obj, source=path, row=row, line=lineno)
+    except InputError as e:
+        probs.extend(e.problems)
+        return None
+    for col in ("pickup_store", "home_store"):
+        v = getattr(o, col)
+        if v is not None and v not in known:
+            probs.add(Problem(path, row, col, v, "unknown store (not in the stores file)", lineno))
+    if o.city is not None and o.city not in network.cities:
+        probs.add(Problem(path, row, "city", o.city, "no stores in this city", lineno))
+    return o
 
 
 def _opt_str(v):

@@ -58,6 +58,9 @@ from .stock import Held, Stock
 
 # an option as the kernel gives it: (cost, eta, elements)
 Found = tuple[float, float, list[tuple[str, int, int, float, int, int, int, int]]]
+# the minutes a rejection is assumed to come after the decision, in the default expected cost
+# of re-routing a rejected line (Router's reject_cost): the simulator's default --reject-delay
+REJECT_DELAY_MIN = 10.0
 # options_bulk searches at most this many orders a kernel call, finding their candidates just
 # before: on the dense city (600 stores within an order's reach) a whole 100,000-order
 # backlog's candidates took 1-2 GB, and their copies as much again
@@ -113,7 +116,8 @@ class Router:
     """Route orders one at a time against a network's stock, reserving as it decides."""
 
     def __init__(self, network: Network, config: Config | None = None, *, runner_up_window: float | None = None,
-                 release_gil: bool = True, clock: Callable[[], float] | None = None):
+                 release_gil: bool = True, clock: Callable[[], float] | None = None,
+                 accept_rates: ArrayLike | None = None, reject_cost: float | None = None):
         """config: the cost model (default the network's; its travel section must be the
         network's). runner_up_window: how far above the chosen option's cost the runner-up
         is searched exactly (default ``cost.per_package``, one more package's worth).
@@ -122,7 +126,14 @@ class Router:
         benchmark, releasing it was as fast or faster (benchmarks/README.md).
         clock: the time in minutes, for the windows of rejections (a not_in_stock (store,
         SKU) takes no order for ``rejections.exclude_min`` of it); default the monotonic
-        clock. The simulator passes its own; ``clock`` may be set later."""
+        clock. The simulator passes its own; ``clock`` may be set later.
+        accept_rates: per store, the share of the lines it is given that it accepts (the
+        rest it rejects): each option's cost then adds, per line, the chance its store
+        rejects it times ``reject_cost``, the expected cost of re-routing the line (default
+        ``per_package + (per_minute + late_per_minute) * 10``: a new package, and ten
+        minutes late); the search finds the minimum of those costs exactly, and a decision
+        says both (``cost``, the cost model's; ``priced_cost``, with the expected rejections).
+        docs/rejections.md, "Routing that expects rejections"."""
         self.network = network
         self.clock: Callable[[], float] = clock or _monotonic_min
         self.config = cfg = config or network.config
@@ -146,6 +157,31 @@ class Router:
         self._no_etas = np.zeros(0, np.float64)
         self._warehouses = {city: network.warehouses(city) for city in network.cities}
         self._store_ids = network.store_ids
+        self._priced = False
+        if accept_rates is not None:
+            self.expect_rejections(accept_rates, reject_cost)
+
+    def expect_rejections(self, accept_rates: ArrayLike | None, reject_cost: float | None = None) -> None:
+        """Price every decision from now on with the stores' expected rejections (see
+        ``accept_rates`` in the constructor); None: stop pricing them."""
+        if accept_rates is None:
+            with self._lock:
+                self.stock.line_price = None
+                self.stock.apply_prices()
+                self._priced = False
+            return
+        rates = np.asarray(accept_rates, np.float64)
+        if rates.shape != (len(self.network),) or not ((rates >= 0) & (rates <= 1)).all():
+            raise ValueError(f"accept_rates needs one share from 0 to 1 per store ({len(self.network)})")
+        c = self.config.cost
+        cost = (c.per_package + (c.per_minute + c.late_per_minute) * REJECT_DELAY_MIN if reject_cost is None
+                else float(reject_cost))
+        if not (np.isfinite(cost) and cost >= 0):
+            raise ValueError(f"reject_cost must be a finite cost >= 0, got {reject_cost!r}")
+        with self._lock:
+            self.stock.line_price = (1.0 - rates) * cost
+            self.stock.apply_prices()
+            self._priced = bool((self.stock.line_price > 0).any())
 
     # --- routing -------------------------------------------------------------------------------
     def set_hour(self, hour: float) -> None:
@@ -206,8 +242,13 @@ class Router:
             record = DecisionRecord(o, skus, p.line_of, codes, pickup, p.cand_idx, p.cand_eta,
                                     stock.status_now(p.cand_idx), None if pickup < 0 else stock.pickup_state(pickup),
                                     res, elements, eta, self.config, self._store_ids, len(p.warehouses) > 0)
+            priced = None
+            if self._priced and res is not None:  # the cost model's cost, and the priced one
+                priced, cost = cost, record.opt.cost
+                record.priced_cost = priced
             decision = Decision._made(o.order_id, cost, eta, is_on_time(bool(elements), _unfilled(elements, len(skus)),
-                                                                  eta, o.promise_min), bool(proven), reserve, record)
+                                                                  eta, o.promise_min), bool(proven), reserve, record,
+                                      priced)
             if reserve:
                 stock.reserve(o.order_id, decision, src, codes, p.qty,
                               res.stores if res is not None else _stores_of(elements))
@@ -256,7 +297,11 @@ class Router:
             record = DecisionRecord(o, skus, line_of, codes, -1, None, None, status, None, res, None, eta,
                                     self.config, self._store_ids, len(wh) > 0, self._in_reach)
             on_time = is_on_time(bool(elements), _unfilled(elements, len(skus)), eta, o.promise_min)
-            decision = Decision._made(o.order_id, cost, eta, on_time, bool(res.proven), reserve, record)
+            priced = None
+            if self._priced:  # the cost model's cost, and the priced one
+                priced, cost = cost, record.opt.cost
+                record.priced_cost = priced
+            decision = Decision._made(o.order_id, cost, eta, on_time, bool(res.proven), reserve, record, priced)
             if reserve and per_cand:
                 stock.reserve(o.order_id, decision, res.line_src, np.asarray(codes, np.int32),
                               np.asarray(qtys, np.int64), res.stores)
@@ -415,8 +460,12 @@ class Router:
             budget = self._search.node_limit
             for srch in searches:
                 srch.node_limit = budget if node_limit is None else int(node_limit)
+                # the call's prices, or none (a router expecting rejections prices its own
+                # decisions only: the planner's options are the cost model's)
                 if prices is not None:
                     srch.set_prices(*prices)
+                elif self._priced:
+                    srch.set_prices(None, None)
             try:
                 if threads == 1:
                     per_city = [run(self._search, *job) for job in jobs]
@@ -431,8 +480,8 @@ class Router:
                             per_city += [f.result() for f in futs]
             finally:
                 self._search.node_limit = budget
-                if prices is not None:
-                    self._search.set_prices(None, None)
+                if prices is not None or self._priced:
+                    self.stock.apply_prices()
         return BulkOptions(n, line_ptr, codes_a, qty_a, pickup, searched, per_city)
 
     def route_many(self, orders: Iterable[Order | dict[str, Any]], *, reserve: bool = True) -> list[Decision]:

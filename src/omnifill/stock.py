@@ -101,6 +101,10 @@ class Stock:
         self._sku_index: SkuIndex | None = inv.sku_index()  # shared with every search over these rows
         self.search = self.make_search()
         self.search.release_gil = bool(release_gil)
+        # per store, the price of a line filled there (None: unpriced): what its rejections
+        # are expected to cost (Router's accept_rates); rows take their store's, kept across
+        # a new row (set_inventory clears a search's prices)
+        self.line_price: np.ndarray | None = None
         self._bind()
 
     # --- the option search over these arrays ---------------------------------------------------
@@ -121,6 +125,18 @@ class Stock:
     def _bind(self) -> None:
         # the router's one-call path (route_one) reserves into these arrays from the kernel
         self.search.bind_owner(self.reserved_units, self.cap_left, self.closed_u8, self.status)
+        self.apply_prices()
+
+    def apply_prices(self) -> None:
+        """Price the search with ``line_price`` (each row its store's; none when None)."""
+        if self.line_price is None:
+            self.search.set_prices(None, None)
+        else:
+            self.search.set_prices(self.line_price[self.row_store()], None, per_line=True)
+
+    def row_store(self) -> np.ndarray:
+        """The store of every stock row."""
+        return np.repeat(np.arange(len(self.indptr) - 1, dtype=np.int64), np.diff(self.indptr))
 
     def sku_index(self) -> SkuIndex:
         """The SKU-major index of the rows (rebuilt once after a row was inserted)."""
