@@ -17,7 +17,8 @@ Each day is simulated three ways on the same orders, per seed (``--seeds``):
 
 - ``online`` with every store accepting everything, the reference;
 - ``online`` with the stores rejecting;
-- ``online+accept``, the router expecting the rejections (``Router(accept_rates=...)``).
+- ``online+accept``, the router expecting the rejections (``Router(accept_rates=...)``: each
+  store an option uses adds its chance of rejecting times the expected cost of a re-route).
 
 Rejection draws depend on the lines given, so the two policies see different draws; the
 figures are means over the seeds. Printed per (city, profile):

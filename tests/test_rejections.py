@@ -27,12 +27,12 @@ def cap_units(rows, by_id):
     for r in rows:
         if r["mode"] == "unfilled":
             continue
-        if r["mode"] == "transfer":
+        if r["mode"] == "transfer":  # (a transfer feeds one package: two packages may each have one)
             packages[r["package"]] = by_id[r["via_id"]]
-            transfers.add((by_id[r["source_id"]], by_id[r["via_id"]]))
+            transfers.add((r["package"], by_id[r["source_id"]]))
         else:
             packages[r["package"]] = by_id[r["source_id"]]
-    return Counter(packages.values()) + Counter(b for b, _ in transfers)
+    return Counter(packages.values()) + Counter(b for _, b in transfers)
 
 
 def kept_terms(rows, cfg: Config):
@@ -41,7 +41,7 @@ def kept_terms(rows, cfg: Config):
     filled = [r for r in rows if r["mode"] != "unfilled"]
     packages = {r["package"] for r in filled}
     parcels = {r["package"] for r in filled if r["mode"] == "parcel"}
-    transfers = {(r["source_id"], r["via_id"]) for r in filled if r["mode"] == "transfer"}
+    transfers = {(r["package"], r["source_id"]) for r in filled if r["mode"] == "transfer"}
     const = (c.per_package * len(packages) + c.per_parcel * len(parcels) + c.per_transfer * len(transfers)
              + c.unfilled_per_line * (len(rows) - len(filled)))
     return const, max((r["eta_min"] for r in filled), default=None)
@@ -139,6 +139,11 @@ def test_a_rejected_line_is_rerouted_at_the_brute_force_minimum_of_the_whole_ord
         assert d2.proven
         assert d2.cost == pytest.approx(want, rel=1e-9, abs=1e-6), (d2.explanation, want)
         assert d2.breakdown["total"] == pytest.approx(d2.cost, rel=1e-12, abs=1e-9)
+        # the rows say the same: their packages, transfers (per package), ETA and lateness
+        c = cfg.cost
+        terms, eta = kept_terms(d2.rows, cfg)
+        late = 0.0 if eta is None else max(0.0, eta - o["promise"])
+        assert terms + c.per_minute * (eta or 0.0) + c.late_per_minute * late == pytest.approx(d2.cost, abs=1e-6)
         # every line in is a line out; the kept lines are where they were
         assert [r["sku"] for r in d2.rows] == [k for k, _ in o["lines"]]
         before = {r["sku"]: r for r in kept_rows}
@@ -215,6 +220,22 @@ def test_a_stock_update_ends_the_exclusion_at_once():
     assert r.available("S1", "A") == 0
     assert r.update_stock("S1", "A", 3) == 3
     assert r.route(order("O2", lines=[("A", 1)])).rows[0]["source_id"] == "S1"
+
+
+def test_a_pair_excluded_again_keeps_its_later_window():
+    r, _, clock = routed()
+    r.route(order("O2", lines=[("A", 1)]))
+    r.reject("O1", "S1", ["A"])  # until 240
+    r.update_stock("S1", "A", 4)  # counted: lifted
+    clock[0] = 100.0
+    r.reject("O2", "S1", ["A"])  # until 340
+    clock[0] = 250.0
+    r.route(order("O3", lines=[("B", 1)]))
+    assert r.stock.excluded  # the first end was stale: still excluded
+    clock[0] = 340.0
+    r.route(order("O4", lines=[("B", 1)]))
+    assert not r.stock.excluded  # lifted at the route after its end
+    assert r.available("S1", "A") == 0  # (the second rejection emptied the shelf: nothing owed, nothing left)
 
 
 def test_the_window_is_the_configs():
@@ -471,8 +492,8 @@ def test_reasons_are_documented():
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(instances(), st.data())
 def test_a_router_expecting_rejections_finds_the_brute_force_minimum_of_the_priced_costs(inst, data):
-    # each filled line adds (1 - its source's rate) x reject_cost; the decision is the
-    # minimum of that over every assignment, and its cost is the cost model's
+    # each store taking part (a package, a transfer sent) adds (1 - its rate) x reject_cost;
+    # the decision is the minimum of that over every assignment, its cost the cost model's
     stores, stock, orders, cfg, closed = inst
     rates = [data.draw(st.sampled_from([1.0, 0.9, 0.6, 0.2])) for _ in stores]
     reject_cost = data.draw(st.sampled_from([0.0, 13.0, 130.0]))
@@ -483,8 +504,8 @@ def test_a_router_expecting_rejections_finds_the_brute_force_minimum_of_the_pric
     for o in orders:
         usable = [books.cap[x] >= 1 and not closed[x] for x in range(len(stores))]
         avail = {key: books.avail(key) for key in books.on_hand}
-        best = min(cost + sum((1 - rates[s]) * reject_cost for (s, _k) in use)
-                   for cost, use, _spend, _ in assignments(stores, avail, o, cfg, usable))
+        best = min(cost + sum((1 - rates[s]) * reject_cost for s in spend)
+                   for cost, _use, spend, _ in assignments(stores, avail, o, cfg, usable))
         d = router.route(as_order(o, stores))
         assert d.proven
         if o["mode"] == "pickup" and not stores[o["pickup"]]["pickup"]:
@@ -492,14 +513,14 @@ def test_a_router_expecting_rejections_finds_the_brute_force_minimum_of_the_pric
         priced = d.cost if d.priced_cost is None else d.priced_cost
         assert priced == pytest.approx(best, rel=1e-9, abs=1e-6), (d.explanation, best)
         assert d.breakdown["total"] == pytest.approx(d.cost, rel=1e-12, abs=1e-9)
-        expected = sum((1 - rates[by_id[r["source_id"]]]) * reject_cost for r in d.rows if r["mode"] != "unfilled")
+        expected = sum((1 - rates[x]) * reject_cost * k for x, k in cap_units(d.rows, by_id).items())
         assert priced - d.cost == pytest.approx(expected, rel=1e-9, abs=1e-6)
         books.take_rows(d.rows, by_id)
         books.spend(cap_units(d.rows, by_id))
 
 
 def test_expected_rejections_send_an_order_to_a_surer_store_and_say_so():
-    # S1 (15.2 min) rejects half its lines: 0.5 x 130 expected beats S2's 7.8 minutes more
+    # S1 (15.2 min) rejects half it is given: 0.5 x 130 expected beats S2's 7.8 minutes more
     r = Router(city(), accept_rates=[0.5, 1.0, 1.0, 1.0])
     d = r.route(order(lines=[("A", 1)]))
     assert d.rows[0]["source_id"] == "S2"

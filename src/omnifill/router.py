@@ -61,6 +61,7 @@ Found = tuple[float, float, list[tuple[str, int, int, float, int, int, int, int]
 # the minutes a rejection is assumed to come after the decision, in the default expected cost
 # of re-routing a rejected line (Router's reject_cost): the simulator's default --reject-delay
 REJECT_DELAY_MIN = 10.0
+_INF = float("inf")
 # options_bulk searches at most this many orders a kernel call, finding their candidates just
 # before: on the dense city (600 stores within an order's reach) a whole 100,000-order
 # backlog's candidates took 1-2 GB, and their copies as much again
@@ -128,8 +129,9 @@ class Router:
         SKU) takes no order for ``rejections.exclude_min`` of it); default the monotonic
         clock. The simulator passes its own; ``clock`` may be set later.
         accept_rates: per store, the share of the lines it is given that it accepts (the
-        rest it rejects): each option's cost then adds, per line, the chance its store
-        rejects it times ``reject_cost``, the expected cost of re-routing the line (default
+        rest it rejects): each option's cost then adds, per store taking part (a package it
+        sends or prepares, a transfer it sends), the chance it rejects, ``1 - rate``, times
+        ``reject_cost``, the expected cost of re-routing what it was given (default
         ``per_package + (per_minute + late_per_minute) * 10``: a new package, and ten
         minutes late); the search finds the minimum of those costs exactly, and a decision
         says both (``cost``, the cost model's; ``priced_cost``, with the expected rejections).
@@ -166,7 +168,7 @@ class Router:
         ``accept_rates`` in the constructor); None: stop pricing them."""
         if accept_rates is None:
             with self._lock:
-                self.stock.line_price = None
+                self.stock.reject_price = None
                 self.stock.apply_prices()
                 self._priced = False
             return
@@ -179,9 +181,9 @@ class Router:
         if not (np.isfinite(cost) and cost >= 0):
             raise ValueError(f"reject_cost must be a finite cost >= 0, got {reject_cost!r}")
         with self._lock:
-            self.stock.line_price = (1.0 - rates) * cost
+            self.stock.reject_price = (1.0 - rates) * cost
             self.stock.apply_prices()
-            self._priced = bool((self.stock.line_price > 0).any())
+            self._priced = bool((self.stock.reject_price > 0).any())
 
     # --- routing -------------------------------------------------------------------------------
     def set_hour(self, hour: float) -> None:
@@ -207,8 +209,8 @@ class Router:
         held = stock.held.get(o.order_id)
         if held is not None:
             return held.decision
-        if stock.excluded:  # rejections' windows that have ended give their rows back
-            stock.lift_expired(self.clock())
+        if stock.next_end != _INF and stock.next_end <= self.clock():
+            stock.lift_expired(self.clock())  # rejections' windows that have ended give their rows back
         net = self.network
         if (self._grid is not None and o.mode != "pickup" and o.city is None and len(o.lines) <= MAX_EXACT_LINES
                 and not len(net.zones)):

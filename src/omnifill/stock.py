@@ -24,6 +24,8 @@ This module never searches for candidates, never builds an option and never expl
 from __future__ import annotations
 
 import contextlib
+import heapq
+import math
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -94,17 +96,20 @@ class Stock:
         self.lock = threading.RLock()
         self.held: dict[str, Held] = {}
         # (store, SKU code) -> the router's clock (minutes) when its exclusion ends: while
-        # excluded, the row's available is held at min(0, what it would be)
+        # excluded, the row's available is held at min(0, what it would be); the ends in a
+        # heap (an entry whose pair was excluded again, or counted, is stale and skipped)
         self.excluded: dict[tuple[int, int], float] = {}
+        self._ends: list[tuple[float, int, int]] = []
+        self.next_end = math.inf  # the earliest end in the heap (route's one check)
         self.store_ids = network.store_ids
         self._runner_up_window = runner_up_window
         self._sku_index: SkuIndex | None = inv.sku_index()  # shared with every search over these rows
         self.search = self.make_search()
         self.search.release_gil = bool(release_gil)
-        # per store, the price of a line filled there (None: unpriced): what its rejections
-        # are expected to cost (Router's accept_rates); rows take their store's, kept across
-        # a new row (set_inventory clears a search's prices)
-        self.line_price: np.ndarray | None = None
+        # per store, the price of its taking part in an option (None: unpriced): what its
+        # rejecting is expected to cost (Router's accept_rates); applied again after a new
+        # row (set_inventory clears a search's prices)
+        self.reject_price: np.ndarray | None = None
         self._bind()
 
     # --- the option search over these arrays ---------------------------------------------------
@@ -128,15 +133,8 @@ class Stock:
         self.apply_prices()
 
     def apply_prices(self) -> None:
-        """Price the search with ``line_price`` (each row its store's; none when None)."""
-        if self.line_price is None:
-            self.search.set_prices(None, None)
-        else:
-            self.search.set_prices(self.line_price[self.row_store()], None, per_line=True)
-
-    def row_store(self) -> np.ndarray:
-        """The store of every stock row."""
-        return np.repeat(np.arange(len(self.indptr) - 1, dtype=np.int64), np.diff(self.indptr))
+        """Price the search with ``reject_price``, per store taking part (none when None)."""
+        self.search.set_prices(None, self.reject_price)
 
     def sku_index(self) -> SkuIndex:
         """The SKU-major index of the rows (rebuilt once after a row was inserted)."""
@@ -348,6 +346,8 @@ class Stock:
         if reason == "not_in_stock":
             self._set_on_hand(store, pos, int(min(self.on_hand[pos], self.safety[pos] + self.reserved_units[pos])))
             self.excluded[(store, code)] = until
+            heapq.heappush(self._ends, (until, store, code))
+            self.next_end = self._ends[0][0]
         elif reason == "mismatch":
             assert found is not None
             self.excluded.pop((store, code), None)
@@ -369,13 +369,16 @@ class Stock:
         """End the exclusions whose window has passed at ``now`` (the router's clock): the
         row's available is again on_hand - safety - reserved."""
         with self.lock:
-            for key, until in list(self.excluded.items()):
-                if until <= now:
-                    del self.excluded[key]
-                    store, code = key
-                    pos = self.position(store, code)
-                    if pos >= 0:
-                        self._set_on_hand(store, pos, int(self.on_hand[pos]))
+            ends = self._ends
+            while ends and ends[0][0] <= now:
+                until, store, code = heapq.heappop(ends)
+                if self.excluded.get((store, code)) != until:
+                    continue  # excluded again since (a later end), or counted
+                del self.excluded[(store, code)]
+                pos = self.position(store, code)
+                if pos >= 0:
+                    self._set_on_hand(store, pos, int(self.on_hand[pos]))
+            self.next_end = ends[0][0] if ends else math.inf
 
     def _insert(self, s: int, code: int) -> int:
         # a new (store, sku) row: O(stock rows), rare; the search is pointed at the new arrays

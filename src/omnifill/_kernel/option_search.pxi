@@ -73,7 +73,6 @@ cdef class OptionSearch:
     cdef double[::1] row_price_v, store_price_v
     cdef const double* row_price
     cdef const double* store_price
-    cdef bint price_per_line        # row_price is a line's price there, whatever its quantity
     # route(): the owner's reservation arrays (bind_owner), an order's lines, the candidates
     cdef int64_t[::1] own_reserved
     cdef double[::1] own_cap
@@ -185,7 +184,6 @@ cdef class OptionSearch:
             sku_index = sku_major(ip, sk)
         self.row_price = NULL   # prices name rows: new rows, no prices
         self.row_price_v = None
-        self.price_per_line = False
         ci, csc_store, csc_pos, store_of_row = sku_index
         n_codes = ci.shape[0] - 1
         if (store_of_row.shape[0] != sk.shape[0] or csc_pos.shape[0] != sk.shape[0]
@@ -946,7 +944,6 @@ cdef class OptionSearch:
                   int32_t home, bint use_t) noexcept nogil:
         self._start(skp, qtp, nl)
         c.row_price = self.row_price
-        c.price_per_line = self.price_per_line
         c.inv_indptr = &self.inv_indptr[0]
         c.inv_sku = &self.inv_sku[0] if self.inv_sku.shape[0] else NULL
         c.line_sku, c.line_qty = skp, qtp
@@ -962,10 +959,9 @@ cdef class OptionSearch:
         return ERR_NOMEM if self.oom else OK
 
     # --- prices --------------------------------------------------------------------------------
-    def set_prices(self, row_price=None, store_price=None, *, bint per_line=False):
+    def set_prices(self, row_price=None, store_price=None):
         """Price the searches that follow (None: no prices, the default). ``row_price``: per
-        stock row (the CSR this search reads), the price of one unit taken there (with
-        ``per_line``, of one line filled from there, whatever its quantity);
+        stock row (the CSR this search reads), the price of one unit taken there;
         ``store_price``: per store, the price of one unit of its capacity (a package it
         delivers or prepares, a transfer it sends). Prices are finite and >= 0.
 
@@ -987,7 +983,6 @@ cdef class OptionSearch:
                 raise ValueError("row_price must be >= 0")
             self.row_price_v = rp
             self.row_price = &self.row_price_v[0] if rp.shape[0] else NULL
-        self.price_per_line = per_line and row_price is not None
         if store_price is None:
             self.store_price_v = None
             self.store_price = NULL

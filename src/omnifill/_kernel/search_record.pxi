@@ -97,7 +97,7 @@ cdef double _priced_sourcing(Ctx* c, Opt* o) noexcept nogil:
                     continue
                 store = e.a if side == 0 else e.b
                 row = _row_of(c.inv_indptr, c.inv_sku, store, c.line_sku[j])
-                p = (c.row_price[row] * (1.0 if c.price_per_line else <double>c.line_qty[j])) if row >= 0 else 0.0
+                p = c.row_price[row] * c.line_qty[j] if row >= 0 else 0.0
                 if not (covered & bit) or p < best[j]:
                     best[j] = p
                     who[j] = i

@@ -132,7 +132,6 @@ cdef struct Ctx:
     # to find a line's row at a store. A priced option's cost adds, per filled line, the
     # price of its units at the cheapest store of the option holding it (search_record.pxi)
     const double* row_price
-    bint price_per_line     # a row's price is per line taken there, not per unit
     const int64_t* inv_indptr
     const int32_t* inv_sku
     const int32_t* line_sku
