@@ -20,7 +20,7 @@ def day():
     return sc, net, batch, arrival
 
 
-@pytest.mark.parametrize("policy", bench.POLICIES)
+@pytest.mark.parametrize("policy", [p for p in bench.POLICIES if p != "hindsight"])
 def test_every_line_decided_once_and_no_store_sends_past_its_hourly_capacity(day, policy):
     _sc, net, batch, arrival = day
     cap = np.where(net.kind == "store", 1.0, np.inf)  # one package per store and hour
@@ -289,3 +289,34 @@ def test_online_accept_routes_around_stores_that_reject_and_keeps_every_line(day
     same = bench.simulate(net, batch, arrival, policy="online+accept")
     base = bench.simulate(net, batch, arrival, policy="online")
     assert same.kpis()["total_cost"] == base.kpis()["total_cost"]
+
+
+# --- hindsight -----------------------------------------------------------------------------------
+
+def test_hindsight_plans_the_whole_day_within_the_pooled_capacity_and_every_run_reports_its_gap(day, tmp_path):
+    _sc, net, batch, arrival = day
+    cap = np.where(net.kind == "store", 1.0, np.inf)
+    h = bench.simulate(net, batch, arrival, policy="hindsight", capacity_per_hour=cap, hindsight_limit_s=5.0)
+    assert list(h.order_id) == list(batch.order_id) and int(h.lines.sum()) == batch.n_lines
+    assert h.lower_bound is not None and h.lower_bound <= h.kpis()["total_cost"] + 1e-6
+    # one plan for the day: each store within its capacity per hour times the day's hours
+    hours = int(arrival.max() // 60) - int(arrival.min() // 60) + 1
+    assert (h.store_packages <= np.where(np.isfinite(cap), cap * hours, np.inf)).all()
+    assert not (h.eta[~np.isnan(h.eta)] < 0).any()
+    # online's day is one plan of the relaxation (every unit sold once, each hour within
+    # capacity), so the bound over every option is below it
+    online = bench.simulate(net, batch, arrival, policy="online", capacity_per_hour=cap)
+    assert h.lower_bound <= online.kpis()["total_cost"] + 1e-6
+    import json
+
+    from omnifill.cli import main
+
+    out = tmp_path / "out"
+    assert main(["bench", "--scenario", "demo", "--policy", "online", "hindsight", "--hindsight-limit", "5",
+                 "--out", str(out)]) == 0
+    doc = json.loads((out / "kpis.json").read_text())
+    k = {r["policy"]: r["kpis"] for r in doc["runs"]}
+    assert k["hindsight"]["gap_to_hindsight"] == 0.0
+    assert k["online"]["gap_to_hindsight"] >= 0
+    assert k["online"]["gap_to_hindsight_bound"] >= k["online"]["gap_to_hindsight"] - 1e-12
+    assert "cost above the hindsight plan" in (out / "report.html").read_text()

@@ -16,6 +16,13 @@ Policies (``POLICIES``):
 - ``hold``: orders are held and planned in batches every ``hold_min`` minutes (the orders
   that arrived in the window, planned at its end, with the promise they have left); each
   order's ETA is the minutes it waited plus its option's.
+- ``hindsight``: no policy a day can run, the yardstick: the whole day planned as one
+  backlog by the planner (``hindsight_limit_s``), every order known in advance, against the
+  morning's stock, none waiting. The planner has one capacity per plan, so a store's is
+  pooled over the day's clock hours (its capacity per hour times the hours): a relaxation,
+  so a gap to it is an upper bound on the gap to the best hourly plan. The run keeps the
+  plan's lower bound; with it in the policies, every run of the variant reports
+  ``gap_to_hindsight`` (its cost over the plan's, less 1) and ``gap_to_hindsight_bound``.
 - ``online+accept``: ``online`` with a router that expects rejections
   (``Router(accept_rates=...)``): each option's cost adds, per line, the chance its store
   rejects it times the expected cost of re-routing it; the stores' rates are the day's.
@@ -84,7 +91,7 @@ from .scenarios import (
     with_arrivals,
 )
 
-POLICIES = ("online", "online+reroute", "hold", "online+accept")
+POLICIES = ("online", "online+reroute", "hold", "online+accept", "hindsight")
 # the policies under which stores may reject (their decisions are the router's reservations)
 REJECTING_POLICIES = ("online", "online+accept")
 MAX_REJECT_ROUNDS = 5  # a line is given to at most this many more stores after a rejection
@@ -369,6 +376,8 @@ class DayResult:
     reroutes: np.ndarray | None = None
     first_cost: np.ndarray | None = None
     first_on_time: np.ndarray | None = None
+    # hindsight: the planner's lower bound on the day's cost (None for the other policies)
+    lower_bound: float | None = None
 
     @property
     def on_time(self) -> np.ndarray:
@@ -412,7 +421,7 @@ class DayResult:
             "replans": self.n_replans,
             "wall_s": self.wall_s,
             "orders_per_second": n / self.wall_s if self.wall_s > 0 else None,
-        } | self._rejection_kpis()
+        } | self._rejection_kpis() | ({} if self.lower_bound is None else {"hindsight_lower_bound": self.lower_bound})
 
     def _rejection_kpis(self) -> dict:
         # what the stores' rejections did to the day (only when it simulated them)
@@ -450,7 +459,7 @@ def simulate(net: Network, batch: OrderBatch, arrival: np.ndarray, config: Confi
              policy: str = "online", reroute_every: float = 15.0, hold_min: float = 5.0,
              time_limit_s: float = 2.0, seed: int = 0, capacity_per_hour=None, label: str | None = None,
              progress=None, accept=None, reject_delay: float = 10.0,
-             reject_cost: float | None = None) -> DayResult:
+             reject_cost: float | None = None, hindsight_limit_s: float = 60.0) -> DayResult:
     """Simulate the day: ``batch``'s orders arriving at ``arrival`` (minutes), decided by
     ``policy`` (the module's docstring). ``time_limit_s``: the planner's limit per re-plan
     or batch. ``capacity_per_hour``: every store's packages per hour (default the
@@ -502,7 +511,11 @@ def simulate(net: Network, batch: OrderBatch, arrival: np.ndarray, config: Confi
         st.hour = h
 
     replans = 0
-    if policy in REJECTING_POLICIES and rates is not None:
+    lower_bound = None
+    if policy == "hindsight":
+        lower_bound = _hindsight(router, net, batch, orders, arrival, cap, cfg, hindsight_limit_s, seed, st)
+        replans = 1
+    elif policy in REJECTING_POLICIES and rates is not None:
         st.rejections = True
         _online_with_rejections(router, orders, arrival, seq, st, clock, rates, reject_delay, seed, tick)
     elif policy in ("online", "online+accept"):  # (every store accepts: online+accept is online)
@@ -581,7 +594,40 @@ def simulate(net: Network, batch: OrderBatch, arrival: np.ndarray, config: Confi
         raise RuntimeError(f"the simulation lost {len(missing)} orders, the first {batch.order_id[missing[0]]}")
     # the clock hours from the first decision to the last, each with a fresh capacity
     hours = 1 if first_hour[0] is None else hour[0] - first_hour[0] + 1
-    return st.result(label or policy, policy, batch, arrival, cfg, cap, hours, wall, replans)
+    if policy == "hindsight":
+        hours = _day_hours(arrival)
+    r = st.result(label or policy, policy, batch, arrival, cfg, cap, hours, wall, replans)
+    r.lower_bound = lower_bound
+    return r
+
+
+def _day_hours(arrival: np.ndarray) -> int:
+    # the clock hours the day's arrivals span, each renewing a store's capacity
+    if not len(arrival):
+        return 1
+    return int(np.max(arrival) // 60) - int(np.min(arrival) // 60) + 1
+
+
+def _hindsight(router: Router, net: Network, batch: OrderBatch, orders: list[Order], arrival: np.ndarray,
+               cap: np.ndarray, cfg: Config, time_limit_s: float, seed: int, st: _Stats) -> float | None:
+    """The ``hindsight`` policy: the whole day as one backlog (capacity pooled over the
+    day's clock hours), recorded with no wait, each package in the hour its order arrived.
+    Returns the plan's lower bound on its cost."""
+    from .planner import plan
+
+    pooled = np.where(np.isfinite(cap), cap * _day_hours(arrival), np.inf)
+    router.reset_capacity(pooled)
+    now = router.network_now()
+    p = plan(now, batch, cfg, time_limit_s=time_limit_s, seed=seed, threads=1)
+    by: dict[str, list[dict]] = {o.order_id: [] for o in orders}
+    for r in p.rows:
+        by[str(r["order_id"])].append(r)
+    for i, o in enumerate(orders):
+        st.record(i, by[o.order_id], 0.0, moved=False, hour=int(arrival[i] // 60))
+    # the bound over every option (not the model's, over the listed options only): no plan
+    # of the day under the relaxation, hindsight or not, costs less
+    bound = p.summary.get("lower_bound")
+    return None if bound is None else float(bound)
 
 
 def _online_with_rejections(router: Router, orders: list[Order], arrival: np.ndarray, seq: np.ndarray, st: _Stats,
@@ -835,7 +881,8 @@ def accept_rates(sc: Scenario, net: Network, default: float = 1.0) -> np.ndarray
 def run_bench(sc: Scenario, out_dir, *, policies=("online",), what_ifs=(), config: Config | None = None,
               seed: int = 0, reroute_every: float = 15.0, hold_min: float = 5.0, time_limit_s: float = 2.0,
               max_errors: int = 100, log=None, progress=None, accept: float = 1.0,
-              reject_delay: float = 10.0, reject_cost: float | None = None) -> dict:
+              reject_delay: float = 10.0, reject_cost: float | None = None,
+              hindsight_limit_s: float = 60.0) -> dict:
     """The baseline and every what-if variant, each under every policy, on the same orders
     with the same seed; writes ``out_dir/kpis.json`` and ``out_dir/report.html`` (each to a
     temporary file renamed into place; the directory is created). Returns the kpis
@@ -880,11 +927,19 @@ def run_bench(sc: Scenario, out_dir, *, policies=("online",), what_ifs=(), confi
             say(f"{name} / {pol}: {len(batch):,} orders, {batch.n_lines:,} lines, {len(net):,} stores")
             r = simulate(net, batch, arrival, config, policy=pol, reroute_every=reroute_every, hold_min=hold_min,
                          time_limit_s=time_limit_s, seed=seed, accept=rates, reject_delay=reject_delay,
-                         reject_cost=reject_cost,
+                         reject_cost=reject_cost, hindsight_limit_s=hindsight_limit_s,
                          label=name, progress=(lambda d, t, _n=f"{name} / {pol}": progress(_n, d, t))
                          if progress else None)
             results.append(r)
             doc["runs"].append({"variant": name, "policy": pol, "kpis": r.kpis()})
+    if "hindsight" in policies:  # every run of a variant against that variant's hindsight plan
+        doc["params"]["hindsight_limit_s"] = hindsight_limit_s
+        hind = {run["variant"]: run["kpis"] for run in doc["runs"] if run["policy"] == "hindsight"}
+        for run in doc["runs"]:
+            h = hind[run["variant"]]
+            cost, lb = run["kpis"]["total_cost"], h.get("hindsight_lower_bound")
+            run["kpis"]["gap_to_hindsight"] = cost / h["total_cost"] - 1 if h["total_cost"] else None
+            run["kpis"]["gap_to_hindsight_bound"] = cost / lb - 1 if lb else None
     base = {run["policy"]: run["kpis"] for run in doc["runs"] if run["variant"] == "baseline"}
     first = policies[0] if policies else None
     for run in doc["runs"]:
@@ -906,7 +961,8 @@ def run_bench(sc: Scenario, out_dir, *, policies=("online",), what_ifs=(), confi
 
 
 DIFF_KEYS = ("on_time_rate", "eta_mean_min", "eta_p90_min", "packages_per_order", "transfers", "parcels",
-             "unfilled_lines", "total_cost", "cost_per_order", "moved", "rejected_lines", "rejection_extra_cost")
+             "unfilled_lines", "total_cost", "cost_per_order", "moved", "rejected_lines", "rejection_extra_cost",
+             "gap_to_hindsight")
 
 
 def _diff(k: dict, base: dict) -> dict:

@@ -193,9 +193,10 @@ def _add_bench(sub) -> None:
                         "directory with stores, inventory and orders files (orders may carry arrival_min)")
     b.add_argument("--data", metavar="DIR", help="the shared data folder (for --scenario shanghai)")
     b.add_argument("--policy", nargs="+", default=["online"],
-                   choices=["online", "online+reroute", "hold", "online+accept"], metavar="P",
-                   help="online, online+reroute, hold, online+accept (online expecting the stores' rejections) "
-                        "(default online)")
+                   choices=["online", "online+reroute", "hold", "online+accept", "hindsight"], metavar="P",
+                   help="online, online+reroute, hold, online+accept (online expecting the stores' rejections), "
+                        "hindsight (the whole day planned at once, the yardstick: every run then reports its "
+                        "gap_to_hindsight) (default online)")
     b.add_argument("--what-if", nargs="+", default=[], metavar="SPEC",
                    help="close:ID,...  open:LAT,LON[;LAT,LON]  stock:xF[:topN]  handling:MIN  capacity:N  accept:P")
     b.add_argument("--out", required=True, metavar="DIR")
@@ -205,6 +206,8 @@ def _add_bench(sub) -> None:
     b.add_argument("--hold", type=_positive, default=5.0, metavar="MIN", help="default 5")
     b.add_argument("--time-limit", type=_seconds, default=2.0, metavar="SECONDS",
                    help="the planner's limit per re-plan or batch (default 2)")
+    b.add_argument("--hindsight-limit", type=_positive, default=60.0, metavar="SECONDS",
+                   help="the planner's limit for the hindsight plan of the whole day (default 60)")
     b.add_argument("--accept", type=_share, default=1.0, metavar="P",
                    help="the share of the lines it is given that a store accepts, for stores whose row has no "
                         "accept_rate (default 1: none rejected); the others are rejected and re-routed "
@@ -680,7 +683,7 @@ def cmd_bench(args) -> int:
             doc = run_bench(sc, args.out, policies=tuple(args.policy), what_ifs=specs, config=cfg, seed=args.seed,
                             reroute_every=args.reroute_every, hold_min=args.hold, time_limit_s=args.time_limit,
                             max_errors=max(1, args.max_errors), accept=args.accept, reject_delay=args.reject_delay,
-                            reject_cost=args.reject_cost,
+                            reject_cost=args.reject_cost, hindsight_limit_s=args.hindsight_limit,
                             log=lambda m: print(f"omnifill bench: {m}", file=sys.stderr),
                             progress=lambda name, d, n: progress(name, d, n))
     except InputError as e:  # every problem of the files, one a line

@@ -79,7 +79,7 @@ def _fmt(v, key: str = "") -> str:
         return "n/a"
     if isinstance(v, float) and math.isnan(v):
         return "n/a"
-    if "rate" in key or "utilisation" in key or key.endswith("_loss"):
+    if "rate" in key or "utilisation" in key or key.endswith("_loss") or key.startswith("gap_"):
         return f"{100 * v:.1f}%"
     if isinstance(v, (int, np.integer)) or (isinstance(v, float) and v == int(v) and abs(v) >= 1000):
         return f"{int(v):,}"
@@ -342,11 +342,14 @@ KPI_ROWS = [
     ("rejected_lines", "rejected lines"), ("rejected_line_rate", "share of lines rejected"),
     ("rejected_orders", "orders with a rejection"), ("reroutes", "re-routes after a rejection"),
     ("rejection_extra_cost", "rejections: extra cost"), ("rejection_on_time_loss", "rejections: on-time loss"),
+    # (only with the hindsight policy among the runs)
+    ("gap_to_hindsight", "cost above the hindsight plan"), ("gap_to_hindsight_bound", "cost above its lower bound"),
+    ("hindsight_lower_bound", "hindsight lower bound"),
     ("orders_per_second", "orders per second simulated"), ("wall_s", "wall time (s)"),
 ]
 # lower is better for these; higher for on-time rates
 LOWER_BETTER = {"eta_mean_min", "eta_p90_min", "packages_per_order", "transfers", "parcels", "unfilled_lines",
-                "total_cost", "cost_per_order", "moved", "rejected_lines", "rejection_extra_cost"}
+                "total_cost", "cost_per_order", "moved", "rejected_lines", "rejection_extra_cost", "gap_to_hindsight"}
 
 
 def kpi_table(runs: list[dict]) -> str:
