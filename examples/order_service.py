@@ -5,6 +5,8 @@ What a checkout path does with omnifill:
 - route(order) as each order arrives: the decision reserves its stock and store capacity;
 - a cancelled order is released (its units and capacity come back);
 - a shipped order is completed (its units leave the store's on-hand count);
+- a store that finds a shelf empty rejects the line: reject() re-routes it at once, with
+  the order's other packages kept, and keeps the next orders off that shelf;
 - the stores' systems push stock counts with update_stock; a store that goes offline is
   closed, and the orders holding stock there are released and routed again.
 
@@ -32,11 +34,19 @@ def main() -> None:
     router = Router(network)
     rng = random.Random(7)
     log_lock = threading.Lock()
-    counts = {"routed": 0, "cancelled": 0, "shipped": 0, "late": 0}
+    counts = {"routed": 0, "cancelled": 0, "shipped": 0, "late": 0, "rejected": 0}
 
     def handle(order: dict) -> None:
         # the checkout: an order arrives as JSON, the decision comes back with its rows
         decision = router.route(order)
+        # a few minutes later a store picking it finds a shelf empty (3% of orders here)
+        filled = [r for r in decision.rows if r["mode"] in ("deliver", "pickup")]
+        if filled and rng.random() < 0.03:
+            row = filled[0]
+            decision = router.reject(decision.order_id, row["source_id"], [row["sku"]], reason="not_in_stock",
+                                     elapsed_min=4.0)
+            with log_lock:
+                counts["rejected"] += 1
         with log_lock:
             counts["routed"] += 1
             counts["late"] += not decision.on_time
@@ -76,8 +86,9 @@ def main() -> None:
         rerouted.append(router.route(order))
     elapsed = time.perf_counter() - t0
 
-    print(f"{counts['routed']:,} orders routed by 4 threads, {counts['cancelled']} cancelled, "
-          f"{counts['shipped']:,} shipped, {counts['late']} late; then {len(held)} more held")
+    print(f"{counts['routed']:,} orders routed by 4 threads, {counts['rejected']} lines rejected by their store "
+          f"and re-routed, {counts['cancelled']} cancelled, {counts['shipped']:,} shipped, {counts['late']} late; "
+          f"then {len(held)} more held")
     print(f"store {store} went offline: {len(affected)} orders released and routed again, now from "
           + ", ".join(sorted({r['source_id'] or 'nowhere' for d in rerouted for r in d.rows})[:5]))
     d = rerouted[0] if rerouted else held[0]
