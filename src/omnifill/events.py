@@ -20,7 +20,6 @@ This module routes through a Router and never reads stock itself.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -28,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import InputError, Problem
 from .io import Problems, read_json_objects
 from .model import Network, Order, order_of_json
-from .rejections import REJECT_REASONS, RejectionError
+from .rejections import RejectionError, check_rejection
 
 if TYPE_CHECKING:
     from .router import Router
@@ -125,22 +124,12 @@ def _check_reject(f: dict[str, Any], bad: Any) -> bool:
             bad("skus", skus, "must be a non-empty list of SKUs (or left out: every line the store was given)")
             return False
         f["skus"] = [str(s) for s in skus]
-    reason = f.setdefault("reason", "not_in_stock")
-    if reason not in REJECT_REASONS:
-        bad("reason", reason, f"unknown reason; the reasons are {', '.join(REJECT_REASONS)}")
-        return False
-    found = f.get("found")
-    if reason == "mismatch":
-        counts = found.values() if isinstance(found, dict) else [found]
-        if found is None or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in counts):
-            bad("found", found, "a mismatch needs found: the store's count (a whole number >= 0, or {sku: count})")
-            return False
-    elif found is not None:
-        bad("found", found, f"found is the count of a mismatch; a {reason} rejection takes none")
-        return False
-    el = f.setdefault("elapsed_min", 0.0)
-    if isinstance(el, bool) or not isinstance(el, (int, float)) or not (math.isfinite(el) and el >= 0):
-        bad("elapsed_min", el, "must be a number of minutes >= 0")
+    f.setdefault("reason", "not_in_stock")
+    f.setdefault("elapsed_min", 0.0)
+    try:  # the router's own checks, as far as they go before routing (which SKUs it was given)
+        check_rejection(f["reason"], f.get("found"), f["elapsed_min"], f.get("skus"))
+    except RejectionError as e:
+        bad(e.field, f.get(e.field), str(e))
         return False
     return True
 

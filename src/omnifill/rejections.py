@@ -65,11 +65,13 @@ class Rejection:
 
 
 def check_rejection(reason: object, found: object, elapsed_min: object,
-                    skus: Sequence[str]) -> tuple[str, dict[str, int] | None, float]:
+                    skus: Sequence[str] | None) -> tuple[str, dict[str, int] | None, float]:
     """The reason, the found counts per SKU (mismatch only) and elapsed_min of one
-    rejection of ``skus``, checked: a RejectionError names the argument and the value."""
+    rejection of ``skus``, checked: a RejectionError names the argument and the value.
+    ``skus`` None: the rejected SKUs are not known yet (an event stream read before it is
+    routed): the counts are checked, not which SKUs they name (counts is then None)."""
     if reason not in REJECT_REASONS:
-        raise RejectionError("reason", f"reason {reason!r} is not a rejection reason; the reasons are "
+        raise RejectionError("reason", f"unknown reason {reason!r}: not a rejection reason; the reasons are "
                                        f"{', '.join(REJECT_REASONS)}")
     if isinstance(elapsed_min, bool) or not isinstance(elapsed_min, (int, float)) or not (
             math.isfinite(elapsed_min) and elapsed_min >= 0):
@@ -78,6 +80,11 @@ def check_rejection(reason: object, found: object, elapsed_min: object,
     if reason == "mismatch":
         if found is None:
             raise RejectionError("found", "a mismatch rejection needs found: the count the store made")
+        if skus is None:
+            for v in (found.values() if isinstance(found, Mapping) else [found]):
+                if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                    raise RejectionError("found", f"found's counts must be whole numbers >= 0, got {found!r}")
+            return str(reason), None, float(elapsed_min)
         if isinstance(found, Mapping):
             counts = {str(k): v for k, v in found.items()}
             extra = [k for k in counts if k not in skus]
