@@ -218,9 +218,7 @@ class DecisionRecord:
         return self.opt
 
     def rows(self) -> list[dict[str, Any]]:
-        o = self.order
-        return plan_rows(self.opt, o.order_id, [s for s, _ in o.lines], [q for _, q in o.lines], self.line_of,
-                         o.promise_min, self.store_ids, o.home_store, self.reasons())
+        return _order_rows(self)
 
     @property
     def examined(self) -> dict[int, int]:
@@ -365,6 +363,13 @@ class DecisionRecord:
         } | ({} if self.priced_cost is None else {"priced_cost": round(self.priced_cost, 6)})
 
 
+def _order_rows(rec: DecisionRecord | RerouteRecord) -> list[dict[str, Any]]:
+    # a record's order, one plan row per input line, from its option and unfilled reasons
+    o = rec.order
+    return plan_rows(rec.opt, o.order_id, [s for s, _ in o.lines], [q for _, q in o.lines], rec.line_of,
+                     o.promise_min, rec.store_ids, o.home_store, rec.reasons())
+
+
 class RerouteRecord:
     """A decision after a rejection (``Router.reject``): the whole order's option (the kept
     packages and the re-routed lines'), built from the decision before (``before``, a
@@ -408,9 +413,7 @@ class RerouteRecord:
         return seen
 
     def rows(self) -> list[dict[str, Any]]:
-        o = self.order
-        return plan_rows(self.whole, o.order_id, [s for s, _ in o.lines], [q for _, q in o.lines], self.line_of,
-                         o.promise_min, self.store_ids, o.home_store, self.reasons())
+        return _order_rows(self)
 
     def explain(self) -> dict[str, Any]:
         """The re-route's explanation (its candidates, what bound it), with the whole order's

@@ -227,8 +227,8 @@ class Stock:
                 stores: Sequence[int]) -> None:
         """Hold an order's lines (``src``: each line's store, -1 none) and one capacity unit
         per store in ``stores``. The caller holds the lock."""
-        self.search.take(src, codes, qty, self.reserved_units, 1)
-        self.search.spend(stores, self.cap_left, self.closed_u8, self.status, 1)
+        self.take_lines(src, codes, qty)
+        self.spend(stores, 1)
         self.held[order_id] = Held(decision, src, codes, qty, stores)
 
     def hold(self, order_id: str, decision: Decision, res: _core.SearchResult, codes: Sequence[int],
@@ -244,8 +244,8 @@ class Stock:
         for store, j in option.sources():
             src[j] = store
         with self.lock:
-            self.search.take(src, code_a, np.asarray(qty, np.int64), self.reserved_units, 1)
-            self.search.spend(option.stores(), self.cap_left, self.closed_u8, self.status, 1)
+            self.take_lines(src, code_a, np.asarray(qty, np.int64))
+            self.spend(option.stores(), 1)
 
     def release(self, order_id: str, *, capacity: bool = True) -> bool:
         with self.lock:
@@ -257,7 +257,7 @@ class Stock:
                 for store, code, _ in held.stock():
                     self._enforce(store, code)
             if capacity:
-                self.search.spend(held.stores, self.cap_left, self.closed_u8, self.status, -1)
+                self.spend(held.stores, -1)
             return True
 
     def complete(self, order_id: str) -> bool:
@@ -427,10 +427,10 @@ class Stock:
             # avail in step), then the units leave on_hand and the reservation
             st = np.array([where[p][0] for p in take], np.int32)
             codes = np.array([where[p][1] for p in take], np.int32)
-            self.search.take(st, codes, q, self.reserved_units, 1)
+            self.take_lines(st, codes, q)
             self.on_hand[pos_a] -= q
             self.reserved_units[pos_a] -= q
-            self.search.spend(stores, self.cap_left, self.closed_u8, self.status, 1)
+            self.spend(stores, 1)
 
     # --- stores ----------------------------------------------------------------------------------
     def _set_usable(self, s: int) -> None:
