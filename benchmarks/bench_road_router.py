@@ -30,8 +30,6 @@ import argparse
 import csv
 import gc
 import json
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -39,12 +37,11 @@ from pathlib import Path
 
 import numpy as np
 
-import omnifill
 from omnifill import Config, Network
 from omnifill.router import Router
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_roads import manhattan_tables, starbucks  # noqa: E402  (the Manhattan files, read one way)
+from bench_roads import machine, manhattan_dir, manhattan_tables, starbucks  # noqa: E402  (read one way)
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -195,12 +192,10 @@ def main(argv=None):
     ap.add_argument("--write", metavar="DIR", help="also write the Manhattan scenario (at the first hour) here")
     args = ap.parse_args(argv)
     data = Path(args.data)
-    d = data / "manhattan_road_network_taxi_times"
-    if not d.is_dir() or not (data / "starbucks_directory_kaggle").is_dir():
-        print(f"skipped: the Manhattan graph or the Starbucks directory is absent under {data}")
+    d = manhattan_dir(data)
+    if d is None:
         return 0
-    print(f"# omnifill {omnifill.__version__}; {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} cores, Python {sys.version.split()[0]}; {args.orders:,} orders a city, seed {args.seed}")
+    print(f"{machine()}; {args.orders:,} orders a city, seed {args.seed}")
     print(f"{'city':<10} {'nodes':>6} {'hour':>4} {'build s':>7} {'MB':>6} {'p50 us':>7} {'gc us':>6} "
           f"{'ratio':>6} {'p99 us':>7} {'gc us':>6} {'changed':>8} {'road saves':>10} {'gc late':>9} "
           f"{'road late':>10}")

@@ -60,18 +60,32 @@ def starbucks(data: Path):
     return np.array([float(r["Latitude"]) for r in rows]), np.array([float(r["Longitude"]) for r in rows])
 
 
+def manhattan_dir(data: Path) -> Path | None:
+    """The Manhattan graph's folder under the shared data, or None (and why, printed) when
+    it or the Starbucks directory is absent: the benchmark then skips."""
+    d = data / "manhattan_road_network_taxi_times"
+    if not d.is_dir() or not (data / "starbucks_directory_kaggle").is_dir():
+        print(f"skipped: the Manhattan graph or the Starbucks directory is absent under {data}")
+        return None
+    return d
+
+
+def machine() -> str:
+    """The header line's machine: omnifill's version, the processor, the cores, Python."""
+    return (f"# omnifill {omnifill.__version__}; {platform.processor() or platform.machine()}, "
+            f"{os.cpu_count()} cores, Python {sys.version.split()[0]}")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=str(DATA))
     ap.add_argument("--hours", type=int, nargs="+", default=[3, 8, 18])
     args = ap.parse_args(argv)
     data = Path(args.data)
-    d = data / "manhattan_road_network_taxi_times"
-    if not d.is_dir() or not (data / "starbucks_directory_kaggle").is_dir():
-        print(f"skipped: the Manhattan graph or the Starbucks directory is absent under {data}")
+    d = manhattan_dir(data)
+    if d is None:
         return 0
-    print(f"# omnifill {omnifill.__version__}; {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} cores, Python {sys.version.split()[0]}")
+    print(machine())
     nodes, edges = manhattan_tables(d)
     t0 = time.perf_counter()
     graph = RoadGraph.from_files(nodes, edges)

@@ -201,18 +201,13 @@ def test_candidates_on_road_times_are_every_store_within_the_limit(tmp_path, gra
 
 def test_the_config_names_a_road_graph_or_says_what_is_missing(tmp_path):
     conf = tmp_path / "omnifill.toml"
-    conf.write_text('[travel]\nprovider = "road"\nroad_nodes = "nodes.csv"\n')
-    with pytest.raises(InputError, match="road_edges"):
-        Config.from_toml(conf)
-    conf.write_text('[travel]\nprovider = "roads"\n')
-    with pytest.raises(InputError, match="unknown travel model"):
-        Config.from_toml(conf)
-    conf.write_text('[travel]\nroads = "city.osm.pbf"\n')
-    with pytest.raises(InputError, match='provider = "road"'):
-        Config.from_toml(conf)
-    conf.write_text('[travel]\nprovider = "road"\nroads = "city.osm"\nhour = 24\n')
-    with pytest.raises(InputError, match="hour of the day"):
-        Config.from_toml(conf)
+    for text, match in [('provider = "road"\nroad_nodes = "nodes.csv"\n', "road_edges"),
+                        ('provider = "roads"\n', "unknown travel model"),
+                        ('roads = "city.osm.pbf"\n', 'provider = "road"'),
+                        ('provider = "road"\nroads = "city.osm"\nhour = 24\n', "hour of the day")]:
+        conf.write_text("[travel]\n" + text)
+        with pytest.raises(InputError, match=match):
+            Config.from_toml(conf)
     conf.write_text('[travel]\nprovider = "road"\nroad_nodes = "n.csv"\nroad_edges = "sub/e.csv"\nhour = 8\n')
     cfg = Config.from_toml(conf)  # paths relative to the config file
     assert cfg.travel.road_nodes == str(tmp_path / "n.csv") and cfg.travel.road_edges == str(tmp_path / "sub" / "e.csv")
