@@ -73,6 +73,7 @@ cdef class OptionSearch:
     cdef double[::1] row_price_v, store_price_v
     cdef const double* row_price
     cdef const double* store_price
+    cdef bint prices_off    # set_prices_active(False): the prices are kept but not applied
     # route(): the owner's reservation arrays (bind_owner), an order's lines, the candidates
     cdef int64_t[::1] own_reserved
     cdef double[::1] own_cap
@@ -792,9 +793,10 @@ cdef class OptionSearch:
         c.nodes, c.node_limit, c.aborted = 0, self.node_limit, False
         c.depth = 0
         c.need_transfer = False
-        # under unit prices a line's cheapest holder may be any element of the set, so every
-        # set is searched (as the planner's lists are), not only those the first cover leaves
-        c.all_subsets = all_subsets or self.row_price != NULL
+        # under unit prices a line's cheapest holder may be any element of the set, so more
+        # sets are searched than those the first cover leaves (c.unit_priced: _complete_all)
+        c.all_subsets = all_subsets
+        c.unit_priced = self.row_price != NULL
         c.pickup = pickup >= 0
         c.E = 0.0
         c.dead_cost = 0.0
@@ -970,28 +972,45 @@ cdef class OptionSearch:
         cheapest store of the option holding it (or ``unfilled_per_line``, leaving the line
         unfilled, when that is less). The search still finds the k cheapest options under
         these costs exactly: prices only add, so every bound stays a bound; under unit prices
-        it searches every set of stores that each hold a line (``all_subsets``), since a
-        line's cheapest holder may be any store of the set. The planner's
-        lower bound prices resources with the duals of its LP (Lagrangian pricing).
+        it also searches the sets in which a store holds only lines another store of the set
+        holds too, when it may supply one at a lower price (a set where each store holds a
+        line no store before it supplies at a price of 0), since a line's cheapest holder may
+        be any store of the set. The planner's lower bound prices resources with the duals of
+        its LP (Lagrangian pricing); a router with shadow prices (``Router(prices=...)``)
+        prices its decisions with them. ``set_prices_active(False)`` searches as if unpriced.
         Cleared by ``set_inventory``."""
         if row_price is None:
             self.row_price_v = None
-            self.row_price = NULL
         else:
             rp = _as_f64("row_price", row_price, self.inv_sku.shape[0])
             if rp.shape[0] and rp.min() < 0:
                 raise ValueError("row_price must be >= 0")
-            self.row_price_v = rp
-            self.row_price = &self.row_price_v[0] if rp.shape[0] else NULL
+            self.row_price_v = rp if rp.shape[0] else None
         if store_price is None:
             self.store_price_v = None
-            self.store_price = NULL
         else:
             sp = _as_f64("store_price", store_price, self.handling.shape[0])
             if sp.shape[0] and sp.min() < 0:
                 raise ValueError("store_price must be >= 0")
-            self.store_price_v = sp
-            self.store_price = &self.store_price_v[0] if sp.shape[0] else NULL
+            self.store_price_v = sp if sp.shape[0] else None
+        self._point_prices()
+
+    def set_prices_active(self, bint active):
+        """Apply the prices set (True, the default) or search as if there were none (False),
+        keeping them for later: what a priced router's unpriced comparison costs is two
+        pointers, not a copy of the prices."""
+        self.prices_off = not active
+        self._point_prices()
+
+    cdef void _point_prices(self):
+        if self.row_price_v is None or self.prices_off:
+            self.row_price = NULL
+        else:
+            self.row_price = &self.row_price_v[0]
+        if self.store_price_v is None or self.prices_off:
+            self.store_price = NULL
+        else:
+            self.store_price = &self.store_price_v[0]
 
     cdef inline double _cap_price(self, int32_t a, int32_t b) noexcept nogil:
         # the capacity price of an element using stores a and b (-1: none)

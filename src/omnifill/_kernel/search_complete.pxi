@@ -59,11 +59,44 @@ cdef bint _each_carries_a_line(Ctx* c) noexcept nogil:
     return True
 
 
-cdef void _complete_all(Ctx* c, Py_ssize_t start, Py_ssize_t limit, uint64_t covered, int npk, int ntr,
-                        double base) noexcept nogil:
-    # the planner's enumeration: every set of elements (before limit, in index order from
-    # start) that each hold some line, whether or not another element of the set holds it
-    # too: under contention the planner may need either store's units
+cdef inline uint64_t _free_side(Ctx* c, int32_t s, uint64_t mask) noexcept nogil:
+    # the lines of mask whose units at store s are priced 0 (or have no row: no price)
+    cdef uint64_t out = 0, m = mask
+    cdef int j
+    cdef int64_t row
+    if s < 0:
+        return 0
+    while m:
+        j = __builtin_ctzll(m)
+        m &= m - 1
+        row = _row_of(c.inv_indptr, c.inv_sku, s, c.line_sku[j])
+        if row < 0 or c.row_price[row] <= 0.0:
+            out |= (<uint64_t>1) << j
+    return out
+
+
+cdef inline uint64_t _elem_free(Ctx* c, Elem* e) noexcept nogil:
+    # the lines e supplies at a price of 0: a's own at a, a transfer's at its source b (every
+    # line it holds when there are no unit prices); cached in the element
+    if c.row_price == NULL:
+        return e.mask
+    if not e.free_done:
+        e.free = _free_side(c, e.a, e.own) | _free_side(c, e.b, e.src)
+        e.free_done = 1
+    return e.free
+
+
+cdef void _complete_all(Ctx* c, Py_ssize_t start, Py_ssize_t limit, uint64_t covered, uint64_t cov_free, int npk,
+                        int ntr, double base) noexcept nogil:
+    # every set of elements (before limit, in index order from start) that each hold some
+    # line, whether or not another element of the set holds it too.
+    # The planner's lists (c.all_subsets): every such set, as under contention the planner
+    # may need either store's units. Under unit prices alone (c.unit_priced): only the sets
+    # in which each element holds a line that no element before it in the path supplies at
+    # a price of 0 (cov_free: the lines the path supplies so). Exact for the priced cost: in
+    # the cheapest option each element supplies a line at a price below every earlier
+    # element's (_priced_sourcing keeps the earlier on ties; one supplying none costs more
+    # than the option without it), so no earlier element holds that line at 0
     cdef uint64_t unc = c.full & ~covered
     cdef double fe = _time_cost(c, c.E), lb
     cdef Py_ssize_t i
@@ -83,11 +116,14 @@ cdef void _complete_all(Ctx* c, Py_ssize_t start, Py_ssize_t limit, uint64_t cov
         e = &c.el[i]
         if not e.mask or not _fits(c, e, npk, ntr):
             continue
+        if not c.all_subsets and not (e.mask & ~cov_free):
+            continue  # every line it holds the path already supplies at no price
         lb = fe + base + e.base + (c.c_unf * _popcount(unc & ~e.mask) if slots == 1 else 0.0)
         if lb > _cost_threshold(c):
             continue
         _push(c, i, e.mask & unc)
-        _complete_all(c, i + 1, limit, covered | e.mask, npk + e.npk, ntr + e.ntr, base + e.base)
+        _complete_all(c, i + 1, limit, covered | e.mask, cov_free | _elem_free(c, e), npk + e.npk, ntr + e.ntr,
+                      base + e.base)
         c.depth -= 1
         if c.aborted:
             return

@@ -79,5 +79,5 @@ cdef void _merge_new(Elem* el, Py_ssize_t n_old, Py_ssize_t n_new) noexcept nogi
 cdef inline void _set_elem(Elem* e, int kind, int32_t a, int32_t b, double eta, double base, int npk,
                            int ntr, int64_t rank) noexcept nogil:
     e.kind, e.a, e.b, e.eta, e.base, e.npk, e.ntr, e.rank = kind, a, b, eta, base, npk, ntr, rank
-    e.own = e.src = e.mask = 0
-    e.done = 0
+    e.own = e.src = e.mask = e.free = 0
+    e.done = e.free_done = 0

@@ -137,8 +137,8 @@ cdef int _scan(OptionSearch self, Ctx* c, Py_ssize_t t0, Py_ssize_t n_el, double
         c.E = e.eta
         c.depth = 0
         _push(c, t, e.mask)
-        if c.all_subsets:
-            _complete_all(c, 0, t, e.mask, e.npk, e.ntr, e.base)
+        if c.all_subsets or c.unit_priced:
+            _complete_all(c, 0, t, e.mask, _elem_free(c, e), e.npk, e.ntr, e.base)
         else:
             _complete(c, 0, t, e.mask, 0, e.npk, e.ntr, e.base)
         c.depth = 0
@@ -273,7 +273,8 @@ cdef int _phase_transfers(OptionSearch self, Ctx* c, Py_ssize_t n_a) noexcept no
                     continue
             for i in range(n_a):
                 ea = &c.el[i]
-                if ea.kind != EL_DELIVER or ea.eta > emax or ea.a == b or not (c.all_subsets or mb & ~ea.own):
+                if ea.kind != EL_DELIVER or ea.eta > emax or ea.a == b or not (
+                        c.all_subsets or mb & ~ea.own or (c.unit_priced and mb & ~_elem_free(c, ea))):
                     continue
                 ha = self.handling[ea.a]
                 eta = self._transfer_arrival(b, ea.a)
@@ -381,7 +382,8 @@ cdef int _search_pickup(OptionSearch self, Ctx* c, int32_t p, bint use_t) noexce
         if b == p or not self.usable[b]:
             continue
         mb = self._mask_of(b)
-        if not (mb & ~mp) and not (c.all_subsets and mb):
+        # (under unit prices, also a source of a line p holds at a price: its units may cost less)
+        if not (mb & ~mp) and not ((c.all_subsets or c.unit_priced and mb & ~_elem_free(c, &c.el[0])) and mb):
             continue
         eta = self._transfer_arrival(b, p)
         if eta > emax:
@@ -403,8 +405,9 @@ cdef int _search_pickup(OptionSearch self, Ctx* c, int32_t p, bint use_t) noexce
         _push(c, 0, mp)
         _push(c, t, e.mask & ~mp)
         # the completion draws on transfers 1 .. t-1; element 0 is never drawn again
-        if c.all_subsets:
-            _complete_all(c, 1, t, mp | e.mask, 1, 1, c.el[0].base + e.base)
+        if c.all_subsets or c.unit_priced:
+            _complete_all(c, 1, t, mp | e.mask, _elem_free(c, &c.el[0]) | _elem_free(c, e), 1, 1,
+                          c.el[0].base + e.base)
         else:
             _complete(c, 1, t, mp | e.mask, 0, 1, 1, c.el[0].base + e.base)
         c.depth = 0

@@ -83,6 +83,8 @@ cdef struct Elem:
     int32_t npk, ntr    # packages and transfers it adds
     int32_t kind
     int32_t done        # mask known
+    uint64_t free       # under unit prices: the lines it supplies at a price of 0 (_elem_free)
+    int32_t free_done   # free known
     int64_t rank        # tie order among equal etas: the home store first, then store index
 
 cdef struct Opt:
@@ -114,6 +116,9 @@ cdef struct Ctx:
     double dead_cost        # phase B: c_unf x the lines no element or source holds (unfilled in every option)
     bint need_transfer      # phase B: record only options with a transfer
     bint all_subsets        # every set of elements that each hold a line (the planner's lists)
+    # under unit prices (row_price set): every set of elements in which each holds a line no
+    # element before it supplies at a price of 0 (search_complete.pxi, _complete_all)
+    bint unit_priced
     # a search over the candidates within cut_eta only (OptionSearch.route's first radius):
     # cut_ok says the search over every candidate in reach would have been the same, because
     # when its scan passed cut_eta no option with a farther store could still be kept
