@@ -45,9 +45,10 @@ class Decision:
     breakdown, rows, option and explanation are built on first access, from a snapshot taken
     when the decision was made (so the order service pays for them only when it reads them).
     proven: the search finished, so the option is the minimum over the whole option space.
-    priced_cost: for a router that expects rejections (``Router(accept_rates=...)``), the
-    cost the search minimised: ``cost`` plus the expected cost of the option's lines being
-    rejected; None otherwise.
+    priced_cost: for a priced router, the cost the search minimised: ``cost`` plus the
+    expected cost of the option's lines being rejected (``Router(accept_rates=...)``) and
+    the shadow prices of the units and capacity it uses (``Router(prices=...)``); None
+    otherwise (and for a shadow-priced order whose priced search ran out of its budget).
     """
 
     order_id: str
@@ -134,11 +135,14 @@ class DecisionRecord:
         "has_warehouse",
         "in_reach",
         "line_of",
+        "myopic",
         "order",
         "pickup",
         "pickup_state",
+        "price_note",
         "priced_cost",
         "res",
+        "shadow",
         "skus",
         "store_ids",
     )
@@ -162,7 +166,13 @@ class DecisionRecord:
         self._opt: Option | None = None
         self._examined: dict[int, int] | None = None
         self._beyond: tuple[np.ndarray, np.ndarray] | None = None
-        self.priced_cost: float | None = None  # the search's priced cost (a router expecting rejections)
+        self.priced_cost: float | None = None  # the search's priced cost (a priced router)
+        # what priced it: "rejections" (accept rates), "shadow" (shadow prices) or "both"
+        self.price_note = "rejections"
+        # under shadow prices, the cost model's own best (cost, eta, elements) when it is
+        # cheaper than the chosen option by the cost model: a price changed the choice
+        self.myopic: tuple[float, float, Any] | None = None
+        self.shadow: Any = None  # the router's ShadowPrices when it decided (for myopic's price)
 
     @property
     def cands(self) -> tuple[np.ndarray, np.ndarray]:
@@ -334,9 +344,23 @@ class DecisionRecord:
         reasons = self.reasons()
         for j, r in reasons.items():
             bound.append(f"line {sku_of[j]}: {REASONS[r]}")
+        unpriced = None
         if self.priced_cost is not None:
-            bound.append(f"chosen for its cost plus {self.priced_cost - opt.cost:.2f} expected for its lines being "
-                         "rejected (the stores' accept rates)")
+            what = {"rejections": "expected for its lines being rejected (the stores' accept rates)",
+                    "shadow": "in shadow prices of the stock and capacity it uses (what orders still to come "
+                              "are forecast to need)",
+                    "both": "in shadow prices and expected rejections"}[self.price_note]
+            bound.append(f"chosen for its cost plus {self.priced_cost - opt.cost:.2f} {what}")
+        if self.myopic is not None:
+            my = option_from_search(self.myopic, len(sku_of), self.pickup, config, o.promise_min)
+            assert self.priced_cost is not None and self.shadow is not None
+            qty = [sum(q for k, (sk, q) in enumerate(o.lines) if self.line_of[k] == j) for j in range(len(sku_of))]
+            price = self.shadow.price_of(my, sku_of, qty)
+            bound.append(f"a price changed the choice: {my.describe(ids)} costs {opt.cost - my.cost:.2f} less by the "
+                         f"cost model, but uses stock and capacity priced {price:.2f} for the orders forecast to "
+                         f"come (priced cost {my.cost + price:.2f} against {self.priced_cost:.2f})")
+            unpriced = {"option": my.describe(ids), "cost": round(my.cost, 6),
+                        "priced_cost": round(my.cost + price, 6)}
         runner = None
         if self.res is not None and self.res.runner_up is not None:
             ru = option_from_search(self.res.runner_up, len(sku_of), self.pickup, config, o.promise_min)
@@ -360,7 +384,8 @@ class DecisionRecord:
             "proven_optimal": (bool(self.res.proven) if self.res is not None
                                else not isinstance(self.elements, Option)),
             "search_nodes": int(self.res.nodes) if self.res is not None else 0,
-        } | ({} if self.priced_cost is None else {"priced_cost": round(self.priced_cost, 6)})
+        } | ({} if self.priced_cost is None else {"priced_cost": round(self.priced_cost, 6)}) | (
+            {} if unpriced is None else {"unpriced_best": unpriced})
 
 
 def _order_rows(rec: DecisionRecord | RerouteRecord) -> list[dict[str, Any]]:

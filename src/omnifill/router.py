@@ -31,7 +31,7 @@ import contextlib
 import functools
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -56,11 +56,17 @@ from .options import (
 from .rejections import Rejection, RejectionError, check_rejection, combined_option, kept_option, lines_given
 from .stock import Held, Stock
 
+if TYPE_CHECKING:
+    from .lookahead import ShadowPrices
+
 # an option as the kernel gives it: (cost, eta, elements)
 Found = tuple[float, float, list[tuple[str, int, int, float, int, int, int, int]]]
 # the minutes a rejection is assumed to come after the decision, in the default expected cost
 # of re-routing a rejected line (Router's reject_cost): the simulator's default --reject-delay
 REJECT_DELAY_MIN = 10.0
+# a router with shadow prices: the priced search's budget per order, in search nodes (an
+# order needing more is decided by the cost model alone): about 10 ms on this machine
+PRICE_NODE_LIMIT = 20_000
 _INF = float("inf")
 # options_bulk searches at most this many orders a kernel call, finding their candidates just
 # before: on the dense city (600 stores within an order's reach) a whole 100,000-order
@@ -118,7 +124,8 @@ class Router:
 
     def __init__(self, network: Network, config: Config | None = None, *, runner_up_window: float | None = None,
                  release_gil: bool = True, clock: Callable[[], float] | None = None,
-                 accept_rates: ArrayLike | None = None, reject_cost: float | None = None):
+                 accept_rates: ArrayLike | None = None, reject_cost: float | None = None,
+                 prices: ShadowPrices | None = None, price_node_limit: int = PRICE_NODE_LIMIT):
         """config: the cost model (default the network's; its travel section must be the
         network's). runner_up_window: how far above the chosen option's cost the runner-up
         is searched exactly (default ``cost.per_package``, one more package's worth).
@@ -135,7 +142,15 @@ class Router:
         ``per_package + (per_minute + late_per_minute) * 10``: a new package, and ten
         minutes late); the search finds the minimum of those costs exactly, and a decision
         says both (``cost``, the cost model's; ``priced_cost``, with the expected rejections).
-        docs/rejections.md, "Routing that expects rejections"."""
+        docs/rejections.md, "Routing that expects rejections".
+        prices: shadow prices of stock and capacity for the orders still to come
+        (``lookahead.Pricer``; ``set_prices`` changes them): each option's cost adds the
+        prices of the units it takes and the capacity it spends, and the search finds the
+        minimum of those costs exactly within ``price_node_limit`` search nodes; an order
+        whose priced search needs more gets the cost model's own best (its decision's
+        ``priced_cost`` is then None). A decision says both costs, and its explanation says
+        when a price changed the choice (the cost model's best, and what it would have
+        cost in prices). docs/lookahead.md."""
         self.network = network
         self.clock: Callable[[], float] = clock or _monotonic_min
         self.config = cfg = config or network.config
@@ -160,8 +175,23 @@ class Router:
         self._warehouses = {city: network.warehouses(city) for city in network.cities}
         self._store_ids = network.store_ids
         self._priced = False
+        self._shadow = False
+        self._price_node_limit = int(price_node_limit)
         if accept_rates is not None:
             self.expect_rejections(accept_rates, reject_cost)
+        if prices is not None:
+            self.set_prices(prices)
+
+    def set_prices(self, prices: ShadowPrices | None) -> None:
+        """Price every decision from now on with these shadow prices (``prices`` in the
+        constructor); None: route myopically again. Reservations are kept."""
+        if prices is not None and len(prices.capacity_price) != len(self.network):
+            raise ValueError(f"prices need one capacity price per store ({len(self.network)}), "
+                             f"got {len(prices.capacity_price)}")
+        with self._lock:
+            self.stock.shadow = prices
+            self.stock.apply_prices()
+            self._shadow = prices is not None and (len(prices) > 0 or bool(prices.capacity_price.any()))
 
     def expect_rejections(self, accept_rates: ArrayLike | None, reject_cost: float | None = None) -> None:
         """Price every decision from now on with the stores' expected rejections (see
@@ -213,7 +243,7 @@ class Router:
             stock.lift_expired(self.clock())  # rejections' windows that have ended give their rows back
         net = self.network
         if (self._grid is not None and o.mode != "pickup" and o.city is None and len(o.lines) <= MAX_EXACT_LINES
-                and not len(net.zones)):
+                and not len(net.zones) and not self._shadow):
             return self._route_one(o, reserve)
         p = self.prepare(o)
         pickup, skus = p.pickup, p.skus
@@ -223,13 +253,20 @@ class Router:
                 return held.decision
             codes = stock.codes_of(skus)
             res: _core.SearchResult | None = None
+            myopic: _core.SearchResult | None = None
             elements: list[Any] | Option
             if pickup >= 0 and not net.pickup[pickup]:
                 src = np.full(len(skus), -1, np.int32)
                 cost, eta, elements, proven = self.config.cost.unfilled_per_line * len(skus), 0.0, [], True
             elif len(skus) <= MAX_EXACT_LINES:
-                res = self._search.search(codes, p.qty, o.promise_min, p.cand_idx, p.cand_eta, p.warehouses,
-                                          lat=o.lat, lon=o.lon, tgrid=p.tgrid, pickup=pickup, home=p.home)
+                def search() -> _core.SearchResult:
+                    return self._search.search(codes, p.qty, o.promise_min, p.cand_idx, p.cand_eta, p.warehouses,
+                                               lat=o.lat, lon=o.lon, tgrid=p.tgrid, pickup=pickup, home=p.home)
+
+                if self._shadow:
+                    res, myopic = self._shadow_search(search)
+                else:
+                    res = search()
                 src = res.line_src
                 cost, eta, elements = res.best
                 proven = res.proven
@@ -245,7 +282,14 @@ class Router:
                                     stock.status_now(p.cand_idx), None if pickup < 0 else stock.pickup_state(pickup),
                                     res, elements, eta, self.config, self._store_ids, len(p.warehouses) > 0)
             priced = None
-            if self._priced and res is not None:  # the cost model's cost, and the priced one
+            if self._shadow and res is not None and myopic is not res:  # (res is myopic: out of budget)
+                priced, cost = cost, record.opt.cost
+                record.priced_cost = priced
+                record.price_note = "shadow" if not self._priced else "both"
+                if myopic is not None and myopic.best[0] < cost - 1e-9:
+                    record.myopic = myopic.best
+                    record.shadow = stock.shadow
+            elif self._priced and res is not None:  # the cost model's cost, and the priced one
                 priced, cost = cost, record.opt.cost
                 record.priced_cost = priced
             decision = Decision._made(o.order_id, cost, eta, is_on_time(bool(elements), _unfilled(elements, len(skus)),
@@ -255,6 +299,24 @@ class Router:
                 stock.reserve(o.order_id, decision, src, codes, p.qty,
                               res.stores if res is not None else _stores_of(elements))
         return decision
+
+    def _shadow_search(self, run: Callable[[], _core.SearchResult]) -> tuple[_core.SearchResult, _core.SearchResult]:
+        # the priced search within the price node limit, and the cost model's own (the
+        # prices set aside): (the one decided by, the cost model's); when the priced one ran
+        # out of nodes, the cost model's decides (both are it)
+        search = self._search
+        limit = search.node_limit
+        search.node_limit = min(limit, self._price_node_limit)
+        try:
+            res = run()
+        finally:
+            search.node_limit = limit
+        search.set_prices_active(False)
+        try:
+            myopic = run()
+        finally:
+            search.set_prices_active(True)
+        return (res if res.proven else myopic), myopic
 
     def _route_one(self, o: Order, reserve: bool) -> Decision:
         # the order service's path, one kernel call: a delivery order of a one-city network
@@ -466,7 +528,7 @@ class Router:
                 # decisions only: the planner's options are the cost model's)
                 if prices is not None:
                     srch.set_prices(*prices)
-                elif self._priced:
+                elif self._priced or self._shadow:
                     srch.set_prices(None, None)
             try:
                 if threads == 1:
@@ -482,7 +544,7 @@ class Router:
                             per_city += [f.result() for f in futs]
             finally:
                 self._search.node_limit = budget
-                if prices is not None or self._priced:
+                if prices is not None or self._priced or self._shadow:
                     self.stock.apply_prices()
         return BulkOptions(n, line_ptr, codes_a, qty_a, pickup, searched, per_city)
 

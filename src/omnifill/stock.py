@@ -40,6 +40,7 @@ from .options import Option, line_holds, row_packages
 
 if TYPE_CHECKING:
     from .decision import Decision
+    from .lookahead import ShadowPrices
     from .model import Inventory, Network
 
 # the SKU-major index of stock rows (_core.sku_major)
@@ -110,6 +111,8 @@ class Stock:
         # rejecting is expected to cost (Router's accept_rates); applied again after a new
         # row (set_inventory clears a search's prices)
         self.reject_price: np.ndarray | None = None
+        # the shadow prices of stock and capacity (Router(prices=...)); None: none
+        self.shadow: ShadowPrices | None = None
         self._bind()
 
     # --- the option search over these arrays ---------------------------------------------------
@@ -133,8 +136,17 @@ class Stock:
         self.apply_prices()
 
     def apply_prices(self) -> None:
-        """Price the search with ``reject_price``, per store taking part (none when None)."""
-        self.search.set_prices(None, self.reject_price)
+        """Price the search with ``reject_price`` per store taking part, plus the shadow
+        prices (``shadow``): per unit of a (store, SKU) row, mapped onto the rows as they are
+        now, and per capacity unit of a store."""
+        row, store = None, self.reject_price
+        if self.shadow is not None:
+            if len(self.shadow):
+                row = self.shadow.row_prices(self.indptr, self.sku, self.sku_code)
+            cp = self.shadow.capacity_price
+            if cp.any():
+                store = cp if store is None else store + cp
+        self.search.set_prices(row, store)
 
     def sku_index(self) -> SkuIndex:
         """The SKU-major index of the rows (rebuilt once after a row was inserted)."""
