@@ -23,6 +23,13 @@ Policies (``POLICIES``):
   so a gap to it is an upper bound on the gap to the best hourly plan. The run keeps the
   plan's lower bound; with it in the policies, every run of the variant reports
   ``gap_to_hindsight`` (its cost over the plan's, less 1) and ``gap_to_hindsight_bound``.
+- ``online+prices``: ``online`` with shadow prices (docs/lookahead.md): a forecast of the
+  day's orders is drawn from its arrival profile, its SKU popularity and where its customers
+  are (``lookahead.forecast_day``, ``forecast_scale`` times as many), never from its orders
+  themselves; every ``reprice_every`` minutes the LP over the forecast orders still to come
+  (against the stock left, each store's capacity left this hour plus its hourly capacity
+  times the day's hours to come) prices the scarce units and capacity
+  (``lookahead.Pricer``), and the router adds those prices to each option's cost.
 - ``online+accept``: ``online`` with a router that expects rejections
   (``Router(accept_rates=...)``): each option's cost adds, per line, the chance its store
   rejects it times the expected cost of re-routing it; the stores' rates are the day's.
@@ -91,7 +98,7 @@ from .scenarios import (
     with_arrivals,
 )
 
-POLICIES = ("online", "online+reroute", "hold", "online+accept", "hindsight")
+POLICIES = ("online", "online+reroute", "hold", "online+accept", "online+prices", "hindsight")
 # the policies under which stores may reject (their decisions are the router's reservations)
 REJECTING_POLICIES = ("online", "online+accept")
 MAX_REJECT_ROUNDS = 5  # a line is given to at most this many more stores after a rejection
@@ -378,6 +385,9 @@ class DayResult:
     first_on_time: np.ndarray | None = None
     # hindsight: the planner's lower bound on the day's cost (None for the other policies)
     lower_bound: float | None = None
+    # online+prices: what the pricing did (reprices, their seconds, decisions a price
+    # changed, orders decided without prices for want of search nodes); None otherwise
+    pricing: dict | None = None
 
     @property
     def on_time(self) -> np.ndarray:
@@ -421,7 +431,8 @@ class DayResult:
             "replans": self.n_replans,
             "wall_s": self.wall_s,
             "orders_per_second": n / self.wall_s if self.wall_s > 0 else None,
-        } | self._rejection_kpis() | ({} if self.lower_bound is None else {"hindsight_lower_bound": self.lower_bound})
+        } | self._rejection_kpis() | ({} if self.lower_bound is None else {"hindsight_lower_bound": self.lower_bound}
+                                        ) | (self.pricing or {})
 
     def _rejection_kpis(self) -> dict:
         # what the stores' rejections did to the day (only when it simulated them)
@@ -459,7 +470,8 @@ def simulate(net: Network, batch: OrderBatch, arrival: np.ndarray, config: Confi
              policy: str = "online", reroute_every: float = 15.0, hold_min: float = 5.0,
              time_limit_s: float = 2.0, seed: int = 0, capacity_per_hour=None, label: str | None = None,
              progress=None, accept=None, reject_delay: float = 10.0,
-             reject_cost: float | None = None, hindsight_limit_s: float = 60.0) -> DayResult:
+             reject_cost: float | None = None, hindsight_limit_s: float = 60.0, reprice_every: float = 60.0,
+             forecast_scale: float = 1.0, price_limit_s: float = 30.0) -> DayResult:
     """Simulate the day: ``batch``'s orders arriving at ``arrival`` (minutes), decided by
     ``policy`` (the module's docstring). ``time_limit_s``: the planner's limit per re-plan
     or batch. ``capacity_per_hour``: every store's packages per hour (default the
@@ -468,7 +480,10 @@ def simulate(net: Network, batch: OrderBatch, arrival: np.ndarray, config: Confi
     store, the share of its lines it accepts (None, or all 1: no rejections); a rejected line
     is re-routed ``reject_delay`` minutes later (the module's docstring); draws from ``seed``.
     ``reject_cost``: ``online+accept``'s expected cost of re-routing a rejected line
-    (default the Router's: ``per_package + (per_minute + late_per_minute) * reject_delay``)."""
+    (default the Router's: ``per_package + (per_minute + late_per_minute) * reject_delay``).
+    ``reprice_every``, ``forecast_scale``, ``price_limit_s``: ``online+prices``'s minutes
+    between re-solves of its LP, the forecast's volume against the day's, and the seconds one
+    re-solve's column generation may take (the module's docstring)."""
     if policy not in POLICIES:
         raise ValueError(f"policy must be one of {', '.join(POLICIES)}, got {policy!r}")
     rates = None if accept is None else np.broadcast_to(np.asarray(accept, np.float64), (len(net),))
@@ -479,6 +494,10 @@ def simulate(net: Network, batch: OrderBatch, arrival: np.ndarray, config: Confi
     if rates is not None and policy not in REJECTING_POLICIES:
         raise ValueError(f"stores reject lines only under {', '.join(REJECTING_POLICIES)} (its decisions are the "
                          f"router's reservations); policy {policy} plans batches that are sold at once")
+    if not (math.isfinite(reprice_every) and reprice_every > 0):
+        raise ValueError(f"reprice_every must be minutes > 0, got {reprice_every!r}")
+    if not (math.isfinite(forecast_scale) and forecast_scale >= 0):
+        raise ValueError(f"forecast_scale must be a number >= 0, got {forecast_scale!r}")
     if not (math.isfinite(reject_delay) and reject_delay >= 0):
         raise ValueError(f"reject_delay must be minutes >= 0, got {reject_delay!r}")
     cfg = config or net.config
@@ -512,7 +531,12 @@ def simulate(net: Network, batch: OrderBatch, arrival: np.ndarray, config: Confi
 
     replans = 0
     lower_bound = None
-    if policy == "hindsight":
+    pricing = None
+    if policy == "online+prices":
+        pricing = _online_with_prices(router, batch, orders, arrival, seq, st, clock, cap, reprice_every,
+                                      forecast_scale, price_limit_s, seed, tick)
+        replans = pricing["reprices"]
+    elif policy == "hindsight":
         lower_bound = _hindsight(router, net, batch, orders, arrival, cap, cfg, hindsight_limit_s, seed, st)
         replans = 1
     elif policy in REJECTING_POLICIES and rates is not None:
@@ -598,7 +622,62 @@ def simulate(net: Network, batch: OrderBatch, arrival: np.ndarray, config: Confi
         hours = _day_hours(arrival)
     r = st.result(label or policy, policy, batch, arrival, cfg, cap, hours, wall, replans)
     r.lower_bound = lower_bound
+    r.pricing = pricing
     return r
+
+
+def _online_with_prices(router: Router, batch: OrderBatch, orders: list[Order], arrival: np.ndarray,
+                        seq: np.ndarray, st: _Stats, clock, cap: np.ndarray, every: float, scale: float,
+                        limit_s: float, seed: int, tick) -> dict:
+    """``online+prices``: ``online`` with the shadow prices of a forecast drawn from the
+    day's profile, popularity and places, re-solved every ``every`` minutes (the module's
+    docstring). Returns its KPIs."""
+    from .lookahead import Pricer, forecast_day
+
+    fc, when = forecast_day(np.asarray(batch.lat, np.float64), np.asarray(batch.lon, np.float64),
+                            np.asarray(batch.promise_min, np.float64), np.diff(np.asarray(batch.line_indptr)),
+                            batch.line_sku, batch.line_qty, arrival, scale=scale, seed=seed)
+    pricer = Pricer(fc, when, time_limit_s=limit_s)
+    end_hour = int(np.max(arrival) // 60) if len(arrival) else 0
+    seconds, reprices, changed, unpriced, converged = 0.0, 0, 0, 0, 0
+    priced_units = []
+    lat_s = np.zeros(len(seq))  # per decision, the route call's seconds
+    next_at = -math.inf
+    for done, i in enumerate(seq.tolist()):
+        t = float(arrival[i])
+        clock(t)
+        if t >= next_at:
+            # what the orders still to come may spend: this hour's capacity left, and every
+            # later hour's of the day
+            left = np.asarray(router.capacity_left_all(), np.float64)
+            fin = np.isfinite(cap)
+            pooled = np.full(len(cap), np.inf)
+            pooled[fin] = left[fin] + cap[fin] * max(0, end_hour - int(t // 60))
+            t0 = time.perf_counter()
+            prices = pricer.prices(router, t, pooled)
+            seconds += time.perf_counter() - t0
+            router.set_prices(prices)
+            reprices += 1
+            converged += prices.converged
+            priced_units.append(len(prices))
+            next_at = (math.floor(t / every) + 1) * every
+        t1 = time.perf_counter()
+        d = router.route(orders[i])
+        lat_s[done] = time.perf_counter() - t1
+        if d.priced_cost is None:
+            unpriced += 1
+        elif d._snap.myopic is not None:  # type: ignore[union-attr]
+            changed += 1
+        st.record_decision(i, d, len(orders[i].lines))
+        router.complete(orders[i].order_id)
+        if done % 500 == 0:
+            tick(done, len(orders))
+    return {"reprices": reprices, "price_seconds": seconds, "price_changed_orders": changed,
+            "price_unpriced_orders": unpriced, "price_lp_converged": converged,
+            "priced_units_mean": float(np.mean(priced_units)) if priced_units else 0.0,
+            "forecast_orders": len(fc),
+            "route_p50_us": float(np.percentile(lat_s, 50) * 1e6) if len(lat_s) else None,
+            "route_p99_us": float(np.percentile(lat_s, 99) * 1e6) if len(lat_s) else None}
 
 
 def _day_hours(arrival: np.ndarray) -> int:
@@ -882,7 +961,8 @@ def run_bench(sc: Scenario, out_dir, *, policies=("online",), what_ifs=(), confi
               seed: int = 0, reroute_every: float = 15.0, hold_min: float = 5.0, time_limit_s: float = 2.0,
               max_errors: int = 100, log=None, progress=None, accept: float = 1.0,
               reject_delay: float = 10.0, reject_cost: float | None = None,
-              hindsight_limit_s: float = 60.0) -> dict:
+              hindsight_limit_s: float = 60.0, reprice_every: float = 60.0, forecast_scale: float = 1.0,
+              price_limit_s: float = 30.0) -> dict:
     """The baseline and every what-if variant, each under every policy, on the same orders
     with the same seed; writes ``out_dir/kpis.json`` and ``out_dir/report.html`` (each to a
     temporary file renamed into place; the directory is created). Returns the kpis
@@ -928,10 +1008,14 @@ def run_bench(sc: Scenario, out_dir, *, policies=("online",), what_ifs=(), confi
             r = simulate(net, batch, arrival, config, policy=pol, reroute_every=reroute_every, hold_min=hold_min,
                          time_limit_s=time_limit_s, seed=seed, accept=rates, reject_delay=reject_delay,
                          reject_cost=reject_cost, hindsight_limit_s=hindsight_limit_s,
+                         reprice_every=reprice_every, forecast_scale=forecast_scale, price_limit_s=price_limit_s,
                          label=name, progress=(lambda d, t, _n=f"{name} / {pol}": progress(_n, d, t))
                          if progress else None)
             results.append(r)
             doc["runs"].append({"variant": name, "policy": pol, "kpis": r.kpis()})
+    if "online+prices" in policies:
+        doc["params"] |= {"reprice_every_min": reprice_every, "forecast_scale": forecast_scale,
+                          "price_limit_s": price_limit_s}
     if "hindsight" in policies:  # every run of a variant against that variant's hindsight plan
         doc["params"]["hindsight_limit_s"] = hindsight_limit_s
         hind = {run["variant"]: run["kpis"] for run in doc["runs"] if run["policy"] == "hindsight"}

@@ -193,8 +193,10 @@ def _add_bench(sub) -> None:
                         "directory with stores, inventory and orders files (orders may carry arrival_min)")
     b.add_argument("--data", metavar="DIR", help="the shared data folder (for --scenario shanghai)")
     b.add_argument("--policy", nargs="+", default=["online"],
-                   choices=["online", "online+reroute", "hold", "online+accept", "hindsight"], metavar="P",
+                   choices=["online", "online+reroute", "hold", "online+accept", "online+prices", "hindsight"],
+                   metavar="P",
                    help="online, online+reroute, hold, online+accept (online expecting the stores' rejections), "
+                        "online+prices (online with shadow prices from a forecast of the orders to come), "
                         "hindsight (the whole day planned at once, the yardstick: every run then reports its "
                         "gap_to_hindsight) (default online)")
     b.add_argument("--what-if", nargs="+", default=[], metavar="SPEC",
@@ -218,6 +220,13 @@ def _add_bench(sub) -> None:
     b.add_argument("--reject-cost", type=_seconds, default=None, metavar="COST",
                    help="online+accept: the expected cost of re-routing a rejected line (default per_package + "
                         "(per_minute + late_per_minute) x --reject-delay)")
+    b.add_argument("--reprice-every", type=_positive, default=60.0, metavar="MIN",
+                   help="online+prices: minutes between re-solves of the LP over the forecast (default 60)")
+    b.add_argument("--forecast-scale", type=_seconds, default=1.0, metavar="F",
+                   help="online+prices: the forecast's orders per hour, as a share of the day's (default 1; "
+                        "0.8 or 1.2: a forecast 20%% wrong)")
+    b.add_argument("--price-limit", type=_positive, default=30.0, metavar="SECONDS",
+                   help="online+prices: the seconds one re-solve's column generation may take (default 30)")
     _max_errors(b)
     b.set_defaults(func=cmd_bench)
 
@@ -684,6 +693,8 @@ def cmd_bench(args) -> int:
                             reroute_every=args.reroute_every, hold_min=args.hold, time_limit_s=args.time_limit,
                             max_errors=max(1, args.max_errors), accept=args.accept, reject_delay=args.reject_delay,
                             reject_cost=args.reject_cost, hindsight_limit_s=args.hindsight_limit,
+                            reprice_every=args.reprice_every, forecast_scale=args.forecast_scale,
+                            price_limit_s=args.price_limit,
                             log=lambda m: print(f"omnifill bench: {m}", file=sys.stderr),
                             progress=lambda name, d, n: progress(name, d, n))
     except InputError as e:  # every problem of the files, one a line

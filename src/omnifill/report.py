@@ -345,6 +345,12 @@ KPI_ROWS = [
     # (only with the hindsight policy among the runs)
     ("gap_to_hindsight", "cost above the hindsight plan"), ("gap_to_hindsight_bound", "cost above its lower bound"),
     ("hindsight_lower_bound", "hindsight lower bound"),
+    # (only for online+prices)
+    ("reprices", "shadow prices: LP solves"), ("price_seconds", "shadow prices: seconds solving"),
+    ("price_changed_orders", "decisions a price changed"),
+    ("price_unpriced_orders", "orders decided unpriced (search budget)"),
+    ("priced_units_mean", "stock rows priced, mean"),
+    ("route_p50_us", "priced decision p50 (us)"), ("route_p99_us", "priced decision p99 (us)"),
     ("orders_per_second", "orders per second simulated"), ("wall_s", "wall time (s)"),
 ]
 # lower is better for these; higher for on-time rates
