@@ -12,11 +12,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_rejections import Books, cap_units
-from test_router import as_order, assignments, city, instances, order, router_of
+from test_router import LAT0, LON0, as_order, assignments, city, destination, instances, order, router_of
 
 from omnifill.bench import load_scenario, run_bench
+from omnifill.config import Config
 from omnifill.lookahead import Pricer, ShadowPrices, forecast_day
-from omnifill.model import Order
+from omnifill.model import Network, Order
 from omnifill.router import Router
 
 
@@ -154,3 +155,23 @@ def test_online_with_prices_runs_in_bench_and_reports_its_pricing_and_gap(tmp_pa
     saved = json.loads((tmp_path / "kpis.json").read_text())
     assert [r["policy"] for r in saved["runs"]] == ["online", "online+prices", "hindsight"]
     assert "online+prices" in (tmp_path / "report.html").read_text()
+
+
+def test_a_nearer_store_holding_only_a_line_the_option_has_supplies_it_when_its_units_are_cheaper():
+    # X (2.5 km) holds B and C, R (1 km) and Y (0.5 km) hold B; B is priced 100 at X and Y.
+    # The nearest-first seed takes Y's B and X's C; the cheapest priced option is R's B (free)
+    # and X's C: the search must add R to X although every line R holds X covers (the rule
+    # of the unpriced search, each store adding a new line, would miss it)
+    ids = ["Y", "R", "X"]
+    pts = [destination(LAT0, LON0, 90, d) for d in (500, 1000, 2500)]
+    inv = {"store_id": ["Y", "R", "X", "X"], "sku": ["B", "B", "B", "C"], "on_hand": [5, 5, 5, 5]}
+    net = Network.from_arrays(ids, [p[0] for p in pts], [p[1] for p in pts], inventory=inv, handling_min=10.0,
+                              config=Config().with_(limits={"max_transfers": 0}))  # (packages only)
+    router = Router(net)
+    assert {r["source_id"] for r in router.route(order(lines=[("B", 1), ("C", 1)])).rows} == {"X"}
+    router.set_prices(ShadowPrices([net.index_of("Y"), net.index_of("X")], ["B", "B"], [100.0, 100.0],
+                                   np.zeros(len(net))))
+    d = router.route(order("O2", lines=[("B", 1), ("C", 1)]))
+    assert {r["sku"]: r["source_id"] for r in d.rows} == {"B": "R", "C": "X"}
+    assert d.priced_cost == pytest.approx(d.cost)  # nothing priced is used
+    assert d.explanation["unpriced_best"]["option"].startswith("deliver from X")
