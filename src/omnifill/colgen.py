@@ -84,6 +84,13 @@ class Columns:
                        np.concatenate([self.s_ptr, other.s_ptr[1:] + self.s_ptr[-1]]),
                        np.concatenate([self.s_store, other.s_store]))
 
+    def priced(self, row_price: np.ndarray, store_price: np.ndarray) -> np.ndarray:
+        """Per column, its cost plus the prices of the units and capacity it takes."""
+        return (self.cost + np.bincount(np.repeat(np.arange(self.n), np.diff(self.r_ptr)),
+                                        weights=row_price[self.r_row] * self.r_qty, minlength=self.n)
+                + np.bincount(np.repeat(np.arange(self.n), np.diff(self.s_ptr)), weights=store_price[self.s_store],
+                              minlength=self.n))
+
     def keys(self) -> list[tuple]:
         """An identity per column (its order, units and stores), to add nothing twice."""
         out = []
@@ -426,10 +433,7 @@ def column_bound(full, tb: OptionTable, comps: list, fixed: np.ndarray, orders: 
             cols = cols.extend(g_.cols)
         g = np.concatenate([g_.col_order for g_ in found])  # per column its order
         ok = np.concatenate([g_.col_exact for g_ in found])  # per column: its search finished
-        at_lp = (cols.cost + np.bincount(np.repeat(np.arange(cols.n), np.diff(cols.r_ptr)),
-                                         weights=lp_r[cols.r_row] * cols.r_qty, minlength=cols.n)
-                 + np.bincount(np.repeat(np.arange(cols.n), np.diff(cols.s_ptr)), weights=lp_s[cols.s_store],
-                               minlength=cols.n))
+        at_lp = cols.priced(lp_r, lp_s)
         any_new = False
         for c in small:
             if c not in duals:
@@ -484,20 +488,28 @@ def _priced_search(full, orders: list, who: np.ndarray, rp: np.ndarray, sp: np.n
                              node_limit=node_limit, prices=(rp, sp))
     flat = bulk.flat(1)
     fo = flat["order"].astype(_I64)
-    n_lines = np.array([len(bulk.codes(j)) if bulk.searched[j] else 0 for j in range(len(who))], _I64)
+    n_lines, line_ptr, line_code, line_qty = bulk_lines(bulk, len(who))
     exact = bulk.searched & bulk.proven
     term = np.where(exact, n_lines * float(c_unf), -np.inf)
     ok = exact[fo]
     np.minimum.at(term, fo[ok], flat["cost"][ok])
     term = np.maximum(term, floor[who])
-    line_ptr = np.zeros(len(who) + 1, _I64)
+    cols = priced_columns(flat, who, line_ptr, line_code, line_qty, keys, n_codes, none_row, rp, sp, current,
+                          move_penalty)
+    return _Chunk(who, term, exact, cols, who[fo], ok, bulk.nodes)
+
+
+def bulk_lines(bulk, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A bulk search's merged lines (``Router.options_bulk``) per order of it, as
+    ``priced_columns`` takes them: per order its count (0 where it was not searched), and
+    as a CSR their pointers, codes and quantities."""
+    n_lines = np.array([len(bulk.codes(j)) if bulk.searched[j] else 0 for j in range(n)], _I64)
+    line_ptr = np.zeros(n + 1, _I64)
     np.cumsum(n_lines, out=line_ptr[1:])
     srch = np.flatnonzero(bulk.searched)
     line_code = np.concatenate([bulk.codes(int(j)) for j in srch]).astype(_I64) if len(srch) else np.zeros(0, _I64)
     line_qty = np.concatenate([bulk.qty(int(j)) for j in srch]).astype(_I64) if len(srch) else np.zeros(0, _I64)
-    cols = priced_columns(flat, who, line_ptr, line_code, line_qty, keys, n_codes, none_row, rp, sp, current,
-                          move_penalty)
-    return _Chunk(who, term, exact, cols, who[fo], ok, bulk.nodes)
+    return n_lines, line_ptr, line_code, line_qty
 
 
 def option_floor(codes: list, qty: list, indptr: np.ndarray, sku: np.ndarray, avail: np.ndarray, max_stores: int,
@@ -544,5 +556,5 @@ def _take(cols: Columns, sel: np.ndarray, order: np.ndarray) -> Columns:
                    cols.s_store[ssl])
 
 
-__all__ = ["ColumnBound", "Columns", "MasterSolution", "column_bound", "listed_columns", "option_columns",
+__all__ = ["ColumnBound", "Columns", "MasterSolution", "bulk_lines", "column_bound", "listed_columns", "option_columns",
            "option_floor", "priced_columns", "solve_master"]

@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .choices import stock_keys
-from .colgen import TOL_ABS, TOL_REL, Columns, _priced_search, _take, priced_columns, solve_master
+from .choices import rows_of_keys, stock_keys
+from .colgen import TOL_ABS, TOL_REL, Columns, _priced_search, _take, bulk_lines, priced_columns, solve_master
 from .model import Order
 
 _I64 = np.int64
@@ -103,11 +103,8 @@ class ShadowPrices:
         n_codes = int(sku_code.max()) + 1 if len(sku_code) else 0
         code = np.array([code_of.get(s, -1) for s in self.unit_sku.tolist()], _I64)
         ok = (code >= 0) & (code < n_codes) & (self.unit_store < len(indptr) - 1)
-        keys = stock_keys(indptr, sku_code, n_codes)
-        want = self.unit_store[ok] * (n_codes + 1) + code[ok]
-        pos = np.minimum(np.searchsorted(keys, want), max(0, len(keys) - 1))
-        hit = keys[pos] == want if len(keys) else np.zeros(len(want), bool)
-        out[pos[hit]] = self.unit_price[ok][hit]
+        row = rows_of_keys(stock_keys(indptr, sku_code, n_codes), self.unit_store[ok], code[ok], n_codes)
+        out[row[row >= 0]] = self.unit_price[ok][row >= 0]
         return out
 
 
@@ -181,12 +178,9 @@ class Pricer:
                                  self.node_limit, cfg.cost.unfilled_per_line, floor, keys, router.n_skus, n_rows,
                                  current, 0.0)
             c, g = got.cols, got.col_order
-            at = (c.cost + np.bincount(np.repeat(np.arange(c.n), np.diff(c.r_ptr)), weights=rp[c.r_row] * c.r_qty,
-                                       minlength=c.n)
-                  + np.bincount(np.repeat(np.arange(c.n), np.diff(c.s_ptr)), weights=sp[c.s_store], minlength=c.n))
             pi = sol.order_dual[g]
-            neg = np.flatnonzero(at < pi - (TOL_ABS + TOL_REL * np.abs(pi)))
-            if not self._add(_take(c, neg, todo[g[neg]])) :
+            neg = np.flatnonzero(c.priced(rp, sp) < pi - (TOL_ABS + TOL_REL * np.abs(pi)))
+            if not self._add(_take(c, neg, todo[g[neg]])):
                 converged = bool(got.exact.all())
                 break
         self.solves += 1
@@ -214,16 +208,12 @@ class Pricer:
         bulk = router.options_bulk(orders, k=self.k, threads=self.threads)
         flat = bulk.flat(self.k)
         m = len(orders)
-        n_lines = np.array([len(bulk.codes(j)) if bulk.searched[j] else len(orders[j].lines) for j in range(m)],
-                           _I64)
-        line_ptr = np.zeros(m + 1, _I64)
-        np.cumsum(np.where(bulk.searched, n_lines, 0), out=line_ptr[1:])
-        srch = np.flatnonzero(bulk.searched)
-        lc = np.concatenate([bulk.codes(int(j)) for j in srch]).astype(_I64) if len(srch) else np.zeros(0, _I64)
-        lq = np.concatenate([bulk.qty(int(j)) for j in srch]).astype(_I64) if len(srch) else np.zeros(0, _I64)
+        n_lines, line_ptr, lc, lq = bulk_lines(bulk, m)
         cols = priced_columns(flat, np.arange(m, dtype=_I64), line_ptr, lc, lq, keys, router.n_skus, n_rows,
                               np.zeros(n_rows + 1), np.zeros(n_st), np.full(m, -1, _I64), 0.0)
         cols.order = number[cols.order]
+        # (an order not searched fills nothing: its lines as given)
+        n_lines = np.where(bulk.searched, n_lines, [len(o.lines) for o in orders])
         z = np.zeros(m + 1, _I64)
         unfilled = Columns(np.asarray(number, _I64), n_lines * float(router.config.cost.unfilled_per_line), z,
                            np.zeros(0, _I64), np.zeros(0, _I64), z.copy(), np.zeros(0, _I64))
